@@ -1,0 +1,51 @@
+// swift-tools-version:6.1
+// Junction for Swift: a kernel-bypass library OS. The dependency arrows below are the
+// architecture (Documentation/Architecture.md draws the same picture).
+import PackageDescription
+
+let package = Package(
+    name: "Junction",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "UThreads", targets: ["UThreads"]),
+        .executable(name: "junction-bench", targets: ["junction-bench"]),
+        .executable(name: "uthreads-demo", targets: ["uthreads-demo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+    ],
+    targets: [
+        // C and assembly shims: the context switch, the %gs-based per-kthread area,
+        // the stack-overflow reporter, and small atomics over C structs.
+        .target(
+            name: "CJunction",
+            path: "Sources/CJunction",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .target(
+            name: "UThreads",
+            dependencies: [
+                "CJunction",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+        ),
+        .executableTarget(
+            name: "junction-bench",
+            dependencies: [
+                "UThreads",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/junction-bench"
+        ),
+        .executableTarget(
+            name: "uthreads-demo",
+            dependencies: ["UThreads"],
+            path: "Examples/uthreads-demo"
+        ),
+        .testTarget(
+            name: "UThreadsTests",
+            dependencies: ["UThreads", "CJunction"]
+        ),
+    ]
+)

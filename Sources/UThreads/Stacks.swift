@@ -1,0 +1,57 @@
+// Stacks.swift: uthread stacks: one mapping each, a guard page at the bottom and the
+// control block at the top, cached per kthread and in a runtime-wide pool for reuse.
+import CJunction
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Layout of one stack mapping: [guard][usable stack ...][cj_uthread control block].
+@usableFromInline
+struct StackGeometry: Sendable {
+    let mapSize: Int
+    let guardSize: Int
+    /// Offset of the control block from the start of the mapping.
+    let controlOffset: Int
+
+    init(stackSize: Int) {
+        let page = Host.pageSize
+        let usable = max(stackSize, 4 * page)
+        let control = (MemoryLayout<cj_uthread>.stride + 63) & ~63
+        let rounded = (usable + control + page - 1) / page * page
+        guardSize = page
+        mapSize = rounded + page
+        controlOffset = mapSize - control
+    }
+
+    /// Maps a fresh stack and returns its control block, zeroed.
+    func allocate() -> Result<UT, HostCallError> {
+        let mapping: UnsafeMutableRawPointer
+        switch Host.mapAnonymous(size: mapSize, protection: PROT_READ | PROT_WRITE,
+                                 extraFlags: MAP_NORESERVE | MAP_STACK) {
+        case .success(let p): mapping = p
+        case .failure(let e): return .failure(e)
+        }
+        if case .failure(let e) = Host.protect(mapping, size: guardSize, protection: PROT_NONE) {
+            Host.unmap(mapping, size: mapSize)
+            return .failure(e)
+        }
+        let t = (mapping + controlOffset).bindMemory(to: cj_uthread.self, capacity: 1)
+        t.initialize(to: cj_uthread())
+        t.pointee.map_lo = UInt(bitPattern: mapping)
+        t.pointee.map_size = UInt(mapSize)
+        t.pointee.guard_size = UInt(guardSize)
+        t.pointee.timer_index = -1
+        return .success(t)
+    }
+
+    /// The top of the usable stack (exclusive, 16-byte aligned) for a control block.
+    @inline(__always)
+    func stackTop(_ t: UT) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(t)
+    }
+
+    func unmap(_ t: UT) {
+        Host.unmap(UnsafeMutableRawPointer(bitPattern: t.pointee.map_lo)!, size: Int(t.pointee.map_size))
+    }
+}

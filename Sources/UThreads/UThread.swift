@@ -1,0 +1,179 @@
+// UThread.swift: the public face of a uthread: spawn from a uthread, yield, park/unpark,
+// sleep with cancellation, references and joinable handles.
+import CJunction
+import Synchronization
+
+/// The type-erased part of a `JoinHandle`: what the scheduler runs.
+public class AnyEntryBox {
+    init() {}
+    func run() { fatalError("abstract") }
+}
+
+/// How a sleep ended.
+public enum SleepResult: Sendable, Equatable {
+    /// The deadline passed.
+    case completed
+    /// `UThreadRef.interrupt()` ended it early; its timer was cancelled.
+    case interrupted
+}
+
+/// A reference to a uthread, for waking it. Valid while the uthread runs or a
+/// `JoinHandle` for it exists.
+public struct UThreadRef: Sendable, Hashable, CustomStringConvertible {
+    @usableFromInline let raw: UInt
+    /// The uthread's id, unique within its runtime.
+    public let id: UInt64
+
+    @usableFromInline
+    init(_ t: UT) {
+        raw = UInt(bitPattern: t)
+        id = t.pointee.id
+    }
+
+    @usableFromInline var control: UT { UT(bitPattern: raw)! }
+
+    /// Makes the uthread runnable if it is parked, or lets its next `park()` return at
+    /// once. Callable from any thread.
+    @inlinable
+    public func unpark() { Scheduler.unpark(control) }
+
+    /// Ends a `UThread.sleep` early (it returns `.interrupted`), or the next one if the
+    /// uthread is not sleeping now.
+    public func interrupt() {
+        cj_store_release_u8(&control.pointee.interrupted, 1)
+        Scheduler.unpark(control)
+    }
+
+    public var description: String { "uthread \(id)" }
+}
+
+/// A spawned uthread: its body, and once it returns, its result. `join()` waits for it
+/// (once); dropping every reference without joining detaches the uthread.
+public final class JoinHandle<T>: AnyEntryBox, @unchecked Sendable {
+    @usableFromInline var thread: UT!
+    var body: (() -> T)?
+    var result: T?
+    let runtime: Runtime
+    private let joined = Atomic<Bool>(false)
+
+    init(_ body: @escaping () -> T, runtime: Runtime) {
+        self.body = body
+        self.runtime = runtime
+        super.init()
+    }
+
+    override func run() {
+        result = body!()
+        body = nil
+    }
+
+    /// The uthread, for unpark/interrupt.
+    public var uthread: UThreadRef { UThreadRef(thread) }
+
+    /// True once the uthread's body returned.
+    public var isFinished: Bool { cj_load_acquire_u32(&thread.pointee.done) != 0 }
+
+    /// Waits for the uthread to finish and returns its result. From a uthread, parks it;
+    /// from an OS thread, blocks that thread on a futex. Call it once.
+    public func join() -> T {
+        precondition(!joined.exchange(true, ordering: .acquiringAndReleasing),
+                     "UThreads: JoinHandle.join() called twice for uthread \(thread.pointee.id)")
+        let t: UT = thread
+        if cj_load_acquire_u32(&t.pointee.done) != 1 {
+            if let k = KT.current, let me = k.pointee.area.current {
+                precondition(me != t, "UThreads: a uthread cannot join itself")
+                let slot = UnsafeMutableRawPointer(&t.pointee.joiner).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
+                if cj_cas_ptr(slot, nil, UnsafeMutableRawPointer(me)) {
+                    while cj_load_acquire_u32(&t.pointee.done) != 1 { Scheduler.park(me, KT.currentFast) }
+                }
+            } else {
+                // An OS thread (or a kthread's scheduler context) waits on the futex word.
+                _ = cj_cas_u32(&t.pointee.done, 0, 2)
+                while cj_load_acquire_u32(&t.pointee.done) != 1 { _ = cj_futex_wait(&t.pointee.done, 2, -1) }
+            }
+        }
+        return result!
+    }
+
+    deinit { Scheduler.release(thread) }
+}
+
+/// Operations on the calling uthread.
+public enum UThread {
+    /// True when the caller runs on a uthread.
+    @inlinable
+    public static var isInUThread: Bool {
+        guard let k = KT.current else { return false }
+        return k.pointee.area.current != nil
+    }
+
+    @inline(__always) @usableFromInline
+    static func currentControl(_ what: StaticString) -> (UT, KT) {
+        guard let k = KT.current, let t = k.pointee.area.current else {
+            preconditionFailure("UThread.\(what) must be called from a uthread")
+        }
+        return (t, k)
+    }
+
+    /// The calling uthread.
+    public static var current: UThreadRef { UThreadRef(currentControl("current").0) }
+
+    /// Index of the kthread the caller runs on, or nil outside a runtime.
+    public static var kthreadIndex: Int? { KT.current.map { $0.pointee.index } }
+
+    /// Lets other runnable uthreads run; returns at once if there are none.
+    @inlinable
+    public static func yield() {
+        let (t, k) = currentControl("yield()")
+        let rt = k.pointee.runtime
+        k.pointee.tick &+= 1
+        if k.pointee.runq.approximateCount == 0, k.pointee.inboxCount.load(ordering: .relaxed) == 0,
+           rt.pointee.globalCount.load(ordering: .relaxed) == 0, k.pointee.tick % slowPathInterval != 0 {
+            return
+        }
+        Scheduler.pushLocal(t, k)
+        Scheduler.switchAway(t, k)
+    }
+
+    /// Parks the calling uthread until `UThreadRef.unpark()`. An unpark that came
+    /// earlier makes it return at once; it may also return spuriously, so call it in a
+    /// loop that checks the condition waited for.
+    @inlinable
+    public static func park() {
+        let (t, k) = currentControl("park()")
+        Scheduler.park(t, k)
+    }
+
+    /// Parks until unparked or `deadline`. Returns true if the deadline ended it.
+    @discardableResult
+    public static func park(until deadline: MonotonicInstant) -> Bool {
+        let (t, k) = currentControl("park(until:)")
+        return Scheduler.park(t, k, until: deadline.nanoseconds)
+    }
+
+    /// Sleeps for `duration` on the kthread's timer heap.
+    @discardableResult
+    public static func sleep(for duration: Duration) -> SleepResult {
+        sleep(until: MonotonicInstant.now.advanced(by: duration))
+    }
+
+    /// Sleeps until `deadline`, or until `interrupt()` cancels the sleep.
+    @discardableResult
+    public static func sleep(until deadline: MonotonicInstant) -> SleepResult {
+        let (t, _) = currentControl("sleep(until:)")
+        while true {
+            if cj_exchange_u8(&t.pointee.interrupted, 0) != 0 { return .interrupted }
+            if cj_monotonic_ns() >= deadline.nanoseconds { return .completed }
+            if Scheduler.park(t, KT.currentFast, until: deadline.nanoseconds) {
+                return .completed
+            }
+        }
+    }
+
+    /// Spawns a uthread on the caller's runtime (queued on the caller's kthread).
+    public static func spawn<T>(_ body: @escaping @Sendable () -> T) -> JoinHandle<T> {
+        let (_, k) = currentControl("spawn(_:)")
+        let runtime = Unmanaged<Runtime>.fromOpaque(k.pointee.runtime.pointee.owner!).takeUnretainedValue()
+        return runtime.spawn(body)
+    }
+}
