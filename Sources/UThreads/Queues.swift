@@ -220,3 +220,22 @@ struct LocalRunQueue: ~Copyable {
         }
     }
 }
+
+/// A wait queue with its spin lock. The queue lives in its own allocation, so a waiter
+/// may park while holding a pointer to it without an exclusivity access spanning the
+/// park.
+@usableFromInline
+struct LockedWaitQueue: ~Copyable {
+    @usableFromInline let lock = SpinLock()
+    @usableFromInline let queue: UnsafeMutablePointer<WaitQueue>
+
+    init() {
+        queue = .allocate(capacity: 1)
+        queue.initialize(to: WaitQueue())
+    }
+
+    deinit {
+        queue.deinitialize(count: 1)
+        queue.deallocate()
+    }
+}
