@@ -146,6 +146,10 @@ static inline bool cj_cas_ptr(void **p, void *expected, void *desired) {
 static inline uint8_t cj_exchange_u8(uint8_t *p, uint8_t v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
 static inline void cj_cpu_relax(void) { __builtin_ia32_pause(); }
 
+/// MXCSR of the calling context (tests check that it is per uthread).
+static inline uint32_t cj_get_mxcsr(void) { uint32_t v; __asm__ volatile("stmxcsr %0" : "=m"(v)); return v; }
+static inline void cj_set_mxcsr(uint32_t v) { __asm__ volatile("ldmxcsr %0" ::"m"(v)); }
+
 // MARK: - Futex on a 32-bit word, for OS threads waiting on uthreads
 
 /// futex(FUTEX_WAIT_PRIVATE) with an optional relative timeout in ns (<0: none).
