@@ -34,6 +34,7 @@ let package = Package(
             name: "junction-bench",
             dependencies: [
                 "UThreads",
+                "CJunction",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/junction-bench"

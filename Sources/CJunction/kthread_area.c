@@ -22,7 +22,7 @@
 // Signal-handler sized altstack: enough for the reporter and a chained handler.
 #define CJ_ALTSTACK_SIZE (64 * 1024)
 
-static __thread cj_kthread_area *tls_area __attribute__((tls_model("initial-exec")));
+__thread cj_kthread_area *cj_tls_area __attribute__((tls_model("initial-exec")));
 
 extern void cj_uthread_trampoline(void);
 
@@ -67,22 +67,21 @@ int cj_area_install(cj_kthread_area *area) {
     }
     area->altstack = alt;
     area->altstack_size = CJ_ALTSTACK_SIZE;
-    tls_area = area;
+    cj_tls_area = area;
     return 0;
 }
 
 void cj_area_uninstall(void) {
-    cj_kthread_area *area = tls_area;
+    cj_kthread_area *area = cj_tls_area;
     if (!area) return;
     stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
     sigaltstack(&ss, NULL);
     if (area->altstack) munmap(area->altstack, area->altstack_size);
     area->altstack = NULL;
-    tls_area = NULL;
+    cj_tls_area = NULL;
     set_gs_base(0);
 }
 
-cj_kthread_area *cj_area_or_null(void) { return tls_area; }
 
 void *cj_prepare_stack(void *stack_top, void (*entry)(void *), void *arg) {
     uintptr_t top = (uintptr_t)stack_top & ~(uintptr_t)15;
@@ -141,7 +140,7 @@ static void chain(int sig, siginfo_t *info, void *uc, const struct sigaction *ol
 }
 
 static void overflow_handler(int sig, siginfo_t *info, void *uc) {
-    cj_kthread_area *area = tls_area;
+    cj_kthread_area *area = cj_tls_area;
     uintptr_t addr = (uintptr_t)info->si_addr;
     if (area && area->current) {
         cj_uthread *t = area->current;
@@ -157,9 +156,9 @@ static void overflow_handler(int sig, siginfo_t *info, void *uc) {
             write_str(", stack ");
             write_hex(guard_hi);
             write_str("-");
-            write_hex(t->map_lo + t->map_size);
+            write_hex((uintptr_t)t);
             write_str(" (");
-            write_dec((uint64_t)(t->map_size - t->guard_size) / 1024);
+            write_dec((uint64_t)((uintptr_t)t - guard_hi) / 1024);
             write_str(" KiB; raise RuntimeConfiguration.stackSize)\n");
             signal(SIGSEGV, SIG_DFL);
             signal(SIGBUS, SIG_DFL);

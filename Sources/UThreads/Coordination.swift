@@ -9,14 +9,14 @@ public final class WaitGroup: @unchecked Sendable {
     let waiters = LockedWaitQueue()
 
     public init(count: Int = 0) {
-        precondition(count >= 0, "UThreads: WaitGroup count cannot be negative")
+        require(count >= 0, "UThreads: WaitGroup count cannot be negative")
         self.count.store(count, ordering: .relaxed)
     }
 
     /// Adds `n` (which may be negative, like Go's Add) to the count.
     public func add(_ n: Int = 1) {
         let now = count.add(n, ordering: .acquiringAndReleasing).newValue
-        precondition(now >= 0, "UThreads: WaitGroup count went negative (done() called more often than add())")
+        require(now >= 0, "UThreads: WaitGroup count went negative (done() called more often than add())")
         if now == 0 { wakeWaiters() }
     }
 
@@ -61,7 +61,7 @@ public final class Semaphore: @unchecked Sendable {
     let waiters = LockedWaitQueue()
 
     public init(value: Int) {
-        precondition(value >= 0, "UThreads: Semaphore value cannot be negative")
+        require(value >= 0, "UThreads: Semaphore value cannot be negative")
         self.value.store(value, ordering: .relaxed)
     }
 
@@ -129,7 +129,7 @@ public final class RWLock: @unchecked Sendable {
     public func readLock() {
         let (t, _) = UThread.currentControl("RWLock.readLock()")
         waiters.lock.lock()
-        precondition(writer != UInt(bitPattern: t), "UThreads: RWLock.readLock() by the uthread holding the write lock")
+        require(writer != UInt(bitPattern: t), "UThreads: RWLock.readLock() by the uthread holding the write lock")
         if writer == 0 && waitingWriters == 0 {
             readers += 1
             waiters.lock.unlock()
@@ -142,7 +142,7 @@ public final class RWLock: @unchecked Sendable {
     public func writeLock() {
         let (t, _) = UThread.currentControl("RWLock.writeLock()")
         waiters.lock.lock()
-        precondition(writer != UInt(bitPattern: t), "UThreads: RWLock.writeLock() by the uthread already holding it")
+        require(writer != UInt(bitPattern: t), "UThreads: RWLock.writeLock() by the uthread already holding it")
         if writer == 0 && readers == 0 {
             writer = UInt(bitPattern: t)
             waiters.lock.unlock()
@@ -155,7 +155,7 @@ public final class RWLock: @unchecked Sendable {
     /// Releases shared access.
     public func readUnlock() {
         waiters.lock.lock()
-        precondition(readers > 0, "UThreads: RWLock.readUnlock() without a read lock held")
+        require(readers > 0, "UThreads: RWLock.readUnlock() without a read lock held")
         readers -= 1
         var wake = WakeList()
         if readers == 0 { grant(&wake) }
@@ -167,7 +167,7 @@ public final class RWLock: @unchecked Sendable {
     public func writeUnlock() {
         let (t, _) = UThread.currentControl("RWLock.writeUnlock()")
         waiters.lock.lock()
-        precondition(writer == UInt(bitPattern: t), "UThreads: RWLock.writeUnlock() by a uthread that does not hold the write lock")
+        require(writer == UInt(bitPattern: t), "UThreads: RWLock.writeUnlock() by a uthread that does not hold the write lock")
         writer = 0
         var wake = WakeList()
         grant(&wake)

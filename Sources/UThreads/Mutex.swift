@@ -80,7 +80,7 @@ public final class Mutex: @unchecked Sendable {
 
     @usableFromInline
     func lockSlow(_ t: UT) {
-        precondition(owner.load(ordering: .relaxed) != UInt(bitPattern: t),
+        require(owner.load(ordering: .relaxed) != UInt(bitPattern: t),
                      "UThreads: Mutex.lock() by uthread \(t.pointee.id), which already holds it (not recursive)")
         for _ in 0..<Self.spinLimit {
             if state.load(ordering: .relaxed) == 0,
@@ -117,7 +117,7 @@ public final class Mutex: @unchecked Sendable {
     @inlinable
     public func unlock() {
         let (t, _) = UThread.currentControl("Mutex.unlock()")
-        precondition(owner.load(ordering: .relaxed) == UInt(bitPattern: t),
+        require(owner.load(ordering: .relaxed) == UInt(bitPattern: t),
                      "UThreads: Mutex.unlock() by a uthread that does not hold the mutex")
         owner.store(0, ordering: .relaxed)
         if state.compareExchange(expected: Self.locked, desired: 0, ordering: .releasing).exchanged { return }
@@ -176,7 +176,7 @@ public final class Condition: @unchecked Sendable {
 
     func wait(_ mutex: Mutex, deadline: Int64?) -> Bool {
         let (t, _) = UThread.currentControl("Condition.wait")
-        precondition(mutex.owner.load(ordering: .relaxed) == UInt(bitPattern: t),
+        require(mutex.owner.load(ordering: .relaxed) == UInt(bitPattern: t),
                      "UThreads: Condition.wait with a mutex the uthread does not hold")
         waiters.lock.lock()
         t.pointee.granted = 0

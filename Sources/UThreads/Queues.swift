@@ -83,7 +83,7 @@ struct WaitQueue {
 
     @inlinable
     mutating func remove(_ t: UT) {
-        precondition(t.pointee.in_wait_queue == 1, "UThreads internal error: removing a uthread that is not waiting")
+        require(t.pointee.in_wait_queue == 1, "UThreads internal error: removing a uthread that is not waiting")
         let n = t.pointee.wait_next, p = t.pointee.wait_prev
         if let p { p.pointee.wait_next = n } else { head = n }
         if let n { n.pointee.wait_prev = p } else { tail = p }

@@ -80,7 +80,7 @@ struct RuntimeCore: ~Copyable {
     let pin: Bool
     let nextHookID = Atomic<UInt64>(1)
     /// The Runtime object (unretained), for UThread.spawn.
-    var owner: UnsafeMutableRawPointer? = nil
+    @usableFromInline var owner: UnsafeMutableRawPointer? = nil
 
     init(count: Int, geometry: StackGeometry, placement: WakePlacement, spinNanoseconds: Int64, pin: Bool) {
         self.count = count
@@ -178,7 +178,7 @@ public final class Runtime: @unchecked Sendable {
                 Scheduler.kthreadMain(arg!.assumingMemoryBound(to: KThread.self))
                 return nil
             }, UnsafeMutableRawPointer(k))
-            precondition(rc == 0, "UThreads: pthread_create failed (\(rc)) for kthread \(i)")
+            require(rc == 0, "UThreads: pthread_create failed (\(rc)) for kthread \(i)")
             pthreads.append(tid)
         }
         // Wait until every kthread installed its %gs area.
@@ -204,7 +204,7 @@ public final class Runtime: @unchecked Sendable {
     /// runtime down and returns the body's result.
     public static func run<T>(_ configuration: RuntimeConfiguration = RuntimeConfiguration(),
                               _ body: @escaping @Sendable () -> T) throws(RuntimeError) -> T {
-        precondition(!UThread.isInUThread, "Runtime.run must be called from an OS thread, not from a uthread")
+        require(!UThread.isInUThread, "Runtime.run must be called from an OS thread, not from a uthread")
         let rt = try Runtime(configuration)
         let value = rt.spawn(body).join()
         rt.shutdown()
@@ -217,11 +217,8 @@ public final class Runtime: @unchecked Sendable {
     /// Starts a uthread running `body`. From a uthread of this runtime the new uthread is
     /// queued on the current kthread (idle kthreads steal it); from elsewhere it goes to
     /// the runtime's global queue, or to kthread `kthread` when given.
-    @discardableResult
+    @discardableResult @inlinable
     public func spawn<T>(on kthread: Int? = nil, _ body: @escaping @Sendable () -> T) -> JoinHandle<T> {
-        if let kthread {
-            precondition(kthread >= 0 && kthread < kthreadCount, "spawn(on: \(kthread)): this runtime has kthreads 0..<\(kthreadCount)")
-        }
         let handle = JoinHandle(body, runtime: self)
         handle.thread = Scheduler.spawn(core, box: Unmanaged.passRetained(handle as AnyEntryBox).toOpaque(), on: kthread)
         return handle
@@ -233,7 +230,7 @@ public final class Runtime: @unchecked Sendable {
     public func shutdown() {
         if shutDown.exchange(true, ordering: .acquiringAndReleasing) { return }
         if let k = KT.current, k.pointee.runtime == core {
-            preconditionFailure("Runtime.shutdown() called from one of its own uthreads: it would wait for itself")
+            misuse("Runtime.shutdown() called from one of its own uthreads: it would wait for itself")
         }
         core.pointee.stopping.store(true, ordering: .sequentiallyConsistent)
         Scheduler.wakeAll(core)
@@ -252,7 +249,7 @@ public final class Runtime: @unchecked Sendable {
     /// Registers a poll hook on kthread `kthread`.
     @discardableResult
     public func addPollHook(_ hook: PollHook, kthread: Int) throws(HostCallError) -> PollHookToken {
-        precondition(kthread >= 0 && kthread < kthreadCount, "addPollHook: no kthread \(kthread)")
+        require(kthread >= 0 && kthread < kthreadCount, "addPollHook: no kthread \(kthread)")
         let k = core.pointee.kthreads + kthread
         var hook = hook
         hook.id = core.pointee.nextHookID.add(1, ordering: .relaxed).newValue

@@ -168,8 +168,12 @@ enum Scheduler {
 
     // MARK: - Spawn and exit
 
+    @usableFromInline
     static func spawn(_ rt: RT, box: UnsafeMutableRawPointer, on kthread: Int?) -> UT {
-        precondition(!rt.pointee.stopping.load(ordering: .relaxed) || rt.pointee.live.load(ordering: .relaxed) > 0,
+        if let kthread {
+            require(kthread >= 0 && kthread < rt.pointee.count, "spawn(on: \(kthread)): this runtime has kthreads 0..<\(rt.pointee.count)")
+        }
+        require(!rt.pointee.stopping.load(ordering: .relaxed) || rt.pointee.live.load(ordering: .relaxed) > 0,
                      "UThreads: spawn on a runtime that has shut down")
         let k = KT.current.flatMap { $0.pointee.runtime == rt ? $0 : nil }
         let t = allocateStack(rt, k)
@@ -416,7 +420,7 @@ enum Scheduler {
         repeat {
             if runHooks(k) > 0 || workVisible(k) { found = true; break }
             if rt.pointee.stopping.load(ordering: .relaxed) { break }
-            for _ in 0..<32 { cj_cpu_relax() }
+            cj_cpu_relax()
         } while cj_monotonic_ns() < until
         rt.pointee.spinning.subtract(1, ordering: .relaxed)
         if found { return }
@@ -464,6 +468,6 @@ enum Scheduler {
                 || k.pointee.inboxCount.load(ordering: .sequentiallyConsistent) > 0
                 || k.pointee.fdHooks.load(ordering: .sequentiallyConsistent) > 0 { return }
         }
-        preconditionFailure("UThreads: Runtime.shutdown() is waiting for \(live) uthread(s) parked with nothing left to wake them (no timer, no runnable uthread, no poll hook): a lost wake-up or a deadlock in the program")
+        misuse("UThreads: Runtime.shutdown() is waiting for \(live) uthread(s) parked with nothing left to wake them (no timer, no runnable uthread, no poll hook): a lost wake-up or a deadlock in the program")
     }
 }

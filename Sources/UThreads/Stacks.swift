@@ -6,7 +6,7 @@ import CJunction
 import Glibc
 #endif
 
-/// Layout of one stack mapping: [guard][usable stack ...][cj_uthread control block].
+/// Layout of one stack mapping: [guard page][usable stack ...][page: cj_uthread control block].
 @usableFromInline
 struct StackGeometry: Sendable {
     let mapSize: Int
@@ -16,12 +16,13 @@ struct StackGeometry: Sendable {
 
     init(stackSize: Int) {
         let page = Host.pageSize
-        let usable = max(stackSize, 4 * page)
-        let control = (MemoryLayout<cj_uthread>.stride + 63) & ~63
-        let rounded = (usable + control + page - 1) / page * page
+        let usable = (max(stackSize, 4 * page) + page - 1) / page * page
+        // The control block gets the page above the stack, so the stack is exactly
+        // the size asked for (rounded to pages).
+        assert(MemoryLayout<cj_uthread>.stride <= page)
         guardSize = page
-        mapSize = rounded + page
-        controlOffset = mapSize - control
+        mapSize = page + usable + page
+        controlOffset = page + usable
     }
 
     /// Maps a fresh stack and returns its control block, zeroed.

@@ -7,7 +7,7 @@ extension UnsafeMutablePointer where Pointee == KThread {
     func addTimer(_ t: UT, deadline: Int64) {
         pointee.timerLock.lock()
         defer { pointee.timerLock.unlock() }
-        precondition(t.pointee.timer_index < 0, "UThreads internal error: a uthread armed two timers")
+        require(t.pointee.timer_index < 0, "UThreads internal error: a uthread armed two timers")
         if pointee.timerCount == pointee.timerCapacity {
             let bigger = UnsafeMutablePointer<UT?>.allocate(capacity: pointee.timerCapacity * 2)
             bigger.moveInitialize(from: pointee.timers, count: pointee.timerCount)

@@ -5,7 +5,7 @@ import Synchronization
 
 /// The type-erased part of a `JoinHandle`: what the scheduler runs.
 public class AnyEntryBox {
-    init() {}
+    @usableFromInline init() {}
     func run() { fatalError("abstract") }
 }
 
@@ -50,12 +50,19 @@ public struct UThreadRef: Sendable, Hashable, CustomStringConvertible {
 /// A spawned uthread: its body, and once it returns, its result. `join()` waits for it
 /// (once); dropping every reference without joining detaches the uthread.
 public final class JoinHandle<T>: AnyEntryBox, @unchecked Sendable {
-    @usableFromInline var thread: UT!
-    var body: (() -> T)?
-    var result: T?
+    // Each field is written once: `thread` by the spawner, `body` and `resultStorage`
+    // by the uthread, read by the joiner after the uthread finished (ordered by `done`).
+    // No dynamic exclusivity checks are needed, and none are paid.
+    @exclusivity(unchecked) @usableFromInline var thread: UT!
+    @exclusivity(unchecked) var body: (() -> T)?
+    /// The result, in its own allocation (none for zero-sized results such as Void):
+    /// the uthread's unspecialised `run` then needs only T's metadata, not Optional<T>'s,
+    /// which would cost a runtime metadata lookup per spawn.
+    @exclusivity(unchecked) @usableFromInline var resultStorage: UnsafeMutableRawPointer?
     let runtime: Runtime
-    private let joined = Atomic<Bool>(false)
+    @usableFromInline let joined = Atomic<Bool>(false)
 
+    @usableFromInline
     init(_ body: @escaping () -> T, runtime: Runtime) {
         self.body = body
         self.runtime = runtime
@@ -63,8 +70,12 @@ public final class JoinHandle<T>: AnyEntryBox, @unchecked Sendable {
     }
 
     override func run() {
-        result = body!()
+        let value = body.unsafelyUnwrapped()
         body = nil
+        if MemoryLayout<T>.size == 0 { return }
+        let p = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.size, alignment: MemoryLayout<T>.alignment)
+        p.initializeMemory(as: T.self, to: value)
+        resultStorage = p
     }
 
     /// The uthread, for unpark/interrupt.
@@ -75,28 +86,49 @@ public final class JoinHandle<T>: AnyEntryBox, @unchecked Sendable {
 
     /// Waits for the uthread to finish and returns its result. From a uthread, parks it;
     /// from an OS thread, blocks that thread on a futex. Call it once.
+    @inlinable
     public func join() -> T {
-        precondition(!joined.exchange(true, ordering: .acquiringAndReleasing),
-                     "UThreads: JoinHandle.join() called twice for uthread \(thread.pointee.id)")
-        let t: UT = thread
-        if cj_load_acquire_u32(&t.pointee.done) != 1 {
-            if let k = KT.current, let me = k.pointee.area.current {
-                precondition(me != t, "UThreads: a uthread cannot join itself")
-                let slot = UnsafeMutableRawPointer(&t.pointee.joiner).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
-                if cj_cas_ptr(slot, nil, UnsafeMutableRawPointer(me)) {
-                    while cj_load_acquire_u32(&t.pointee.done) != 1 { Scheduler.park(me, KT.currentFast) }
-                }
-            } else {
-                // An OS thread (or a kthread's scheduler context) waits on the futex word.
-                _ = cj_cas_u32(&t.pointee.done, 0, 2)
-                while cj_load_acquire_u32(&t.pointee.done) != 1 { _ = cj_futex_wait(&t.pointee.done, 2, -1) }
-            }
+        require(!joined.exchange(true, ordering: .acquiringAndReleasing),
+                "UThreads: JoinHandle.join() called twice for uthread \(thread.pointee.id)")
+        waitForExit()
+        if MemoryLayout<T>.size == 0 {
+            return zeroSizedStorage.load(as: T.self)
         }
-        return result!
+        let p = resultStorage.unsafelyUnwrapped
+        resultStorage = nil
+        let value = p.assumingMemoryBound(to: T.self).move()
+        p.deallocate()
+        return value
     }
 
-    deinit { Scheduler.release(thread) }
+    @usableFromInline
+    func waitForExit() {
+        let t: UT = thread
+        if cj_load_acquire_u32(&t.pointee.done) == 1 { return }
+        if let k = KT.current, let me = k.pointee.area.current {
+            require(me != t, "UThreads: a uthread cannot join itself")
+            let slot = UnsafeMutableRawPointer(&t.pointee.joiner).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
+            if cj_cas_ptr(slot, nil, UnsafeMutableRawPointer(me)) {
+                while cj_load_acquire_u32(&t.pointee.done) != 1 { Scheduler.park(me, KT.currentFast) }
+            }
+        } else {
+            // An OS thread (or a kthread's scheduler context) waits on the futex word.
+            _ = cj_cas_u32(&t.pointee.done, 0, 2)
+            while cj_load_acquire_u32(&t.pointee.done) != 1 { _ = cj_futex_wait(&t.pointee.done, 2, -1) }
+        }
+    }
+
+    deinit {
+        if let p = resultStorage {
+            p.assumingMemoryBound(to: T.self).deinitialize(count: 1)
+            p.deallocate()
+        }
+        Scheduler.release(thread)
+    }
 }
+
+/// Where zero-sized results are "loaded" from (a load of a zero-sized type reads nothing).
+@usableFromInline nonisolated(unsafe) let zeroSizedStorage = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
 
 /// Operations on the calling uthread.
 public enum UThread {
@@ -110,7 +142,7 @@ public enum UThread {
     @inline(__always) @usableFromInline
     static func currentControl(_ what: StaticString) -> (UT, KT) {
         guard let k = KT.current, let t = k.pointee.area.current else {
-            preconditionFailure("UThread.\(what) must be called from a uthread")
+            misuse("UThread.\(what) must be called from a uthread")
         }
         return (t, k)
     }
@@ -171,9 +203,10 @@ public enum UThread {
     }
 
     /// Spawns a uthread on the caller's runtime (queued on the caller's kthread).
+    @inlinable
     public static func spawn<T>(_ body: @escaping @Sendable () -> T) -> JoinHandle<T> {
         let (_, k) = currentControl("spawn(_:)")
-        let runtime = Unmanaged<Runtime>.fromOpaque(k.pointee.runtime.pointee.owner!).takeUnretainedValue()
-        return runtime.spawn(body)
+        return Unmanaged<Runtime>.fromOpaque(k.pointee.runtime.pointee.owner.unsafelyUnwrapped)
+            ._withUnsafeGuaranteedRef { $0.spawn(body) }
     }
 }

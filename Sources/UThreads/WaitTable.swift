@@ -26,7 +26,7 @@ public final class WaitTable: @unchecked Sendable {
     private let mask: Int
 
     public init(bucketCount: Int = WaitTable.defaultBucketCount) {
-        precondition(bucketCount > 0 && bucketCount & (bucketCount - 1) == 0, "WaitTable bucket count must be a power of two")
+        require(bucketCount > 0 && bucketCount & (bucketCount - 1) == 0, "WaitTable bucket count must be a power of two")
         buckets = .allocate(capacity: bucketCount)
         for i in 0..<bucketCount { (buckets + i).initialize(to: LockedWaitQueue()) }
         mask = bucketCount - 1
@@ -53,7 +53,7 @@ public final class WaitTable: @unchecked Sendable {
     ///   - bitset: wakes with a disjoint bitset pass this waiter by (nonzero).
     public func wait(on address: UnsafePointer<UInt32>, expected: UInt32,
                      deadline: MonotonicInstant? = nil, bitset: UInt32 = WaitTable.matchAny) -> WaitResult {
-        precondition(bitset != 0, "WaitTable.wait: bitset must be nonzero")
+        require(bitset != 0, "WaitTable.wait: bitset must be nonzero")
         let (t, _) = UThread.currentControl("WaitTable.wait")
         let b = bucket(UnsafeRawPointer(address))
         b.pointee.lock.lock()

@@ -106,9 +106,12 @@ int cj_area_install(cj_kthread_area *area);
 /// Undoes cj_area_install for this OS thread (gs base 0, altstack removed).
 void cj_area_uninstall(void);
 
+/// This OS thread's area pointer (NULL on threads that are not kthreads).
+extern __thread cj_kthread_area *cj_tls_area __attribute__((tls_model("initial-exec")));
+
 /// The per-kthread area of the calling OS thread, or NULL when it is not a kthread.
 /// The flag lives in initial-exec TLS: one %fs-relative load.
-cj_kthread_area *cj_area_or_null(void);
+static inline cj_kthread_area *cj_area_or_null(void) { return cj_tls_area; }
 
 /// The area through %gs directly; only valid on a kthread.
 static inline cj_kthread_area *cj_area_gs(void) {

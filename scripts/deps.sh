@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# deps.sh: installs what building and testing Junction needs on a fresh Debian machine
+# (as root), skipping what is already there. Sourced by run.sh and test.sh.
+set -euo pipefail
+
+JUNCTION_APT_PACKAGES=(
+    build-essential pkg-config
+    libibverbs-dev libnuma-dev liburing-dev
+    busybox-static
+    iproute2 procps
+)
+
+missing=()
+for p in "${JUNCTION_APT_PACKAGES[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "junction: missing Debian packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
+        exit 1
+    fi
+    echo "junction: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    if [[ -x /opt/swift/usr/bin/swift ]]; then
+        export PATH=/opt/swift/usr/bin:$PATH
+    else
+        echo "junction: no Swift toolchain on PATH (Swift 6.1 or later is needed)" >&2
+        exit 1
+    fi
+fi
