@@ -173,9 +173,10 @@ enum Scheduler {
         if let kthread {
             require(kthread >= 0 && kthread < rt.pointee.count, "spawn(on: \(kthread)): this runtime has kthreads 0..<\(rt.pointee.count)")
         }
-        require(!rt.pointee.stopping.load(ordering: .relaxed) || rt.pointee.live.load(ordering: .relaxed) > 0,
-                     "UThreads: spawn on a runtime that has shut down")
+        require(!rt.pointee.terminated.load(ordering: .relaxed), "UThreads: spawn on a runtime that has shut down")
         let k = KT.current.flatMap { $0.pointee.runtime == rt ? $0 : nil }
+        // While it shuts down, only its own uthreads may still spawn (it waits for them).
+        require(k != nil || !rt.pointee.stopping.load(ordering: .relaxed), "UThreads: spawn on a runtime that is shutting down")
         let t = allocateStack(rt, k)
         t.pointee.saved_sp = cj_prepare_stack(rt.pointee.geometry.stackTop(t), { arg in
             Scheduler.uthreadMain(arg!.assumingMemoryBound(to: cj_uthread.self))
