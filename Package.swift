@@ -8,8 +8,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "UThreads", targets: ["UThreads"]),
+        .library(name: "Loader", targets: ["Loader"]),
         .executable(name: "junction-bench", targets: ["junction-bench"]),
         .executable(name: "uthreads-demo", targets: ["uthreads-demo"]),
+        .executable(name: "elf-run", targets: ["elf-run"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,6 +32,19 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
         ),
+        // ELF64 loading: parse, map, initial stack, enter. Usable on its own.
+        .target(
+            name: "Loader",
+            dependencies: [
+                "CJunction",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .executableTarget(
+            name: "elf-run",
+            dependencies: ["Loader"],
+            path: "Examples/elf-run"
+        ),
         .executableTarget(
             name: "junction-bench",
             dependencies: [
@@ -47,6 +62,10 @@ let package = Package(
         .testTarget(
             name: "UThreadsTests",
             dependencies: ["UThreads", "CJunction"]
+        ),
+        .testTarget(
+            name: "LoaderTests",
+            dependencies: ["Loader"]
         ),
     ]
 )

@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -172,6 +173,22 @@ int cj_pin_to_nth_allowed_cpu(int nth);
 
 /// The calling OS thread's kernel thread id.
 int32_t cj_gettid(void);
+
+// MARK: - Entering a loaded program (exec.S, exec.c)
+
+/// Makes the calling process look freshly exec'ed before jumping into a loaded program,
+/// the way execve(2) leaves it: handled signals reset to SIG_DFL (ignored ones stay
+/// ignored), the sigaltstack disabled, this thread's rseq area unregistered (so the
+/// program's libc can register its own), close-on-exec descriptors closed, and the
+/// thread named `comm` (may be NULL).
+void cj_exec_reset(const char *comm);
+
+/// Switches to `stack_pointer` (which points at argc), clears the general registers
+/// (rdx = 0: no rtld_fini), resets MXCSR and the x87 control word, and jumps to `entry`.
+__attribute__((noreturn)) void cj_enter(uintptr_t entry, uintptr_t stack_pointer);
+
+/// getauxval() of the host process (0 when absent).
+unsigned long cj_getauxval(unsigned long type);
 
 #ifdef __cplusplus
 }
