@@ -43,12 +43,16 @@ let package = Package(
         .executableTarget(
             name: "elf-run",
             dependencies: ["Loader"],
-            path: "Examples/elf-run"
+            path: "Examples/elf-run",
+            // A static Swift runtime: elf-run's own start-up is part of every program it
+            // runs, and dynamic loading of the Swift libraries is most of it.
+            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
         ),
         .executableTarget(
             name: "junction-bench",
             dependencies: [
                 "UThreads",
+                "Loader",
                 "CJunction",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -53,7 +53,7 @@ void cj_exec_reset(const char *comm) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
         struct sigaction old;
         if (sigaction(sig, NULL, &old) != 0) continue;
-        if (old.sa_handler == SIG_IGN && !(old.sa_flags & SA_SIGINFO)) continue;
+        if (!(old.sa_flags & SA_SIGINFO) && (old.sa_handler == SIG_IGN || old.sa_handler == SIG_DFL)) continue;
         signal(sig, SIG_DFL);
     }
     stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};

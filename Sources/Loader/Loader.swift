@@ -32,6 +32,14 @@ public struct ReadyProgram: Sendable {
     /// The stack mapping (guard page excluded).
     public var stack: Range<UInt64>
 
+    /// Unmaps the program, its interpreter and its stack (for a caller that decides not
+    /// to enter after all, or measures loading).
+    public func unmap() {
+        for r in [main.range, interpreter?.range, (stack.lowerBound - Memory.pageSize)..<stack.upperBound].compactMap({ $0 }) {
+            Memory.unmap(r.lowerBound, r.upperBound - r.lowerBound)
+        }
+    }
+
     /// Resets the process the way execve would (signals, alt stack, rseq, close-on-exec
     /// descriptors, thread name) and jumps to the program. Never returns.
     public func enter() -> Never {
