@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .library(name: "UThreads", targets: ["UThreads"]),
         .library(name: "Loader", targets: ["Loader"]),
+        .library(name: "FileSystem", targets: ["FileSystem"]),
         .executable(name: "junction-bench", targets: ["junction-bench"]),
         .executable(name: "uthreads-demo", targets: ["uthreads-demo"]),
         .executable(name: "elf-run", targets: ["elf-run"]),
@@ -16,6 +17,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
     ],
     targets: [
         // C and assembly shims: the context switch, the %gs-based per-kthread area,
@@ -31,6 +34,24 @@ let package = Package(
                 "CJunction",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
+        ),
+        // liburing, linked the way STYLE.md asks: a plain C target with linker settings.
+        .target(
+            name: "CURing",
+            path: "Sources/CURing",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("uring")]
+        ),
+        // The VFS: MemFS, HostFS over io_uring, DevFS, pipes.
+        .target(
+            name: "FileSystem",
+            dependencies: [
+                "UThreads",
+                "CJunction",
+                "CURing",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+            ]
         ),
         // ELF64 loading: parse, map, initial stack, enter. Usable on its own.
         .target(
@@ -66,6 +87,14 @@ let package = Package(
         .testTarget(
             name: "UThreadsTests",
             dependencies: ["UThreads", "CJunction"]
+        ),
+        .testTarget(
+            name: "FileSystemTests",
+            dependencies: [
+                "FileSystem",
+                "UThreads",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
         ),
         .testTarget(
             name: "LoaderTests",

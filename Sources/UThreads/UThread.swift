@@ -150,6 +150,19 @@ public enum UThread {
     /// The calling uthread.
     public static var current: UThreadRef { UThreadRef(currentControl("current").0) }
 
+    /// Uthreads waiting to run on the caller's kthread (approximate; 0 outside a
+    /// runtime). I/O layers use it to batch submissions while other work is queued.
+    public static var runnableOnCurrentKThread: Int {
+        guard let k = KT.current else { return 0 }
+        return Int(k.pointee.runq.approximateCount) + k.pointee.inboxCount.load(ordering: .relaxed)
+    }
+
+    /// True when the caller is a uthread of `runtime`.
+    public static func isOn(_ runtime: Runtime) -> Bool {
+        guard let k = KT.current, k.pointee.area.current != nil else { return false }
+        return k.pointee.runtime == runtime.core
+    }
+
     /// Index of the kthread the caller runs on, or nil outside a runtime.
     public static var kthreadIndex: Int? { KT.current.map { $0.pointee.index } }
 

@@ -1,0 +1,275 @@
+// FileSystemContext.swift: the file calls of one process (open, stat, mkdir, unlink,
+// rename, link, symlink, readlink, access, truncate, chdir, chmod ...), with its cwd,
+// umask and credentials, following Linux's errno rules.
+import SystemPackage
+
+/// A process's view of the VFS. Every `*at` call takes the directory a relative path
+/// starts from (a directory descriptor's location); nil means the cwd.
+public final class FileSystemContext: @unchecked Sendable {
+    public let vfs: VFS
+    private let lock = FSLock()
+    private var _cwd: Location
+    private var _umask: UInt32 = 0o022
+    public var credentials: Credentials
+
+    public init(vfs: VFS, credentials: Credentials = .host, cwd: String = "/") throws(Errno) {
+        self.vfs = vfs
+        self.credentials = credentials
+        _cwd = vfs.root
+        try changeDirectory(cwd)
+    }
+
+    public var cwd: Location { lock.withLock { _cwd } }
+
+    /// umask(2): sets the mask, returns the old one.
+    @discardableResult
+    public func setUmask(_ mask: UInt32) -> UInt32 {
+        lock.withLock {
+            let old = _umask
+            _umask = mask & 0o777
+            return old
+        }
+    }
+
+    public var umask: UInt32 { lock.withLock { _umask } }
+
+    private func base(_ at: Location?) -> Location { at ?? cwd }
+
+    // MARK: open
+
+    public func open(_ path: String, flags: OpenFlags, mode: UInt32 = 0o666, at: Location? = nil) throws(Errno) -> OpenFile {
+        let cred = credentials
+        if flags.isTemporaryFile {
+            guard flags.canWrite else { throw .invalidArgument }
+            let dir = try vfs.resolve(path, from: base(at), followLast: true, credentials: cred)
+            guard dir.node.kind == .directory else { throw .notDirectory }
+            guard let mem = dir.node as? MemDirectory else {
+                return try HostFS.openTemporary(in: dir, flags: flags, mode: mode & ~umask)
+            }
+            let f = try mem.createUnnamed(mode: mode & ~umask & 0o7777, credentials: cred)
+            return OpenFile(location: Location(node: f, path: dir.child("#\(f.inode) (deleted)")),
+                            handle: try f.open(flags), flags: flags)
+        }
+        if flags.contains(.create) && flags.contains(.directory) { throw .invalidArgument }
+        let (parent, name, trailing) = try vfs.resolveParent(path, from: base(at), credentials: cred)
+        var loc = try vfs.lookupChild(parent, name)
+        var created = false
+        if let existing = loc {
+            if flags.contains(.create) && flags.contains(.exclusive) { throw .fileExists }
+            if existing.node.kind == .symlink {
+                if flags.contains(.noFollow) {
+                    if !flags.contains(.path) { throw .tooManySymbolicLinkLevels }
+                } else {
+                    loc = try vfs.resolve(path, from: base(at), followLast: true, credentials: cred)
+                }
+            } else if trailing && existing.node.kind != .directory {
+                throw .notDirectory
+            }
+        } else {
+            guard flags.contains(.create) else { throw .noSuchFileOrDirectory }
+            if trailing { throw .isDirectory }
+            try requireAccess([.write, .execute], parent)
+            let node = try parent.node.create(name, kind: .regular, mode: mode & ~umask & 0o7777, credentials: cred)
+            loc = Location(node: node, path: parent.child(name))
+            created = true
+        }
+        let target = loc!
+        let kind = target.node.kind
+        if flags.contains(.directory) && kind != .directory { throw .notDirectory }
+        if flags.contains(.path) {
+            return OpenFile(location: target, handle: PathHandle(), flags: flags)
+        }
+        if kind == .directory && (flags.canWrite || flags.contains(.create)) { throw .isDirectory }
+        if !created {
+            var want: Credentials.Access = []
+            if flags.canRead { want.insert(.read) }
+            if flags.canWrite || flags.contains(.truncate) { want.insert(.write) }
+            try requireAccess(want, target)
+        }
+        let handle = try target.node.open(flags)
+        if flags.contains(.truncate) && kind == .regular && !created {
+            try handle.truncate(to: 0)
+        }
+        return OpenFile(location: target, handle: handle, flags: flags)
+    }
+
+    // MARK: attributes
+
+    /// stat/lstat/fstatat.
+    public func status(_ path: String, at: Location? = nil, followSymlinks: Bool = true) throws(Errno) -> FileStatus {
+        try vfs.resolve(path, from: base(at), followLast: followSymlinks, credentials: credentials).node.status()
+    }
+
+    public func resolve(_ path: String, at: Location? = nil, followSymlinks: Bool = true) throws(Errno) -> Location {
+        try vfs.resolve(path, from: base(at), followLast: followSymlinks, credentials: credentials)
+    }
+
+    /// access/faccessat: `mode` is F_OK (0) or R_OK|W_OK|X_OK bits.
+    public func access(_ path: String, mode: UInt32, at: Location? = nil, followSymlinks: Bool = true) throws(Errno) {
+        guard mode & ~7 == 0 else { throw .invalidArgument }
+        let loc = try vfs.resolve(path, from: base(at), followLast: followSymlinks, credentials: credentials)
+        if mode == 0 { return }
+        try requireAccess(Credentials.Access(rawValue: mode), loc)
+    }
+
+    public func changeMode(_ path: String, mode: UInt32, at: Location? = nil, followSymlinks: Bool = true) throws(Errno) {
+        let loc = try vfs.resolve(path, from: base(at), followLast: followSymlinks, credentials: credentials)
+        try requireOwner(loc)
+        try loc.node.setMode(mode)
+    }
+
+    public func changeOwner(_ path: String, uid: UInt32?, gid: UInt32?, at: Location? = nil, followSymlinks: Bool = true) throws(Errno) {
+        let loc = try vfs.resolve(path, from: base(at), followLast: followSymlinks, credentials: credentials)
+        guard credentials.uid == 0 else { throw .notPermitted }
+        try loc.node.setOwner(uid: uid, gid: gid)
+    }
+
+    public func setTimes(_ path: String, access: Timespec?, modification: Timespec?, at: Location? = nil,
+                         followSymlinks: Bool = true) throws(Errno) {
+        let loc = try vfs.resolve(path, from: base(at), followLast: followSymlinks, credentials: credentials)
+        try loc.node.setTimes(access: access ?? .now, modification: modification ?? .now)
+    }
+
+    /// truncate(2).
+    public func truncate(_ path: String, to length: Int64, at: Location? = nil) throws(Errno) {
+        guard length >= 0 else { throw .invalidArgument }
+        let loc = try vfs.resolve(path, from: base(at), followLast: true, credentials: credentials)
+        if loc.node.kind == .directory { throw .isDirectory }
+        guard loc.node.kind == .regular else { throw .invalidArgument }
+        try requireAccess(.write, loc)
+        try loc.node.truncate(to: length)
+    }
+
+    public func readLink(_ path: String, at: Location? = nil) throws(Errno) -> String {
+        let loc = try vfs.resolve(path, from: base(at), followLast: false, credentials: credentials)
+        guard loc.node.kind == .symlink else { throw .invalidArgument }
+        return try loc.node.readLink()
+    }
+
+    // MARK: namespace
+
+    public func makeDirectory(_ path: String, mode: UInt32 = 0o777, at: Location? = nil) throws(Errno) {
+        let (parent, name, _) = try vfs.resolveParent(path, from: base(at), credentials: credentials)
+        if name == "." || name == ".." { throw .fileExists }
+        if try vfs.lookupChild(parent, name) != nil { throw .fileExists }
+        try requireAccess([.write, .execute], parent)
+        try parent.node.makeDirectory(name, mode: mode & ~umask & 0o7777, credentials: credentials)
+    }
+
+    /// mknod for FIFOs and regular files.
+    public func makeNode(_ path: String, kind: NodeKind, mode: UInt32, at: Location? = nil) throws(Errno) {
+        guard kind == .fifo || kind == .regular else { throw .notPermitted }
+        let (parent, name, _) = try vfs.resolveParent(path, from: base(at), credentials: credentials)
+        if name == "." || name == ".." { throw .fileExists }
+        if try vfs.lookupChild(parent, name) != nil { throw .fileExists }
+        try requireAccess([.write, .execute], parent)
+        _ = try parent.node.create(name, kind: kind, mode: mode & ~umask & 0o7777, credentials: credentials)
+    }
+
+    public func makeSymlink(_ target: String, at path: String, relativeTo: Location? = nil) throws(Errno) {
+        guard !target.isEmpty else { throw .noSuchFileOrDirectory }
+        if target.utf8.count >= PathLimits.pathMax { throw .fileNameTooLong }
+        let (parent, name, _) = try vfs.resolveParent(path, from: base(relativeTo), credentials: credentials)
+        if name == "." || name == ".." { throw .fileExists }
+        if try vfs.lookupChild(parent, name) != nil { throw .fileExists }
+        try requireAccess([.write, .execute], parent)
+        try parent.node.makeSymlink(name, target: target, credentials: credentials)
+    }
+
+    /// link/linkat.
+    public func link(_ existing: String, to newPath: String, existingAt: Location? = nil, newAt: Location? = nil,
+                     followSymlinks: Bool = false) throws(Errno) {
+        let source = try vfs.resolve(existing, from: base(existingAt), followLast: followSymlinks, credentials: credentials)
+        let (parent, name, trailing) = try vfs.resolveParent(newPath, from: base(newAt), credentials: credentials)
+        if source.node.kind == .directory { throw .notPermitted }
+        if name == "." || name == ".." { throw .fileExists }
+        if try vfs.lookupChild(parent, name) != nil { throw .fileExists }
+        if trailing { throw .noSuchFileOrDirectory }
+        guard source.node.fileSystem === parent.node.fileSystem else { throw .improperLink }
+        try requireAccess([.write, .execute], parent)
+        try parent.node.link(name, to: source.node)
+    }
+
+    public func unlink(_ path: String, at: Location? = nil) throws(Errno) {
+        let (parent, name, trailing) = try vfs.resolveParent(path, from: base(at), credentials: credentials)
+        if name == "." || name == ".." { throw .isDirectory }
+        guard let existing = try vfs.lookupChild(parent, name) else { throw .noSuchFileOrDirectory }
+        if existing.node.kind == .directory { throw .isDirectory }
+        if trailing { throw .notDirectory }
+        try requireAccess([.write, .execute], parent)
+        try requireStickyPermission(parent, existing)
+        try parent.node.unlink(name)
+    }
+
+    public func removeDirectory(_ path: String, at: Location? = nil) throws(Errno) {
+        let (parent, name, _) = try vfs.resolveParent(path, from: base(at), credentials: credentials)
+        if name == "." { throw .invalidArgument }
+        if name == ".." { throw .directoryNotEmpty }
+        guard let existing = try vfs.lookupChild(parent, name) else { throw .noSuchFileOrDirectory }
+        guard existing.node.kind == .directory else { throw .notDirectory }
+        if vfs.isMountPoint(existing.path) { throw .resourceBusy }
+        try requireAccess([.write, .execute], parent)
+        try requireStickyPermission(parent, existing)
+        try parent.node.removeDirectory(name)
+    }
+
+    /// rename/renameat (no flags).
+    public func rename(_ oldPath: String, to newPath: String, oldAt: Location? = nil, newAt: Location? = nil) throws(Errno) {
+        let (oldParent, oldName, oldTrailing) = try vfs.resolveParent(oldPath, from: base(oldAt), credentials: credentials)
+        let (newParent, newName, newTrailing) = try vfs.resolveParent(newPath, from: base(newAt), credentials: credentials)
+        if oldName == "." || oldName == ".." || newName == "." || newName == ".." { throw .resourceBusy }
+        guard let source = try vfs.lookupChild(oldParent, oldName) else { throw .noSuchFileOrDirectory }
+        if (oldTrailing || newTrailing) && source.node.kind != .directory { throw .notDirectory }
+        if vfs.isMountPoint(source.path) { throw .resourceBusy }
+        guard oldParent.node.fileSystem === newParent.node.fileSystem else { throw .improperLink }
+        if let target = try vfs.lookupChild(newParent, newName) {
+            if vfs.isMountPoint(target.path) { throw .resourceBusy }
+            if target.node !== source.node {
+                try requireStickyPermission(newParent, target)
+            }
+        }
+        try requireAccess([.write, .execute], oldParent)
+        try requireAccess([.write, .execute], newParent)
+        try requireStickyPermission(oldParent, source)
+        try oldParent.node.rename(oldName, to: newParent.node, as: newName)
+    }
+
+    // MARK: cwd
+
+    public func changeDirectory(_ path: String) throws(Errno) {
+        let loc = try vfs.resolve(path, from: cwd, followLast: true, credentials: credentials)
+        try changeDirectory(to: loc)
+    }
+
+    /// fchdir(2).
+    public func changeDirectory(to loc: Location) throws(Errno) {
+        guard loc.node.kind == .directory else { throw .notDirectory }
+        try requireAccess(.execute, loc)
+        lock.withLock { _cwd = loc }
+    }
+
+    /// getcwd(2): the canonical path the cwd was reached by.
+    public var currentDirectoryPath: String { cwd.path }
+
+    // MARK: permission helpers
+
+    private func requireAccess(_ want: Credentials.Access, _ loc: Location) throws(Errno) {
+        if want.isEmpty { return }
+        if credentials.uid == 0 && !want.contains(.execute) { return }
+        guard credentials.allows(want, try loc.node.status()) else { throw .permissionDenied }
+    }
+
+    private func requireOwner(_ loc: Location) throws(Errno) {
+        if credentials.uid == 0 { return }
+        guard try loc.node.status().uid == credentials.uid else { throw .notPermitted }
+    }
+
+    /// In a sticky directory only the owner of an entry or of the directory may remove it.
+    private func requireStickyPermission(_ dir: Location, _ entry: Location) throws(Errno) {
+        if credentials.uid == 0 { return }
+        let d = try dir.node.status()
+        guard d.mode & 0o1000 != 0 else { return }
+        let e = try entry.node.status()
+        if e.uid != credentials.uid && d.uid != credentials.uid { throw .notPermitted }
+    }
+}

@@ -1,0 +1,348 @@
+// HostFS.swift: a host directory passed through, read and write. Nodes are paths below
+// the host root; every call that io_uring has an opcode for (openat, statx, read, write,
+// fsync, close, mkdirat, unlinkat, renameat, symlinkat, linkat) goes through HostIO;
+// getdents64, readlinkat, ftruncate, fchmodat, fchownat and utimensat are direct calls.
+import CURing
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A host directory tree as a file system.
+public final class HostFS: FileSystemInstance, @unchecked Sendable {
+    public let hostRoot: String
+    public let io: HostIO
+    public let typeName = "hostfs"
+    let rootFD: Int32
+    public let deviceID: UInt64
+    private var rootNode: HostNode!
+
+    /// - Parameters:
+    ///   - hostRoot: an existing host directory.
+    ///   - io: how blocking calls are made (io_uring per kthread, or direct).
+    public init(hostRoot: String, io: HostIO = HostIO()) throws(Errno) {
+        let fd = open(hostRoot, OpenFlags.path.rawValue | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw Errno(rawValue: errno) }
+        var st = stat()
+        fstat(fd, &st)
+        self.hostRoot = hostRoot
+        self.io = io
+        rootFD = fd
+        deviceID = UInt64(st.st_dev)
+        rootNode = HostNode(fs: self, path: ".", kind: .directory)
+    }
+
+    deinit { close(rootFD) }
+
+    public var root: any Node { rootNode }
+
+    // MARK: calls, each returning the result or -errno
+
+    func statx(_ path: String, into out: UnsafeMutablePointer<cju_statx_buf>) -> Int32 {
+        path.withCString { p in
+            io.perform({ cju_prep_statx($0, rootFD, p, Int32(CJU_AT_SYMLINK_NOFOLLOW), UInt32(CJU_STATX_BASIC_STATS), out, $1) },
+                       direct: { cju_statx_direct(rootFD, p, Int32(CJU_AT_SYMLINK_NOFOLLOW), UInt32(CJU_STATX_BASIC_STATS), out) })
+        }
+    }
+
+    func openAt(_ path: String, _ flags: Int32, _ mode: UInt32) -> Int32 {
+        path.withCString { p in
+            io.perform({ cju_prep_openat($0, rootFD, p, flags, mode, $1) },
+                       direct: { let r = openat(rootFD, p, flags, mode_t(mode)); return r >= 0 ? r : -errno })
+        }
+    }
+
+    func mkdirAt(_ path: String, _ mode: UInt32) -> Int32 {
+        path.withCString { p in
+            io.perform({ cju_prep_mkdirat($0, rootFD, p, mode, $1) },
+                       direct: { mkdirat(rootFD, p, mode_t(mode)) == 0 ? 0 : -errno })
+        }
+    }
+
+    func unlinkAt(_ path: String, _ flags: Int32) -> Int32 {
+        path.withCString { p in
+            io.perform({ cju_prep_unlinkat($0, rootFD, p, flags, $1) },
+                       direct: { unlinkat(rootFD, p, flags) == 0 ? 0 : -errno })
+        }
+    }
+
+    func renameAt(_ from: String, _ to: String) -> Int32 {
+        from.withCString { f in
+            to.withCString { t in
+                io.perform({ cju_prep_renameat($0, rootFD, f, rootFD, t, $1) },
+                           direct: { renameat(rootFD, f, rootFD, t) == 0 ? 0 : -errno })
+            }
+        }
+    }
+
+    func symlinkAt(_ target: String, _ path: String) -> Int32 {
+        target.withCString { t in
+            path.withCString { p in
+                io.perform({ cju_prep_symlinkat($0, t, rootFD, p, $1) },
+                           direct: { symlinkat(t, rootFD, p) == 0 ? 0 : -errno })
+            }
+        }
+    }
+
+    func linkAt(_ from: String, _ to: String) -> Int32 {
+        from.withCString { f in
+            to.withCString { t in
+                io.perform({ cju_prep_linkat($0, rootFD, f, rootFD, t, $1) },
+                           direct: { linkat(rootFD, f, rootFD, t, 0) == 0 ? 0 : -errno })
+            }
+        }
+    }
+
+    func closeFD(_ fd: Int32) {
+        _ = io.perform({ cju_prep_close($0, fd, $1) }, direct: { close(fd) == 0 ? 0 : -errno })
+    }
+
+    static func check(_ r: Int32) throws(Errno) {
+        if r < 0 { throw Errno(rawValue: -r) }
+    }
+
+    /// O_TMPFILE in a host directory.
+    static func openTemporary(in dir: Location, flags: OpenFlags, mode: UInt32) throws(Errno) -> OpenFile {
+        guard let node = dir.node as? HostNode else { throw .notSupported }
+        let fd = node.fs.openAt(node.path, (flags.rawValue & ~OpenFlags.closeOnExec.rawValue) | O_CLOEXEC, mode)
+        try check(fd)
+        return OpenFile(location: Location(node: node, path: dir.child("#tmpfile (deleted)")),
+                        handle: HostFileHandle(fs: node.fs, fd: fd), flags: flags)
+    }
+}
+
+final class HostNode: Node, @unchecked Sendable {
+    let fs: HostFS
+    /// Relative to the host root ("." for the root).
+    let path: String
+    let kind: NodeKind
+
+    init(fs: HostFS, path: String, kind: NodeKind) {
+        self.fs = fs
+        self.path = path
+        self.kind = kind
+    }
+
+    var fileSystem: any FileSystemInstance { fs }
+
+    func childPath(_ name: String) -> String { path == "." ? name : path + "/" + name }
+
+    func status() throws(Errno) -> FileStatus {
+        var sx = cju_statx_buf()
+        try HostFS.check(fs.statx(path, into: &sx))
+        return HostNode.status(sx)
+    }
+
+    static func status(_ buf: cju_statx_buf) -> FileStatus {
+        var sx = cju_stat()
+        withUnsafePointer(to: buf) { cju_statx_decode($0, &sx) }
+        var st = FileStatus()
+        st.device = sx.dev
+        st.inode = sx.ino
+        st.mode = sx.mode
+        st.linkCount = sx.nlink
+        st.uid = sx.uid
+        st.gid = sx.gid
+        st.rdev = sx.rdev
+        st.size = Int64(sx.size)
+        st.blockSize = Int64(sx.blksize)
+        st.blocks = Int64(sx.blocks)
+        st.accessTime = Timespec(seconds: sx.atime_sec, nanoseconds: Int64(sx.atime_nsec))
+        st.modificationTime = Timespec(seconds: sx.mtime_sec, nanoseconds: Int64(sx.mtime_nsec))
+        st.changeTime = Timespec(seconds: sx.ctime_sec, nanoseconds: Int64(sx.ctime_nsec))
+        return st
+    }
+
+    func lookup(_ name: String) throws(Errno) -> any Node {
+        guard kind == .directory else { throw .notDirectory }
+        var sx = cju_statx_buf()
+        let p = childPath(name)
+        try HostFS.check(fs.statx(p, into: &sx))
+        guard let k = HostNode.status(sx).kind else { throw .noSuchFileOrDirectory }
+        return HostNode(fs: fs, path: p, kind: k)
+    }
+
+    func create(_ name: String, kind: NodeKind, mode: UInt32, credentials: Credentials) throws(Errno) -> any Node {
+        let p = childPath(name)
+        switch kind {
+        case .regular:
+            let fd = fs.openAt(p, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode)
+            try HostFS.check(fd)
+            fs.closeFD(fd)
+        case .fifo:
+            try HostFS.check(p.withCString { mkfifoat(fs.rootFD, $0, mode_t(mode)) == 0 ? 0 : -errno })
+        default:
+            throw .notPermitted
+        }
+        return HostNode(fs: fs, path: p, kind: kind)
+    }
+
+    func makeDirectory(_ name: String, mode: UInt32, credentials: Credentials) throws(Errno) {
+        try HostFS.check(fs.mkdirAt(childPath(name), mode))
+    }
+
+    func makeSymlink(_ name: String, target: String, credentials: Credentials) throws(Errno) {
+        try HostFS.check(fs.symlinkAt(target, childPath(name)))
+    }
+
+    func link(_ name: String, to node: any Node) throws(Errno) {
+        guard let source = node as? HostNode, source.fs === fs else { throw .improperLink }
+        try HostFS.check(fs.linkAt(source.path, childPath(name)))
+    }
+
+    func unlink(_ name: String) throws(Errno) { try HostFS.check(fs.unlinkAt(childPath(name), 0)) }
+
+    func removeDirectory(_ name: String) throws(Errno) { try HostFS.check(fs.unlinkAt(childPath(name), AT_REMOVEDIR)) }
+
+    func rename(_ name: String, to directory: any Node, as newName: String) throws(Errno) {
+        guard let dest = directory as? HostNode, dest.fs === fs else { throw .improperLink }
+        try HostFS.check(fs.renameAt(childPath(name), dest.childPath(newName)))
+    }
+
+    func readDirectory(after cookie: Int64, _ body: (DirectoryEntry) -> Bool) throws(Errno) {
+        let fd = fs.openAt(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
+        try HostFS.check(fd)
+        defer { fs.closeFD(fd) }
+        if cookie != 0, lseek(fd, off_t(cookie), SEEK_SET) < 0 { throw Errno(rawValue: errno) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 32768, alignment: 8)
+        defer { buffer.deallocate() }
+        while true {
+            let n = cju_getdents64(fd, buffer.baseAddress, buffer.count)
+            if n < 0 { throw Errno(rawValue: Int32(-n)) }
+            if n == 0 { return }
+            var off = 0
+            while off < n {
+                let p = buffer.baseAddress! + off
+                let ino = p.load(as: UInt64.self)
+                let next = p.load(fromByteOffset: 8, as: Int64.self)
+                let reclen = Int(p.load(fromByteOffset: 16, as: UInt16.self))
+                let type = p.load(fromByteOffset: 18, as: UInt8.self)
+                let name = String(cString: (p + 19).assumingMemoryBound(to: CChar.self))
+                let kind: NodeKind = switch type {
+                case 4: .directory
+                case 10: .symlink
+                case 2: .characterDevice
+                case 6: .blockDevice
+                case 1: .fifo
+                case 12: .socket
+                default: .regular
+                }
+                if !body(DirectoryEntry(name: name, inode: ino, kind: kind, nextCookie: next)) { return }
+                off += reclen
+            }
+        }
+    }
+
+    func readLink() throws(Errno) -> String {
+        var buf = [CChar](repeating: 0, count: PathLimits.pathMax)
+        let n = path.withCString { readlinkat(fs.rootFD, $0, &buf, buf.count) }
+        if n < 0 { throw Errno(rawValue: errno) }
+        return String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    func setMode(_ mode: UInt32) throws(Errno) {
+        if path.withCString({ fchmodat(fs.rootFD, $0, mode_t(mode & 0o7777), 0) }) != 0 { throw Errno(rawValue: errno) }
+    }
+
+    func setOwner(uid: UInt32?, gid: UInt32?) throws(Errno) {
+        let r = path.withCString { fchownat(fs.rootFD, $0, uid ?? UInt32.max, gid ?? UInt32.max, AT_SYMLINK_NOFOLLOW) }
+        if r != 0 { throw Errno(rawValue: errno) }
+    }
+
+    func setTimes(access: Timespec?, modification: Timespec?) throws(Errno) {
+        func ts(_ t: Timespec?) -> timespec {
+            guard let t else { return timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2 /* UTIME_OMIT */) }
+            return timespec(tv_sec: Int(t.seconds), tv_nsec: Int(t.nanoseconds))
+        }
+        var times = [ts(access), ts(modification)]
+        if path.withCString({ utimensat(fs.rootFD, $0, &times, AT_SYMLINK_NOFOLLOW) }) != 0 { throw Errno(rawValue: errno) }
+    }
+
+    func truncate(to size: Int64) throws(Errno) {
+        let fd = fs.openAt(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0)
+        try HostFS.check(fd)
+        defer { fs.closeFD(fd) }
+        if ftruncate(fd, off_t(size)) != 0 { throw Errno(rawValue: errno) }
+    }
+
+    func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle {
+        // The VFS has resolved symlinks and applied O_CREAT/O_EXCL/O_TRUNC itself.
+        let passed = flags.rawValue & (OpenFlags.readWrite.rawValue | OpenFlags.writeOnly.rawValue
+            | OpenFlags.append.rawValue | OpenFlags.nonBlocking.rawValue | OpenFlags.dataSync.rawValue
+            | OpenFlags.directory.rawValue | O_SYNC | 0o40000 /* O_DIRECT */ | 0o1000000 /* O_NOATIME */)
+        let fd = fs.openAt(path, passed | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0)
+        try HostFS.check(fd)
+        if kind == .directory { return HostDirectoryHandle(fs: fs, fd: fd) }
+        return HostFileHandle(fs: fs, fd: fd)
+    }
+}
+
+/// An open host file: positional reads and writes through HostIO.
+final class HostFileHandle: FileHandle, @unchecked Sendable {
+    let fs: HostFS
+    let fd: Int32
+
+    init(fs: HostFS, fd: Int32) {
+        self.fs = fs
+        self.fd = fd
+    }
+
+    var isSeekable: Bool { true }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        let r = fs.io.perform({ cju_prep_read($0, fd, buffer.baseAddress, UInt32(clamping: buffer.count), UInt64(bitPattern: offset), $1) },
+                              direct: { let n = pread(fd, buffer.baseAddress, buffer.count, off_t(offset)); return n >= 0 ? Int32(n) : -errno })
+        try HostFS.check(r)
+        return Int(r)
+    }
+
+    /// `offset` < 0: append (the host fd was opened with O_APPEND).
+    func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        let r = fs.io.perform({
+            cju_prep_write($0, fd, buffer.baseAddress, UInt32(clamping: buffer.count), offset < 0 ? UInt64.max : UInt64(offset), $1)
+        }, direct: {
+            let n = offset < 0 ? Glibc.write(fd, buffer.baseAddress, buffer.count) : pwrite(fd, buffer.baseAddress, buffer.count, off_t(offset))
+            return n >= 0 ? Int32(n) : -errno
+        })
+        try HostFS.check(r)
+        return Int(r)
+    }
+
+    func size() throws(Errno) -> Int64 {
+        var sx = cju_statx_buf()
+        let r = "".withCString { empty in
+            withUnsafeMutablePointer(to: &sx) { out in
+                fs.io.perform({ cju_prep_statx($0, fd, empty, Int32(CJU_AT_EMPTY_PATH), UInt32(CJU_STATX_BASIC_STATS), out, $1) },
+                              direct: { cju_statx_direct(fd, empty, Int32(CJU_AT_EMPTY_PATH), UInt32(CJU_STATX_BASIC_STATS), out) })
+            }
+        }
+        try HostFS.check(r)
+        return HostNode.status(sx).size
+    }
+
+    func sync() throws(Errno) {
+        try HostFS.check(fs.io.perform({ cju_prep_fsync($0, fd, $1) }, direct: { fsync(fd) == 0 ? 0 : -errno }))
+    }
+
+    func truncate(to size: Int64) throws(Errno) {
+        if ftruncate(fd, off_t(size)) != 0 { throw Errno(rawValue: errno) }
+    }
+
+    func close() { fs.closeFD(fd) }
+}
+
+/// An open host directory (read through getdents on the node).
+final class HostDirectoryHandle: FileHandle, @unchecked Sendable {
+    let fs: HostFS
+    let fd: Int32
+    init(fs: HostFS, fd: Int32) {
+        self.fs = fs
+        self.fd = fd
+    }
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int { throw .isDirectory }
+    func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int { throw .isDirectory }
+    func size() throws(Errno) -> Int64 { 0 }
+    func sync() throws(Errno) { if fsync(fd) != 0 { throw Errno(rawValue: errno) } }
+    func close() { fs.closeFD(fd) }
+}

@@ -1,0 +1,201 @@
+// HostIO.swift: host file calls through a per-kthread io_uring: a uthread queues its
+// request and parks; submissions are batched while other uthreads are runnable; the
+// kthread's poll hook submits, reaps completions and unparks their uthreads. Without a
+// runtime, or where io_uring is unavailable, calls go straight to the kernel.
+import CJunction
+import CURing
+import SystemPackage
+import UThreads
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where HostFS sends its blocking calls.
+public final class HostIO: @unchecked Sendable {
+    // Tunables.
+    /// Submission queue entries per kthread ring.
+    static let ringEntries: UInt32 = 256
+    /// Submit at once when this many requests wait, even if other uthreads could run.
+    static let batchLimit = 32
+
+    /// Per-kthread ring state, touched only by that kthread (its uthreads and its hook).
+    struct RingState {
+        var ring: OpaquePointer
+        var eventFD: Int32
+        var pending = 0
+        var signalMayBeStale = false
+        var submitted: UInt64 = 0
+        var completed: UInt64 = 0
+        var batches: UInt64 = 0
+    }
+
+    /// A request's completion, on the waiting uthread's stack.
+    struct Completion {
+        var result: Int32 = 0
+        var done: UInt32 = 0
+        var waiter: UThreadRef
+    }
+
+    public enum Mode: Sendable, Equatable {
+        /// Blocking calls from uthreads go through io_uring.
+        case ioUring
+        /// io_uring could not be set up (the reason); every call is a direct system call.
+        case direct(String)
+    }
+
+    public let mode: Mode
+    private let runtime: Runtime?
+    private var rings: [UnsafeMutablePointer<RingState>] = []
+    private var hooks: [PollHookToken] = []
+
+    nonisolated(unsafe) private static var warned = false
+    private static let warnLock = FSLock()
+
+    /// Direct system calls only (no runtime to park on).
+    public init() {
+        runtime = nil
+        mode = .direct("no runtime")
+    }
+
+    /// One io_uring per kthread of `runtime`, reaped by a poll hook on each kthread.
+    public init(runtime: Runtime) {
+        self.runtime = runtime
+        var failure: String?
+        for _ in 0..<runtime.kthreadCount {
+            var error: Int32 = 0
+            guard let ring = cju_ring_create(Self.ringEntries, &error) else {
+                failure = "io_uring_setup: \(Errno(rawValue: -error))"
+                break
+            }
+            let efd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+            let rc = efd < 0 ? -errno : cju_ring_register_eventfd(ring, efd)
+            if rc < 0 {
+                failure = "io_uring_register_eventfd: \(Errno(rawValue: -rc))"
+                cju_ring_destroy(ring)
+                if efd >= 0 { close(efd) }
+                break
+            }
+            let state = UnsafeMutablePointer<RingState>.allocate(capacity: 1)
+            state.initialize(to: RingState(ring: ring, eventFD: efd))
+            rings.append(state)
+        }
+        if let failure {
+            for r in rings { Self.destroy(r) }
+            rings = []
+            mode = .direct(failure)
+            Self.warnOnce("FileSystem: io_uring is unavailable (\(failure)); HostFS falls back to direct system calls, "
+                + "which block a kthread. To enable it: sysctl kernel.io_uring_disabled=0, and allow io_uring_setup "
+                + "in any seccomp policy.")
+            return
+        }
+        mode = .ioUring
+        for (k, r) in rings.enumerated() {
+            let ringState = UnsafeSendable(r)
+            let token = try? runtime.addPollHook(PollHook(name: "io_uring", fd: r.pointee.eventFD) {
+                HostIO.poll(ringState.value)
+            }, kthread: k)
+            if let token { hooks.append(token) }
+        }
+    }
+
+    deinit {
+        if let runtime { for h in hooks { runtime.removePollHook(h) } }
+        for r in rings { Self.destroy(r) }
+    }
+
+    private static func destroy(_ r: UnsafeMutablePointer<RingState>) {
+        cju_ring_destroy(r.pointee.ring)
+        close(r.pointee.eventFD)
+        r.deinitialize(count: 1)
+        r.deallocate()
+    }
+
+    static func warnOnce(_ message: String) {
+        warnLock.withLock {
+            if warned { return }
+            warned = true
+            let line = message + "\n"
+            _ = line.withCString { write(2, $0, strlen($0)) }
+        }
+    }
+
+    /// Counters: requests submitted and completed through io_uring, and submit calls.
+    public var statistics: (submitted: UInt64, completed: UInt64, batches: UInt64) {
+        rings.reduce((0, 0, 0)) { ($0.0 + $1.pointee.submitted, $0.1 + $1.pointee.completed, $0.2 + $1.pointee.batches) }
+    }
+
+    /// Runs one request: through the caller's kthread's ring when the caller is a uthread
+    /// of this runtime, otherwise with `direct`. Both return the result or -errno.
+    @inline(__always)
+    /// `prepare` fills the SQE and must pass the user-data value it is given.
+    func perform(_ prepare: (OpaquePointer, UInt64) -> Void, direct: () -> Int32) -> Int32 {
+        guard !rings.isEmpty, UThread.isInUThread, let k = UThread.kthreadIndex, k < rings.count,
+              runtime.map({ UThread.isOn($0) }) == true else {
+            return direct()
+        }
+        let r = rings[k]
+        var completion = Completion(waiter: UThread.current)
+        return withUnsafeMutablePointer(to: &completion) { c -> Int32 in
+            var sqe = cju_get_sqe(r.pointee.ring)
+            if sqe == nil {
+                Self.submit(r)
+                sqe = cju_get_sqe(r.pointee.ring)
+            }
+            guard let sqe else { return direct() }
+            prepare(sqe, UInt64(UInt(bitPattern: c)))
+            r.pointee.pending += 1
+            // Batch while other uthreads can run here; the poll hook submits the batch
+            // when the kthread next passes through its scheduler.
+            if r.pointee.pending >= Self.batchLimit || UThread.runnableOnCurrentKThread == 0 {
+                Self.submit(r)
+            }
+            while cj_load_acquire_u32(&c.pointee.done) == 0 { UThread.park() }
+            return c.pointee.result
+        }
+    }
+
+    private static func submit(_ r: UnsafeMutablePointer<RingState>) {
+        guard r.pointee.pending > 0 else { return }
+        let n = cju_submit(r.pointee.ring)
+        if n > 0 {
+            r.pointee.submitted &+= UInt64(n)
+            r.pointee.pending -= Int(n)
+            r.pointee.batches &+= 1
+        }
+    }
+
+    /// The poll hook: submit what is queued, reap completions, unpark their uthreads.
+    static func poll(_ r: UnsafeMutablePointer<RingState>) -> Int {
+        submit(r)
+        let ready = cju_cq_ready(r.pointee.ring)
+        if ready == 0 && !r.pointee.signalMayBeStale { return 0 }
+        // Drain the doorbell before reaping: a completion posted after this read rings
+        // it again, so none can be missed.
+        var value: UInt64 = 0
+        _ = read(r.pointee.eventFD, &value, 8)
+        r.pointee.signalMayBeStale = false
+        var reaped = 0
+        var data: UInt64 = 0
+        var result: Int32 = 0
+        while cju_take_cqe(r.pointee.ring, &data, &result) == 1 {
+            let c = UnsafeMutablePointer<Completion>(bitPattern: UInt(data))!
+            let waiter = c.pointee.waiter
+            c.pointee.result = result
+            cj_store_release_u32(&c.pointee.done, 1)
+            waiter.unpark()
+            reaped += 1
+        }
+        if reaped > 0 {
+            r.pointee.completed &+= UInt64(reaped)
+            r.pointee.signalMayBeStale = true
+        }
+        return reaped
+    }
+}
+
+/// Carries a pointer owned by one kthread into its poll-hook closure.
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

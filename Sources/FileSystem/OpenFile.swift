@@ -1,0 +1,165 @@
+// OpenFile.swift: an open file description: the node, its handle, status flags and the
+// shared offset (shared by every descriptor dup'ed from it), lseek and getdents64.
+import SystemPackage
+
+/// An open file description. Descriptors that share it (dup, fork) share its offset
+/// and status flags; the handle closes when the last reference goes.
+public final class OpenFile: @unchecked Sendable {
+    public let location: Location
+    public let handle: any FileHandle
+    private let lock = FSLock()
+    private var _flags: OpenFlags
+    private var _offset: Int64 = 0
+    private var directoryCookie: Int64 = 0
+    /// A directory entry that did not fit in the caller's last getdents buffer.
+    private var pendingEntry: DirectoryEntry?
+
+    public init(location: Location, handle: any FileHandle, flags: OpenFlags) {
+        self.location = location
+        self.handle = handle
+        _flags = flags
+    }
+
+    deinit { handle.close() }
+
+    /// Status flags (O_APPEND and O_NONBLOCK change with fcntl F_SETFL).
+    public var flags: OpenFlags {
+        get { lock.withLock { _flags } }
+        set { lock.withLock { _flags = newValue } }
+    }
+
+    public var offset: Int64 { lock.withLock { _offset } }
+
+    private var isPath: Bool { _flags.contains(.path) }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
+        let f = flags
+        guard f.canRead, !f.contains(.path) else { throw .badFileDescriptor }
+        if !handle.isSeekable { return try handle.read(into: buffer, at: 0, nonBlocking: f.contains(.nonBlocking)) }
+        // The offset is claimed under the lock only to read it; concurrent readers of one
+        // description race as they do on Linux.
+        let at = offset
+        let n = try handle.read(into: buffer, at: at, nonBlocking: f.contains(.nonBlocking))
+        lock.withLock { _offset = at + Int64(n) }
+        return n
+    }
+
+    public func write(from buffer: UnsafeRawBufferPointer) throws(Errno) -> Int {
+        let f = flags
+        guard f.canWrite, !f.contains(.path) else { throw .badFileDescriptor }
+        if !handle.isSeekable { return try handle.write(from: buffer, at: 0, nonBlocking: f.contains(.nonBlocking)) }
+        if f.contains(.append) {
+            let n = try handle.write(from: buffer, at: -1, nonBlocking: false)
+            let end = try handle.size()
+            lock.withLock { _offset = end }
+            return n
+        }
+        let at = offset
+        let n = try handle.write(from: buffer, at: at, nonBlocking: f.contains(.nonBlocking))
+        lock.withLock { _offset = at + Int64(n) }
+        return n
+    }
+
+    /// pread(2): no offset change; ESPIPE on pipes.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(Errno) -> Int {
+        let f = flags
+        guard f.canRead, !f.contains(.path) else { throw .badFileDescriptor }
+        guard handle.isSeekable else { throw .illegalSeek }
+        guard offset >= 0 else { throw .invalidArgument }
+        return try handle.read(into: buffer, at: offset, nonBlocking: f.contains(.nonBlocking))
+    }
+
+    /// pwrite(2).
+    public func write(from buffer: UnsafeRawBufferPointer, at offset: Int64) throws(Errno) -> Int {
+        let f = flags
+        guard f.canWrite, !f.contains(.path) else { throw .badFileDescriptor }
+        guard handle.isSeekable else { throw .illegalSeek }
+        guard offset >= 0 else { throw .invalidArgument }
+        // Linux appends even with pwrite when O_APPEND is set.
+        return try handle.write(from: buffer, at: f.contains(.append) ? -1 : offset, nonBlocking: false)
+    }
+
+    public enum Whence: Int32 { case set = 0, current = 1, end = 2, data = 3, hole = 4 }
+
+    /// lseek(2).
+    public func seek(_ offset: Int64, whence: Whence) throws(Errno) -> Int64 {
+        guard !isPath else { throw .badFileDescriptor }
+        guard handle.isSeekable else { throw .illegalSeek }
+        let isDirectory = location.node.kind == .directory
+        let size = isDirectory ? 0 : try handle.size()
+        return try lock.withLock { () throws(Errno) -> Int64 in
+            let base: Int64
+            switch whence {
+            case .set: base = 0
+            case .current: base = _offset
+            case .end: base = size
+            case .data, .hole:
+                guard offset >= 0, offset < size else { throw .noSuchAddressOrDevice }
+                let r = whence == .data ? offset : size
+                _offset = r
+                return r
+            }
+            let (new, overflow) = base.addingReportingOverflow(offset)
+            guard !overflow else { throw .overflow }
+            guard new >= 0 else { throw .invalidArgument }
+            _offset = new
+            if isDirectory {
+                directoryCookie = new
+                pendingEntry = nil
+            }
+            return new
+        }
+    }
+
+    /// getdents64(2): fills `buffer` with struct linux_dirent64 records; 0 at the end.
+    public func readDirectoryEntries(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
+        guard !isPath else { throw .badFileDescriptor }
+        guard location.node.kind == .directory else { throw .notDirectory }
+        return try lock.withLock { () throws(Errno) -> Int in
+            var used = 0
+            var tooSmall = false
+            func put(_ e: DirectoryEntry) -> Bool {
+                let name = Array(e.name.utf8)
+                let reclen = (19 + name.count + 1 + 7) & ~7
+                if used + reclen > buffer.count {
+                    tooSmall = used == 0
+                    pendingEntry = e
+                    return false
+                }
+                let p = buffer.baseAddress! + used
+                p.storeBytes(of: e.inode, as: UInt64.self)
+                (p + 8).storeBytes(of: e.nextCookie, as: Int64.self)
+                (p + 16).storeBytes(of: UInt16(reclen), as: UInt16.self)
+                (p + 18).storeBytes(of: e.kind.directoryEntryType, as: UInt8.self)
+                name.withUnsafeBytes { (p + 19).copyMemory(from: $0.baseAddress!, byteCount: name.count) }
+                (p + 19 + name.count).initializeMemory(as: UInt8.self, repeating: 0, count: reclen - 19 - name.count)
+                used += reclen
+                directoryCookie = e.nextCookie
+                _offset = e.nextCookie
+                return true
+            }
+            if let pending = pendingEntry {
+                pendingEntry = nil
+                if !put(pending) { return tooSmall ? -1 : 0 }
+            }
+            try location.node.readDirectory(after: directoryCookie) { put($0) }
+            if tooSmall { return -1 }
+            return used
+        }.checkedDirectoryCount()
+    }
+}
+
+private extension Int {
+    func checkedDirectoryCount() throws(Errno) -> Int {
+        if self < 0 { throw .invalidArgument }  // the buffer cannot hold one entry
+        return self
+    }
+}
+
+/// The handle of an O_PATH descriptor: no data access.
+final class PathHandle: FileHandle, @unchecked Sendable {
+    var isSeekable: Bool { false }
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int { throw .badFileDescriptor }
+    func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int { throw .badFileDescriptor }
+    func size() throws(Errno) -> Int64 { 0 }
+}

@@ -1,0 +1,195 @@
+// Pipe.swift: pipes: a 64 KiB ring, blocking and non-blocking ends, writes of up to
+// PIPE_BUF bytes kept whole, EPIPE once the last reader closed, readiness for poll.
+import SystemPackage
+
+/// A pipe: one buffer shared by its read and write ends.
+public final class Pipe: @unchecked Sendable {
+    // Tunables: Linux's defaults.
+    public static let defaultCapacity = 65536
+    /// Writes up to this size are atomic (never interleaved with other writers).
+    public static let atomicWriteLimit = 4096
+
+    private let lock = FSLock()
+    private var buffer: UnsafeMutableRawBufferPointer
+    private var head = 0   // next byte to read
+    private var count = 0
+    private(set) var readers = 0
+    private(set) var writers = 0
+    private let readWaiters = WaitList()
+    private let writeWaiters = WaitList()
+    let readObservers = ReadinessObservers()
+    let writeObservers = ReadinessObservers()
+
+    public init(capacity: Int = Pipe.defaultCapacity) {
+        buffer = .allocate(byteCount: capacity, alignment: 64)
+    }
+
+    deinit { buffer.deallocate() }
+
+    public var capacity: Int { buffer.count }
+
+    /// A new pipe's two ends (pipe(2)).
+    public static func makePair() -> (read: PipeReadEnd, write: PipeWriteEnd) {
+        let p = Pipe()
+        return (p.makeReadEnd(), p.makeWriteEnd())
+    }
+
+    func makeReadEnd() -> PipeReadEnd {
+        lock.withLock { readers += 1 }
+        return PipeReadEnd(pipe: self)
+    }
+
+    func makeWriteEnd() -> PipeWriteEnd {
+        lock.withLock { writers += 1 }
+        return PipeWriteEnd(pipe: self)
+    }
+
+    /// Opening a FIFO: an end by access mode (O_RDWR gives a read end that also counts as
+    /// a writer, as Linux does).
+    func openEnd(_ flags: OpenFlags) throws(Errno) -> any FileHandle {
+        if flags.accessMode == 2 {
+            lock.withLock { writers += 1 }
+            return makeReadEnd()
+        }
+        return flags.canWrite ? makeWriteEnd() : makeReadEnd()
+    }
+
+    var readReadiness: Readiness {
+        lock.withLock { () -> Readiness in
+            var r: Readiness = []
+            if count > 0 { r.insert(.readable) }
+            if writers == 0 { r.insert(.hangUp) }
+            return r
+        }
+    }
+
+    var writeReadiness: Readiness {
+        lock.withLock { () -> Readiness in
+            if readers == 0 { return [.error] }
+            return buffer.count - count >= Pipe.atomicWriteLimit || count == 0 ? [.writable] : []
+        }
+    }
+
+    func read(into out: UnsafeMutableRawBufferPointer, nonBlocking: Bool) throws(Errno) -> Int {
+        guard out.count > 0 else { return 0 }
+        while true {
+            let (n, waiter, wake) = lock.withLock { () -> (Int, Waiter?, [Waiter]) in
+                if count == 0 {
+                    if writers == 0 || nonBlocking { return (writers == 0 ? 0 : -1, nil, []) }
+                    return (0, readWaiters.enroll(), [])
+                }
+                let n = min(out.count, count)
+                let first = min(n, buffer.count - head)
+                (out.baseAddress!).copyMemory(from: buffer.baseAddress! + head, byteCount: first)
+                if n > first { (out.baseAddress! + first).copyMemory(from: buffer.baseAddress!, byteCount: n - first) }
+                head = (head + n) % buffer.count
+                count -= n
+                return (n, nil, writeWaiters.takeAll())
+            }
+            if let waiter {
+                WaitList.block(waiter)
+                continue
+            }
+            if n < 0 { throw .wouldBlock }
+            wake.wakeAll()
+            if n > 0 { writeObservers.notify(writeReadiness) }
+            return n
+        }
+    }
+
+    func write(from data: UnsafeRawBufferPointer, nonBlocking: Bool) throws(Errno) -> Int {
+        guard data.count > 0 else { return 0 }
+        var written = 0
+        let atomic = data.count <= Pipe.atomicWriteLimit
+        while true {
+            enum Step { case wrote(Int, [Waiter]), wait(Waiter), broken, wouldBlock }
+            let step = lock.withLock { () -> Step in
+                if readers == 0 { return .broken }
+                let free = buffer.count - count
+                let remaining = data.count - written
+                if free == 0 || (atomic && free < remaining) {
+                    return nonBlocking ? .wouldBlock : .wait(writeWaiters.enroll())
+                }
+                let n = min(free, remaining)
+                let tail = (head + count) % buffer.count
+                let first = min(n, buffer.count - tail)
+                (buffer.baseAddress! + tail).copyMemory(from: data.baseAddress! + written, byteCount: first)
+                if n > first { buffer.baseAddress!.copyMemory(from: data.baseAddress! + written + first, byteCount: n - first) }
+                count += n
+                return .wrote(n, readWaiters.takeAll())
+            }
+            switch step {
+            case .broken:
+                if written > 0 { return written }
+                throw .brokenPipe
+            case .wouldBlock:
+                if written > 0 { return written }
+                throw .wouldBlock
+            case .wait(let w):
+                WaitList.block(w)
+            case .wrote(let n, let wake):
+                written += n
+                wake.wakeAll()
+                readObservers.notify(readReadiness)
+                if written == data.count || nonBlocking { return written }
+            }
+        }
+    }
+
+    func closeReader() {
+        let wake = lock.withLock { () -> [Waiter] in
+            readers -= 1
+            return readers == 0 ? writeWaiters.takeAll() : []
+        }
+        wake.wakeAll()
+        writeObservers.notify(writeReadiness)
+    }
+
+    func closeWriter() {
+        let wake = lock.withLock { () -> [Waiter] in
+            writers -= 1
+            return writers == 0 ? readWaiters.takeAll() : []
+        }
+        wake.wakeAll()
+        readObservers.notify(readReadiness)
+    }
+
+    /// Bytes waiting to be read (FIONREAD).
+    public var available: Int { lock.withLock { count } }
+}
+
+/// The read end of a pipe.
+public final class PipeReadEnd: FileHandle, @unchecked Sendable {
+    public let pipe: Pipe
+    init(pipe: Pipe) { self.pipe = pipe }
+    public var isSeekable: Bool { false }
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        try pipe.read(into: buffer, nonBlocking: nonBlocking)
+    }
+    public func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        throw .badFileDescriptor
+    }
+    public func size() throws(Errno) -> Int64 { 0 }
+    public func close() { pipe.closeReader() }
+    public var readiness: Readiness { pipe.readReadiness }
+    public func addReadinessObserver(_ o: @escaping @Sendable (Readiness) -> Void) -> Int { pipe.readObservers.add(o) }
+    public func removeReadinessObserver(_ t: Int) { pipe.readObservers.remove(t) }
+}
+
+/// The write end of a pipe.
+public final class PipeWriteEnd: FileHandle, @unchecked Sendable {
+    public let pipe: Pipe
+    init(pipe: Pipe) { self.pipe = pipe }
+    public var isSeekable: Bool { false }
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        throw .badFileDescriptor
+    }
+    public func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        try pipe.write(from: buffer, nonBlocking: nonBlocking)
+    }
+    public func size() throws(Errno) -> Int64 { 0 }
+    public func close() { pipe.closeWriter() }
+    public var readiness: Readiness { pipe.writeReadiness }
+    public func addReadinessObserver(_ o: @escaping @Sendable (Readiness) -> Void) -> Int { pipe.writeObservers.add(o) }
+    public func removeReadinessObserver(_ t: Int) { pipe.writeObservers.remove(t) }
+}
