@@ -38,6 +38,12 @@ public final class FileSystemContext: @unchecked Sendable {
     // MARK: open
 
     public func open(_ path: String, flags: OpenFlags, mode: UInt32 = 0o666, at: Location? = nil) throws(Errno) -> OpenFile {
+        var symlinkBudget = PathLimits.symlinkMax
+        return try open(path, flags: flags, mode: mode, at: at, symlinkBudget: &symlinkBudget)
+    }
+
+    private func open(_ path: String, flags: OpenFlags, mode: UInt32, at: Location?,
+                      symlinkBudget: inout Int) throws(Errno) -> OpenFile {
         let cred = credentials
         if flags.isTemporaryFile {
             guard flags.canWrite else { throw .invalidArgument }
@@ -52,15 +58,25 @@ public final class FileSystemContext: @unchecked Sendable {
         }
         if flags.contains(.create) && flags.contains(.directory) { throw .invalidArgument }
         let (parent, name, trailing) = try vfs.resolveParent(path, from: base(at), credentials: cred)
+        // Linux: O_CREAT with a trailing slash is EISDIR before anything is looked up.
+        if flags.contains(.create) && trailing { throw .isDirectory }
         var loc = try vfs.lookupChild(parent, name)
         var created = false
         if let existing = loc {
             if flags.contains(.create) && flags.contains(.exclusive) { throw .fileExists }
             if existing.node.kind == .symlink {
-                if flags.contains(.noFollow) {
+                // A trailing slash makes the last component follow, O_NOFOLLOW or not.
+                if flags.contains(.noFollow) && !trailing {
                     if !flags.contains(.path) { throw .tooManySymbolicLinkLevels }
                 } else {
-                    loc = try vfs.resolve(path, from: base(at), followLast: true, credentials: cred)
+                    // Open the target from the link's directory: with O_CREAT a dangling
+                    // link creates its target, as in Linux.
+                    symlinkBudget -= 1
+                    if symlinkBudget < 0 { throw .tooManySymbolicLinkLevels }
+                    var target = try existing.node.readLink()
+                    if target.isEmpty { throw .noSuchFileOrDirectory }
+                    if trailing && !target.hasSuffix("/") { target += "/" }
+                    return try open(target, flags: flags, mode: mode, at: parent, symlinkBudget: &symlinkBudget)
                 }
             } else if trailing && existing.node.kind != .directory {
                 throw .notDirectory
@@ -159,9 +175,10 @@ public final class FileSystemContext: @unchecked Sendable {
     /// mknod for FIFOs and regular files.
     public func makeNode(_ path: String, kind: NodeKind, mode: UInt32, at: Location? = nil) throws(Errno) {
         guard kind == .fifo || kind == .regular else { throw .notPermitted }
-        let (parent, name, _) = try vfs.resolveParent(path, from: base(at), credentials: credentials)
+        let (parent, name, trailing) = try vfs.resolveParent(path, from: base(at), credentials: credentials)
         if name == "." || name == ".." { throw .fileExists }
         if try vfs.lookupChild(parent, name) != nil { throw .fileExists }
+        if trailing { throw .noSuchFileOrDirectory }
         try requireAccess([.write, .execute], parent)
         _ = try parent.node.create(name, kind: kind, mode: mode & ~umask & 0o7777, credentials: credentials)
     }
@@ -169,9 +186,10 @@ public final class FileSystemContext: @unchecked Sendable {
     public func makeSymlink(_ target: String, at path: String, relativeTo: Location? = nil) throws(Errno) {
         guard !target.isEmpty else { throw .noSuchFileOrDirectory }
         if target.utf8.count >= PathLimits.pathMax { throw .fileNameTooLong }
-        let (parent, name, _) = try vfs.resolveParent(path, from: base(relativeTo), credentials: credentials)
+        let (parent, name, trailing) = try vfs.resolveParent(path, from: base(relativeTo), credentials: credentials)
         if name == "." || name == ".." { throw .fileExists }
         if try vfs.lookupChild(parent, name) != nil { throw .fileExists }
+        if trailing { throw .noSuchFileOrDirectory }
         try requireAccess([.write, .execute], parent)
         try parent.node.makeSymlink(name, target: target, credentials: credentials)
     }
@@ -179,13 +197,14 @@ public final class FileSystemContext: @unchecked Sendable {
     /// link/linkat.
     public func link(_ existing: String, to newPath: String, existingAt: Location? = nil, newAt: Location? = nil,
                      followSymlinks: Bool = false) throws(Errno) {
+        // Linux's order: the old path, then the new name, then EXDEV, then EPERM.
         let source = try vfs.resolve(existing, from: base(existingAt), followLast: followSymlinks, credentials: credentials)
         let (parent, name, trailing) = try vfs.resolveParent(newPath, from: base(newAt), credentials: credentials)
-        if source.node.kind == .directory { throw .notPermitted }
         if name == "." || name == ".." { throw .fileExists }
         if try vfs.lookupChild(parent, name) != nil { throw .fileExists }
         if trailing { throw .noSuchFileOrDirectory }
         guard source.node.fileSystem === parent.node.fileSystem else { throw .improperLink }
+        if source.node.kind == .directory { throw .notPermitted }
         try requireAccess([.write, .execute], parent)
         try parent.node.link(name, to: source.node)
     }

@@ -90,12 +90,13 @@ public final class VFS: @unchecked Sendable {
         while let name = queue.popLast() {
             let isLast = queue.isEmpty
             let top = stack[stack.count - 1]
+            // Every component, "." and ".." included, must be looked up in a directory.
+            guard top.node.kind == .directory else { throw .notDirectory }
             if name == "." { continue }
             if name == ".." {
                 if stack.count > 1 { stack.removeLast() } else { stack[0] = try parent(of: top) }
                 continue
             }
-            guard top.node.kind == .directory else { throw .notDirectory }
             if credentials.uid != 0, !credentials.allows(.execute, try top.node.status()) { throw .permissionDenied }
             var child = try top.node.lookup(name)
             let childPath = top.child(name)

@@ -1,0 +1,204 @@
+// DevFS.swift: /dev: null, zero, full, random, urandom, tty, and the standard streams
+// (stdin, stdout, stderr) passed through to host descriptors.
+import CJunction
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A small fixed /dev.
+public final class DevFS: FileSystemInstance, @unchecked Sendable {
+    public let deviceID: UInt64 = 5
+    public let typeName = "devtmpfs"
+    private var directory: DevDirectory!
+
+    /// - Parameter standardStreams: host descriptors behind /dev/stdin, stdout, stderr.
+    public init(standardStreams: [Int32] = [0, 1, 2]) {
+        directory = DevDirectory(fs: self, streams: standardStreams)
+    }
+
+    public var root: any Node { directory }
+}
+
+final class DevDirectory: Node, @unchecked Sendable {
+    unowned let fs: DevFS
+    let entries: [(String, DevNode)]
+    let created = Timespec.now
+
+    init(fs: DevFS, streams: [Int32]) {
+        self.fs = fs
+        var e: [(String, DevNode)] = []
+        var ino: UInt64 = 10
+        func add(_ name: String, _ device: DevNode.Device, _ major: UInt64, _ minor: UInt64) {
+            ino += 1
+            e.append((name, DevNode(fs: fs, device: device, inode: ino, rdev: major << 8 | minor)))
+        }
+        add("null", .null, 1, 3)
+        add("zero", .zero, 1, 5)
+        add("full", .full, 1, 7)
+        add("random", .random, 1, 8)
+        add("urandom", .random, 1, 9)
+        add("tty", .tty, 5, 0)
+        for (i, name) in ["stdin", "stdout", "stderr"].enumerated() where i < streams.count {
+            add(name, .stream(streams[i]), 136, UInt64(i))
+        }
+        entries = e
+    }
+
+    var fileSystem: any FileSystemInstance { fs }
+    var kind: NodeKind { .directory }
+
+    func status() throws(Errno) -> FileStatus {
+        var st = FileStatus()
+        st.device = fs.deviceID
+        st.inode = 1
+        st.mode = NodeKind.directory.modeBits | 0o755
+        st.linkCount = 2
+        st.accessTime = created
+        st.modificationTime = created
+        st.changeTime = created
+        return st
+    }
+
+    func lookup(_ name: String) throws(Errno) -> any Node {
+        if name == "." || name == ".." { return self }
+        guard let n = entries.first(where: { $0.0 == name })?.1 else { throw .noSuchFileOrDirectory }
+        return n
+    }
+
+    func create(_ name: String, kind: NodeKind, mode: UInt32, credentials: Credentials) throws(Errno) -> any Node {
+        if entries.contains(where: { $0.0 == name }) { throw .fileExists }
+        throw .notPermitted
+    }
+
+    func readDirectory(after cookie: Int64, _ body: (DirectoryEntry) -> Bool) throws(Errno) {
+        var all = [DirectoryEntry(name: ".", inode: 1, kind: .directory, nextCookie: 1),
+                   DirectoryEntry(name: "..", inode: 1, kind: .directory, nextCookie: 2)]
+        for (i, (name, node)) in entries.enumerated() {
+            all.append(DirectoryEntry(name: name, inode: node.inode, kind: .characterDevice, nextCookie: Int64(i + 3)))
+        }
+        for e in all where e.nextCookie > cookie { if !body(e) { return } }
+    }
+
+    func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle { DirectoryHandle() }
+}
+
+final class DevNode: Node, @unchecked Sendable {
+    enum Device {
+        case null, zero, full, random, tty
+        case stream(Int32)
+    }
+    unowned let fs: DevFS
+    let device: Device
+    let inode: UInt64
+    let rdev: UInt64
+    let created = Timespec.now
+
+    init(fs: DevFS, device: Device, inode: UInt64, rdev: UInt64) {
+        self.fs = fs
+        self.device = device
+        self.inode = inode
+        self.rdev = rdev
+    }
+
+    var fileSystem: any FileSystemInstance { fs }
+    var kind: NodeKind { .characterDevice }
+
+    func status() throws(Errno) -> FileStatus {
+        var st = FileStatus()
+        st.device = fs.deviceID
+        st.inode = inode
+        st.mode = NodeKind.characterDevice.modeBits | 0o666
+        st.rdev = rdev
+        st.blocks = 0
+        st.accessTime = created
+        st.modificationTime = created
+        st.changeTime = created
+        return st
+    }
+
+    func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle {
+        switch device {
+        case .tty:
+            let fd = Glibc.open("/dev/tty", (flags.rawValue & 0o3) | O_CLOEXEC | O_NOCTTY)
+            // Linux: no controlling terminal is ENXIO.
+            guard fd >= 0 else { throw Errno(rawValue: errno) }
+            return HostDescriptorHandle(fd: fd, owned: true)
+        case .stream(let fd):
+            return HostDescriptorHandle(fd: fd, owned: false)
+        default:
+            return SpecialDeviceHandle(device: device)
+        }
+    }
+
+    func truncate(to size: Int64) throws(Errno) {}
+}
+
+/// null, zero, full, random and urandom.
+final class SpecialDeviceHandle: FileHandle, @unchecked Sendable {
+    let device: DevNode.Device
+    init(device: DevNode.Device) { self.device = device }
+
+    var isSeekable: Bool { true }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        switch device {
+        case .null: return 0
+        case .random:
+            var done = 0
+            while done < buffer.count {
+                let n = getrandom(buffer.baseAddress! + done, buffer.count - done, 0)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw Errno(rawValue: errno)
+                }
+                done += n
+            }
+            return done
+        default:
+            if buffer.count > 0 { buffer.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: buffer.count) }
+            return buffer.count
+        }
+    }
+
+    func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        if case .full = device { throw .noSpace }
+        return buffer.count
+    }
+
+    func size() throws(Errno) -> Int64 { 0 }
+    func truncate(to size: Int64) throws(Errno) {}
+}
+
+/// A host descriptor used as a stream (the std streams, /dev/tty).
+public final class HostDescriptorHandle: FileHandle, @unchecked Sendable {
+    public let fd: Int32
+    let owned: Bool
+
+    public init(fd: Int32, owned: Bool) {
+        self.fd = fd
+        self.owned = owned
+    }
+
+    public var isSeekable: Bool { false }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n >= 0 { return n }
+            if errno != EINTR { throw Errno(rawValue: errno) }
+        }
+    }
+
+    public func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        while true {
+            let n = Glibc.write(fd, buffer.baseAddress, buffer.count)
+            if n >= 0 { return n }
+            if errno != EINTR { throw Errno(rawValue: errno) }
+        }
+    }
+
+    public func size() throws(Errno) -> Int64 { 0 }
+    public func close() { if owned { Glibc.close(fd) } }
+}
