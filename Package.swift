@@ -93,6 +93,7 @@ let package = Package(
             dependencies: [
                 "FileSystem",
                 "UThreads",
+                "CJunction",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

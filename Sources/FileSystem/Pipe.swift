@@ -1,5 +1,6 @@
 // Pipe.swift: pipes: a 64 KiB ring, blocking and non-blocking ends, writes of up to
 // PIPE_BUF bytes kept whole, EPIPE once the last reader closed, readiness for poll.
+import Synchronization
 import SystemPackage
 
 /// A pipe: one buffer shared by its read and write ends.
@@ -161,7 +162,10 @@ public final class Pipe: @unchecked Sendable {
 /// The read end of a pipe.
 public final class PipeReadEnd: FileHandle, @unchecked Sendable {
     public let pipe: Pipe
+    private let closed = Atomic<Bool>(false)
     init(pipe: Pipe) { self.pipe = pipe }
+    /// Dropping the last reference closes the end too.
+    deinit { close() }
     public var isSeekable: Bool { false }
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
         try pipe.read(into: buffer, nonBlocking: nonBlocking)
@@ -170,7 +174,7 @@ public final class PipeReadEnd: FileHandle, @unchecked Sendable {
         throw .badFileDescriptor
     }
     public func size() throws(Errno) -> Int64 { 0 }
-    public func close() { pipe.closeReader() }
+    public func close() { if !closed.exchange(true, ordering: .acquiringAndReleasing) { pipe.closeReader() } }
     public var readiness: Readiness { pipe.readReadiness }
     public func addReadinessObserver(_ o: @escaping @Sendable (Readiness) -> Void) -> Int { pipe.readObservers.add(o) }
     public func removeReadinessObserver(_ t: Int) { pipe.readObservers.remove(t) }
@@ -179,7 +183,10 @@ public final class PipeReadEnd: FileHandle, @unchecked Sendable {
 /// The write end of a pipe.
 public final class PipeWriteEnd: FileHandle, @unchecked Sendable {
     public let pipe: Pipe
+    private let closed = Atomic<Bool>(false)
     init(pipe: Pipe) { self.pipe = pipe }
+    /// Dropping the last reference closes the end too.
+    deinit { close() }
     public var isSeekable: Bool { false }
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
         throw .badFileDescriptor
@@ -188,7 +195,7 @@ public final class PipeWriteEnd: FileHandle, @unchecked Sendable {
         try pipe.write(from: buffer, nonBlocking: nonBlocking)
     }
     public func size() throws(Errno) -> Int64 { 0 }
-    public func close() { pipe.closeWriter() }
+    public func close() { if !closed.exchange(true, ordering: .acquiringAndReleasing) { pipe.closeWriter() } }
     public var readiness: Readiness { pipe.writeReadiness }
     public func addReadinessObserver(_ o: @escaping @Sendable (Readiness) -> Void) -> Int { pipe.writeObservers.add(o) }
     public func removeReadinessObserver(_ t: Int) { pipe.writeObservers.remove(t) }

@@ -187,6 +187,10 @@ void cj_exec_reset(const char *comm);
 /// (rdx = 0: no rtld_fini), resets MXCSR and the x87 control word, and jumps to `entry`.
 __attribute__((noreturn)) void cj_enter(uintptr_t entry, uintptr_t stack_pointer);
 
+/// Installs a seccomp filter (on every thread) under which `syscall_nr` fails with
+/// `error`. Irreversible for the process. Returns 0 or -errno.
+int cj_seccomp_deny(int syscall_nr, int error);
+
 /// getauxval() of the host process (0 when absent).
 unsigned long cj_getauxval(unsigned long type);
 
