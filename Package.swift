@@ -74,6 +74,7 @@ let package = Package(
             dependencies: [
                 "UThreads",
                 "Loader",
+                "FileSystem",
                 "CJunction",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -149,6 +149,9 @@ public final class HostIO: @unchecked Sendable {
             // when the kthread next passes through its scheduler.
             if r.pointee.pending >= Self.batchLimit || UThread.runnableOnCurrentKThread == 0 {
                 Self.submit(r)
+                // Reap before parking: cached reads and many metadata calls complete
+                // inline during the submit, and then this uthread need not park at all.
+                _ = Self.poll(r, caller: c)
             }
             while cj_load_acquire_u32(&c.pointee.done) == 0 { UThread.park() }
             return c.pointee.result
@@ -166,7 +169,8 @@ public final class HostIO: @unchecked Sendable {
     }
 
     /// The poll hook: submit what is queued, reap completions, unpark their uthreads.
-    static func poll(_ r: UnsafeMutablePointer<RingState>) -> Int {
+    /// `caller`: the completion of the uthread running the poll, which needs no unpark.
+    static func poll(_ r: UnsafeMutablePointer<RingState>, caller: UnsafeMutablePointer<Completion>? = nil) -> Int {
         submit(r)
         let ready = cju_cq_ready(r.pointee.ring)
         if ready == 0 && !r.pointee.signalMayBeStale { return 0 }
@@ -183,7 +187,7 @@ public final class HostIO: @unchecked Sendable {
             let waiter = c.pointee.waiter
             c.pointee.result = result
             cj_store_release_u32(&c.pointee.done, 1)
-            waiter.unpark()
+            if c != caller { waiter.unpark() }
             reaped += 1
         }
         if reaped > 0 {

@@ -1,7 +1,12 @@
 // MemFS.swift: an in-memory file system (tmpfs): sparse regular files, directories with
 // stable getdents cookies, symlinks, hard links, Linux's rename and unlink rules.
 import OrderedCollections
+import Synchronization
 import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An in-memory file system. One lock guards its namespace and data; every operation
 /// is short and never parks while holding it.
@@ -9,26 +14,21 @@ public final class MemFS: FileSystemInstance, @unchecked Sendable {
     // Tunables: the page size of file data (holes are whole missing pages).
     static let pageSize = 4096
 
-    let lock = FSLock()
-    public let deviceID: UInt64
+    /// State every node shares and keeps alive (an open file may outlive the mount).
+    let core: MemFSCore
+    public var deviceID: UInt64 { core.deviceID }
     public let typeName = "tmpfs"
-    private var nextInode: UInt64 = 1
     private var rootDirectory: MemDirectory!
 
     /// - Parameters:
     ///   - mode: permission bits of the root (tmpfs's default is 1777).
     ///   - deviceID: st_dev reported for every node.
     public init(mode: UInt32 = 0o1777, uid: UInt32 = 0, gid: UInt32 = 0, deviceID: UInt64 = MemFS.nextDeviceID()) {
-        self.deviceID = deviceID
+        core = MemFSCore(deviceID: deviceID)
         rootDirectory = MemDirectory(fs: self, mode: mode, uid: uid, gid: gid, parent: nil)
     }
 
     public var root: any Node { rootDirectory }
-
-    func allocateInode() -> UInt64 {
-        nextInode += 1
-        return nextInode - 1
-    }
 
     private static let deviceCounter = FSLock()
     nonisolated(unsafe) private static var lastDevice: UInt64 = 0x2000
@@ -42,8 +42,23 @@ public final class MemFS: FileSystemInstance, @unchecked Sendable {
     }
 }
 
+/// The lock, page allocator and inode counter of one MemFS.
+final class MemFSCore: @unchecked Sendable {
+    let lock = FSLock()
+    /// File data pages; used with `lock` held.
+    let pages = PageAllocator(pageSize: MemFS.pageSize)
+    let deviceID: UInt64
+    private let nextInode = Atomic<UInt64>(1)
+
+    init(deviceID: UInt64) { self.deviceID = deviceID }
+
+    func allocateInode() -> UInt64 { nextInode.add(1, ordering: .relaxed).oldValue }
+}
+
 class MemNode: Node, @unchecked Sendable {
-    unowned let fs: MemFS
+    let core: MemFSCore
+    /// The file system, for identity (EXDEV checks) while it is mounted.
+    weak var owner: MemFS?
     let inode: UInt64
     var mode: UInt32
     var uid: UInt32
@@ -54,8 +69,9 @@ class MemNode: Node, @unchecked Sendable {
     var changeTime: Timespec
 
     init(fs: MemFS, kind: NodeKind, mode: UInt32, uid: UInt32, gid: UInt32) {
-        self.fs = fs
-        inode = fs.allocateInode()
+        core = fs.core
+        owner = fs
+        inode = fs.core.allocateInode()
         self.mode = kind.modeBits | (mode & 0o7777)
         self.uid = uid
         self.gid = gid
@@ -66,7 +82,9 @@ class MemNode: Node, @unchecked Sendable {
         changeTime = now
     }
 
-    var fileSystem: any FileSystemInstance { fs }
+    var fileSystem: any FileSystemInstance { owner! }
+    /// The owning MemFS; nodes are only created while it is alive.
+    var fs: MemFS { owner! }
     var kind: NodeKind { NodeKind(modeBits: mode)! }
 
     /// Called with the lock held.
@@ -74,9 +92,9 @@ class MemNode: Node, @unchecked Sendable {
     var allocatedBlocks: Int64 { 0 }
 
     func status() throws(Errno) -> FileStatus {
-        fs.lock.withLock {
+        core.lock.withLock {
             var st = FileStatus()
-            st.device = fs.deviceID
+            st.device = core.deviceID
             st.inode = inode
             st.mode = mode
             st.linkCount = linkCount
@@ -92,14 +110,14 @@ class MemNode: Node, @unchecked Sendable {
     }
 
     func setMode(_ newMode: UInt32) throws(Errno) {
-        fs.lock.withLock {
+        core.lock.withLock {
             mode = (mode & 0o170000) | (newMode & 0o7777)
             changeTime = .now
         }
     }
 
     func setOwner(uid: UInt32?, gid: UInt32?) throws(Errno) {
-        fs.lock.withLock {
+        core.lock.withLock {
             if let uid { self.uid = uid }
             if let gid { self.gid = gid }
             changeTime = .now
@@ -107,7 +125,7 @@ class MemNode: Node, @unchecked Sendable {
     }
 
     func setTimes(access: Timespec?, modification: Timespec?) throws(Errno) {
-        fs.lock.withLock {
+        core.lock.withLock {
             if let access { accessTime = access }
             if let modification { modificationTime = modification }
             changeTime = .now
@@ -147,7 +165,7 @@ final class MemFile: MemNode, @unchecked Sendable {
     var pages: [Int64: UnsafeMutableRawPointer] = [:]
     var size: Int64 = 0
 
-    deinit { for p in pages.values { p.deallocate() } }
+    deinit { for p in pages.values { core.pages.free(p) } }
 
     override var dataSize: Int64 { size }
     override var allocatedBlocks: Int64 { Int64(pages.count) * Int64(MemFS.pageSize / 512) }
@@ -156,7 +174,7 @@ final class MemFile: MemNode, @unchecked Sendable {
 
     override func truncate(to newSize: Int64) throws(Errno) {
         guard newSize >= 0 else { throw .invalidArgument }
-        fs.lock.withLock { resize(newSize) }
+        core.lock.withLock { resize(newSize) }
     }
 
     /// With the lock held.
@@ -165,7 +183,7 @@ final class MemFile: MemNode, @unchecked Sendable {
         if newSize < size {
             let keep = (newSize + page - 1) / page
             for (i, p) in pages where i >= keep {
-                p.deallocate()
+                core.pages.free(p)
                 pages.removeValue(forKey: i)
             }
             // Zero the tail of the last kept page, so a later extension reads zeros.
@@ -182,7 +200,7 @@ final class MemFile: MemNode, @unchecked Sendable {
     }
 
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) -> Int {
-        fs.lock.withLock {
+        core.lock.withLock {
             guard offset < size, buffer.count > 0 else { return 0 }
             let n = Int(min(Int64(buffer.count), size - offset))
             let page = Int64(MemFS.pageSize)
@@ -205,7 +223,7 @@ final class MemFile: MemNode, @unchecked Sendable {
     }
 
     func write(from buffer: UnsafeRawBufferPointer, at requested: Int64?, maxFileSize: Int64) throws(Errno) -> Int {
-        try fs.lock.withLock { () throws(Errno) -> Int in
+        try core.lock.withLock { () throws(Errno) -> Int in
             let offset = requested ?? size  // nil: append at the end, atomically
             guard buffer.count > 0 else { return 0 }
             guard offset <= maxFileSize - Int64(buffer.count) else { throw .fileTooLarge }
@@ -219,8 +237,8 @@ final class MemFile: MemNode, @unchecked Sendable {
                 if let existing = pages[index] {
                     p = existing
                 } else {
-                    p = .allocate(byteCount: MemFS.pageSize, alignment: 64)
-                    p.initializeMemory(as: UInt8.self, repeating: 0, count: MemFS.pageSize)
+                    // A page the write covers completely need not be zeroed first.
+                    p = core.pages.allocate(zeroed: chunk < MemFS.pageSize)
                     pages[index] = p
                 }
                 (p + within).copyMemory(from: buffer.baseAddress! + done, byteCount: chunk)
@@ -248,7 +266,7 @@ final class MemFileHandle: FileHandle, @unchecked Sendable {
         try file.write(from: buffer, at: offset < 0 ? nil : offset, maxFileSize: Int64.max / 2)
     }
 
-    func size() throws(Errno) -> Int64 { file.fs.lock.withLock { file.size } }
+    func size() throws(Errno) -> Int64 { file.core.lock.withLock { file.size } }
     func truncate(to size: Int64) throws(Errno) { try file.truncate(to: size) }
 }
 
@@ -274,7 +292,7 @@ final class MemDirectory: MemNode, @unchecked Sendable {
     override func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle { DirectoryHandle() }
 
     override func lookup(_ name: String) throws(Errno) -> any Node {
-        try fs.lock.withLock { () throws(Errno) -> any Node in
+        try core.lock.withLock { () throws(Errno) -> any Node in
             if isDead { throw .noSuchFileOrDirectory }
             if name == "." { return self }
             if name == ".." { return parent ?? self }
@@ -297,7 +315,7 @@ final class MemDirectory: MemNode, @unchecked Sendable {
     }
 
     override func create(_ name: String, kind: NodeKind, mode: UInt32, credentials: Credentials) throws(Errno) -> any Node {
-        try fs.lock.withLock { () throws(Errno) -> any Node in
+        try core.lock.withLock { () throws(Errno) -> any Node in
             try checkNew(name)
             let node: MemNode
             switch kind {
@@ -312,7 +330,7 @@ final class MemDirectory: MemNode, @unchecked Sendable {
 
     /// An unnamed regular file in this directory (O_TMPFILE).
     func createUnnamed(mode: UInt32, credentials: Credentials) throws(Errno) -> MemFile {
-        try fs.lock.withLock { () throws(Errno) -> MemFile in
+        try core.lock.withLock { () throws(Errno) -> MemFile in
             if isDead { throw .noSuchFileOrDirectory }
             let f = MemFile(fs: fs, kind: .regular, mode: mode, uid: credentials.uid, gid: credentials.gid)
             f.linkCount = 0
@@ -321,7 +339,7 @@ final class MemDirectory: MemNode, @unchecked Sendable {
     }
 
     override func makeDirectory(_ name: String, mode: UInt32, credentials: Credentials) throws(Errno) {
-        try fs.lock.withLock { () throws(Errno) in
+        try core.lock.withLock { () throws(Errno) in
             try checkNew(name)
             insert(name, MemDirectory(fs: fs, mode: mode, uid: credentials.uid, gid: credentials.gid, parent: self))
             linkCount += 1
@@ -329,15 +347,15 @@ final class MemDirectory: MemNode, @unchecked Sendable {
     }
 
     override func makeSymlink(_ name: String, target: String, credentials: Credentials) throws(Errno) {
-        try fs.lock.withLock { () throws(Errno) in
+        try core.lock.withLock { () throws(Errno) in
             try checkNew(name)
             insert(name, MemSymlink(fs: fs, target: target, uid: credentials.uid, gid: credentials.gid))
         }
     }
 
     override func link(_ name: String, to node: any Node) throws(Errno) {
-        guard let target = node as? MemNode, target.fs === fs else { throw .improperLink }
-        try fs.lock.withLock { () throws(Errno) in
+        guard let target = node as? MemNode, target.core === core else { throw .improperLink }
+        try core.lock.withLock { () throws(Errno) in
             if target.kind == .directory { throw .notPermitted }
             if target.linkCount == 0, !(target is MemFile) { throw .noSuchFileOrDirectory }
             try checkNew(name)
@@ -348,7 +366,7 @@ final class MemDirectory: MemNode, @unchecked Sendable {
     }
 
     override func unlink(_ name: String) throws(Errno) {
-        try fs.lock.withLock { () throws(Errno) in
+        try core.lock.withLock { () throws(Errno) in
             if isDead { throw .noSuchFileOrDirectory }
             if name == "." || name == ".." { throw .isDirectory }
             guard let e = entries[name] else { throw .noSuchFileOrDirectory }
@@ -362,7 +380,7 @@ final class MemDirectory: MemNode, @unchecked Sendable {
     }
 
     override func removeDirectory(_ name: String) throws(Errno) {
-        try fs.lock.withLock { () throws(Errno) in
+        try core.lock.withLock { () throws(Errno) in
             if isDead { throw .noSuchFileOrDirectory }
             if name == "." { throw .invalidArgument }
             if name == ".." { throw .directoryNotEmpty }
@@ -379,8 +397,8 @@ final class MemDirectory: MemNode, @unchecked Sendable {
     }
 
     override func rename(_ name: String, to directory: any Node, as newName: String) throws(Errno) {
-        guard let dest = directory as? MemDirectory, dest.fs === fs else { throw .improperLink }
-        try fs.lock.withLock { () throws(Errno) in
+        guard let dest = directory as? MemDirectory, dest.core === core else { throw .improperLink }
+        try core.lock.withLock { () throws(Errno) in
             if isDead || dest.isDead { throw .noSuchFileOrDirectory }
             if name == "." || name == ".." || newName == "." || newName == ".." { throw .resourceBusy }
             guard let source = entries[name] else { throw .noSuchFileOrDirectory }
@@ -422,7 +440,7 @@ final class MemDirectory: MemNode, @unchecked Sendable {
     }
 
     override func readDirectory(after cookie: Int64, _ body: (DirectoryEntry) -> Bool) throws(Errno) {
-        let snapshot: [DirectoryEntry] = try fs.lock.withLock { () throws(Errno) -> [DirectoryEntry] in
+        let snapshot: [DirectoryEntry] = try core.lock.withLock { () throws(Errno) -> [DirectoryEntry] in
             if isDead { throw .noSuchFileOrDirectory }
             var out: [DirectoryEntry] = []
             if cookie < 1 { out.append(DirectoryEntry(name: ".", inode: inode, kind: .directory, nextCookie: 1)) }
@@ -463,4 +481,48 @@ final class DirectoryHandle: FileHandle, @unchecked Sendable {
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int { throw .isDirectory }
     func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int { throw .isDirectory }
     func size() throws(Errno) -> Int64 { 0 }
+}
+
+/// File-data pages carved from large prefaulted mappings (one page fault per 2 MiB
+/// instead of one per page), recycled through a free list. Used under the MemFS lock;
+/// the memory returns to the host when the file system goes away.
+final class PageAllocator: @unchecked Sendable {
+    // Tunables: mapping size; large enough for transparent huge pages.
+    static let regionSize = 2 << 20
+
+    let pageSize: Int
+    private var free: [UnsafeMutableRawPointer] = []
+    private var regions: [UnsafeMutableRawPointer] = []
+    private var cursor: UnsafeMutableRawPointer?
+    private var remaining = 0
+
+    init(pageSize: Int) { self.pageSize = pageSize }
+
+    deinit { for r in regions { munmap(r, Self.regionSize) } }
+
+    /// A page; zero-filled when `zeroed` (fresh mapping pages always are).
+    func allocate(zeroed: Bool) -> UnsafeMutableRawPointer {
+        if let p = free.popLast() {
+            if zeroed { p.initializeMemory(as: UInt8.self, repeating: 0, count: pageSize) }
+            return p
+        }
+        if remaining == 0 {
+            let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE
+            guard let r = mmap(nil, Self.regionSize, PROT_READ | PROT_WRITE, flags, -1, 0), r != MAP_FAILED else {
+                // Out of memory: fall back to the heap, zeroed.
+                let p = UnsafeMutableRawPointer.allocate(byteCount: pageSize, alignment: pageSize)
+                p.initializeMemory(as: UInt8.self, repeating: 0, count: pageSize)
+                return p
+            }
+            regions.append(r)
+            cursor = r
+            remaining = Self.regionSize / pageSize
+        }
+        let p = cursor!
+        cursor = p + pageSize
+        remaining -= 1
+        return p
+    }
+
+    func free(_ p: UnsafeMutableRawPointer) { free.append(p) }
 }
