@@ -10,6 +10,9 @@ let package = Package(
         .library(name: "UThreads", targets: ["UThreads"]),
         .library(name: "Loader", targets: ["Loader"]),
         .library(name: "FileSystem", targets: ["FileSystem"]),
+        .library(name: "SyscallEmu", targets: ["SyscallEmu"]),
+        .library(name: "LibOS", targets: ["LibOS"]),
+        .executable(name: "junction", targets: ["junction"]),
         .executable(name: "junction-bench", targets: ["junction-bench"]),
         .executable(name: "uthreads-demo", targets: ["uthreads-demo"]),
         .executable(name: "elf-run", targets: ["elf-run"]),
@@ -51,6 +54,28 @@ let package = Package(
                 "CURing",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
+            ]
+        ),
+        // The Linux system-call interface: interception entry, dispatch table, handlers.
+        .target(
+            name: "SyscallEmu",
+            dependencies: [
+                "CJunction",
+                "UThreads",
+                "FileSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // Composes an instance: runtime, file systems, program, interception.
+        .target(
+            name: "LibOS",
+            dependencies: ["CJunction", "UThreads", "FileSystem", "Loader", "SyscallEmu"]
+        ),
+        .executableTarget(
+            name: "junction",
+            dependencies: [
+                "LibOS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // ELF64 loading: parse, map, initial stack, enter. Usable on its own.

@@ -201,4 +201,5 @@ public final class HostDescriptorHandle: FileHandle, @unchecked Sendable {
 
     public func size() throws(Errno) -> Int64 { 0 }
     public func close() { if owned { Glibc.close(fd) } }
+    public var hostDescriptor: Int32? { fd }
 }

@@ -330,6 +330,7 @@ final class HostFileHandle: FileHandle, @unchecked Sendable {
     }
 
     func close() { fs.closeFD(fd) }
+    var hostDescriptor: Int32? { fd }
 }
 
 /// An open host directory (read through getdents on the node).

@@ -85,6 +85,9 @@ public protocol FileHandle: AnyObject, Sendable {
     /// `removeReadinessObserver`. Always-ready handles never call it.
     func addReadinessObserver(_ observer: @escaping @Sendable (Readiness) -> Void) -> Int
     func removeReadinessObserver(_ token: Int)
+    /// The host descriptor behind this handle, when there is one (HostFS files, std
+    /// streams): what mmap of the file and fstat of a stream use.
+    var hostDescriptor: Int32? { get }
 }
 
 extension FileHandle {
@@ -95,6 +98,7 @@ extension FileHandle {
     public var readiness: Readiness { [.readable, .writable] }
     public func addReadinessObserver(_ observer: @escaping @Sendable (Readiness) -> Void) -> Int { 0 }
     public func removeReadinessObserver(_ token: Int) {}
+    public var hostDescriptor: Int32? { nil }
 }
 
 /// Readiness observers for handles whose readiness changes (pipes, devices).

@@ -28,6 +28,9 @@ public struct RuntimeConfiguration: Sendable {
     public var spinBeforeSleep: Duration
     /// Where woken uthreads run.
     public var wakePlacement: WakePlacement
+    /// Called on each kthread, with its index, after its %gs area is installed and
+    /// before it runs any uthread (e.g. to turn on system-call interception there).
+    public var onKThreadStart: (@Sendable (Int) -> Void)?
 
     public init(kthreads: Int? = nil, pinKThreads: Bool = false, stackSize: Int = 256 * 1024,
                 spinBeforeSleep: Duration = .microseconds(50), wakePlacement: WakePlacement = .waker) {
@@ -36,6 +39,7 @@ public struct RuntimeConfiguration: Sendable {
         self.stackSize = stackSize
         self.spinBeforeSleep = spinBeforeSleep
         self.wakePlacement = wakePlacement
+        self.onKThreadStart = nil
     }
 }
 
@@ -61,6 +65,7 @@ struct RuntimeCore: ~Copyable {
     let geometry: StackGeometry
     @usableFromInline let placement: WakePlacement
     let spinNanoseconds: Int64
+    let onKThreadStart: (@Sendable (Int) -> Void)?
 
     let globalLock = SpinLock()
     var global = RunList()
@@ -82,7 +87,9 @@ struct RuntimeCore: ~Copyable {
     /// The Runtime object (unretained), for UThread.spawn.
     @usableFromInline var owner: UnsafeMutableRawPointer? = nil
 
-    init(count: Int, geometry: StackGeometry, placement: WakePlacement, spinNanoseconds: Int64, pin: Bool) {
+    init(count: Int, geometry: StackGeometry, placement: WakePlacement, spinNanoseconds: Int64, pin: Bool,
+         onKThreadStart: (@Sendable (Int) -> Void)?) {
+        self.onKThreadStart = onKThreadStart
         self.count = count
         self.pin = pin
         self.geometry = geometry
@@ -147,7 +154,7 @@ public final class Runtime: @unchecked Sendable {
         core.initialize(to: RuntimeCore(count: n, geometry: StackGeometry(stackSize: configuration.stackSize),
                                         placement: configuration.wakePlacement,
                                         spinNanoseconds: max(0, configuration.spinBeforeSleep.nanosecondsSaturated),
-                                        pin: configuration.pinKThreads))
+                                        pin: configuration.pinKThreads, onKThreadStart: configuration.onKThreadStart))
         core.pointee.owner = Unmanaged.passUnretained(self).toOpaque()
         var made = 0
         do {

@@ -299,6 +299,7 @@ enum Scheduler {
         if rt.pointee.pin {
             _ = cj_pin_to_nth_allowed_cpu(Int32(k.pointee.index))
         }
+        rt.pointee.onKThreadStart?(k.pointee.index)
         signalStarted(rt)
         loop(k)
         for t in k.pointee.stackCache { rt.pointee.geometry.unmap(t) }

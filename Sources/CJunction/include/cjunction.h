@@ -56,10 +56,14 @@ typedef struct cj_uthread {
     uint32_t wait_bitset;           // 144
     uint32_t in_wait_queue;         // 148: 1 while linked in some wait queue
     uint64_t user_word;             // 152: free for the owner of a wait (e.g. RWLock mode)
+    uint64_t syscall_stack;         // 160: top of the libOS stack for system calls of the
+                                    //      application code this uthread runs (0: none)
+    void *app_thread;               // 168: SyscallEmu's per-thread state (unretained)
 } cj_uthread;
 
 _Static_assert(offsetof(cj_uthread, saved_sp) == 0, "switch.S writes saved_sp at 0");
 _Static_assert(offsetof(cj_uthread, busy) == 8, "switch.S clears busy at 8");
+_Static_assert(offsetof(cj_uthread, syscall_stack) == 160, "syscall_entry.S reads syscall_stack at 160");
 
 /// Value of `joiner` once the uthread has exited: a late joiner sees it and does not wait.
 #define CJ_JOINER_CLOSED ((struct cj_uthread *)1)
@@ -90,9 +94,19 @@ typedef struct cj_kthread_area {
     void *exit_sp;                  // %gs:40  scratch save slot used when a uthread exits
     int32_t index;                  // %gs:48  kthread index in its runtime
     int32_t tid;                    // %gs:52
-    void *altstack;                 // %gs:56  sigaltstack for overflow reports
-    size_t altstack_size;
+    void *altstack;                 // %gs:56  sigaltstack for overflow reports and SIGSYS
+    size_t altstack_size;           // %gs:64
+    uint64_t libos_fs;              // %gs:72  this kthread's own %fs base (its libc TLS)
+    uint64_t jump_slot;             // %gs:80  scratch: where the syscall exit jumps
+    uint8_t sud_selector;           // %gs:88  Syscall User Dispatch selector byte
+    uint8_t has_fsgsbase;           // %gs:89
+    uint8_t pad2[6];
 } cj_kthread_area;
+
+_Static_assert(offsetof(cj_kthread_area, libos_fs) == 72, "syscall_entry.S reads %gs:72");
+_Static_assert(offsetof(cj_kthread_area, jump_slot) == 80, "syscall_entry.S uses %gs:80");
+_Static_assert(offsetof(cj_kthread_area, sud_selector) == 88, "syscall_entry.S writes %gs:88");
+_Static_assert(offsetof(cj_kthread_area, has_fsgsbase) == 89, "syscall_entry.S reads %gs:89");
 
 _Static_assert(offsetof(cj_kthread_area, current) == 16, "entry code reads %gs:16");
 
@@ -173,6 +187,53 @@ int cj_pin_to_nth_allowed_cpu(int nth);
 
 /// The calling OS thread's kernel thread id.
 int32_t cj_gettid(void);
+
+// MARK: - System-call interception (syscall_entry.S, sud.c)
+
+/// The application registers of one intercepted system call, on the uthread's libOS
+/// stack. The entry code saves the vector state after it (XSAVE, 64-byte aligned).
+typedef struct cj_syscall_frame {
+    uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;     // 0..56
+    uint64_t r8, r9, r10, r11, r12, r13, r14, r15;       // 64..120
+    uint64_t rip;                                        // 128: where the application resumes
+    uint64_t rflags;                                     // 136
+    uint64_t fs_base;                                    // 144: the application's %fs base
+    uint64_t nr;                                         // 152: the system call number
+    uint64_t pad[4];                                     // 160..191
+} cj_syscall_frame;
+
+_Static_assert(sizeof(cj_syscall_frame) == 192, "syscall_entry.S puts XSAVE state at 192");
+
+/// Bytes reserved for XSAVE state after a frame.
+#define CJ_XSAVE_AREA 8192
+
+/// Called (on the uthread's libOS stack, with the libOS %fs) for every intercepted
+/// system call; returns the result (or -errno), which becomes the application's rax.
+typedef int64_t (*cj_syscall_handler_t)(cj_syscall_frame *frame);
+
+/// Sets the handler for every intercepted system call.
+void cj_set_syscall_handler(cj_syscall_handler_t handler);
+
+/// Prepares interception for the process: the SIGSYS handler (on each kthread's
+/// altstack, with a restorer inside the always-allowed range). Returns 0 or -errno
+/// (e.g. -EINVAL when the CPU state is too large for the frame).
+int cj_interception_init(void);
+
+/// Turns Syscall User Dispatch on for the calling kthread: system calls outside the
+/// libOS's entry code trap while the area's selector says BLOCK. 0 or -errno
+/// (-EINVAL on kernels without SUD).
+int cj_sud_enable(cj_kthread_area *area);
+
+/// Enters application code at `entry` with `stack_pointer`, from the current uthread:
+/// records the current stack as that uthread's libOS syscall stack, sets the selector to
+/// BLOCK and jumps with registers as execve leaves them. Never returns.
+__attribute__((noreturn)) void cj_enter_application(uintptr_t entry, uintptr_t stack_pointer);
+
+/// A system call made directly to the host kernel: the result or -errno.
+int64_t cj_host_syscall(int64_t nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
+
+/// Number of intercepted calls that arrived through SIGSYS (the trap path).
+uint64_t cj_trap_count(void);
 
 // MARK: - Entering a loaded program (exec.S, exec.c)
 

@@ -1,0 +1,175 @@
+// syscall_entry.S: the code that runs between application code and the libOS. It lives
+// in section "cj_libos_text", the range given to Syscall User Dispatch as always
+// allowed, so its own system calls (rt_sigreturn, arch_prctl) never trap.
+//
+// Trap path: the SIGSYS handler (sud.c) copies the application's registers into a
+// cj_syscall_frame on the uthread's libOS stack and returns from the signal into
+// cj_syscall_entry with rsp = that frame. cj_syscall_entry saves the vector state, loads
+// the libOS %fs, calls the dispatcher, and returns to the application by restoring
+// every register itself (no sigreturn, nothing pushed on the application's stack).
+
+#define FRAME_RAX 0
+#define FRAME_RBX 8
+#define FRAME_RCX 16
+#define FRAME_RDX 24
+#define FRAME_RSI 32
+#define FRAME_RDI 40
+#define FRAME_RBP 48
+#define FRAME_RSP 56
+#define FRAME_R8 64
+#define FRAME_R9 72
+#define FRAME_R10 80
+#define FRAME_R11 88
+#define FRAME_R12 96
+#define FRAME_R13 104
+#define FRAME_R14 112
+#define FRAME_R15 120
+#define FRAME_RIP 128
+#define FRAME_RFLAGS 136
+#define FRAME_FS 144
+#define FRAME_XSAVE 192
+
+#define AREA_CURRENT 16
+#define AREA_LIBOS_FS 72
+#define AREA_JUMP 80
+#define AREA_SELECTOR 88
+#define AREA_FSGSBASE 89
+#define UT_SYSCALL_STACK 160
+
+#define SYS_rt_sigreturn 15
+#define SYS_arch_prctl 158
+#define ARCH_SET_FS 0x1002
+#define ARCH_GET_FS 0x1003
+
+    .section cj_libos_text, "ax", @progbits
+
+// The signal restorer: must be inside the allowed range, since the selector may be
+// BLOCK when a signal returns.
+    .globl cj_sigreturn_restorer
+    .type cj_sigreturn_restorer,@function
+    .p2align 4
+cj_sigreturn_restorer:
+    movl $SYS_rt_sigreturn, %eax
+    syscall
+    ud2
+    .size cj_sigreturn_restorer, .-cj_sigreturn_restorer
+
+// Entered with rsp = cj_syscall_frame (64-byte aligned), the application's vector
+// state live, the application's %fs, selector ALLOW.
+    .globl cj_syscall_entry
+    .type cj_syscall_entry,@function
+    .p2align 4
+cj_syscall_entry:
+    .cfi_startproc
+    .cfi_undefined rip
+    movq %rsp, %rbx                      // rbx: the frame (callee-saved across the call)
+    // Save the application's %fs base and load the libOS's.
+    cmpb $0, %gs:AREA_FSGSBASE
+    je 1f
+    rdfsbase %rax
+    movq %rax, FRAME_FS(%rbx)
+    movq %gs:AREA_LIBOS_FS, %rax
+    wrfsbase %rax
+    jmp 2f
+1:  movl $SYS_arch_prctl, %eax
+    movl $ARCH_GET_FS, %edi
+    leaq FRAME_FS(%rbx), %rsi
+    syscall
+    movl $SYS_arch_prctl, %eax
+    movl $ARCH_SET_FS, %edi
+    movq %gs:AREA_LIBOS_FS, %rsi
+    syscall
+2:  // Save every extended state component the kernel enabled.
+    movl $-1, %eax
+    movl $-1, %edx
+    xsave64 FRAME_XSAVE(%rbx)
+    // Call the dispatcher below the frame (16-byte aligned).
+    leaq -64(%rbx), %rsp
+    andq $-16, %rsp
+    movq %rbx, %rdi
+    call cj_dispatch_syscall
+    movq %rax, FRAME_RAX(%rbx)
+    // The uthread may have moved to another kthread while it was parked: every %gs
+    // access below is to the kthread it runs on now.
+    movl $-1, %eax
+    movl $-1, %edx
+    xrstor64 FRAME_XSAVE(%rbx)
+    // Restore the application's %fs.
+    cmpb $0, %gs:AREA_FSGSBASE
+    je 3f
+    movq FRAME_FS(%rbx), %rax
+    wrfsbase %rax
+    jmp 4f
+3:  movl $SYS_arch_prctl, %eax
+    movl $ARCH_SET_FS, %edi
+    movq FRAME_FS(%rbx), %rsi
+    syscall
+4:  // Flags first (popfq needs a stack: the libOS one), then the rest.
+    movq %rbx, %rsp
+    pushq FRAME_RFLAGS(%rbx)
+    popfq
+    movq FRAME_RIP(%rbx), %rax
+    movq %rax, %gs:AREA_JUMP
+    movb $1, %gs:AREA_SELECTOR           // BLOCK: application code traps again
+    movq FRAME_RAX(%rbx), %rax
+    movq FRAME_RCX(%rbx), %rcx
+    movq FRAME_RDX(%rbx), %rdx
+    movq FRAME_RSI(%rbx), %rsi
+    movq FRAME_RDI(%rbx), %rdi
+    movq FRAME_RBP(%rbx), %rbp
+    movq FRAME_R8(%rbx), %r8
+    movq FRAME_R9(%rbx), %r9
+    movq FRAME_R10(%rbx), %r10
+    movq FRAME_R11(%rbx), %r11
+    movq FRAME_R12(%rbx), %r12
+    movq FRAME_R13(%rbx), %r13
+    movq FRAME_R14(%rbx), %r14
+    movq FRAME_R15(%rbx), %r15
+    movq FRAME_RSP(%rbx), %rsp
+    movq FRAME_RBX(%rbx), %rbx
+    jmp *%gs:AREA_JUMP
+    .cfi_endproc
+    .size cj_syscall_entry, .-cj_syscall_entry
+
+// void cj_enter_application(uintptr_t entry, uintptr_t stack_pointer)
+    .globl cj_enter_application
+    .type cj_enter_application,@function
+    .p2align 4
+cj_enter_application:
+    .cfi_startproc
+    .cfi_undefined rip
+    // Everything below the current stack pointer is free for system calls from now on.
+    movq %gs:AREA_CURRENT, %rax
+    leaq -128(%rsp), %rcx
+    andq $-64, %rcx
+    movq %rcx, UT_SYSCALL_STACK(%rax)
+    movq %rsi, %rsp
+    movq %rdi, %gs:AREA_JUMP
+    subq $16, %rsp
+    movl $0x1f80, (%rsp)
+    ldmxcsr (%rsp)
+    movw $0x037f, 4(%rsp)
+    fldcw 4(%rsp)
+    addq $16, %rsp
+    cld
+    xorl %eax, %eax
+    xorl %ebx, %ebx
+    xorl %ecx, %ecx
+    xorl %edx, %edx
+    xorl %esi, %esi
+    xorl %edi, %edi
+    xorl %ebp, %ebp
+    xorl %r8d, %r8d
+    xorl %r9d, %r9d
+    xorl %r10d, %r10d
+    xorl %r11d, %r11d
+    xorl %r12d, %r12d
+    xorl %r13d, %r13d
+    xorl %r14d, %r14d
+    xorl %r15d, %r15d
+    movb $1, %gs:AREA_SELECTOR
+    jmp *%gs:AREA_JUMP
+    .cfi_endproc
+    .size cj_enter_application, .-cj_enter_application
+
+    .section .note.GNU-stack,"",@progbits

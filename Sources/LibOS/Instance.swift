@@ -1,0 +1,157 @@
+// Instance.swift: one library-OS instance: a UThreads runtime whose kthreads intercept
+// system calls, a VFS (host root through HostFS, /dev, extra mounts), the program loaded
+// into this process, and its first thread entered on a uthread.
+import CJunction
+import FileSystem
+import Loader
+import SyscallEmu
+import SystemPackage
+import UThreads
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How system calls of application code reach the libOS.
+public enum InterceptionMode: String, Sendable, CaseIterable {
+    /// The best available: today the trap path.
+    case auto
+    /// Syscall User Dispatch: each call traps with SIGSYS.
+    case trap
+    /// Rewriting call sites to a function call (not built yet).
+    case rewrite
+    /// seccomp SECCOMP_RET_TRAP (not built yet).
+    case seccomp
+}
+
+/// A file system to mount.
+public enum MountSpec: Sendable, Equatable {
+    case memfs(at: String)
+    case host(source: String, at: String)
+
+    /// Parses `memfs:/tmp` or `host:SRC:DST`.
+    public init(parsing spec: String) throws(InstanceError) {
+        let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        switch (parts.first, parts.count) {
+        case ("memfs", 2) where parts[1].hasPrefix("/"): self = .memfs(at: parts[1])
+        case ("host", 3) where parts[1].hasPrefix("/") && parts[2].hasPrefix("/"): self = .host(source: parts[1], at: parts[2])
+        default: throw .badMount(spec)
+        }
+    }
+}
+
+public struct InstanceConfiguration: Sendable {
+    public var kthreads: Int?
+    public var trace = false
+    public var interception: InterceptionMode = .auto
+    public var mounts: [MountSpec] = []
+
+    public init() {}
+}
+
+/// Why an instance could not start.
+public enum InstanceError: Error, CustomStringConvertible, Equatable {
+    case badMount(String)
+    case unsupportedInterception(InterceptionMode)
+    case interceptionUnavailable(String)
+    case commandNotFound(String)
+    case load(LoadError)
+    case fileSystem(String, Errno)
+    case runtime(String)
+
+    public var description: String {
+        switch self {
+        case .badMount(let s): "bad --mount '\(s)': use memfs:/PATH or host:/SOURCE:/PATH"
+        case .unsupportedInterception(let m): "--intercept \(m.rawValue) is not implemented yet; use auto or trap"
+        case .interceptionUnavailable(let why): "cannot intercept system calls: \(why)"
+        case .commandNotFound(let c): "\(c): command not found"
+        case .load(let e): e.description
+        case let .fileSystem(what, e): "\(what): \(e)"
+        case .runtime(let why): why
+        }
+    }
+
+    /// The exit status a shell would use.
+    public var exitStatus: Int32 {
+        switch self {
+        case .commandNotFound: 127
+        case .load(let e): e.errno == .noSuchFileOrDirectory ? 127 : 126
+        default: 1
+        }
+    }
+}
+
+public enum Instance {
+    /// Loads `command` and runs it inside this process until it exits; this process
+    /// exits with its status. Returns only by throwing, before the program starts.
+    public static func run(_ command: [String], environment: [String],
+                           configuration: InstanceConfiguration) throws(InstanceError) -> Never {
+        guard let name = command.first else { throw .commandNotFound("") }
+        switch configuration.interception {
+        case .auto, .trap: break
+        case .rewrite, .seccomp: throw .unsupportedInterception(configuration.interception)
+        }
+        let rc = cj_interception_init()
+        if rc != 0 { throw .interceptionUnavailable("SIGSYS handler: \(Errno(rawValue: -rc))") }
+
+        // Runtime whose kthreads turn on Syscall User Dispatch as they start.
+        let failures = FSLock()
+        nonisolated(unsafe) var sudError: Int32 = 0
+        var rtConfig = RuntimeConfiguration(kthreads: configuration.kthreads)
+        rtConfig.onKThreadStart = { _ in
+            let rc = cj_sud_enable(cj_area_or_null()!)
+            if rc != 0 { failures.withLock { sudError = -rc } }
+        }
+        let runtime: Runtime
+        do { runtime = try Runtime(rtConfig) } catch { throw .runtime(error.description) }
+        if sudError != 0 {
+            let why = sudError == EINVAL ? "this kernel has no Syscall User Dispatch (Linux 5.11+ with CONFIG_GENERIC_ENTRY)"
+                : "prctl(PR_SET_SYSCALL_USER_DISPATCH): \(Errno(rawValue: sudError))"
+            throw .interceptionUnavailable(why)
+        }
+
+        // File systems: the host root through io_uring, /dev, then the requested mounts.
+        let fs: FileSystemContext
+        do throws(Errno) {
+            let vfs = VFS(root: try HostFS(hostRoot: "/", io: HostIO(runtime: runtime)))
+            try vfs.mount(DevFS(), at: "/dev")
+            for m in configuration.mounts {
+                switch m {
+                case .memfs(let at): try vfs.mount(MemFS(), at: at)
+                case let .host(source, at): try vfs.mount(HostFS(hostRoot: source, io: HostIO(runtime: runtime)), at: at)
+                }
+            }
+            var buf = [CChar](repeating: 0, count: 4096)
+            let cwd = getcwd(&buf, buf.count) != nil ? String(cString: buf) : "/"
+            fs = try FileSystemContext(vfs: vfs, credentials: .host, cwd: cwd)
+        } catch {
+            throw .fileSystem("setting up the file systems", error)
+        }
+
+        // The program, mapped into this process.
+        guard let path = Loader.searchPath(name) else { throw .commandNotFound(name) }
+        let ready: ReadyProgram
+        do { ready = try Loader.load(path: path, arguments: command, environment: environment) } catch { throw .load(error) }
+
+        let process: LinuxProcess
+        do {
+            process = try LinuxProcess(fs: fs, programBreakStart: ready.main.breakStart, executablePath: ready.program.path)
+        } catch {
+            throw .runtime("cannot reserve the program break after \(ready.main.breakStart)")
+        }
+        for (path, flags) in [("/dev/stdin", OpenFlags()), ("/dev/stdout", .writeOnly), ("/dev/stderr", .writeOnly)] {
+            let file: OpenFile
+            do { file = try fs.open(path, flags: flags) } catch { throw .fileSystem("opening \(path)", error) }
+            do { _ = try process.descriptors.install(file, closeOnExec: false) } catch {
+                throw .runtime("descriptor table: errno \(error.code)")
+            }
+        }
+        let dispatcher = Dispatcher(process: process, trace: configuration.trace)
+        dispatcher.install()
+
+        let entry = UInt(ready.entry), sp = UInt(ready.stackPointer)
+        runtime.spawn { cj_enter_application(entry, sp) }
+        // The program ends the process with exit_group; this thread only waits.
+        while true { pause() }
+    }
+}

@@ -1,0 +1,100 @@
+// Dispatcher.swift: the system-call table: number -> handler; unknown numbers return
+// ENOSYS and are logged once; --strace prints every call and its result.
+import CJunction
+import FileSystem
+import SystemPackage
+import UThreads
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A handler: arguments in, result (>= 0) out, or a LinuxError.
+public typealias SyscallHandler = (SyscallFrame, LinuxProcess) throws(LinuxError) -> Int64
+
+/// The table and the entry point the interception layer calls.
+public final class Dispatcher: @unchecked Sendable {
+    public static let tableSize = 512
+
+    private var handlers: [SyscallHandler?]
+    private var names: [String?]
+    public let process: LinuxProcess
+    public var trace: Bool
+    private let lock = FSLock()
+    private var reportedUnknown = Set<Int>()
+
+    public init(process: LinuxProcess, trace: Bool = false) {
+        self.process = process
+        self.trace = trace
+        handlers = Array(repeating: nil, count: Self.tableSize)
+        names = Array(repeating: nil, count: Self.tableSize)
+        Handlers.registerAll(self)
+    }
+
+    /// Adds or replaces the handler for `number`.
+    public func register(_ number: Int, _ name: String, _ handler: @escaping SyscallHandler) {
+        handlers[number] = handler
+        names[number] = name
+    }
+
+    public func name(of number: Int) -> String { number >= 0 && number < Self.tableSize ? names[number] ?? "syscall_\(number)" : "syscall_\(number)" }
+
+    /// Runs one call; returns rax.
+    public func dispatch(_ frame: SyscallFrame) -> Int64 {
+        let nr = frame.number
+        let result: Int64
+        if nr >= 0, nr < Self.tableSize, let h = handlers[nr] {
+            do { result = try h(frame, process) } catch { result = -Int64(error.code) }
+        } else {
+            let first = lock.withLock { reportedUnknown.insert(nr).inserted }
+            if first { log("junction: unsupported system call \(nr) (\(name(of: nr))): returning ENOSYS") }
+            result = -Int64(LinuxError.Code.ENOSYS.rawValue)
+        }
+        if trace { log(Strace.line(name: name(of: nr), frame: frame, result: result)) }
+        return result
+    }
+
+    func log(_ s: String) {
+        let line = s + "\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+    }
+
+    // MARK: installation
+
+    nonisolated(unsafe) static var active: Dispatcher?
+
+    /// Makes this dispatcher receive every intercepted call.
+    public func install() {
+        Dispatcher.active = self
+        cj_set_syscall_handler { frame in
+            Dispatcher.active!.dispatch(SyscallFrame(frame!))
+        }
+    }
+}
+
+/// strace-style lines: name(args) = result.
+enum Strace {
+    static func line(name: String, frame: SyscallFrame, result: Int64) -> String {
+        let args = frame.arguments.prefix(argumentCount(name)).map { describe($0, name) }.joined(separator: ", ")
+        let r = result < 0 && result > -4096 ? "-1 \(Errno(rawValue: Int32(-result)))" : (result > 0xFFFF ? "0x" + String(result, radix: 16) : "\(result)")
+        return "\(name)(\(args)) = \(r)"
+    }
+
+    static func argumentCount(_ name: String) -> Int {
+        switch name {
+        case "getpid", "gettid", "getuid", "geteuid", "getgid", "getegid", "getppid", "sched_yield": 0
+        case "close", "exit", "exit_group", "brk", "dup", "umask", "chdir", "fchdir", "set_tid_address", "uname": 1
+        case "arch_prctl", "dup2", "pipe2", "munmap", "fstat", "stat", "lstat", "access", "mkdir", "rename", "getcwd": 2
+        case "read", "write", "lseek", "openat", "mprotect", "readv", "writev", "getdents64", "dup3", "fcntl", "ioctl", "getrandom": 3
+        case "newfstatat", "rt_sigaction", "rt_sigprocmask", "pread64", "pwrite64", "prlimit64", "sendfile": 4
+        case "mmap": 6
+        default: 6
+        }
+    }
+
+    static func describe(_ v: UInt64, _ name: String) -> String {
+        let signed = Int64(bitPattern: v)
+        if signed >= -4096 && signed <= 0xFFFF { return "\(signed)" }
+        return "0x" + String(v, radix: 16)
+    }
+}

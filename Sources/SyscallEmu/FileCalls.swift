@@ -1,0 +1,430 @@
+// FileCalls.swift: file system calls, answered by FileSystem through the process's
+// descriptor table and file system context.
+import CJunction
+import FileSystem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let atFDCWD: Int32 = -100
+let atSymlinkNoFollow: UInt64 = 0x100
+let atRemoveDir: UInt64 = 0x200
+let atEmptyPath: UInt64 = 0x1000
+
+/// Runs a FileSystem call, turning its Errno into the handler's error.
+@inline(__always)
+func fsCall<T>(_ body: () throws(Errno) -> T) throws(LinuxError) -> T {
+    do { return try body() } catch { throw LinuxError(error) }
+}
+
+extension LinuxProcess {
+    /// The directory a *at call's path is relative to (nil: the cwd).
+    func base(_ dirfd: UInt64) throws(LinuxError) -> Location? {
+        let fd = Int32(truncatingIfNeeded: dirfd)
+        if fd == atFDCWD { return nil }
+        return try descriptors.get(fd).location
+    }
+
+    func fd(_ v: UInt64) throws(LinuxError) -> OpenFile { try descriptors.get(Int32(truncatingIfNeeded: v)) }
+}
+
+/// struct stat for x86-64 (144 bytes).
+func storeStat(_ st: FileStatus, at address: UInt64) throws(LinuxError) {
+    let p = try UserMemory.pointer(address, 144)
+    p.initializeMemory(as: UInt8.self, repeating: 0, count: 144)
+    p.storeBytes(of: st.device, toByteOffset: 0, as: UInt64.self)
+    p.storeBytes(of: st.inode, toByteOffset: 8, as: UInt64.self)
+    p.storeBytes(of: st.linkCount, toByteOffset: 16, as: UInt64.self)
+    p.storeBytes(of: st.mode, toByteOffset: 24, as: UInt32.self)
+    p.storeBytes(of: st.uid, toByteOffset: 28, as: UInt32.self)
+    p.storeBytes(of: st.gid, toByteOffset: 32, as: UInt32.self)
+    p.storeBytes(of: st.rdev, toByteOffset: 40, as: UInt64.self)
+    p.storeBytes(of: st.size, toByteOffset: 48, as: Int64.self)
+    p.storeBytes(of: st.blockSize, toByteOffset: 56, as: Int64.self)
+    p.storeBytes(of: st.blocks, toByteOffset: 64, as: Int64.self)
+    p.storeBytes(of: st.accessTime.seconds, toByteOffset: 72, as: Int64.self)
+    p.storeBytes(of: st.accessTime.nanoseconds, toByteOffset: 80, as: Int64.self)
+    p.storeBytes(of: st.modificationTime.seconds, toByteOffset: 88, as: Int64.self)
+    p.storeBytes(of: st.modificationTime.nanoseconds, toByteOffset: 96, as: Int64.self)
+    p.storeBytes(of: st.changeTime.seconds, toByteOffset: 104, as: Int64.self)
+    p.storeBytes(of: st.changeTime.nanoseconds, toByteOffset: 112, as: Int64.self)
+}
+
+extension Handlers {
+    static func registerFiles(_ d: Dispatcher) {
+        d.register(0, "read") { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2))
+            return Int64(try fsCall { () throws(Errno) in try file.read(into: buf) })
+        }
+        d.register(1, "write") { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2))
+            return Int64(try fsCall { () throws(Errno) in try file.write(from: UnsafeRawBufferPointer(buf)) })
+        }
+        d.register(17, "pread64") { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2))
+            return Int64(try fsCall { () throws(Errno) in try file.read(into: buf, at: Int64(bitPattern: f.a3)) })
+        }
+        d.register(18, "pwrite64") { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2))
+            return Int64(try fsCall { () throws(Errno) in try file.write(from: UnsafeRawBufferPointer(buf), at: Int64(bitPattern: f.a3)) })
+        }
+        d.register(19, "readv") { f, p throws(LinuxError) in try vectored(f, p, write: false) }
+        d.register(20, "writev") { f, p throws(LinuxError) in try vectored(f, p, write: true) }
+        d.register(2, "open") { f, p throws(LinuxError) in
+            try open(p, dirfd: UInt64(bitPattern: Int64(atFDCWD)), path: f.a0, flags: f.a1, mode: f.a2)
+        }
+        d.register(257, "openat") { f, p throws(LinuxError) in try open(p, dirfd: f.a0, path: f.a1, flags: f.a2, mode: f.a3) }
+        d.register(85, "creat") { f, p throws(LinuxError) in
+            try open(p, dirfd: UInt64(bitPattern: Int64(atFDCWD)), path: f.a0, flags: 0o1101, mode: f.a1)
+        }
+        d.register(3, "close") { f, p throws(LinuxError) in
+            try p.descriptors.close(Int32(truncatingIfNeeded: f.a0))
+            return 0
+        }
+        d.register(5, "fstat") { f, p throws(LinuxError) in
+            try storeStat(try status(of: try p.fd(f.a0)), at: f.a1)
+            return 0
+        }
+        d.register(4, "stat") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a0)
+            try storeStat(try fsCall { () throws(Errno) in try p.fs.status(path) }, at: f.a1)
+            return 0
+        }
+        d.register(6, "lstat") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a0)
+            try storeStat(try fsCall { () throws(Errno) in try p.fs.status(path, followSymlinks: false) }, at: f.a1)
+            return 0
+        }
+        d.register(262, "newfstatat") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a1)
+            if path.isEmpty && f.a3 & atEmptyPath != 0 {
+                try storeStat(try status(of: try p.fd(f.a0)), at: f.a2)
+                return 0
+            }
+            let base = try p.base(f.a0)
+            let follow = f.a3 & atSymlinkNoFollow == 0
+            try storeStat(try fsCall { () throws(Errno) in try p.fs.status(path, at: base, followSymlinks: follow) }, at: f.a2)
+            return 0
+        }
+        d.register(8, "lseek") { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            guard let whence = OpenFile.Whence(rawValue: Int32(truncatingIfNeeded: f.a2)) else { throw LinuxError(.EINVAL) }
+            return try fsCall { () throws(Errno) in try file.seek(Int64(bitPattern: f.a1), whence: whence) }
+        }
+        d.register(217, "getdents64") { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2))
+            return Int64(try fsCall { () throws(Errno) in try file.readDirectoryEntries(into: buf) })
+        }
+        d.register(89, "readlink") { f, p throws(LinuxError) in
+            try readlink(p, base: nil, path: try UserMemory.string(f.a0), buffer: f.a1, size: f.a2)
+        }
+        d.register(267, "readlinkat") { f, p throws(LinuxError) in
+            try readlink(p, base: try p.base(f.a0), path: try UserMemory.string(f.a1), buffer: f.a2, size: f.a3)
+        }
+        d.register(21, "access") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a0)
+            try fsCall { () throws(Errno) in try p.fs.access(path, mode: UInt32(truncatingIfNeeded: f.a1)) }
+            return 0
+        }
+        let faccessat: SyscallHandler = { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a1)
+            let base = try p.base(f.a0)
+            try fsCall { () throws(Errno) in
+                try p.fs.access(path, mode: UInt32(truncatingIfNeeded: f.a2), at: base, followSymlinks: f.a3 & atSymlinkNoFollow == 0)
+            }
+            return 0
+        }
+        d.register(269, "faccessat", faccessat)
+        d.register(439, "faccessat2", faccessat)
+        d.register(79, "getcwd") { f, p throws(LinuxError) in
+            let cwd = Array(p.fs.currentDirectoryPath.utf8) + [0]
+            guard UInt64(cwd.count) <= f.a1 else { throw LinuxError(.ERANGE) }
+            let dst = try UserMemory.pointer(f.a0, cwd.count)
+            cwd.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: cwd.count) }
+            return Int64(cwd.count)
+        }
+        d.register(80, "chdir") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a0)
+            try fsCall { () throws(Errno) in try p.fs.changeDirectory(path) }
+            return 0
+        }
+        d.register(81, "fchdir") { f, p throws(LinuxError) in
+            let loc = try p.fd(f.a0).location
+            try fsCall { () throws(Errno) in try p.fs.changeDirectory(to: loc) }
+            return 0
+        }
+        d.register(83, "mkdir") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a0)
+            try fsCall { () throws(Errno) in try p.fs.makeDirectory(path, mode: UInt32(truncatingIfNeeded: f.a1)) }
+            return 0
+        }
+        d.register(258, "mkdirat") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a1)
+            let base = try p.base(f.a0)
+            try fsCall { () throws(Errno) in try p.fs.makeDirectory(path, mode: UInt32(truncatingIfNeeded: f.a2), at: base) }
+            return 0
+        }
+        d.register(84, "rmdir") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a0)
+            try fsCall { () throws(Errno) in try p.fs.removeDirectory(path) }
+            return 0
+        }
+        d.register(87, "unlink") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a0)
+            try fsCall { () throws(Errno) in try p.fs.unlink(path) }
+            return 0
+        }
+        d.register(263, "unlinkat") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a1)
+            let base = try p.base(f.a0)
+            guard f.a2 & ~atRemoveDir == 0 else { throw LinuxError(.EINVAL) }
+            try fsCall { () throws(Errno) in
+                if f.a2 & atRemoveDir != 0 { try p.fs.removeDirectory(path, at: base) } else { try p.fs.unlink(path, at: base) }
+            }
+            return 0
+        }
+        d.register(82, "rename") { f, p throws(LinuxError) in
+            let a = try UserMemory.string(f.a0), b = try UserMemory.string(f.a1)
+            try fsCall { () throws(Errno) in try p.fs.rename(a, to: b) }
+            return 0
+        }
+        let renameat: SyscallHandler = { f, p throws(LinuxError) in
+            if f.number == 316 && f.a4 != 0 { throw LinuxError(.EINVAL) }
+            let a = try UserMemory.string(f.a1), b = try UserMemory.string(f.a3)
+            let ba = try p.base(f.a0), bb = try p.base(f.a2)
+            try fsCall { () throws(Errno) in try p.fs.rename(a, to: b, oldAt: ba, newAt: bb) }
+            return 0
+        }
+        d.register(264, "renameat", renameat)
+        d.register(316, "renameat2", renameat)
+        d.register(86, "link") { f, p throws(LinuxError) in
+            let a = try UserMemory.string(f.a0), b = try UserMemory.string(f.a1)
+            try fsCall { () throws(Errno) in try p.fs.link(a, to: b) }
+            return 0
+        }
+        d.register(265, "linkat") { f, p throws(LinuxError) in
+            let a = try UserMemory.string(f.a1), b = try UserMemory.string(f.a3)
+            let ba = try p.base(f.a0), bb = try p.base(f.a2)
+            try fsCall { () throws(Errno) in try p.fs.link(a, to: b, existingAt: ba, newAt: bb, followSymlinks: f.a4 & 0x400 != 0) }
+            return 0
+        }
+        d.register(88, "symlink") { f, p throws(LinuxError) in
+            let t = try UserMemory.string(f.a0), path = try UserMemory.string(f.a1)
+            try fsCall { () throws(Errno) in try p.fs.makeSymlink(t, at: path) }
+            return 0
+        }
+        d.register(266, "symlinkat") { f, p throws(LinuxError) in
+            let t = try UserMemory.string(f.a0), path = try UserMemory.string(f.a2)
+            let base = try p.base(f.a1)
+            try fsCall { () throws(Errno) in try p.fs.makeSymlink(t, at: path, relativeTo: base) }
+            return 0
+        }
+        d.register(95, "umask") { f, p throws(LinuxError) in Int64(p.fs.setUmask(UInt32(truncatingIfNeeded: f.a0))) }
+        d.register(76, "truncate") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a0)
+            try fsCall { () throws(Errno) in try p.fs.truncate(path, to: Int64(bitPattern: f.a1)) }
+            return 0
+        }
+        d.register(77, "ftruncate") { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            guard file.flags.canWrite else { throw LinuxError(.EINVAL) }
+            try fsCall { () throws(Errno) in try file.handle.truncate(to: Int64(bitPattern: f.a1)) }
+            return 0
+        }
+        let sync: SyscallHandler = { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            try fsCall { () throws(Errno) in try file.handle.sync() }
+            return 0
+        }
+        d.register(74, "fsync", sync)
+        d.register(75, "fdatasync", sync)
+        d.register(90, "chmod") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a0)
+            try fsCall { () throws(Errno) in try p.fs.changeMode(path, mode: UInt32(truncatingIfNeeded: f.a1)) }
+            return 0
+        }
+        d.register(268, "fchmodat") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a1)
+            let base = try p.base(f.a0)
+            try fsCall { () throws(Errno) in try p.fs.changeMode(path, mode: UInt32(truncatingIfNeeded: f.a2), at: base) }
+            return 0
+        }
+        d.register(32, "dup") { f, p throws(LinuxError) in
+            Int64(try p.descriptors.install(try p.fd(f.a0), closeOnExec: false))
+        }
+        d.register(33, "dup2") { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            if f.a0 == f.a1 { return Int64(f.a1) }
+            try p.descriptors.install(file, at: Int32(truncatingIfNeeded: f.a1), closeOnExec: false)
+            return Int64(f.a1)
+        }
+        d.register(292, "dup3") { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            guard f.a0 != f.a1, f.a2 & ~UInt64(0o2000000) == 0 else { throw LinuxError(.EINVAL) }
+            try p.descriptors.install(file, at: Int32(truncatingIfNeeded: f.a1), closeOnExec: f.a2 != 0)
+            return Int64(f.a1)
+        }
+        d.register(72, "fcntl") { f, p throws(LinuxError) in try fcntl(f, p) }
+        d.register(16, "ioctl") { f, p throws(LinuxError) in try ioctl(f, p) }
+        d.register(22, "pipe") { f, p throws(LinuxError) in try pipe(p, f.a0, flags: 0) }
+        d.register(293, "pipe2") { f, p throws(LinuxError) in try pipe(p, f.a0, flags: f.a1) }
+        d.register(40, "sendfile") { f, p throws(LinuxError) in try sendfile(f, p) }
+    }
+
+    static func open(_ p: LinuxProcess, dirfd: UInt64, path: UInt64, flags: UInt64, mode: UInt64) throws(LinuxError) -> Int64 {
+        let s = try UserMemory.string(path)
+        let base = try p.base(dirfd)
+        let of = OpenFlags(rawValue: Int32(truncatingIfNeeded: flags))
+        let file = try fsCall { () throws(Errno) in try p.fs.open(s, flags: of, mode: UInt32(truncatingIfNeeded: mode) & 0o7777, at: base) }
+        return Int64(try p.descriptors.install(file, closeOnExec: of.contains(.closeOnExec)))
+    }
+
+    static func status(of file: OpenFile) throws(LinuxError) -> FileStatus {
+        if let host = file.handle.hostDescriptor, file.location.node.kind == .characterDevice {
+            // A stream passed through from the host: report what it really is.
+            var st = stat()
+            guard fstat(host, &st) == 0 else { throw LinuxError(Errno(rawValue: errno)) }
+            var s = FileStatus()
+            s.device = UInt64(st.st_dev); s.inode = UInt64(st.st_ino); s.mode = st.st_mode; s.linkCount = UInt64(st.st_nlink)
+            s.uid = st.st_uid; s.gid = st.st_gid; s.rdev = UInt64(st.st_rdev); s.size = Int64(st.st_size)
+            s.blockSize = Int64(st.st_blksize); s.blocks = Int64(st.st_blocks)
+            return s
+        }
+        return try fsCall { () throws(Errno) in try file.location.node.status() }
+    }
+
+    static func readlink(_ p: LinuxProcess, base: Location?, path: String, buffer: UInt64, size: UInt64) throws(LinuxError) -> Int64 {
+        guard Int64(bitPattern: size) > 0 else { throw LinuxError(.EINVAL) }
+        let target = path == "/proc/self/exe" ? p.executablePath : try fsCall { () throws(Errno) in try p.fs.readLink(path, at: base) }
+        let bytes = Array(target.utf8.prefix(Int(clamping: size)))
+        let dst = try UserMemory.pointer(buffer, bytes.count)
+        bytes.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        return Int64(bytes.count)
+    }
+
+    static func vectored(_ f: SyscallFrame, _ p: LinuxProcess, write: Bool) throws(LinuxError) -> Int64 {
+        let file = try p.fd(f.a0)
+        let count = Int(clamping: f.a2)
+        guard count >= 0, count <= 1024 else { throw LinuxError(.EINVAL) }
+        var total: Int64 = 0
+        for i in 0..<count {
+            let base = try UserMemory.load(UInt64.self, at: f.a1 + UInt64(i * 16))
+            let len = try UserMemory.load(UInt64.self, at: f.a1 + UInt64(i * 16 + 8))
+            if len == 0 { continue }
+            let buf = try UserMemory.buffer(base, Int(clamping: len))
+            let n: Int
+            do {
+                n = try fsCall { () throws(Errno) -> Int in
+                    write ? try file.write(from: UnsafeRawBufferPointer(buf)) : try file.read(into: buf)
+                }
+            } catch {
+                if total > 0 { return total }
+                throw error
+            }
+            total += Int64(n)
+            if n < buf.count { break }
+        }
+        return total
+    }
+
+    static func fcntl(_ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {
+        let fd = Int32(truncatingIfNeeded: f.a0)
+        let file = try p.descriptors.get(fd)
+        switch f.a1 {
+        case 0, 1030:  // F_DUPFD, F_DUPFD_CLOEXEC
+            return Int64(try p.descriptors.install(file, closeOnExec: f.a1 == 1030, minimum: Int32(truncatingIfNeeded: f.a2)))
+        case 1: return try p.descriptors.closeOnExec(fd) ? 1 : 0  // F_GETFD
+        case 2:  // F_SETFD
+            try p.descriptors.setCloseOnExec(fd, f.a2 & 1 != 0)
+            return 0
+        case 3:  // F_GETFL
+            return Int64(file.flags.rawValue & ~OpenFlags.closeOnExec.rawValue)
+        case 4:  // F_SETFL: only O_APPEND and O_NONBLOCK change
+            let settable = OpenFlags.append.rawValue | OpenFlags.nonBlocking.rawValue
+            let new = (file.flags.rawValue & ~settable) | (Int32(truncatingIfNeeded: f.a2) & settable)
+            file.flags = OpenFlags(rawValue: new)
+            return 0
+        default:
+            throw LinuxError(.EINVAL)
+        }
+    }
+
+    static func ioctl(_ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {
+        let file = try p.fd(f.a0)
+        switch f.a1 {
+        case 0x5401, 0x5413:  // TCGETS, TIOCGWINSZ: only a host terminal answers
+            guard let host = file.handle.hostDescriptor, isatty(host) == 1 else { throw LinuxError(.ENOTTY) }
+            let r = cj_host_syscall(16, UInt64(host), f.a1, f.a2, 0, 0, 0)
+            if r < 0 { throw LinuxError(Errno(rawValue: Int32(-r))) }
+            return r
+        case 0x5421:  // FIONBIO
+            let on = try UserMemory.load(Int32.self, at: f.a2) != 0
+            var flags = file.flags
+            if on { flags.insert(.nonBlocking) } else { flags.remove(.nonBlocking) }
+            file.flags = flags
+            return 0
+        case 0x541B:  // FIONREAD
+            var n: Int32 = 0
+            if let r = file.handle as? PipeReadEnd { n = Int32(r.pipe.available) } else if let size = try? file.handle.size() {
+                n = Int32(clamping: max(0, size - file.offset))
+            }
+            try UserMemory.store(n, at: f.a2)
+            return 0
+        default:
+            throw LinuxError(.ENOTTY)
+        }
+    }
+
+    static func pipe(_ p: LinuxProcess, _ fds: UInt64, flags: UInt64) throws(LinuxError) -> Int64 {
+        let allowed = UInt64(0o2000000 | 0o4000)  // O_CLOEXEC | O_NONBLOCK
+        guard flags & ~allowed == 0 else { throw LinuxError(.EINVAL) }
+        _ = try UserMemory.pointer(fds, 8)
+        let (r, w) = Pipe.makePair()
+        var extra: OpenFlags = []
+        if flags & 0o4000 != 0 { extra.insert(.nonBlocking) }
+        let cloexec = flags & 0o2000000 != 0
+        let loc = p.fs.cwd  // pipes have no path; "pipe:[...]" would come from /proc
+        let rf = OpenFile(location: Location(node: loc.node, path: "pipe:"), handle: r, flags: extra)
+        let wf = OpenFile(location: Location(node: loc.node, path: "pipe:"), handle: w, flags: extra.union(.writeOnly))
+        let a = try p.descriptors.install(rf, closeOnExec: cloexec)
+        let b: Int32
+        do { b = try p.descriptors.install(wf, closeOnExec: cloexec) } catch {
+            try? p.descriptors.close(a)
+            throw error
+        }
+        try UserMemory.store(a, at: fds)
+        try UserMemory.store(b, at: fds + 4)
+        return 0
+    }
+
+    static func sendfile(_ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {
+        let out = try p.fd(f.a0), input = try p.fd(f.a1)
+        var offset: Int64? = f.a2 == 0 ? nil : try UserMemory.load(Int64.self, at: f.a2)
+        let count = Int(clamping: f.a3)
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: min(max(count, 1), 1 << 16), alignment: 16)
+        defer { chunk.deallocate() }
+        var total = 0
+        while total < count {
+            let want = min(chunk.count, count - total)
+            let view = UnsafeMutableRawBufferPointer(rebasing: chunk[..<want])
+            let n = try fsCall { () throws(Errno) -> Int in
+                if let o = offset { return try input.read(into: view, at: o) }
+                return try input.read(into: view)
+            }
+            if n == 0 { break }
+            let w = try fsCall { () throws(Errno) in try out.write(from: UnsafeRawBufferPointer(rebasing: view[..<n])) }
+            total += w
+            if let o = offset { offset = o + Int64(w) }
+            if w < n { break }
+        }
+        if let offset { try UserMemory.store(offset, at: f.a2) }
+        return Int64(total)
+    }
+}

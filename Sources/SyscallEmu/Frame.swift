@@ -1,0 +1,71 @@
+// Frame.swift: the intercepted call as handlers see it: the number, six arguments, and
+// the parts of the application's register state a handler may change (%fs, rip).
+import CJunction
+
+/// One intercepted system call: a view of the frame the entry code saved.
+public struct SyscallFrame {
+    @usableFromInline let raw: UnsafeMutablePointer<cj_syscall_frame>
+
+    @inlinable init(_ raw: UnsafeMutablePointer<cj_syscall_frame>) { self.raw = raw }
+
+    @inlinable public var number: Int { Int(raw.pointee.nr) }
+    @inlinable public var a0: UInt64 { raw.pointee.rdi }
+    @inlinable public var a1: UInt64 { raw.pointee.rsi }
+    @inlinable public var a2: UInt64 { raw.pointee.rdx }
+    @inlinable public var a3: UInt64 { raw.pointee.r10 }
+    @inlinable public var a4: UInt64 { raw.pointee.r8 }
+    @inlinable public var a5: UInt64 { raw.pointee.r9 }
+
+    /// The application's %fs base, restored when the call returns.
+    @inlinable public var fsBase: UInt64 {
+        get { raw.pointee.fs_base }
+        nonmutating set { raw.pointee.fs_base = newValue }
+    }
+
+    /// Where the application continues.
+    @inlinable public var instructionPointer: UInt64 { raw.pointee.rip }
+
+    /// The six arguments, for tracing.
+    public var arguments: [UInt64] { [a0, a1, a2, a3, a4, a5] }
+}
+
+/// Reads and writes of application memory. The application shares this address space;
+/// NULL and kernel-half pointers are refused with EFAULT.
+public enum UserMemory {
+    @inline(__always)
+    public static func isPlausible(_ address: UInt64, _ length: Int = 1) -> Bool {
+        address >= 4096 && address < (1 << 47) && UInt64(length) <= (1 << 47) - address
+    }
+
+    public static func pointer(_ address: UInt64, _ length: Int = 1) throws(LinuxError) -> UnsafeMutableRawPointer {
+        guard length == 0 || isPlausible(address, length), let p = UnsafeMutableRawPointer(bitPattern: UInt(address)) else {
+            throw LinuxError(.EFAULT)
+        }
+        return p
+    }
+
+    public static func buffer(_ address: UInt64, _ length: Int) throws(LinuxError) -> UnsafeMutableRawBufferPointer {
+        guard length >= 0 else { throw LinuxError(.EINVAL) }
+        if length == 0 { return UnsafeMutableRawBufferPointer(start: nil, count: 0) }
+        return UnsafeMutableRawBufferPointer(start: try pointer(address, length), count: length)
+    }
+
+    /// A NUL-terminated string of at most `limit` bytes (ENAMETOOLONG past it).
+    public static func string(_ address: UInt64, limit: Int = 4096) throws(LinuxError) -> String {
+        let p = try pointer(address).assumingMemoryBound(to: UInt8.self)
+        var n = 0
+        while p[n] != 0 {
+            n += 1
+            if n >= limit { throw LinuxError(.ENAMETOOLONG) }
+        }
+        return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+    }
+
+    public static func store<T>(_ value: T, at address: UInt64) throws(LinuxError) {
+        try pointer(address, MemoryLayout<T>.size).storeBytes(of: value, as: T.self)
+    }
+
+    public static func load<T>(_ type: T.Type, at address: UInt64) throws(LinuxError) -> T {
+        try pointer(address, MemoryLayout<T>.size).loadUnaligned(as: T.self)
+    }
+}

@@ -1,0 +1,139 @@
+// Process.swift: the state system calls act on: the file descriptor table, the file
+// system context, the program break, identity and exit.
+import CJunction
+import FileSystem
+import SystemPackage
+import UThreads
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file descriptor table: lowest free number first, close-on-exec per descriptor.
+public final class DescriptorTable: @unchecked Sendable {
+    // Tunables: RLIMIT_NOFILE's usual soft limit.
+    public static let limit: Int32 = 1024
+
+    struct Entry {
+        var file: OpenFile
+        var closeOnExec: Bool
+    }
+
+    private let lock = FSLock()
+    private var entries: [Int32: Entry] = [:]
+
+    public init() {}
+
+    public func get(_ fd: Int32) throws(LinuxError) -> OpenFile {
+        guard let e = lock.withLock({ entries[fd] }) else { throw LinuxError(.EBADF) }
+        return e.file
+    }
+
+    /// Installs `file` at the lowest free number at or above `minimum`.
+    public func install(_ file: OpenFile, closeOnExec: Bool, minimum: Int32 = 0) throws(LinuxError) -> Int32 {
+        try lock.withLock { () throws(LinuxError) -> Int32 in
+            var fd = minimum
+            while entries[fd] != nil { fd += 1 }
+            guard fd < Self.limit else { throw LinuxError(.EMFILE) }
+            entries[fd] = Entry(file: file, closeOnExec: closeOnExec)
+            return fd
+        }
+    }
+
+    /// dup2/dup3: puts `file` at `fd`, closing what was there.
+    public func install(_ file: OpenFile, at fd: Int32, closeOnExec: Bool) throws(LinuxError) {
+        guard fd >= 0, fd < Self.limit else { throw LinuxError(.EBADF) }
+        let old = lock.withLock { entries.updateValue(Entry(file: file, closeOnExec: closeOnExec), forKey: fd) }
+        _ = old  // released here, outside the lock
+    }
+
+    public func close(_ fd: Int32) throws(LinuxError) {
+        guard let old = lock.withLock({ entries.removeValue(forKey: fd) }) else { throw LinuxError(.EBADF) }
+        _ = old
+    }
+
+    public func closeOnExec(_ fd: Int32) throws(LinuxError) -> Bool {
+        guard let e = lock.withLock({ entries[fd] }) else { throw LinuxError(.EBADF) }
+        return e.closeOnExec
+    }
+
+    public func setCloseOnExec(_ fd: Int32, _ value: Bool) throws(LinuxError) {
+        try lock.withLock { () throws(LinuxError) in
+            guard entries[fd] != nil else { throw LinuxError(.EBADF) }
+            entries[fd]!.closeOnExec = value
+        }
+    }
+}
+
+/// The program break: a reserved range after the program's data, made accessible as
+/// brk grows (the host process's own heap is never touched).
+public final class ProgramBreak: @unchecked Sendable {
+    // Tunables: how far brk may grow.
+    public static let reservation: UInt64 = 1 << 30
+
+    private let lock = FSLock()
+    public let start: UInt64
+    private var current: UInt64
+    private var mappedEnd: UInt64
+
+    public init(start: UInt64) throws(LinuxError) {
+        let s = (start + 4095) & ~4095
+        let r = mmap(UnsafeMutableRawPointer(bitPattern: UInt(s)), Int(Self.reservation), PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | 0x100000 /* MAP_FIXED_NOREPLACE */, -1, 0)
+        guard let r, r != MAP_FAILED, UInt64(UInt(bitPattern: r)) == s else { throw LinuxError(.ENOMEM) }
+        self.start = s
+        current = s
+        mappedEnd = s
+    }
+
+    /// brk(2): moves the break if it can, and returns the break (the old one on failure).
+    public func move(to requested: UInt64) -> UInt64 {
+        lock.withLock {
+            guard requested >= start, requested <= start + Self.reservation else { return current }
+            let needed = (requested + 4095) & ~4095
+            if needed > mappedEnd {
+                let ok = mprotect(UnsafeMutableRawPointer(bitPattern: UInt(mappedEnd)), Int(needed - mappedEnd), PROT_READ | PROT_WRITE) == 0
+                if !ok { return current }
+                mappedEnd = needed
+            } else if needed < mappedEnd {
+                // Give the pages back, keep the reservation.
+                _ = mmap(UnsafeMutableRawPointer(bitPattern: UInt(needed)), Int(mappedEnd - needed), PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0)
+                mappedEnd = needed
+            }
+            current = requested
+            return current
+        }
+    }
+}
+
+/// A Linux process running inside the instance.
+public final class LinuxProcess: @unchecked Sendable {
+    public let fs: FileSystemContext
+    public let descriptors = DescriptorTable()
+    public let programBreak: ProgramBreak
+    public let pid: Int32
+    /// The path /proc/self/exe names.
+    public let executablePath: String
+    private let lock = FSLock()
+    private var _name: String
+
+    public init(fs: FileSystemContext, programBreakStart: UInt64, executablePath: String, pid: Int32 = getpid()) throws(LinuxError) {
+        self.fs = fs
+        programBreak = try ProgramBreak(start: programBreakStart)
+        self.executablePath = executablePath
+        self.pid = pid
+        _name = String(executablePath.split(separator: "/").last ?? "")
+    }
+
+    /// The thread name (PR_SET_NAME), up to 15 bytes.
+    public var name: String {
+        get { lock.withLock { _name } }
+        set { lock.withLock { _name = String(newValue.utf8.prefix(15)) ?? "" } }
+    }
+
+    /// Ends the whole instance with `status` (exit_group).
+    public func exitGroup(_ status: Int32) -> Never {
+        _exit(status & 0xff)
+    }
+}

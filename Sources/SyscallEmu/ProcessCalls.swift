@@ -1,0 +1,151 @@
+// ProcessCalls.swift: memory (brk emulated, mmap family on the host), identity, time,
+// thread-setup and signal-state calls of a first real program.
+import CJunction
+import FileSystem
+import SystemPackage
+import UThreads
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Every handler table, registered by area.
+public enum Handlers {
+    static func registerAll(_ d: Dispatcher) {
+        registerFiles(d)
+        registerMemory(d)
+        registerProcess(d)
+    }
+
+    /// Forwards a call to the host kernel unchanged (its pointers are valid here: the
+    /// application shares this address space).
+    static func host(_ nr: Int, _ name: String, _ d: Dispatcher) {
+        d.register(nr, name) { f, _ throws(LinuxError) in
+            let r = cj_host_syscall(Int64(nr), f.a0, f.a1, f.a2, f.a3, f.a4, f.a5)
+            if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
+            return r
+        }
+    }
+
+    static func registerMemory(_ d: Dispatcher) {
+        d.register(12, "brk") { f, p throws(LinuxError) in
+            Int64(bitPattern: f.a0 == 0 ? p.programBreak.move(to: p.programBreak.start == 0 ? 0 : currentBreak(p)) : p.programBreak.move(to: f.a0))
+        }
+        d.register(9, "mmap") { f, p throws(LinuxError) in
+            let flags = Int32(truncatingIfNeeded: f.a3)
+            var fd = Int64(bitPattern: f.a4)
+            if flags & MAP_ANONYMOUS == 0 {
+                // A file mapping: map the host file behind the descriptor.
+                let file = try p.fd(f.a4)
+                guard let host = file.handle.hostDescriptor else { throw LinuxError(.ENODEV) }
+                fd = Int64(host)
+            }
+            let r = cj_host_syscall(9, f.a0, f.a1, f.a2, f.a3, UInt64(bitPattern: fd), f.a5)
+            if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
+            return r
+        }
+        host(10, "mprotect", d)
+        host(11, "munmap", d)
+        host(25, "mremap", d)
+        host(26, "msync", d)
+        host(27, "mincore", d)
+        host(28, "madvise", d)
+    }
+
+    static func currentBreak(_ p: LinuxProcess) -> UInt64 { p.programBreak.move(to: 0) }
+
+    static func registerProcess(_ d: Dispatcher) {
+        d.register(231, "exit_group") { f, p throws(LinuxError) in p.exitGroup(Int32(truncatingIfNeeded: f.a0)) }
+        d.register(60, "exit") { f, p throws(LinuxError) in
+            // Threads arrive with clone; until then the only thread's exit ends the process.
+            p.exitGroup(Int32(truncatingIfNeeded: f.a0))
+        }
+        d.register(39, "getpid") { _, p throws(LinuxError) in Int64(p.pid) }
+        d.register(186, "gettid") { _, p throws(LinuxError) in Int64(p.pid) }
+        for (nr, name) in [(110, "getppid"), (102, "getuid"), (107, "geteuid"), (104, "getgid"), (108, "getegid"),
+                           (115, "getgroups"), (111, "getpgrp"), (121, "getpgid"), (124, "getsid"),
+                           (63, "uname"), (318, "getrandom"), (302, "prlimit64"), (97, "getrlimit"), (99, "sysinfo"),
+                           (228, "clock_gettime"), (229, "clock_getres"), (96, "gettimeofday"), (201, "time"),
+                           (100, "times"), (98, "getrusage"), (204, "sched_getaffinity"), (309, "getcpu")] {
+            host(nr, name, d)
+        }
+        d.register(158, "arch_prctl") { f, _ throws(LinuxError) in
+            switch f.a0 {
+            case 0x1002:  // ARCH_SET_FS: the value the exit path loads into %fs
+                guard UserMemory.isPlausible(f.a1) || f.a1 == 0 else { throw LinuxError(.EPERM) }
+                f.fsBase = f.a1
+                return 0
+            case 0x1003:  // ARCH_GET_FS
+                try UserMemory.store(f.fsBase, at: f.a1)
+                return 0
+            default:
+                throw LinuxError(.EINVAL)
+            }
+        }
+        d.register(218, "set_tid_address") { _, p throws(LinuxError) in Int64(p.pid) }
+        d.register(273, "set_robust_list") { f, _ throws(LinuxError) in
+            guard f.a1 == 24 else { throw LinuxError(.EINVAL) }
+            return 0
+        }
+        // rseq is per kernel thread, and uthreads share kthreads: say it is not there,
+        // which glibc handles.
+        d.register(334, "rseq") { _, _ throws(LinuxError) in throw LinuxError(.ENOSYS) }
+        d.register(24, "sched_yield") { _, _ throws(LinuxError) in
+            UThread.yield()
+            return 0
+        }
+        d.register(35, "nanosleep") { f, _ throws(LinuxError) in
+            let sec = try UserMemory.load(Int64.self, at: f.a0), nsec = try UserMemory.load(Int64.self, at: f.a0 + 8)
+            guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
+            UThread.sleep(for: .seconds(sec) + .nanoseconds(nsec))
+            return 0
+        }
+        d.register(230, "clock_nanosleep") { f, _ throws(LinuxError) in
+            let sec = try UserMemory.load(Int64.self, at: f.a2), nsec = try UserMemory.load(Int64.self, at: f.a2 + 8)
+            guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
+            if f.a1 & 1 != 0 {  // TIMER_ABSTIME on CLOCK_MONOTONIC (or REALTIME, approximated)
+                var now = timespec()
+                clock_gettime(clockid_t(f.a0), &now)
+                let delta = (sec - Int64(now.tv_sec)) * 1_000_000_000 + (nsec - Int64(now.tv_nsec))
+                if delta > 0 { UThread.sleep(for: .nanoseconds(delta)) }
+            } else {
+                UThread.sleep(for: .seconds(sec) + .nanoseconds(nsec))
+            }
+            return 0
+        }
+        d.register(157, "prctl") { f, p throws(LinuxError) in
+            switch f.a0 {
+            case 15:  // PR_SET_NAME
+                p.name = try UserMemory.string(f.a1, limit: 4096)
+                return 0
+            case 16:  // PR_GET_NAME
+                let bytes = Array(p.name.utf8.prefix(15)) + [0]
+                let dst = try UserMemory.pointer(f.a1, 16)
+                bytes.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+                return 0
+            default:
+                throw LinuxError(.EINVAL)
+            }
+        }
+        // Signal state: recorded so that programs that install handlers start; delivery
+        // of application signals is not implemented yet.
+        d.register(13, "rt_sigaction") { f, _ throws(LinuxError) in
+            guard f.a3 == 8, f.a0 >= 1, f.a0 <= 64, f.a0 != 9, f.a0 != 19 || f.a1 == 0 else { throw LinuxError(.EINVAL) }
+            if f.a2 != 0 { try UserMemory.buffer(f.a2, 32).initializeMemory(as: UInt8.self, repeating: 0) }
+            return 0
+        }
+        d.register(14, "rt_sigprocmask") { f, _ throws(LinuxError) in
+            guard f.a3 == 8, f.a0 <= 2 else { throw LinuxError(.EINVAL) }
+            if f.a2 != 0 { try UserMemory.store(UInt64(0), at: f.a2) }
+            return 0
+        }
+        d.register(131, "sigaltstack") { f, _ throws(LinuxError) in
+            if f.a1 != 0 {
+                try UserMemory.store(UInt64(0), at: f.a1)
+                try UserMemory.store(Int32(2) /* SS_DISABLE */, at: f.a1 + 8)
+                try UserMemory.store(UInt64(0), at: f.a1 + 16)
+            }
+            return 0
+        }
+    }
+}

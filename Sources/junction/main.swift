@@ -1,0 +1,59 @@
+// junction: runs an unmodified Linux program inside this process on the library OS.
+import ArgumentParser
+import LibOS
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Junction: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "junction",
+        abstract: "Run an unmodified Linux program on the Junction library OS.",
+        usage: "junction [options] -- PROGRAM [ARGS...]")
+
+    @Flag(help: "Print each system call with its arguments and result to stderr.")
+    var strace = false
+
+    @Option(help: "Kernel threads to run uthreads on (default: the CPUs this process may use).")
+    var kthreads: Int?
+
+    @Option(help: "How system calls are intercepted: auto, trap, rewrite or seccomp.")
+    var intercept: String = "auto"
+
+    @Option(help: "Mount a file system: memfs:/PATH or host:/SOURCE:/PATH (repeatable).")
+    var mount: [String] = []
+
+    @Argument(parsing: .captureForPassthrough, help: "The program and its arguments.")
+    var command: [String] = []
+
+    func run() throws {
+        var args = command
+        if args.first == "--" { args.removeFirst() }
+        guard !args.isEmpty else { throw ValidationError("no program given: junction [options] -- PROGRAM [ARGS...]") }
+        guard let mode = InterceptionMode(rawValue: intercept) else {
+            throw ValidationError("--intercept must be one of \(InterceptionMode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if let kthreads, kthreads < 1 || kthreads > 1024 { throw ValidationError("--kthreads must be 1...1024") }
+        var config = InstanceConfiguration()
+        config.kthreads = kthreads
+        config.trace = strace
+        config.interception = mode
+        do {
+            config.mounts = try mount.map { spec throws(InstanceError) in try MountSpec(parsing: spec) }
+            var environment: [String] = []
+            var e = environ
+            while let p = e.pointee {
+                environment.append(String(cString: p))
+                e += 1
+            }
+            try Instance.run(args, environment: environment, configuration: config)
+        } catch {
+            let line = "junction: \(error)\n"
+            _ = line.withCString { write(2, $0, strlen($0)) }
+            Glibc.exit(error.exitStatus)
+        }
+    }
+}
+
+Junction.main()
