@@ -428,3 +428,56 @@ extension Handlers {
         return Int64(total)
     }
 }
+
+extension Handlers {
+    static func registerMoreFiles(_ d: Dispatcher) {
+        d.register(332, "statx") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a1)
+            let flags = f.a2
+            let st: FileStatus
+            if path.isEmpty && flags & atEmptyPath != 0 {
+                st = try status(of: try p.fd(f.a0))
+            } else {
+                let base = try p.base(f.a0)
+                st = try fsCall { () throws(Errno) in try p.fs.status(path, at: base, followSymlinks: flags & atSymlinkNoFollow == 0) }
+            }
+            try storeStatx(st, at: f.a4)
+            return 0
+        }
+        // The host answers statfs for the same path (HostFS covers the host tree).
+        host(137, "statfs", d)
+        host(138, "fstatfs", d)
+        // No extended attributes: ls and cp ask for ACLs and carry on without them.
+        for (nr, name) in [(191, "getxattr"), (192, "lgetxattr"), (193, "fgetxattr")] {
+            d.register(nr, name) { _, _ throws(LinuxError) in throw LinuxError(.ENODATA) }
+        }
+        for (nr, name) in [(194, "listxattr"), (195, "llistxattr"), (196, "flistxattr")] {
+            d.register(nr, name) { _, _ throws(LinuxError) in 0 }
+        }
+        // Sockets arrive with NetStack; until then, as on a kernel built without them.
+        d.register(41, "socket") { _, _ throws(LinuxError) in throw LinuxError(.EAFNOSUPPORT) }
+    }
+
+    /// struct statx (256 bytes), every basic field valid.
+    static func storeStatx(_ st: FileStatus, at address: UInt64) throws(LinuxError) {
+        let p = try UserMemory.pointer(address, 256)
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: 256)
+        p.storeBytes(of: UInt32(0x7FF), toByteOffset: 0, as: UInt32.self)  // STATX_BASIC_STATS
+        p.storeBytes(of: UInt32(st.blockSize), toByteOffset: 4, as: UInt32.self)
+        p.storeBytes(of: UInt32(st.linkCount), toByteOffset: 16, as: UInt32.self)
+        p.storeBytes(of: st.uid, toByteOffset: 20, as: UInt32.self)
+        p.storeBytes(of: st.gid, toByteOffset: 24, as: UInt32.self)
+        p.storeBytes(of: UInt16(truncatingIfNeeded: st.mode), toByteOffset: 28, as: UInt16.self)
+        p.storeBytes(of: st.inode, toByteOffset: 32, as: UInt64.self)
+        p.storeBytes(of: UInt64(st.size), toByteOffset: 40, as: UInt64.self)
+        p.storeBytes(of: UInt64(st.blocks), toByteOffset: 48, as: UInt64.self)
+        for (offset, t) in [(64, st.accessTime), (96, st.changeTime), (112, st.modificationTime)] {
+            p.storeBytes(of: t.seconds, toByteOffset: offset, as: Int64.self)
+            p.storeBytes(of: UInt32(t.nanoseconds), toByteOffset: offset + 8, as: UInt32.self)
+        }
+        p.storeBytes(of: UInt32(truncatingIfNeeded: st.rdev >> 8), toByteOffset: 128, as: UInt32.self)
+        p.storeBytes(of: UInt32(truncatingIfNeeded: st.rdev & 0xff), toByteOffset: 132, as: UInt32.self)
+        p.storeBytes(of: UInt32(truncatingIfNeeded: st.device >> 8), toByteOffset: 136, as: UInt32.self)
+        p.storeBytes(of: UInt32(truncatingIfNeeded: st.device & 0xff), toByteOffset: 140, as: UInt32.self)
+    }
+}

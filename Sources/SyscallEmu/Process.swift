@@ -77,10 +77,17 @@ public final class ProgramBreak: @unchecked Sendable {
     private var mappedEnd: UInt64
 
     public init(start: UInt64) throws(LinuxError) {
-        let s = (start + 4095) & ~4095
-        let r = mmap(UnsafeMutableRawPointer(bitPattern: UInt(s)), Int(Self.reservation), PROT_NONE,
+        // Right after the program's data where that range is free (as Linux places it),
+        // anywhere otherwise (a position-independent program's neighbours may be there).
+        var s = (start + 4095) & ~4095
+        var r = mmap(UnsafeMutableRawPointer(bitPattern: UInt(s)), Int(Self.reservation), PROT_NONE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | 0x100000 /* MAP_FIXED_NOREPLACE */, -1, 0)
-        guard let r, r != MAP_FAILED, UInt64(UInt(bitPattern: r)) == s else { throw LinuxError(.ENOMEM) }
+        if r == nil || r == MAP_FAILED || UInt64(UInt(bitPattern: r)) != s {
+            if let r, r != MAP_FAILED { munmap(r, Int(Self.reservation)) }
+            r = mmap(nil, Int(Self.reservation), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+            guard let r, r != MAP_FAILED else { throw LinuxError(.ENOMEM) }
+            s = UInt64(UInt(bitPattern: r))
+        }
         self.start = s
         current = s
         mappedEnd = s

@@ -15,6 +15,8 @@ public enum Handlers {
         registerFiles(d)
         registerMemory(d)
         registerProcess(d)
+        registerFutex(d)
+        registerMoreFiles(d)
     }
 
     /// Forwards a call to the host kernel unchanged (its pointers are valid here: the

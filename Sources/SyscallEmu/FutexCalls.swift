@@ -1,0 +1,108 @@
+// FutexCalls.swift: futex(2) on the UThreads wait table: WAIT, WAKE, WAIT_BITSET,
+// WAKE_BITSET, REQUEUE, CMP_REQUEUE and WAKE_OP, private or not, timeouts on both clocks.
+import CJunction
+import UThreads
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Handlers {
+    static let futexTable = WaitTable(bucketCount: 1024)
+
+    static func registerFutex(_ d: Dispatcher) {
+        d.register(202, "futex") { f, _ throws(LinuxError) in try futex(f) }
+    }
+
+    static func futex(_ f: SyscallFrame) throws(LinuxError) -> Int64 {
+        let op = Int32(truncatingIfNeeded: f.a1)
+        let cmd = op & 127  // without FUTEX_PRIVATE_FLAG (128) and FUTEX_CLOCK_REALTIME (256)
+        let realtime = op & 256 != 0
+        let address = f.a0
+        guard address & 3 == 0 else { throw LinuxError(.EINVAL) }
+        let word = try UserMemory.pointer(address, 4).assumingMemoryBound(to: UInt32.self)
+        let val = UInt32(truncatingIfNeeded: f.a2)
+        switch cmd {
+        case 0, 9:  // WAIT (relative timeout), WAIT_BITSET (absolute)
+            let bitset = cmd == 9 ? UInt32(truncatingIfNeeded: f.a5) : WaitTable.matchAny
+            guard bitset != 0 else { throw LinuxError(.EINVAL) }
+            if cmd == 0 && realtime { throw LinuxError(.ENOSYS) }  // Linux: CLOCK_REALTIME only with the bitset ops
+            var deadline: MonotonicInstant?
+            if f.a3 != 0 {
+                let sec = try UserMemory.load(Int64.self, at: f.a3), nsec = try UserMemory.load(Int64.self, at: f.a3 + 8)
+                guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
+                let ns = sec &* 1_000_000_000 &+ nsec
+                if cmd == 0 {
+                    deadline = MonotonicInstant.now.advanced(by: .nanoseconds(ns))
+                } else if realtime {
+                    var now = timespec()
+                    clock_gettime(CLOCK_REALTIME, &now)
+                    let delta = ns - (Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec))
+                    deadline = MonotonicInstant.now.advanced(by: .nanoseconds(delta))
+                } else {
+                    deadline = MonotonicInstant(nanoseconds: ns)
+                }
+            }
+            switch futexTable.wait(on: word, expected: val, deadline: deadline, bitset: bitset) {
+            case .woken: return 0
+            case .valueMismatch: throw LinuxError(.EAGAIN)
+            case .timedOut: throw LinuxError(.ETIMEDOUT)
+            }
+        case 1, 10:  // WAKE, WAKE_BITSET
+            let bitset = cmd == 10 ? UInt32(truncatingIfNeeded: f.a5) : WaitTable.matchAny
+            guard bitset != 0 else { throw LinuxError(.EINVAL) }
+            return Int64(futexTable.wake(UnsafeRawPointer(word), count: Int(clamping: Int32(bitPattern: val)), bitset: bitset))
+        case 3, 4:  // REQUEUE, CMP_REQUEUE
+            let target = try UserMemory.pointer(f.a4, 4)
+            let requeueCount = Int(clamping: Int32(truncatingIfNeeded: f.a3))
+            guard Int32(bitPattern: val) >= 0, requeueCount >= 0 else { throw LinuxError(.EINVAL) }
+            let expected: UInt32? = cmd == 4 ? UInt32(truncatingIfNeeded: f.a5) : nil
+            guard let n = futexTable.requeue(from: word, to: UnsafeRawPointer(target), wakeCount: Int(val),
+                                             requeueCount: requeueCount, expected: expected) else {
+                throw LinuxError(.EAGAIN)
+            }
+            return Int64(n)
+        case 5:  // WAKE_OP
+            let word2 = try UserMemory.pointer(f.a4, 4).assumingMemoryBound(to: UInt32.self)
+            let encoded = UInt32(truncatingIfNeeded: f.a5)
+            let opKind = (encoded >> 28) & 7, shiftArg = encoded & (8 << 28) != 0
+            let cmpKind = (encoded >> 24) & 15
+            var oparg = (encoded >> 12) & 0xFFF, cmparg = encoded & 0xFFF
+            if shiftArg { oparg = 1 << (oparg & 31) }
+            // Sign-extend the 12-bit fields as Linux does.
+            if oparg & 0x800 != 0 && !shiftArg { oparg |= 0xFFFF_F000 }
+            if cmparg & 0x800 != 0 { cmparg |= 0xFFFF_F000 }
+            let atomic = UnsafeMutableRawPointer(word2)
+            var old: UInt32 = 0
+            while true {
+                old = cj_load_acquire_u32(word2)
+                let new: UInt32
+                switch opKind {
+                case 0: new = oparg
+                case 1: new = old &+ oparg
+                case 2: new = old | oparg
+                case 3: new = old & ~oparg
+                case 4: new = old ^ oparg
+                default: throw LinuxError(.ENOSYS)
+                }
+                if cj_cas_u32(atomic.assumingMemoryBound(to: UInt32.self), old, new) { break }
+            }
+            var woken = futexTable.wake(UnsafeRawPointer(word), count: Int(clamping: Int32(bitPattern: val)))
+            let o = Int32(bitPattern: old), c = Int32(bitPattern: cmparg)
+            let hit: Bool
+            switch cmpKind {
+            case 0: hit = o == c
+            case 1: hit = o != c
+            case 2: hit = o < c
+            case 3: hit = o <= c
+            case 4: hit = o > c
+            case 5: hit = o >= c
+            default: throw LinuxError(.ENOSYS)
+            }
+            if hit { woken += futexTable.wake(UnsafeRawPointer(word2), count: Int(clamping: Int32(truncatingIfNeeded: f.a3))) }
+            return Int64(woken)
+        default:
+            throw LinuxError(.ENOSYS)
+        }
+    }
+}
