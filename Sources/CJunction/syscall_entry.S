@@ -94,6 +94,7 @@ cj_syscall_entry:
     movl $-1, %eax
     movl $-1, %edx
     xrstor64 FRAME_XSAVE(%rbx)
+.Lexit_to_application:
     // Restore the application's %fs.
     cmpb $0, %gs:AREA_FSGSBASE
     je 3f
@@ -130,6 +131,40 @@ cj_syscall_entry:
     jmp *%gs:AREA_JUMP
     .cfi_endproc
     .size cj_syscall_entry, .-cj_syscall_entry
+
+// void cj_resume_application(cj_syscall_frame *source): a new application thread
+// (clone) starts here on its uthread: the frame (with its XSAVE area) is copied below
+// the current stack, the source buffer is freed, and the thread returns to application
+// code as if from the system call.
+    .globl cj_resume_application
+    .type cj_resume_application,@function
+    .p2align 4
+cj_resume_application:
+    .cfi_startproc
+    .cfi_undefined rip
+    movq %gs:AREA_CURRENT, %rax
+    leaq -128(%rsp), %rcx
+    andq $-64, %rcx
+    movq %rcx, UT_SYSCALL_STACK(%rax)
+    // The frame goes where the SIGSYS handler would put it.
+    subq $(192 + 8192), %rcx
+    andq $-64, %rcx
+    movq %rcx, %rbx
+    movq %rdi, %r12                      // source, freed after the copy
+    movq %rdi, %rsi
+    movq %rbx, %rdi
+    movq $(192 + 8192), %rcx
+    rep movsb
+    leaq -64(%rbx), %rsp
+    andq $-16, %rsp
+    movq %r12, %rdi
+    call free
+    movl $-1, %eax
+    movl $-1, %edx
+    xrstor64 FRAME_XSAVE(%rbx)
+    jmp .Lexit_to_application
+    .cfi_endproc
+    .size cj_resume_application, .-cj_resume_application
 
 // void cj_enter_application(uintptr_t entry, uintptr_t stack_pointer)
     .globl cj_enter_application

@@ -17,6 +17,7 @@ public enum Handlers {
         registerProcess(d)
         registerFutex(d)
         registerMoreFiles(d)
+        registerThreads(d)
     }
 
     /// Forwards a call to the host kernel unchanged (its pointers are valid here: the

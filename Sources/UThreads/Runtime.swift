@@ -221,6 +221,12 @@ public final class Runtime: @unchecked Sendable {
     /// Number of kthreads.
     public var kthreadCount: Int { core.pointee.count }
 
+    /// The runtime the caller runs on (a uthread's or a kthread's), if any.
+    public static var current: Runtime? {
+        guard let k = KT.current, let owner = k.pointee.runtime.pointee.owner else { return nil }
+        return Unmanaged<Runtime>.fromOpaque(owner).takeUnretainedValue()
+    }
+
     /// Starts a uthread running `body`. From a uthread of this runtime the new uthread is
     /// queued on the current kthread (idle kthreads steal it); from elsewhere it goes to
     /// the runtime's global queue, or to kthread `kthread` when given.

@@ -215,6 +215,14 @@ public enum UThread {
         }
     }
 
+    /// Ends the calling uthread now, from any depth (its join handle reports it finished;
+    /// a non-Void result is then missing, so use it with Void uthreads). Swift values
+    /// held by the frames being abandoned are not released.
+    public static func exitCurrent() -> Never {
+        let (t, _) = currentControl("exitCurrent()")
+        Scheduler.exit(t)
+    }
+
     /// Spawns a uthread on the caller's runtime (queued on the caller's kthread).
     @inlinable
     public static func spawn<T>(_ body: @escaping @Sendable () -> T) -> JoinHandle<T> {

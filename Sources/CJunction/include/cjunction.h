@@ -232,6 +232,11 @@ __attribute__((noreturn)) void cj_enter_application(uintptr_t entry, uintptr_t s
 /// A system call made directly to the host kernel: the result or -errno.
 int64_t cj_host_syscall(int64_t nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
 
+/// Starts a new application thread on the current uthread from a copy of a system-call
+/// frame (and its XSAVE area) in `frame_and_xsave`, a malloc'ed block of
+/// sizeof(cj_syscall_frame) + CJ_XSAVE_AREA bytes that this frees. Never returns.
+__attribute__((noreturn)) void cj_resume_application(void *frame_and_xsave);
+
 /// Number of intercepted calls that arrived through SIGSYS (the trap path).
 uint64_t cj_trap_count(void);
 

@@ -1,0 +1,118 @@
+// ThreadCalls.swift: application threads as uthreads: clone/clone3 with the thread flags
+// (a new uthread resumes after the call with rax = 0, its own stack and TLS), gettid,
+// set_tid_address, and thread exit with CLONE_CHILD_CLEARTID's futex wake.
+import CJunction
+import FileSystem
+import Synchronization
+import UThreads
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Per-application-thread state, reached from the uthread's control block.
+public final class AppThread: @unchecked Sendable {
+    public let tid: Int32
+    /// CLONE_CHILD_CLEARTID / set_tid_address: cleared and woken at exit.
+    public var clearChildTID: UInt64 = 0
+
+    init(tid: Int32) { self.tid = tid }
+
+    static let nextTID = Atomic<Int32>(0)
+
+    /// The calling uthread's application thread (nil outside application threads).
+    static var current: AppThread? {
+        guard let a = cj_area_or_null(), let t = a.pointee.current, let p = t.pointee.app_thread else { return nil }
+        return Unmanaged<AppThread>.fromOpaque(p).takeUnretainedValue()
+    }
+
+    /// Attaches `thread` to the calling uthread (retained until the thread exits).
+    static func attach(_ thread: AppThread) {
+        guard let a = cj_area_or_null(), let t = a.pointee.current else { return }
+        t.pointee.app_thread = Unmanaged.passRetained(thread).toOpaque()
+    }
+}
+
+extension Handlers {
+    // Linux clone flags.
+    static let cloneVM: UInt64 = 0x100, cloneFS: UInt64 = 0x200, cloneFiles: UInt64 = 0x400
+    static let cloneSighand: UInt64 = 0x800, cloneThread: UInt64 = 0x10000, cloneSysvsem: UInt64 = 0x40000
+    static let cloneSettls: UInt64 = 0x80000, cloneParentSettid: UInt64 = 0x100000
+    static let cloneChildCleartid: UInt64 = 0x200000, cloneChildSettid: UInt64 = 0x1000000
+
+    static func registerThreads(_ d: Dispatcher) {
+        d.register(56, "clone") { f, p throws(LinuxError) in
+            try clone(f, p, flags: f.a0, stack: f.a1, parentTID: f.a2, childTID: f.a3, tls: f.a4)
+        }
+        d.register(435, "clone3") { f, p throws(LinuxError) in
+            guard f.a1 >= 64 else { throw LinuxError(.EINVAL) }
+            let a = f.a0
+            let flags = try UserMemory.load(UInt64.self, at: a)
+            let childTID = try UserMemory.load(UInt64.self, at: a + 16)
+            let parentTID = try UserMemory.load(UInt64.self, at: a + 24)
+            let stack = try UserMemory.load(UInt64.self, at: a + 40)
+            let size = try UserMemory.load(UInt64.self, at: a + 48)
+            let tls = try UserMemory.load(UInt64.self, at: a + 56)
+            return try clone(f, p, flags: flags, stack: stack == 0 ? 0 : stack + size,
+                             parentTID: parentTID, childTID: childTID, tls: tls)
+        }
+        d.register(186, "gettid") { _, p throws(LinuxError) in Int64(AppThread.current?.tid ?? p.pid) }
+        d.register(218, "set_tid_address") { f, p throws(LinuxError) in
+            let t = AppThread.current
+            t?.clearChildTID = f.a0
+            return Int64(t?.tid ?? p.pid)
+        }
+        d.register(60, "exit") { f, p throws(LinuxError) in
+            guard let t = AppThread.current, t.tid != p.pid else {
+                // The main thread leaving alone: treat as the process exiting.
+                p.exitGroup(Int32(truncatingIfNeeded: f.a0))
+            }
+            if t.clearChildTID != 0, UserMemory.isPlausible(t.clearChildTID, 4) {
+                try? UserMemory.store(UInt32(0), at: t.clearChildTID)
+                futexTable.wake(UnsafeRawPointer(bitPattern: UInt(t.clearChildTID))!, count: 1)
+            }
+            if let a = cj_area_or_null(), let u = a.pointee.current, let ptr = u.pointee.app_thread {
+                u.pointee.app_thread = nil
+                Unmanaged<AppThread>.fromOpaque(ptr).release()
+            }
+            UThread.exitCurrent()
+        }
+    }
+
+    static func clone(_ f: SyscallFrame, _ p: LinuxProcess, flags: UInt64, stack: UInt64, parentTID: UInt64,
+                      childTID: UInt64, tls: UInt64) throws(LinuxError) -> Int64 {
+        let threadFlags = cloneVM | cloneFS | cloneFiles | cloneSighand | cloneThread
+        // Processes (fork, vfork) need a second address space: not yet.
+        guard flags & threadFlags == threadFlags else { throw LinuxError(.ENOSYS) }
+        guard stack != 0 else { throw LinuxError(.EINVAL) }
+        let main = AppThread.current
+        if main == nil { AppThread.attach(AppThread(tid: p.pid)) }
+        let tid = p.pid &+ AppThread.nextTID.add(1, ordering: .relaxed).newValue
+        let child = AppThread(tid: tid)
+        if flags & cloneChildCleartid != 0 { child.clearChildTID = childTID }
+        if flags & cloneParentSettid != 0 { try UserMemory.store(tid, at: parentTID) }
+        if flags & cloneChildSettid != 0 { try UserMemory.store(tid, at: childTID) }
+
+        // The child's frame: the parent's registers and vector state, rax = 0, its stack
+        // and (CLONE_SETTLS) its TLS.
+        let size = MemoryLayout<cj_syscall_frame>.size + Int(CJ_XSAVE_AREA)
+        guard let block = malloc(size) else { throw LinuxError(.ENOMEM) }
+        block.copyMemory(from: UnsafeRawPointer(f.raw), byteCount: size)
+        let frame = block.assumingMemoryBound(to: cj_syscall_frame.self)
+        frame.pointee.rax = 0
+        frame.pointee.rsp = stack
+        if flags & cloneSettls != 0 { frame.pointee.fs_base = tls }
+        let start = UnsafeSendableBlock(block)
+        guard let runtime = Runtime.current else { free(block); throw LinuxError(.EAGAIN) }
+        let _: JoinHandle<Void> = runtime.spawn {
+            AppThread.attach(child)
+            cj_resume_application(start.pointer)
+        }
+        return Int64(tid)
+    }
+}
+
+struct UnsafeSendableBlock: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    init(_ p: UnsafeMutableRawPointer) { pointer = p }
+}
