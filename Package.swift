@@ -124,6 +124,10 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "LibOSTests",
+            dependencies: ["LibOS"]
+        ),
+        .testTarget(
             name: "LoaderTests",
             dependencies: ["Loader"]
         ),

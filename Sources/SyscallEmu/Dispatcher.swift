@@ -42,6 +42,8 @@ public final class Dispatcher: @unchecked Sendable {
     /// Runs one call; returns rax.
     public func dispatch(_ frame: SyscallFrame) -> Int64 {
         let nr = frame.number
+        // exit and exit_group do not return: trace them first, as strace does.
+        if trace && (nr == 60 || nr == 231) { log("\(name(of: nr))(\(Int64(bitPattern: frame.a0))) = ?") }
         let result: Int64
         if nr >= 0, nr < Self.tableSize, let h = handlers[nr] {
             do { result = try h(frame, process) } catch { result = -Int64(error.code) }

@@ -18,6 +18,7 @@ public enum Handlers {
         registerFutex(d)
         registerMoreFiles(d)
         registerThreads(d)
+        registerPoll(d)
     }
 
     /// Forwards a call to the host kernel unchanged (its pointers are valid here: the

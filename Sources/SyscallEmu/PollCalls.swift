@@ -1,0 +1,66 @@
+// PollCalls.swift: poll and ppoll over every file kind's readiness; a waiting uthread
+// parks and is unparked by the readiness observers of the files it waits on.
+import FileSystem
+import UThreads
+
+extension Handlers {
+    static func registerPoll(_ d: Dispatcher) {
+        d.register(7, "poll") { f, p throws(LinuxError) in
+            let timeout = Int32(truncatingIfNeeded: f.a2)
+            return try poll(p, fds: f.a0, count: f.a1, timeoutNanoseconds: timeout < 0 ? nil : Int64(timeout) * 1_000_000)
+        }
+        d.register(271, "ppoll") { f, p throws(LinuxError) in
+            var timeout: Int64?
+            if f.a2 != 0 {
+                let sec = try UserMemory.load(Int64.self, at: f.a2), nsec = try UserMemory.load(Int64.self, at: f.a2 + 8)
+                guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
+                timeout = sec * 1_000_000_000 + nsec
+            }
+            return try poll(p, fds: f.a0, count: f.a1, timeoutNanoseconds: timeout)
+        }
+    }
+
+    /// struct pollfd { int fd; short events; short revents; }.
+    static func poll(_ p: LinuxProcess, fds: UInt64, count: UInt64, timeoutNanoseconds: Int64?) throws(LinuxError) -> Int64 {
+        guard count <= UInt64(DescriptorTable.limit) else { throw LinuxError(.EINVAL) }
+        let n = Int(count)
+        if n > 0 { _ = try UserMemory.pointer(fds, n * 8) }
+        let deadline = timeoutNanoseconds.map { MonotonicInstant.now.advanced(by: .nanoseconds($0)) }
+        var files: [OpenFile?] = []
+        for i in 0..<n {
+            let fd = try UserMemory.load(Int32.self, at: fds + UInt64(i * 8))
+            files.append(fd < 0 ? nil : try? p.descriptors.get(fd))
+        }
+        let me = UThread.isInUThread ? UThread.current : nil
+        var tokens: [(OpenFile, Int)] = []
+        defer { for (file, t) in tokens { file.handle.removeReadinessObserver(t) } }
+        while true {
+            var ready = 0
+            for i in 0..<n {
+                let base = fds + UInt64(i * 8)
+                let fd = try UserMemory.load(Int32.self, at: base)
+                let events = UInt16(bitPattern: try UserMemory.load(Int16.self, at: base + 4))
+                var revents: UInt16 = 0
+                if fd >= 0 {
+                    if let file = files[i] {
+                        let r = file.handle.readiness
+                        revents = UInt16(truncatingIfNeeded: r.rawValue) & (events | 0x18)  // POLLERR|POLLHUP always
+                    } else {
+                        revents = 0x20  // POLLNVAL
+                    }
+                }
+                try UserMemory.store(Int16(bitPattern: revents), at: base + 6)
+                if revents != 0 { ready += 1 }
+            }
+            if ready > 0 { return Int64(ready) }
+            if let deadline, MonotonicInstant.now >= deadline { return 0 }
+            guard let me else { return 0 }
+            if tokens.isEmpty {
+                for case let file? in files {
+                    tokens.append((file, file.handle.addReadinessObserver { _ in me.unpark() }))
+                }
+            }
+            if let deadline { UThread.park(until: deadline) } else { UThread.park() }
+        }
+    }
+}

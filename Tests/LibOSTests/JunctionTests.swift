@@ -1,0 +1,217 @@
+// JunctionTests.swift: differential tests of the junction executable: unmodified
+// programs (busybox, dynamic /bin/ls, perl, python3 with threads, C programs using
+// pthreads) run natively and under junction must print the same and exit the same.
+import Foundation
+import Testing
+
+enum Junction {
+    static var binary: String {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("junction").path
+    }
+
+    static let programs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Programs")
+
+    static let scratch: URL = {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("junction-libos-tests-\(getpid())")
+        try? FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        return d
+    }()
+
+    static func compile(_ name: String, _ flags: [String], as out: String) throws -> String {
+        let path = scratch.appendingPathComponent(out).path
+        if FileManager.default.fileExists(atPath: path) { return path }
+        let r = try run("/usr/bin/gcc", ["-O2", "-o", path, programs.appendingPathComponent("\(name).c").path] + flags + ["-lpthread"])
+        guard r.status == 0 else { throw CompileError(message: r.stderr) }
+        return path
+    }
+
+    struct CompileError: Error { let message: String }
+
+    struct Output: Equatable, CustomStringConvertible {
+        var stdout: String
+        var stderr: String
+        var status: Int32
+        var description: String { "status \(status)\n--- stdout\n\(stdout)--- stderr\n\(stderr)" }
+    }
+
+    static let environment = ["PATH": "/usr/bin:/bin", "LANG": "C", "HOME": "/root", "A": "1"]
+
+    static func run(_ path: String, _ args: [String], stdin: String? = nil) throws -> Output {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        p.environment = environment
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = input
+        try p.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try? input.fileHandleForWriting.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
+        return Output(stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self), status: status)
+    }
+
+    /// Runs natively and under junction; stdout, stderr and status must match.
+    static func same(_ program: String, _ args: [String], stdin: String? = nil,
+                     sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let native = try run(program, args, stdin: stdin)
+        let ours = try run(binary, ["--", program] + args, stdin: stdin)
+        #expect(ours == native, "native:\n\(native)\njunction:\n\(ours)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite("junction versus native", .serialized, .timeLimit(.minutes(5)))
+struct JunctionTests {
+    @Test("busybox applets", arguments: [
+        ["echo", "hello", "junction"],
+        ["ls", "-la", "/usr/share/doc/busybox-static"],
+        ["cat", "/etc/passwd"],
+        ["wc", "-l", "/etc/passwd"],
+        ["sort", "-r", "/etc/passwd"],
+        ["sha256sum", "/etc/passwd"],
+        ["find", "/usr/share/doc/busybox-static"],
+        ["grep", "-n", "root", "/etc/passwd"],
+        ["sed", "s/root/ROOT/g", "/etc/passwd"],
+        ["awk", "-F:", "{ n += length($1) } END { print n, NR }", "/etc/passwd"],
+        ["sh", "-c", "x=0; for i in 1 2 3 4; do x=$((x+i)); done; echo $x; exit 5"],
+        ["false"],
+    ])
+    func busybox(_ args: [String]) throws {
+        try Junction.same("/bin/busybox", args)
+    }
+
+    @Test("stdin reaches the program")
+    func stdin() throws {
+        try Junction.same("/bin/busybox", ["wc", "-c"], stdin: String(repeating: "xyz\n", count: 5000))
+    }
+
+    @Test("files: create, append, rename, link, list, read and remove through the VFS")
+    func fileWork() throws {
+        // One program per step (fork is not implemented yet), natively in one directory
+        // and under junction in another; the outputs must match step by step.
+        let base = Junction.scratch.appendingPathComponent("work-\(UInt32.random(in: 0...UInt32.max))").path
+        let steps: [[String]] = [
+            ["mkdir", "-p", "D/a/b"],
+            ["sh", "-c", "echo one > D/a/f; echo two >> D/a/f; echo $?"],
+            ["mv", "D/a/f", "D/a/b/g"],
+            ["ln", "-s", "b/g", "D/a/l"],
+            ["cat", "D/a/l"],
+            ["ls", "-1", "D/a", "D/a/b"],
+            ["stat", "-c", "%s %F %h", "D/a/b/g", "D/a/l", "D/a/b"],
+            ["rm", "-r", "D/a"],
+            ["ls", "D/a"],
+        ]
+        for step in steps {
+            let native = try Junction.run("/bin/busybox", step.map { $0.replacingOccurrences(of: "D/", with: base + "-n/") })
+            let ours = try Junction.run(Junction.binary, ["--", "/bin/busybox"] + step.map { $0.replacingOccurrences(of: "D/", with: base + "-j/") })
+            #expect(ours.stdout.replacingOccurrences(of: base + "-j", with: "D") == native.stdout.replacingOccurrences(of: base + "-n", with: "D"), "\(step)")
+            #expect(ours.stderr.replacingOccurrences(of: base + "-j", with: "D") == native.stderr.replacingOccurrences(of: base + "-n", with: "D"), "\(step)")
+            #expect(ours.status == native.status, "\(step)")
+        }
+    }
+
+    @Test("dynamic /bin/ls")
+    func dynamicLs() throws {
+        try Junction.same("/bin/ls", ["-la", "/usr/share/doc/busybox-static", "/etc/hostname"])
+    }
+
+    @Test("perl -e")
+    func perl() throws {
+        try Junction.same("/usr/bin/perl", ["-e", "my %h = map { $_ => length } @ARGV; print join(',', map { \"$_=$h{$_}\" } sort keys %h), \"\\n\"; exit 6", "alpha", "be"])
+    }
+
+    @Test("python3 with threading: locks, queues and conditions")
+    func pythonThreads() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return }
+        let code = """
+        import threading, queue, hashlib
+        q = queue.Queue()
+        lock = threading.Lock()
+        cond = threading.Condition()
+        total = [0]
+        ready = [0]
+        def producer(n):
+            for i in range(200): q.put(i * n)
+        def consumer():
+            while True:
+                v = q.get()
+                if v is None: break
+                with lock: total[0] += v
+        def waiter():
+            with cond:
+                while ready[0] == 0: cond.wait()
+        ps = [threading.Thread(target=producer, args=(k,)) for k in range(1, 5)]
+        cs = [threading.Thread(target=consumer) for _ in range(3)]
+        ws = [threading.Thread(target=waiter) for _ in range(4)]
+        for t in ps + cs + ws: t.start()
+        for t in ps: t.join()
+        for _ in cs: q.put(None)
+        for t in cs: t.join()
+        with cond:
+            ready[0] = 1
+            cond.notify_all()
+        for t in ws: t.join()
+        print(total[0], hashlib.sha256(str(total[0]).encode()).hexdigest()[:16])
+        """
+        try Junction.same("/usr/bin/python3", ["-c", code])
+    }
+
+    @Test("C programs: startup state, and pthread condvar ping-pong among 8 threads",
+          arguments: [("static", ["-static"]), ("dynamic", [])])
+    func cPrograms(_ variant: String, _ flags: [String]) throws {
+        let threads = try Junction.compile("threads", flags, as: "threads-\(variant)")
+        try Junction.same(threads, [])
+        let startup = try Junction.compile("startup", flags, as: "startup-\(variant)")
+        try Junction.same(startup, ["one", "3", "two words"])
+    }
+
+    @Test("an unknown system call returns ENOSYS and is logged once")
+    func unknownSyscall() throws {
+        let prog = try Junction.compile("enosys", [], as: "enosys")
+        let native = try Junction.run(prog, [])
+        let ours = try Junction.run(Junction.binary, ["--", prog])
+        #expect(ours.stdout == native.stdout)
+        #expect(ours.stdout.contains("Function not implemented"))
+        #expect(ours.stderr.components(separatedBy: "unsupported system call 500").count == 2, "\(ours.stderr)")
+    }
+
+    @Test("--strace prints calls and results")
+    func strace() throws {
+        let r = try Junction.run(Junction.binary, ["--strace", "--", "/bin/busybox", "echo", "hi"])
+        #expect(r.stdout == "hi\n")
+        #expect(r.stderr.contains("write(1, "))
+        #expect(r.stderr.contains(") = 3"))
+        #expect(r.stderr.contains("exit_group(0)"))
+    }
+
+    @Test("bad invocations get a clear message and a shell's status")
+    func errors() throws {
+        var r = try Junction.run(Junction.binary, ["--", "no-such-program-xyz"])
+        #expect(r.status == 127)
+        #expect(r.stderr.contains("no-such-program-xyz: command not found"))
+        r = try Junction.run(Junction.binary, ["--", "/etc/passwd"])
+        #expect(r.status == 126)
+        r = try Junction.run(Junction.binary, ["--intercept", "rewrite", "--", "/bin/true"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("not implemented yet"))
+        r = try Junction.run(Junction.binary, ["--mount", "nonsense", "--", "/bin/true"])
+        #expect(r.stderr.contains("bad --mount"))
+        r = try Junction.run(Junction.binary, [])
+        #expect(r.status != 0)
+    }
+
+    @Test("--mount memfs:/tmp gives the program an empty in-memory /tmp")
+    func memfsMount() throws {
+        // Shell builtins only (no fork): the glob lists the directory in-process.
+        let r = try Junction.run(Junction.binary, ["--mount", "memfs:/tmp", "--", "/bin/busybox", "sh", "-c",
+                                                   "echo /tmp/*; echo data > /tmp/x; read v < /tmp/x; echo $v; echo /tmp/*"])
+        #expect(r.stdout == "/tmp/*\ndata\n/tmp/x\n", "\(r)")
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/x") || (try? String(contentsOfFile: "/tmp/x", encoding: .utf8)) != "data\n")
+    }
+}
