@@ -62,6 +62,7 @@ cj_sigreturn_restorer:
 cj_syscall_entry:
     .cfi_startproc
     .cfi_undefined rip
+    cld                                  // sigreturn restored the application's DF; C needs it clear
     movq %rsp, %rbx                      // rbx: the frame (callee-saved across the call)
     // Save the application's %fs base and load the libOS's.
     cmpb $0, %gs:AREA_FSGSBASE

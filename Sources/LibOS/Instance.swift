@@ -91,6 +91,9 @@ public enum Instance {
         case .auto, .trap: break
         case .rewrite, .seccomp: throw .unsupportedInterception(configuration.interception)
         }
+        // Faults in application code must end the process as they would natively: the
+        // Swift runtime's crash backtracer would run on the application's stack and TLS.
+        for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT] { signal(sig, SIG_DFL) }
         let rc = cj_interception_init()
         if rc != 0 { throw .interceptionUnavailable("SIGSYS handler: \(Errno(rawValue: -rc))") }
 

@@ -124,6 +124,17 @@ public final class LinuxProcess: @unchecked Sendable {
     public let executablePath: String
     private let lock = FSLock()
     private var _name: String
+    /// Signal dispositions as rt_sigaction set them: handler, flags, restorer, mask.
+    private var actions: [Int: (UInt64, UInt64, UInt64, UInt64)] = [:]
+
+    /// Records a disposition; returns the previous one (SIG_DFL when never set).
+    func exchangeAction(_ sig: Int, _ new: (UInt64, UInt64, UInt64, UInt64)?) -> (UInt64, UInt64, UInt64, UInt64) {
+        lock.withLock {
+            let old = actions[sig] ?? (0, 0, 0, 0)
+            if let new { actions[sig] = new }
+            return old
+        }
+    }
 
     public init(fs: FileSystemContext, programBreakStart: UInt64, executablePath: String, pid: Int32 = getpid()) throws(LinuxError) {
         self.fs = fs

@@ -133,11 +133,48 @@ public enum Handlers {
         }
         // Signal state: recorded so that programs that install handlers start; delivery
         // of application signals is not implemented yet.
-        d.register(13, "rt_sigaction") { f, _ throws(LinuxError) in
-            guard f.a3 == 8, f.a0 >= 1, f.a0 <= 64, f.a0 != 9, f.a0 != 19 || f.a1 == 0 else { throw LinuxError(.EINVAL) }
-            if f.a2 != 0 { try UserMemory.buffer(f.a2, 32).initializeMemory(as: UInt8.self, repeating: 0) }
+        d.register(13, "rt_sigaction") { f, p throws(LinuxError) in
+            guard f.a3 == 8, f.a0 >= 1, f.a0 <= 64 else { throw LinuxError(.EINVAL) }
+            var new: (UInt64, UInt64, UInt64, UInt64)?
+            if f.a1 != 0 {
+                guard f.a0 != 9, f.a0 != 19 else { throw LinuxError(.EINVAL) }  // SIGKILL, SIGSTOP
+                new = (try UserMemory.load(UInt64.self, at: f.a1), try UserMemory.load(UInt64.self, at: f.a1 + 8),
+                       try UserMemory.load(UInt64.self, at: f.a1 + 16), try UserMemory.load(UInt64.self, at: f.a1 + 24))
+            }
+            if f.a2 != 0 { _ = try UserMemory.pointer(f.a2, 32) }
+            let old = p.exchangeAction(Int(f.a0), new)
+            if f.a2 != 0 {
+                try UserMemory.store(old.0, at: f.a2); try UserMemory.store(old.1, at: f.a2 + 8)
+                try UserMemory.store(old.2, at: f.a2 + 16); try UserMemory.store(old.3, at: f.a2 + 24)
+            }
             return 0
         }
+        let kill: SyscallHandler = { f, p throws(LinuxError) in
+            // kill(pid, sig), tkill(tid, sig), tgkill(tgid, tid, sig): within this instance.
+            let target = Int32(truncatingIfNeeded: f.a0)
+            let sig = Int32(truncatingIfNeeded: f.number == 234 ? f.a2 : f.a1)
+            guard sig >= 0, sig <= 64 else { throw LinuxError(.EINVAL) }
+            guard target == p.pid || target == 0 || target == -1 || f.number != 62 else { throw LinuxError(.ESRCH) }
+            if sig == 0 { return 0 }
+            let handler = p.exchangeAction(Int(sig), nil).0
+            if handler == 1 { return 0 }  // SIG_IGN
+            if handler == 0 {
+                // Default action: these are ignored; every other signal ends the process
+                // with that signal, as the kernel would.
+                if [SIGCHLD, SIGURG, SIGWINCH, SIGCONT].contains(sig) { return 0 }
+                signal(sig, SIG_DFL)
+                var set = sigset_t()
+                sigemptyset(&set)
+                sigaddset(&set, sig)
+                pthread_sigmask(SIG_UNBLOCK, &set, nil)
+                raise(sig)
+                return 0
+            }
+            throw LinuxError(.ENOSYS)  // delivery to application handlers: not yet
+        }
+        d.register(62, "kill", kill)
+        d.register(200, "tkill", kill)
+        d.register(234, "tgkill", kill)
         d.register(14, "rt_sigprocmask") { f, _ throws(LinuxError) in
             guard f.a3 == 8, f.a0 <= 2 else { throw LinuxError(.EINVAL) }
             if f.a2 != 0 { try UserMemory.store(UInt64(0), at: f.a2) }
