@@ -32,9 +32,8 @@ public enum Handlers {
     }
 
     static func registerMemory(_ d: Dispatcher) {
-        d.register(12, "brk") { f, p throws(LinuxError) in
-            Int64(bitPattern: f.a0 == 0 ? p.programBreak.move(to: p.programBreak.start == 0 ? 0 : currentBreak(p)) : p.programBreak.move(to: f.a0))
-        }
+        // brk(0) (or any address it cannot move to) returns the current break.
+        d.register(12, "brk") { f, p throws(LinuxError) in Int64(bitPattern: p.programBreak.move(to: f.a0)) }
         d.register(9, "mmap") { f, p throws(LinuxError) in
             let flags = Int32(truncatingIfNeeded: f.a3)
             var fd = Int64(bitPattern: f.a4)
@@ -56,16 +55,9 @@ public enum Handlers {
         host(28, "madvise", d)
     }
 
-    static func currentBreak(_ p: LinuxProcess) -> UInt64 { p.programBreak.move(to: 0) }
-
     static func registerProcess(_ d: Dispatcher) {
         d.register(231, "exit_group") { f, p throws(LinuxError) in p.exitGroup(Int32(truncatingIfNeeded: f.a0)) }
-        d.register(60, "exit") { f, p throws(LinuxError) in
-            // Threads arrive with clone; until then the only thread's exit ends the process.
-            p.exitGroup(Int32(truncatingIfNeeded: f.a0))
-        }
         d.register(39, "getpid") { _, p throws(LinuxError) in Int64(p.pid) }
-        d.register(186, "gettid") { _, p throws(LinuxError) in Int64(p.pid) }
         for (nr, name) in [(110, "getppid"), (102, "getuid"), (107, "geteuid"), (104, "getgid"), (108, "getegid"),
                            (115, "getgroups"), (111, "getpgrp"), (121, "getpgid"), (124, "getsid"),
                            (63, "uname"), (318, "getrandom"), (302, "prlimit64"), (97, "getrlimit"), (99, "sysinfo"),
@@ -86,7 +78,6 @@ public enum Handlers {
                 throw LinuxError(.EINVAL)
             }
         }
-        d.register(218, "set_tid_address") { _, p throws(LinuxError) in Int64(p.pid) }
         d.register(273, "set_robust_list") { f, _ throws(LinuxError) in
             guard f.a1 == 24 else { throw LinuxError(.EINVAL) }
             return 0
