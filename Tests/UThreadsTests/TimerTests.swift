@@ -9,13 +9,14 @@ struct TimerTests {
     func ordering() {
         let order = inRuntime(kthreads: 1) { () -> [Int] in
             let woke = Shared<[Int]>([])
-            // Deadlines 2 ms apart, spawned in a scrambled order.
+            // Deadlines 3 ms apart, spawned in a scrambled order; the first is far enough
+            // ahead that every sleeper has armed its timer even on a loaded machine.
             let slots = [7, 2, 9, 0, 5, 3, 8, 1, 6, 4]
-            let base = MonotonicInstant.now.advanced(by: .milliseconds(5))
+            let base = MonotonicInstant.now.advanced(by: .milliseconds(300))
             var hs: [JoinHandle<Void>] = []
             for s in slots {
                 hs.append(UThread.spawn {
-                    UThread.sleep(until: base.advanced(by: .milliseconds(2 * s)))
+                    UThread.sleep(until: base.advanced(by: .milliseconds(3 * s)))
                     woke.value.append(s)
                 })
             }
