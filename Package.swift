@@ -123,13 +123,18 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+        // Fixtures shared by the test targets (running commands, compiling C programs).
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport"
+        ),
         .testTarget(
             name: "LibOSTests",
-            dependencies: ["LibOS"]
+            dependencies: ["LibOS", "TestSupport"]
         ),
         .testTarget(
             name: "LoaderTests",
-            dependencies: ["Loader"]
+            dependencies: ["Loader", "TestSupport"]
         ),
     ]
 )

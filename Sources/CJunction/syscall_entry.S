@@ -179,32 +179,10 @@ cj_enter_application:
     leaq -128(%rsp), %rcx
     andq $-64, %rcx
     movq %rcx, UT_SYSCALL_STACK(%rax)
-    movq %rsi, %rsp
-    movq %rdi, %gs:AREA_JUMP
-    subq $16, %rsp
-    movl $0x1f80, (%rsp)
-    ldmxcsr (%rsp)
-    movw $0x037f, 4(%rsp)
-    fldcw 4(%rsp)
-    addq $16, %rsp
-    cld
-    xorl %eax, %eax
-    xorl %ebx, %ebx
-    xorl %ecx, %ecx
-    xorl %edx, %edx
-    xorl %esi, %esi
-    xorl %edi, %edi
-    xorl %ebp, %ebp
-    xorl %r8d, %r8d
-    xorl %r9d, %r9d
-    xorl %r10d, %r10d
-    xorl %r11d, %r11d
-    xorl %r12d, %r12d
-    xorl %r13d, %r13d
-    xorl %r14d, %r14d
-    xorl %r15d, %r15d
+    // From here application code traps; cj_enter (outside this section) makes no
+    // system call before it jumps.
     movb $1, %gs:AREA_SELECTOR
-    jmp *%gs:AREA_JUMP
+    jmp cj_enter
     .cfi_endproc
     .size cj_enter_application, .-cj_enter_application
 

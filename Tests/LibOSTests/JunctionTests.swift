@@ -2,59 +2,20 @@
 // programs (busybox, dynamic /bin/ls, perl, python3 with threads, C programs using
 // pthreads) run natively and under junction must print the same and exit the same.
 import Foundation
+import TestSupport
 import Testing
 
 enum Junction {
-    static var binary: String {
-        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent("junction").path
-    }
-
-    static let programs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Programs")
-
-    static let scratch: URL = {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("junction-libos-tests-\(getpid())")
-        try? FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
-        return d
-    }()
-
-    static func compile(_ name: String, _ flags: [String], as out: String) throws -> String {
-        let path = scratch.appendingPathComponent(out).path
-        if FileManager.default.fileExists(atPath: path) { return path }
-        let r = try run("/usr/bin/gcc", ["-O2", "-o", path, programs.appendingPathComponent("\(name).c").path] + flags + ["-lpthread"])
-        guard r.status == 0 else { throw CompileError(message: r.stderr) }
-        return path
-    }
-
-    struct CompileError: Error { let message: String }
-
-    struct Output: Equatable, CustomStringConvertible {
-        var stdout: String
-        var stderr: String
-        var status: Int32
-        var description: String { "status \(status)\n--- stdout\n\(stdout)--- stderr\n\(stderr)" }
-    }
-
+    static var binary: String { siblingExecutable("junction") }
+    static var scratch: URL { testScratchDirectory }
     static let environment = ["PATH": "/usr/bin:/bin", "LANG": "C", "HOME": "/root", "A": "1"]
 
-    static func run(_ path: String, _ args: [String], stdin: String? = nil) throws -> Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        p.environment = environment
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = input
-        try p.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try? input.fileHandleForWriting.close()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
-        return Output(stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self), status: status)
+    static func compile(_ name: String, _ flags: [String], as out: String) throws -> String {
+        try compileTestProgram(name, flags: flags, as: out)
+    }
+
+    static func run(_ path: String, _ args: [String], stdin: String? = nil) throws -> ProcessOutput {
+        try runProcess(path, args, environment: environment, stdin: stdin)
     }
 
     /// Runs natively and under junction; stdout, stderr and status must match.
