@@ -101,22 +101,25 @@ struct WaitQueue {
 }
 
 /// A chain of uthreads to unpark after a lock is dropped, linked through `wait_next`
-/// (free once a waiter has left its wait queue).
+/// (free once a waiter has left its wait queue). Woken in the order pushed, so timers
+/// that fire together wake in deadline order and a broadcast wakes in queue order.
 @usableFromInline
 struct WakeList {
     @usableFromInline var head: UT? = nil
+    @usableFromInline var tail: UT? = nil
     @usableFromInline var count = 0
 
     @inlinable init() {}
 
     @inlinable
     mutating func push(_ t: UT) {
-        t.pointee.wait_next = head
-        head = t
+        t.pointee.wait_next = nil
+        if let tl = tail { tl.pointee.wait_next = t } else { head = t }
+        tail = t
         count += 1
     }
 
-    /// Unparks every uthread on the list.
+    /// Unparks every uthread on the list, first pushed first.
     @inlinable
     consuming func wakeAll() {
         var next = head
