@@ -27,10 +27,144 @@ static uint64_t traps;
 void cj_set_syscall_handler(cj_syscall_handler_t h) { handler = h; }
 uint64_t cj_trap_count(void) { return __atomic_load_n(&traps, __ATOMIC_RELAXED); }
 
+static void try_rewrite(uintptr_t site, uint64_t nr);
+static bool rewriting;
+static uint64_t rewritten, fast_calls;
+
+void cj_set_rewriting(bool enabled) { rewriting = enabled; }
+uint64_t cj_rewritten_sites(void) { return __atomic_load_n(&rewritten, __ATOMIC_RELAXED); }
+uint64_t cj_fast_calls(void) { return __atomic_load_n(&fast_calls, __ATOMIC_RELAXED); }
+
 /// Called by cj_syscall_entry on the libOS stack with the libOS %fs.
 int64_t cj_dispatch_syscall(cj_syscall_frame *frame) {
+    if (frame->pad[0] == 1) {
+        if (rewriting) try_rewrite((uintptr_t)frame->rip - 2, frame->nr);
+    } else {
+        __atomic_fetch_add(&fast_calls, 1, __ATOMIC_RELAXED);
+    }
     if (!handler) return -ENOSYS;
     return handler(frame);
+}
+
+// MARK: - Call-site rewriting
+
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/mman.h>
+
+extern void cj_fast_entry(void);
+
+#define STUB_SIZE 32
+#define ARENA_SIZE (64 * 1024)
+#define MAX_ARENAS 64
+
+static pthread_mutex_t rewrite_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct { uintptr_t base; size_t used; } arenas[MAX_ARENAS];
+static int arena_count;
+
+static bool within_rel32(uintptr_t from, uintptr_t to) {
+    int64_t d = (int64_t)to - (int64_t)from;
+    return d > -(1LL << 31) + 4096 && d < (1LL << 31) - 4096;
+}
+
+/// 32 bytes of executable memory within ±2 GiB of `near`.
+static uint8_t *alloc_stub(uintptr_t near) {
+    for (int i = 0; i < arena_count; i++) {
+        if (arenas[i].used + STUB_SIZE <= ARENA_SIZE && within_rel32(near, arenas[i].base)) {
+            uint8_t *s = (uint8_t *)arenas[i].base + arenas[i].used;
+            arenas[i].used += STUB_SIZE;
+            return s;
+        }
+    }
+    if (arena_count == MAX_ARENAS) return NULL;
+    // Probe downward, then upward, from the site in 64 KiB steps.
+    for (int64_t step = 1; step < 16384; step++) {
+        for (int dir = -1; dir <= 1; dir += 2) {
+            uintptr_t hint = ((near & ~(uintptr_t)(ARENA_SIZE - 1)) + (uintptr_t)(dir * step * ARENA_SIZE));
+            if (hint < 0x10000 || hint >= (1ULL << 47) - ARENA_SIZE || !within_rel32(near, hint)) continue;
+            void *p = mmap((void *)hint, ARENA_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+            if (p == MAP_FAILED) continue;
+            arenas[arena_count].base = (uintptr_t)p;
+            arenas[arena_count].used = STUB_SIZE;
+            arena_count++;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/// The protection of the mapping holding `addr`, from /proc/self/maps (-1 if unknown).
+static int protection_of(uintptr_t addr) {
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f) return -1;
+    char line[512];
+    int prot = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char perms[5];
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) != 3) continue;
+        if (addr >= lo && addr < hi) {
+            prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) | (perms[2] == 'x' ? PROT_EXEC : 0);
+            break;
+        }
+    }
+    fclose(f);
+    return prot;
+}
+
+static bool is_prefix_byte(uint8_t b) {
+    return (b >= 0x40 && b <= 0x4f) || b == 0x66 || b == 0x67 || b == 0xf0 || b == 0xf2 || b == 0xf3 ||
+           b == 0x2e || b == 0x36 || b == 0x3e || b == 0x26 || b == 0x64 || b == 0x65;
+}
+
+static bool cas16(void *addr, unsigned __int128 expected, unsigned __int128 desired) {
+    uint64_t elo = (uint64_t)expected, ehi = (uint64_t)(expected >> 64);
+    uint64_t dlo = (uint64_t)desired, dhi = (uint64_t)(desired >> 64);
+    bool ok;
+    __asm__ volatile("lock cmpxchg16b %1\n setz %0"
+                     : "=q"(ok), "+m"(*(volatile unsigned __int128 *)addr), "+a"(elo), "+d"(ehi)
+                     : "b"(dlo), "c"(dhi)
+                     : "memory", "cc");
+    return ok;
+}
+
+// `site` is the address of a `syscall` instruction that just trapped with number `nr`.
+static void try_rewrite(uintptr_t site, uint64_t nr) {
+    uint8_t *mov = (uint8_t *)site - 5;
+    // Only `mov $nr, %eax` directly before, not itself the tail of a prefixed instruction.
+    if (mov[0] != 0xb8 || mov[5] != 0x0f || mov[6] != 0x05) return;
+    uint32_t imm;
+    memcpy(&imm, mov + 1, 4);
+    if (imm != nr || nr > 0xffff || is_prefix_byte(mov[-1])) return;
+    uintptr_t block = (uintptr_t)mov & ~(uintptr_t)15;
+    if ((uintptr_t)mov + 5 > block + 16) return;  // the 5 bytes must sit in one 16-byte block
+    pthread_mutex_lock(&rewrite_lock);
+    if (mov[0] != 0xb8) { pthread_mutex_unlock(&rewrite_lock); return; }  // patched meanwhile
+    int prot = protection_of(block);
+    uint8_t *stub = (prot >= 0 && (prot & PROT_EXEC)) ? alloc_stub(block) : NULL;
+    if (!stub) { pthread_mutex_unlock(&rewrite_lock); return; }
+    // mov $nr, %eax; lea -128(%rsp), %rsp; call *8(%rip); .quad resume; .quad cj_fast_entry
+    uint8_t code[STUB_SIZE] = {0xb8, 0, 0, 0, 0, 0x48, 0x8d, 0x64, 0x24, 0x80, 0xff, 0x15, 0x08, 0, 0, 0};
+    memcpy(code + 1, &imm, 4);
+    uint64_t resume = site + 2, entry = (uint64_t)(uintptr_t)cj_fast_entry;
+    memcpy(code + 16, &resume, 8);
+    memcpy(code + 24, &entry, 8);
+    memcpy(stub, code, STUB_SIZE);
+    __builtin___clear_cache((char *)stub, (char *)stub + STUB_SIZE);
+    int32_t rel = (int32_t)((intptr_t)stub - (intptr_t)(mov + 5));
+    uintptr_t page = block & ~(uintptr_t)4095;
+    if (mprotect((void *)page, 4096, prot | PROT_WRITE) == 0) {
+        unsigned __int128 old;
+        memcpy(&old, (void *)block, 16);
+        unsigned __int128 new_ = old;
+        uint8_t *n = (uint8_t *)&new_ + ((uintptr_t)mov - block);
+        n[0] = 0xe9;
+        memcpy(n + 1, &rel, 4);
+        if (cas16((void *)block, old, new_)) __atomic_fetch_add(&rewritten, 1, __ATOMIC_RELAXED);
+        mprotect((void *)page, 4096, prot);
+    }
+    pthread_mutex_unlock(&rewrite_lock);
 }
 
 // Runs on the kthread's altstack with the application's %fs: touches no TLS and makes
@@ -72,6 +206,7 @@ static void sigsys_handler(int sig, siginfo_t *info, void *ucv) {
     f->r15 = (uint64_t)g[REG_R15];
     f->rip = (uint64_t)g[REG_RIP];
     f->rflags = (uint64_t)g[REG_EFL];
+    f->pad[0] = 1;  // arrived through the trap
     // Leave the signal at once: resume in the entry code on the libOS stack. The
     // kernel's sigreturn restores the application's vector state for it to save.
     g[REG_RIP] = (greg_t)(uintptr_t)cj_syscall_entry;

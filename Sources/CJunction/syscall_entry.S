@@ -133,6 +133,51 @@ cj_syscall_entry:
     .cfi_endproc
     .size cj_syscall_entry, .-cj_syscall_entry
 
+// Fast path: a rewritten call site jumps to its stub, which does
+//     mov $N, %eax; lea -128(%rsp), %rsp; call *slot(%rip); <resume address>; <slot>
+// so here (%rsp) points at the resume address and the application's rsp is rsp + 136.
+// rcx and r11 are free: the syscall instruction clobbers them anyway.
+    .globl cj_fast_entry
+    .type cj_fast_entry,@function
+    .p2align 4
+cj_fast_entry:
+    .cfi_startproc
+    .cfi_undefined rip
+    pushfq                               // first: the arithmetic below changes the flags
+    movb $0, %gs:AREA_SELECTOR           // ALLOW: the libOS's own calls go to the kernel
+    movq %gs:AREA_CURRENT, %rcx
+    movq UT_SYSCALL_STACK(%rcx), %rcx
+    subq $(192 + 8192), %rcx
+    andq $-64, %rcx
+    movq %rax, FRAME_RAX(%rcx)
+    movq %rax, 152(%rcx)                 // nr
+    movq %rbx, FRAME_RBX(%rcx)
+    movq %rdx, FRAME_RDX(%rcx)
+    movq %rsi, FRAME_RSI(%rcx)
+    movq %rdi, FRAME_RDI(%rcx)
+    movq %rbp, FRAME_RBP(%rcx)
+    movq %r8, FRAME_R8(%rcx)
+    movq %r9, FRAME_R9(%rcx)
+    movq %r10, FRAME_R10(%rcx)
+    movq %r12, FRAME_R12(%rcx)
+    movq %r13, FRAME_R13(%rcx)
+    movq %r14, FRAME_R14(%rcx)
+    movq %r15, FRAME_R15(%rcx)
+    popq %r11
+    movq %r11, FRAME_RFLAGS(%rcx)
+    movq %r11, FRAME_R11(%rcx)           // as after a real syscall: r11 = rflags
+    movq (%rsp), %r11
+    movq (%r11), %r11
+    movq %r11, FRAME_RIP(%rcx)
+    movq %r11, FRAME_RCX(%rcx)           // and rcx = the return address
+    leaq 136(%rsp), %r11
+    movq %r11, FRAME_RSP(%rcx)
+    movq $0, 160(%rcx)                   // not from a trap
+    movq %rcx, %rsp
+    jmp cj_syscall_entry
+    .cfi_endproc
+    .size cj_fast_entry, .-cj_fast_entry
+
 // void cj_resume_application(cj_syscall_frame *source): a new application thread
 // (clone) starts here on its uthread: the frame (with its XSAVE area) is copied below
 // the current stack, the source buffer is freed, and the thread returns to application

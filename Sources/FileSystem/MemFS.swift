@@ -413,6 +413,15 @@ final class MemDirectory: MemNode, @unchecked Sendable {
             }
             if let existing = dest.entries[newName] {
                 if existing.node === source.node { return }  // same inode: nothing to do
+                // Linux (lock_rename's trap): a target that is an ancestor of the source
+                // is ENOTEMPTY, before any check of the kinds.
+                if let targetDir = existing.node as? MemDirectory {
+                    var d: MemDirectory? = self
+                    while let cur = d {
+                        if cur === targetDir { throw .directoryNotEmpty }
+                        d = cur.parent
+                    }
+                }
                 if let existingDir = existing.node as? MemDirectory {
                     guard movingDir != nil else { throw .isDirectory }
                     guard existingDir.entries.isEmpty else { throw .directoryNotEmpty }

@@ -14,11 +14,12 @@ import Glibc
 
 /// How system calls of application code reach the libOS.
 public enum InterceptionMode: String, Sendable, CaseIterable {
-    /// The best available: today the trap path.
+    /// The best available: rewriting, which starts from the trap path.
     case auto
     /// Syscall User Dispatch: each call traps with SIGSYS.
     case trap
-    /// Rewriting call sites to a function call (not built yet).
+    /// Trap first, then rewrite `mov $N, %eax; syscall` sites into a jump to a stub that
+    /// calls the libOS: later calls from that site cost a function call.
     case rewrite
     /// seccomp SECCOMP_RET_TRAP (not built yet).
     case seccomp
@@ -62,7 +63,7 @@ public enum InstanceError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .badMount(let s): "bad --mount '\(s)': use memfs:/PATH or host:/SOURCE:/PATH"
-        case .unsupportedInterception(let m): "--intercept \(m.rawValue) is not implemented yet; use auto or trap"
+        case .unsupportedInterception(let m): "--intercept \(m.rawValue) is not implemented yet; use auto, trap or rewrite"
         case .interceptionUnavailable(let why): "cannot intercept system calls: \(why)"
         case .commandNotFound(let c): "\(c): command not found"
         case .load(let e): e.description
@@ -88,9 +89,10 @@ public enum Instance {
                            configuration: InstanceConfiguration) throws(InstanceError) -> Never {
         guard let name = command.first else { throw .commandNotFound("") }
         switch configuration.interception {
-        case .auto, .trap: break
-        case .rewrite, .seccomp: throw .unsupportedInterception(configuration.interception)
+        case .auto, .trap, .rewrite: break
+        case .seccomp: throw .unsupportedInterception(configuration.interception)
         }
+        cj_set_rewriting(configuration.interception == .rewrite || configuration.interception == .auto)
         // Faults in application code must end the process as they would natively: the
         // Swift runtime's crash backtracer would run on the application's stack and TLS.
         for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT] { signal(sig, SIG_DFL) }

@@ -141,6 +141,18 @@ struct JunctionTests {
         #expect(r.status == 0)
     }
 
+    @Test("the trap path alone (--intercept trap) gives the same results", arguments: [
+        ["/bin/busybox", "sha256sum", "/etc/passwd"],
+        ["/bin/ls", "-la", "/usr/share/doc/busybox-static"],
+    ])
+    func trapOnly(_ command: [String]) throws {
+        let native = try Junction.run(command[0], Array(command.dropFirst()))
+        let ours = try Junction.run(Junction.binary, ["--intercept", "trap", "--"] + command)
+        #expect(ours == native)
+        let regs = try Junction.run(Junction.binary, ["--intercept", "trap", "--", try Junction.compile("registers", ["-static"], as: "registers-static")])
+        #expect(regs.stdout == "registers preserved (code 0)\n")
+    }
+
     @Test("a program that crashes dies of its signal, as it would natively")
     func crash() throws {
         let native = try Junction.run("/usr/bin/perl", ["-e", "kill 'SEGV', $$"])
@@ -177,7 +189,7 @@ struct JunctionTests {
         #expect(r.stderr.contains("no-such-program-xyz: command not found"))
         r = try Junction.run(Junction.binary, ["--", "/etc/passwd"])
         #expect(r.status == 126)
-        r = try Junction.run(Junction.binary, ["--intercept", "rewrite", "--", "/bin/true"])
+        r = try Junction.run(Junction.binary, ["--intercept", "seccomp", "--", "/bin/true"])
         #expect(r.status != 0)
         #expect(r.stderr.contains("not implemented yet"))
         r = try Junction.run(Junction.binary, ["--mount", "nonsense", "--", "/bin/true"])

@@ -20,7 +20,7 @@ static int check_gprs(void) {
         "movq 32(%%rax), %%rbp\n movq 40(%%rax), %%r8\n movq 48(%%rax), %%r9\n movq 56(%%rax), %%r10\n"
         "movq 64(%%rax), %%r12\n movq 72(%%rax), %%r13\n movq 80(%%rax), %%r14\n movq 88(%%rax), %%r15\n"
         "stc\n std\n pushfq\n popq %%rax\n movq %%rax, %%xmm15\n"
-        "movq $39, %%rax\n syscall\n"  // getpid
+        "movl $39, %%eax\n syscall\n"  // getpid
         "pushfq\n cld\n"
         "movq 8(%%rsp), %%rax\n"         // out pointer (after the pushfq)
         "movq %%rbx, 0(%%rax)\n movq %%rdx, 8(%%rax)\n movq %%rsi, 16(%%rax)\n movq %%rdi, 24(%%rax)\n"
@@ -45,7 +45,7 @@ static int check_vectors(void) {
     double r[4];
     __asm__ volatile(
         "movupd 0(%[d]), %%xmm0\n movupd 16(%[d]), %%xmm1\n"
-        "movq $39, %%rax\n syscall\n"
+        "movl $39, %%eax\n syscall\n"
         "movupd %%xmm0, 0(%[r])\n movupd %%xmm1, 16(%[r])\n"
         :
         : [d] "r"(d), [r] "r"(r)
@@ -59,7 +59,7 @@ __attribute__((noinline)) static int check_red_zone(void) {
     __asm__ volatile(
         "movq $0x0123456789abcdef, %%rax\n"
         "movq %%rax, -8(%%rsp)\n movq %%rax, -64(%%rsp)\n movq %%rax, -128(%%rsp)\n"
-        "movq $39, %%rax\n syscall\n"
+        "movl $39, %%eax\n syscall\n"
         "movq $0x0123456789abcdef, %%rax\n"
         "xorl %[ok], %[ok]\n"
         "cmpq %%rax, -8(%%rsp)\n jne 1f\n cmpq %%rax, -64(%%rsp)\n jne 1f\n cmpq %%rax, -128(%%rsp)\n jne 1f\n"

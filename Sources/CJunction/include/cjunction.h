@@ -237,6 +237,16 @@ int64_t cj_host_syscall(int64_t nr, uint64_t a1, uint64_t a2, uint64_t a3, uint6
 /// sizeof(cj_syscall_frame) + CJ_XSAVE_AREA bytes that this frees. Never returns.
 __attribute__((noreturn)) void cj_resume_application(void *frame_and_xsave);
 
+/// Turns call-site rewriting on: a trapped `mov $N, %eax; syscall` is patched (one
+/// aligned 16-byte compare-and-swap) into a jump to a stub within ±2 GiB that calls the
+/// entry code without touching the red zone; the `syscall` bytes stay for code that
+/// jumps to them directly.
+void cj_set_rewriting(bool enabled);
+
+/// Call sites rewritten so far, and calls that arrived through rewritten sites.
+uint64_t cj_rewritten_sites(void);
+uint64_t cj_fast_calls(void);
+
 /// Number of intercepted calls that arrived through SIGSYS (the trap path).
 uint64_t cj_trap_count(void);
 
