@@ -140,7 +140,18 @@ static void chain(int sig, siginfo_t *info, void *uc, const struct sigaction *ol
 }
 
 static void overflow_handler(int sig, siginfo_t *info, void *uc) {
-    cj_kthread_area *area = cj_tls_area;
+    // The fault may come from application code: %fs is then the application's, so find
+    // the area through %gs, and let system calls through before making any.
+    cj_kthread_area *area = NULL;
+    if (cj_have_fsgsbase()) {
+        uintptr_t gs;
+        __asm__ volatile("rdgsbase %0" : "=r"(gs));
+        if (gs) area = cj_area_gs();
+    } else {
+        area = cj_tls_area;
+    }
+    if (area && area->self == area) area->sud_selector = 0;
+    else area = NULL;
     uintptr_t addr = (uintptr_t)info->si_addr;
     if (area && area->current) {
         cj_uthread *t = area->current;

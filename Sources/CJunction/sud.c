@@ -132,6 +132,8 @@ static bool cas16(void *addr, unsigned __int128 expected, unsigned __int128 desi
 // `site` is the address of a `syscall` instruction that just trapped with number `nr`.
 static void try_rewrite(uintptr_t site, uint64_t nr) {
     uint8_t *mov = (uint8_t *)site - 5;
+    // mov[-1] is read below: stay inside the page that holds the instruction.
+    if (((uintptr_t)mov & 4095) == 0) return;
     // Only `mov $nr, %eax` directly before, not itself the tail of a prefixed instruction.
     if (mov[0] != 0xb8 || mov[5] != 0x0f || mov[6] != 0x05) return;
     uint32_t imm;
