@@ -222,11 +222,16 @@ struct kernel_sigaction {
     uint64_t mask;
 };
 
+/// Read by syscall_entry.S: use XSAVEC (CPUID.(0xD,1):EAX bit 1).
+uint8_t cj_use_xsavec;
+
 int cj_interception_init(void) {
     // The frame's XSAVE area must hold every state component the kernel enabled.
     unsigned eax, ebx, ecx, edx;
     __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0xd), "c"(0));
     if (ebx > CJ_XSAVE_AREA) return -EINVAL;
+    __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0xd), "c"(1));
+    cj_use_xsavec = (eax & 2) ? 1 : 0;
     struct kernel_sigaction sa = {
         .handler = (void *)sigsys_handler,
         .flags = SA_SIGINFO | SA_ONSTACK | CJ_SA_RESTORER,

@@ -80,10 +80,16 @@ cj_syscall_entry:
     movl $ARCH_SET_FS, %edi
     movq %gs:AREA_LIBOS_FS, %rsi
     syscall
-2:  // Save every extended state component the kernel enabled.
+2:  // Save every extended state component the kernel enabled: XSAVEC where the CPU
+    // has it (components in their initial state, often all of AVX-512, are skipped).
     movl $-1, %eax
     movl $-1, %edx
-    xsave64 FRAME_XSAVE(%rbx)
+    cmpb $0, cj_use_xsavec(%rip)
+    je 5f
+    xsavec64 FRAME_XSAVE(%rbx)
+    jmp 6f
+5:  xsave64 FRAME_XSAVE(%rbx)
+6:
     // Call the dispatcher below the frame (16-byte aligned).
     leaq -64(%rbx), %rsp
     andq $-16, %rsp
