@@ -163,6 +163,24 @@ struct JunctionTests {
         #expect(r.status == 128 + 11, "\(r)")
     }
 
+    @Test("an instance whose program sleeps uses almost no CPU")
+    func idleInstance() throws {
+        // posix_spawn + wait4: the CPU time of exactly this child.
+        var pid: pid_t = 0
+        let words: [String] = [Junction.binary, "--", "/bin/busybox", "sleep", "1"]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        #expect(posix_spawn(&pid, Junction.binary, nil, nil, argv, environ) == 0)
+        var status: Int32 = 0
+        var usage = rusage()
+        #expect(wait4(pid, &status, 0, &usage) == pid)
+        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        #expect(status == 0)
+        // Start-up (loading, the runtime, the file systems) is a few tens of ms; a kthread
+        // that polled instead of sleeping would burn most of the second.
+        #expect(cpu < 0.3, "junction used \(cpu) s of CPU while its program slept for 1 s")
+    }
+
     @Test("an unknown system call returns ENOSYS and is logged once")
     func unknownSyscall() throws {
         let prog = try Junction.compile("enosys", [], as: "enosys")
