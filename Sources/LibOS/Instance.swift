@@ -151,6 +151,12 @@ public enum Instance {
                 throw .runtime("descriptor table: errno \(error.code)")
             }
         }
+        // The program starts with the signal mask this process was started with.
+        var initial = sigset_t()
+        pthread_sigmask(SIG_BLOCK, nil, &initial)
+        var mask: UInt64 = 0
+        for sig in 1...64 where sigismember(&initial, Int32(sig)) == 1 { mask |= 1 << UInt64(sig - 1) }
+        process.setInitialMask(mask)
         let dispatcher = Dispatcher(process: process, trace: configuration.trace)
         dispatcher.install()
 

@@ -44,6 +44,8 @@ public final class Dispatcher: @unchecked Sendable {
         let nr = frame.number
         // exit and exit_group do not return: trace them first, as strace does.
         if trace && (nr == 60 || nr == 231) { log("\(name(of: nr))(\(Int64(bitPattern: frame.a0))) = ?") }
+        // Arguments as passed (a handler may redirect the frame, e.g. into a signal handler).
+        let arguments = trace ? frame.arguments : []
         let result: Int64
         if nr >= 0, nr < Self.tableSize, let h = handlers[nr] {
             do { result = try h(frame, process) } catch { result = -Int64(error.code) }
@@ -52,7 +54,7 @@ public final class Dispatcher: @unchecked Sendable {
             if first { log("junction: unsupported system call \(nr) (\(name(of: nr))): returning ENOSYS") }
             result = -Int64(LinuxError.Code.ENOSYS.rawValue)
         }
-        if trace { log(Strace.line(name: name(of: nr), frame: frame, result: result)) }
+        if trace { log(Strace.line(name: name(of: nr), arguments: arguments, result: result)) }
         return result
     }
 
@@ -76,8 +78,8 @@ public final class Dispatcher: @unchecked Sendable {
 
 /// strace-style lines: name(args) = result.
 enum Strace {
-    static func line(name: String, frame: SyscallFrame, result: Int64) -> String {
-        let args = frame.arguments.prefix(argumentCount(name)).map { describe($0, name) }.joined(separator: ", ")
+    static func line(name: String, arguments: [UInt64], result: Int64) -> String {
+        let args = arguments.prefix(argumentCount(name)).map { describe($0, name) }.joined(separator: ", ")
         let r = result < 0 && result > -4096 ? "-1 \(Errno(rawValue: Int32(-result)))" : (result > 0xFFFF ? "0x" + String(result, radix: 16) : "\(result)")
         return "\(name)(\(args)) = \(r)"
     }

@@ -19,6 +19,7 @@ public enum Handlers {
         registerMoreFiles(d)
         registerThreads(d)
         registerPoll(d)
+        registerSignals(d)
     }
 
     /// Forwards a call to the host kernel unchanged (its pointers are valid here: the
@@ -53,6 +54,25 @@ public enum Handlers {
         host(26, "msync", d)
         host(27, "mincore", d)
         host(28, "madvise", d)
+    }
+
+    /// What a signal does on arrival: its application handler runs as the current call
+    /// returns `result`; with no handler, the default action (ignore, or end the process
+    /// with that signal, as the kernel would).
+    static func act(on sig: Int32, code: Int32, result: Int64, _ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {
+        let action = p.exchangeAction(Int(sig), nil)
+        if action.0 == 1 { return result }  // SIG_IGN
+        if action.0 == 0 {
+            if [SIGCHLD, SIGURG, SIGWINCH, SIGCONT].contains(sig) { return result }
+            signal(sig, SIG_DFL)
+            var set = sigset_t()
+            sigemptyset(&set)
+            sigaddset(&set, sig)
+            pthread_sigmask(SIG_UNBLOCK, &set, nil)
+            raise(sig)
+            return result
+        }
+        return try deliver(sig, code: code, action: action, result: result, frame: f, process: p)
     }
 
     static func registerProcess(_ d: Dispatcher) {
@@ -147,28 +167,21 @@ public enum Handlers {
             guard sig >= 0, sig <= 64 else { throw LinuxError(.EINVAL) }
             guard target == p.pid || target == 0 || target == -1 || f.number != 62 else { throw LinuxError(.ESRCH) }
             if sig == 0 { return 0 }
-            let handler = p.exchangeAction(Int(sig), nil).0
-            if handler == 1 { return 0 }  // SIG_IGN
-            if handler == 0 {
-                // Default action: these are ignored; every other signal ends the process
-                // with that signal, as the kernel would.
-                if [SIGCHLD, SIGURG, SIGWINCH, SIGCONT].contains(sig) { return 0 }
-                signal(sig, SIG_DFL)
-                var set = sigset_t()
-                sigemptyset(&set)
-                sigaddset(&set, sig)
-                pthread_sigmask(SIG_UNBLOCK, &set, nil)
-                raise(sig)
-                return 0
-            }
-            throw LinuxError(.ENOSYS)  // delivery to application handlers: not yet
+            let code: Int32 = f.number == 62 ? 0 : -6  // SI_USER, SI_TKILL
+            if p.pendIfBlocked(sig, code: code) { return 0 }
+            return try act(on: sig, code: code, result: 0, f, p)
         }
         d.register(62, "kill", kill)
         d.register(200, "tkill", kill)
         d.register(234, "tgkill", kill)
-        d.register(14, "rt_sigprocmask") { f, _ throws(LinuxError) in
-            guard f.a3 == 8, f.a0 <= 2 else { throw LinuxError(.EINVAL) }
-            if f.a2 != 0 { try UserMemory.store(UInt64(0), at: f.a2) }
+        d.register(14, "rt_sigprocmask") { f, p throws(LinuxError) in
+            guard f.a3 == 8 else { throw LinuxError(.EINVAL) }
+            let set: UInt64? = f.a1 == 0 ? nil : try UserMemory.load(UInt64.self, at: f.a1)
+            if f.a2 != 0 { _ = try UserMemory.pointer(f.a2, 8) }
+            let old = try p.changeMask(how: f.a0, set: set)
+            if f.a2 != 0 { try UserMemory.store(old, at: f.a2) }
+            // A signal that just became unblocked is delivered as this call returns.
+            if let (sig, code) = p.takeDeliverable() { return try act(on: sig, code: code, result: 0, f, p) }
             return 0
         }
         d.register(131, "sigaltstack") { f, _ throws(LinuxError) in

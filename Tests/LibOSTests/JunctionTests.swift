@@ -163,6 +163,21 @@ struct JunctionTests {
         #expect(r.status == 128 + 11, "\(r)")
     }
 
+    @Test("signals to the instance itself run the application's handlers and resume it",
+          arguments: [("static", ["-static"]), ("dynamic", [])])
+    func signalHandlers(_ variant: String, _ flags: [String]) throws {
+        try Junction.same(try Junction.compile("signals", flags, as: "signals-\(variant)"), [])
+    }
+
+    @Test("python3 signal handlers")
+    func pythonSignals() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return }
+        try Junction.same("/usr/bin/python3", ["-c", "import signal, os\ngot = []\n"
+            + "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})\n"
+            + "signal.signal(signal.SIGUSR1, lambda s, f: got.append(s))\n"
+            + "os.kill(os.getpid(), signal.SIGUSR1)\nos.kill(os.getpid(), signal.SIGUSR1)\nprint(got)"])
+    }
+
     @Test("an instance whose program sleeps uses almost no CPU")
     func idleInstance() throws {
         // posix_spawn + wait4: the CPU time of exactly this child.
