@@ -120,17 +120,32 @@ public enum Instance {
         do throws(Errno) {
             let vfs = VFS(root: try HostFS(hostRoot: "/", io: HostIO(runtime: runtime)))
             try vfs.mount(DevFS(), at: "/dev")
-            for m in configuration.mounts {
-                switch m {
-                case .memfs(let at): try vfs.mount(MemFS(), at: at)
-                case let .host(source, at): try vfs.mount(HostFS(hostRoot: source, io: HostIO(runtime: runtime)), at: at)
-                }
-            }
+            // The working directory is taken before the requested mounts, so a mount
+            // over one of its parents (memfs on /tmp, run from /tmp/x) leaves the program
+            // in the directory it was started in, as a Linux mount would.
             var buf = [CChar](repeating: 0, count: 4096)
             let cwd = getcwd(&buf, buf.count) != nil ? String(cString: buf) : "/"
-            fs = try FileSystemContext(vfs: vfs, credentials: .host, cwd: cwd)
+            if let context = try? FileSystemContext(vfs: vfs, credentials: .host, cwd: cwd) {
+                fs = context
+            } else {
+                fs = try FileSystemContext(vfs: vfs, credentials: .host, cwd: "/")
+            }
         } catch {
-            throw .fileSystem("setting up the file systems", error)
+            throw .fileSystem("setting up the root file system", error)
+        }
+        for m in configuration.mounts {
+            do throws(Errno) {
+                switch m {
+                case .memfs(let at): try fs.vfs.mount(MemFS(), at: at)
+                case let .host(source, at): try fs.vfs.mount(HostFS(hostRoot: source, io: HostIO(runtime: runtime)), at: at)
+                }
+            } catch {
+                let what: String = switch m {
+                case .memfs(let at): "mounting memfs on \(at)"
+                case let .host(source, at): "mounting host \(source) on \(at)"
+                }
+                throw .fileSystem(what, error)
+            }
         }
 
         // The program, mapped into this process.

@@ -227,16 +227,21 @@ struct JunctionTests {
         #expect(r.stderr.contains("not implemented yet"))
         r = try Junction.run(Junction.binary, ["--mount", "nonsense", "--", "/bin/true"])
         #expect(r.stderr.contains("bad --mount"))
+        r = try Junction.run(Junction.binary, ["--mount", "memfs:/no/such/dir", "--", "/bin/true"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("mounting memfs on /no/such/dir: No such file or directory"), "\(r)")
         r = try Junction.run(Junction.binary, [])
         #expect(r.status != 0)
     }
 
-    @Test("--mount memfs:/tmp gives the program an empty in-memory /tmp")
+    @Test("--mount memfs:/tmp gives the program an empty in-memory /tmp, from any working directory")
     func memfsMount() throws {
         // Shell builtins only (no fork): the glob lists the directory in-process.
-        let r = try Junction.run(Junction.binary, ["--mount", "memfs:/tmp", "--", "/bin/busybox", "sh", "-c",
-                                                   "echo /tmp/*; echo data > /tmp/x; read v < /tmp/x; echo $v; echo /tmp/*"])
-        #expect(r.stdout == "/tmp/*\ndata\n/tmp/x\n", "\(r)")
+        // Started from a directory below /tmp: the program keeps its working directory.
+        let r = try runProcess(Junction.binary, ["--mount", "memfs:/tmp", "--", "/bin/busybox", "sh", "-c",
+                                                 "echo /tmp/*; echo data > /tmp/x; read v < /tmp/x; echo $v; echo /tmp/*; pwd"],
+                               environment: Junction.environment, currentDirectory: Junction.scratch.path)
+        #expect(r.stdout == "/tmp/*\ndata\n/tmp/x\n\(Junction.scratch.path)\n", "\(r)")
         #expect(!FileManager.default.fileExists(atPath: "/tmp/x") || (try? String(contentsOfFile: "/tmp/x", encoding: .utf8)) != "data\n")
     }
 }

@@ -12,10 +12,11 @@ public struct ProcessOutput: Equatable, CustomStringConvertible, Sendable {
 
 /// Runs `path` with `args` (and `environment`, when given), feeding `stdin`.
 public func runProcess(_ path: String, _ args: [String], environment: [String: String]? = nil,
-                       stdin: String? = nil) throws -> ProcessOutput {
+                       stdin: String? = nil, currentDirectory: String? = nil) throws -> ProcessOutput {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: path)
     p.arguments = args
+    if let currentDirectory { p.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
     if let environment { p.environment = environment }
     let out = Pipe(), err = Pipe(), input = Pipe()
     p.standardOutput = out
