@@ -41,16 +41,7 @@ public final class WaitGroup: @unchecked Sendable {
 
     func wait(deadline: Int64?) -> Bool {
         let (t, _) = UThread.currentControl("WaitGroup.wait()")
-        if count.load(ordering: .acquiring) == 0 { return true }
-        waiters.lock.lock()
-        if count.load(ordering: .acquiring) == 0 {
-            waiters.lock.unlock()
-            return true
-        }
-        t.pointee.granted = 0
-        waiters.queue.pointee.append(t)
-        waiters.lock.unlock()
-        return Waiting.waitGranted(t, deadline: deadline, in: waiters)
+        return Waiting.wait(t, deadline: deadline, in: waiters, until: { count.load(ordering: .acquiring) == 0 })
     }
 }
 
@@ -86,16 +77,7 @@ public final class Semaphore: @unchecked Sendable {
 
     func wait(deadline: Int64?) -> Bool {
         let (t, _) = UThread.currentControl("Semaphore.wait()")
-        if tryWait() { return true }
-        waiters.lock.lock()
-        if tryWait() {
-            waiters.lock.unlock()
-            return true
-        }
-        t.pointee.granted = 0
-        waiters.queue.pointee.append(t)
-        waiters.lock.unlock()
-        return Waiting.waitGranted(t, deadline: deadline, in: waiters)
+        return Waiting.wait(t, deadline: deadline, in: waiters, until: { tryWait() })
     }
 
     /// Returns a unit: to the first waiter if any, else to the count.

@@ -70,12 +70,6 @@ enum Host {
         _ = epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nil)
     }
 
-    /// Waits for readiness; returns the number of events (0 on timeout or EINTR).
-    static func epollWait(_ epfd: Int32, events: UnsafeMutablePointer<epoll_event>, capacity: Int32, timeoutMs: Int32) -> Int32 {
-        let n = epoll_wait(epfd, events, capacity, timeoutMs)
-        return n < 0 ? 0 : n
-    }
-
     /// Rings an eventfd doorbell. A full counter (EAGAIN) still leaves it readable.
     @inline(__always)
     static func ring(_ fd: Int32) {

@@ -30,6 +30,23 @@ enum Waiting {
         return true
     }
 
+    /// Returns true at once if `ready()` (checked again under the queue lock, so a grant
+    /// cannot slip between the check and the enqueue); otherwise queues `t` and parks it
+    /// until granted. False if `deadline` passed first.
+    @inline(__always) @usableFromInline
+    static func wait(_ t: UT, deadline: Int64?, in waiters: borrowing LockedWaitQueue, until ready: () -> Bool) -> Bool {
+        if ready() { return true }
+        waiters.lock.lock()
+        if ready() {
+            waiters.lock.unlock()
+            return true
+        }
+        t.pointee.granted = 0
+        waiters.queue.pointee.append(t)
+        waiters.lock.unlock()
+        return waitGranted(t, deadline: deadline, in: waiters)
+    }
+
     /// Hands the first waiter of `queue` what it waits for; call with `lock` held and
     /// unpark the result after unlocking.
     @inline(__always) @usableFromInline
