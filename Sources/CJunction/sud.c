@@ -37,9 +37,9 @@ uint64_t cj_fast_calls(void) { return __atomic_load_n(&fast_calls, __ATOMIC_RELA
 
 /// Called by cj_syscall_entry on the libOS stack with the libOS %fs.
 int64_t cj_dispatch_syscall(cj_syscall_frame *frame) {
-    if (frame->pad[0] == 1) {
+    if (frame->pad[0] == CJ_ENTRY_TRAP) {
         if (rewriting) try_rewrite((uintptr_t)frame->rip - 2, frame->nr);
-    } else {
+    } else if (frame->pad[0] == CJ_ENTRY_FAST) {
         __atomic_fetch_add(&fast_calls, 1, __ATOMIC_RELAXED);
     }
     if (!handler) return -ENOSYS;
@@ -169,28 +169,16 @@ static void try_rewrite(uintptr_t site, uint64_t nr) {
     pthread_mutex_unlock(&rewrite_lock);
 }
 
-// Runs on the kthread's altstack with the application's %fs: touches no TLS and makes
-// no system call before the selector allows it.
-static void sigsys_handler(int sig, siginfo_t *info, void *ucv) {
-    (void)sig;
-    cj_kthread_area *a = cj_area_gs();
-    a->sud_selector = 0;  // ALLOW: from here the libOS may make system calls
-    __atomic_fetch_add(&traps, 1, __ATOMIC_RELAXED);
-    ucontext_t *uc = ucv;
+// Copies the interrupted application registers into a frame on the uthread's libOS
+// stack and makes the signal return into cj_syscall_entry on that frame. The kernel's
+// sigreturn restores the application's vector state first, for the entry to save.
+static void enter_libos(cj_uthread *t, ucontext_t *uc, uint64_t nr, uint64_t kind) {
     greg_t *g = uc->uc_mcontext.gregs;
-    cj_uthread *t = a->current;
-    if (!t || !t->syscall_stack) {
-        // A trap from code that is not application code on a uthread: a libOS bug.
-        static const char msg[] = "junction: system call trapped outside application code\n";
-        ssize_t r = write(2, msg, sizeof msg - 1);
-        (void)r;
-        abort();
-    }
     uintptr_t top = (uintptr_t)t->syscall_stack;
     cj_syscall_frame *f = (cj_syscall_frame *)((top - sizeof(cj_syscall_frame) - CJ_XSAVE_AREA) & ~(uintptr_t)63);
     memset(f, 0, sizeof *f);
     f->rax = (uint64_t)g[REG_RAX];
-    f->nr = (uint64_t)info->si_syscall;
+    f->nr = nr;
     f->rbx = (uint64_t)g[REG_RBX];
     f->rcx = (uint64_t)g[REG_RCX];
     f->rdx = (uint64_t)g[REG_RDX];
@@ -208,11 +196,113 @@ static void sigsys_handler(int sig, siginfo_t *info, void *ucv) {
     f->r15 = (uint64_t)g[REG_R15];
     f->rip = (uint64_t)g[REG_RIP];
     f->rflags = (uint64_t)g[REG_EFL];
-    f->pad[0] = 1;  // arrived through the trap
-    // Leave the signal at once: resume in the entry code on the libOS stack. The
-    // kernel's sigreturn restores the application's vector state for it to save.
+    f->pad[0] = kind;
     g[REG_RIP] = (greg_t)(uintptr_t)cj_syscall_entry;
     g[REG_RSP] = (greg_t)(uintptr_t)f;
+}
+
+// Runs on the kthread's altstack with the application's %fs: touches no TLS and makes
+// no system call before the selector allows it.
+static void sigsys_handler(int sig, siginfo_t *info, void *ucv) {
+    (void)sig;
+    cj_kthread_area *a = cj_area_gs();
+    a->sud_selector = 0;  // ALLOW: from here the libOS may make system calls
+    __atomic_fetch_add(&traps, 1, __ATOMIC_RELAXED);
+    cj_uthread *t = a->current;
+    if (!t || !t->syscall_stack) {
+        // A trap from code that is not application code on a uthread: a libOS bug.
+        static const char msg[] = "junction: system call trapped outside application code\n";
+        ssize_t r = write(2, msg, sizeof msg - 1);
+        (void)r;
+        abort();
+    }
+    enter_libos(t, ucv, (uint64_t)info->si_syscall, CJ_ENTRY_TRAP);
+}
+
+// MARK: - Signals for the application: faults and asynchronous arrivals
+
+extern char __executable_start[], etext[];
+
+/// The kthread area of the thread a signal interrupted, or NULL (not a kthread). %fs
+/// may be the application's, so it is found through %gs.
+static cj_kthread_area *area_in_signal(void) {
+    if (!cj_have_fsgsbase()) return NULL;  // no way to read %gs safely: no forwarding
+    uintptr_t gs;
+    __asm__ volatile("rdgsbase %0" : "=r"(gs));
+    if (!gs) return NULL;
+    cj_kthread_area *a = cj_area_gs();
+    return a->self == a ? a : NULL;
+}
+
+/// The application thread running application code on this kthread when the signal
+/// arrived (selector BLOCK, outside junction's own code), or NULL.
+static cj_uthread *interrupted_application(cj_kthread_area *a, ucontext_t *uc) {
+    if (!a || a->sud_selector != 1) return NULL;
+    cj_uthread *t = a->current;
+    if (!t || !t->syscall_stack || !t->app_thread) return NULL;
+    uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    if (rip >= (uintptr_t)__executable_start && rip < (uintptr_t)etext) return NULL;  // our exit path
+    return t;
+}
+
+static struct kernel_sigaction_ { void *handler; unsigned long flags; void *restorer; uint64_t mask; } previous[65];
+
+static void fault_handler(int sig, siginfo_t *info, void *ucv) {
+    ucontext_t *uc = ucv;
+    cj_kthread_area *a = area_in_signal();
+    cj_uthread *t = interrupted_application(a, uc);
+    if (t) {
+        a->sud_selector = 0;
+        cj_syscall_frame *f;
+        enter_libos(t, uc, (uint64_t)sig, CJ_ENTRY_FAULT);
+        f = (cj_syscall_frame *)(uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+        f->pad[1] = (uint64_t)(uintptr_t)info->si_addr;
+        f->pad[2] = (uint64_t)(uint32_t)info->si_code;
+        f->pad[3] = (uint64_t)uc->uc_mcontext.gregs[REG_ERR] | (uint64_t)uc->uc_mcontext.gregs[REG_TRAPNO] << 32;
+        return;
+    }
+    // Not the application's: the libOS's own fault goes to what was there before (the
+    // stack-overflow reporter, or the default action).
+    if (a) a->sud_selector = 0;
+    struct kernel_sigaction_ *old = &previous[sig];
+    if (old->handler == SIG_DFL || old->handler == SIG_IGN) {
+        signal(sig, SIG_DFL);
+        return;  // the access repeats and the default action ends the process
+    }
+    ((void (*)(int, siginfo_t *, void *))old->handler)(sig, info, ucv);
+}
+
+static void kick_handler(int sig, siginfo_t *info, void *ucv) {
+    (void)sig;
+    (void)info;
+    ucontext_t *uc = ucv;
+    cj_kthread_area *a = area_in_signal();
+    cj_uthread *t = interrupted_application(a, uc);
+    if (!t) return;  // in the libOS: pending signals go out when its call returns
+    a->sud_selector = 0;
+    enter_libos(t, uc, 0, CJ_ENTRY_SIGNAL);
+}
+
+static int install(int sig, void (*h)(int, siginfo_t *, void *), uint64_t mask, struct kernel_sigaction_ *old) {
+    struct kernel_sigaction_ sa = {
+        .handler = (void *)h,
+        .flags = SA_SIGINFO | SA_ONSTACK | CJ_SA_RESTORER,
+        // The restorer is inside the allowed range: the selector may be BLOCK on return.
+        .restorer = (void *)cj_sigreturn_restorer,
+        .mask = mask,
+    };
+    if (syscall(SYS_rt_sigaction, sig, &sa, old, 8) != 0) return -errno;
+    return 0;
+}
+
+int cj_install_signal_forwarding(int kick) {
+    uint64_t mask = (1ULL << (SIGSYS - 1)) | (1ULL << (kick - 1));
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP};
+    for (unsigned i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+        int rc = install(faults[i], fault_handler, mask, &previous[faults[i]]);
+        if (rc) return rc;
+    }
+    return install(kick, kick_handler, mask, NULL);
 }
 
 struct kernel_sigaction {
@@ -236,7 +326,7 @@ int cj_interception_init(void) {
         .handler = (void *)sigsys_handler,
         .flags = SA_SIGINFO | SA_ONSTACK | CJ_SA_RESTORER,
         .restorer = (void *)cj_sigreturn_restorer,
-        .mask = 0,
+        .mask = 1ULL << (CJ_KICK_SIGNAL - 1),
     };
     // Through the raw call: glibc's sigaction would install its own restorer, outside
     // the allowed range.

@@ -99,13 +99,34 @@ public enum Instance {
         let rc = cj_interception_init()
         if rc != 0 { throw .interceptionUnavailable("SIGSYS handler: \(Errno(rawValue: -rc))") }
 
+        // The program starts with the signal mask this process was started with.
+        var initial = sigset_t()
+        pthread_sigmask(SIG_BLOCK, nil, &initial)
+        var initialMask: UInt64 = 0
+        for sig in 1...64 where sigismember(&initial, Int32(sig)) == 1 { initialMask |= 1 << UInt64(sig - 1) }
+        // Signals from outside are taken by this thread (sigwaitinfo below) and handed to
+        // the application; the kthreads, created next, inherit the blocked set. Faults,
+        // SIGSYS and the kick stay with the kthreads; glibc's 32 and 33 are the host's.
+        var forwarded = sigset_t()
+        sigemptyset(&forwarded)
+        for sig in Int32(1)...64 where ![SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, 32, 33,
+                                          CJ_KICK_SIGNAL].contains(sig) {
+            sigaddset(&forwarded, sig)
+        }
+        pthread_sigmask(SIG_BLOCK, &forwarded, nil)
+
         // Runtime whose kthreads turn on Syscall User Dispatch as they start.
         let failures = FSLock()
         nonisolated(unsafe) var sudError: Int32 = 0
         var rtConfig = RuntimeConfiguration(kthreads: configuration.kthreads)
+        nonisolated(unsafe) var kthreadTIDs: [Int32] = []
         rtConfig.onKThreadStart = { _ in
-            let rc = cj_sud_enable(cj_area_or_null()!)
-            if rc != 0 { failures.withLock { sudError = -rc } }
+            let area = cj_area_or_null()!
+            let rc = cj_sud_enable(area)
+            failures.withLock {
+                if rc != 0 { sudError = -rc }
+                kthreadTIDs.append(area.pointee.tid)
+            }
         }
         let runtime: Runtime
         do { runtime = try Runtime(rtConfig) } catch { throw .runtime(error.description) }
@@ -114,6 +135,8 @@ public enum Instance {
                 : "prctl(PR_SET_SYSCALL_USER_DISPATCH): \(Errno(rawValue: sudError))"
             throw .interceptionUnavailable(why)
         }
+        let forwarding = cj_install_signal_forwarding(CJ_KICK_SIGNAL)
+        if forwarding != 0 { throw .runtime("installing the fault handlers: \(Errno(rawValue: -forwarding))") }
 
         // File systems: the host root through io_uring, /dev, then the requested mounts.
         let fs: FileSystemContext
@@ -166,18 +189,28 @@ public enum Instance {
                 throw .runtime("descriptor table: errno \(error.code)")
             }
         }
-        // The program starts with the signal mask this process was started with.
-        var initial = sigset_t()
-        pthread_sigmask(SIG_BLOCK, nil, &initial)
-        var mask: UInt64 = 0
-        for sig in 1...64 where sigismember(&initial, Int32(sig)) == 1 { mask |= 1 << UInt64(sig - 1) }
-        process.setInitialMask(mask)
         let dispatcher = Dispatcher(process: process, trace: configuration.trace)
         dispatcher.install()
 
+        let tids = failures.withLock { kthreadTIDs }
+        let pid = getpid()
+        process.signals.kick = {
+            for tid in tids { _ = cj_host_syscall(234, UInt64(pid), UInt64(tid), UInt64(CJ_KICK_SIGNAL), 0, 0, 0) }
+        }
+
         let entry = UInt(ready.entry), sp = UInt(ready.stackPointer)
-        runtime.spawn { cj_enter_application(entry, sp) }
-        // The program ends the process with exit_group; this thread only waits.
-        while true { pause() }
+        let mask = initialMask
+        runtime.spawn {
+            process.attachMainThread(initialMask: mask)
+            cj_enter_application(entry, sp)
+        }
+        // The program ends the process with exit_group; this thread hands it the
+        // signals that come from outside.
+        var info = siginfo_t()
+        while true {
+            let sig = sigwaitinfo(&forwarded, &info)
+            if sig <= 0 { continue }
+            process.deliverFromHost(sig, pid: info._sifields._kill.si_pid, uid: info._sifields._kill.si_uid, code: info.si_code)
+        }
     }
 }

@@ -13,10 +13,24 @@ let atSymlinkNoFollow: UInt64 = 0x100
 let atRemoveDir: UInt64 = 0x200
 let atEmptyPath: UInt64 = 0x1000
 
-/// Runs a FileSystem call, turning its Errno into the handler's error.
+/// Runs a FileSystem call, turning its Errno into the handler's error. A wait a signal
+/// interrupted ends the call (ERESTARTSYS: EINTR or a restart after the handler) or, if
+/// the signal went elsewhere, runs again; EPIPE also sends SIGPIPE to the thread.
 @inline(__always)
 func fsCall<T>(_ body: () throws(Errno) -> T) throws(LinuxError) -> T {
-    do { return try body() } catch { throw LinuxError(error) }
+    while true {
+        do { return try body() } catch {
+            guard let p = Dispatcher.active?.process else { throw LinuxError(error) }
+            if error == .interrupted {
+                try p.checkInterrupted(.restartSys)
+                continue
+            }
+            if error == .brokenPipe {
+                p.signals.send(SIGPIPE, SignalInfo(code: SignalInfo.user, pid: p.pid, uid: getuid()), to: AppThread.current)
+            }
+            throw LinuxError(error)
+        }
+    }
 }
 
 extension LinuxProcess {

@@ -11,10 +11,10 @@ extension Handlers {
     static let futexTable = WaitTable(bucketCount: 1024)
 
     static func registerFutex(_ d: Dispatcher) {
-        d.register(202, "futex") { f, _ throws(LinuxError) in try futex(f) }
+        d.register(202, "futex") { f, p throws(LinuxError) in try futex(f, p) }
     }
 
-    static func futex(_ f: SyscallFrame) throws(LinuxError) -> Int64 {
+    static func futex(_ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {
         let op = Int32(truncatingIfNeeded: f.a1)
         let cmd = op & 127  // without FUTEX_PRIVATE_FLAG (128) and FUTEX_CLOCK_REALTIME (256)
         let realtime = op & 256 != 0
@@ -43,10 +43,13 @@ extension Handlers {
                     deadline = MonotonicInstant(nanoseconds: ns)
                 }
             }
-            switch futexTable.wait(on: word, expected: val, deadline: deadline, bitset: bitset) {
-            case .woken: return 0
-            case .valueMismatch: throw LinuxError(.EAGAIN)
-            case .timedOut: throw LinuxError(.ETIMEDOUT)
+            while true {
+                switch futexTable.wait(on: word, expected: val, deadline: deadline, bitset: bitset) {
+                case .woken: return 0
+                case .valueMismatch: throw LinuxError(.EAGAIN)
+                case .timedOut: throw LinuxError(.ETIMEDOUT)
+                case .interrupted: try p.checkInterrupted(.restartSys)  // else wait again
+                }
             }
         case 1, 10:  // WAKE, WAKE_BITSET
             let bitset = cmd == 10 ? UInt32(truncatingIfNeeded: f.a5) : WaitTable.matchAny

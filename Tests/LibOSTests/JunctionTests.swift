@@ -158,9 +158,85 @@ struct JunctionTests {
         let native = try Junction.run("/usr/bin/perl", ["-e", "kill 'SEGV', $$"])
         let r = try Junction.run(Junction.binary, ["--", "/bin/busybox", "sh", "-c", "kill -SEGV $$"])
         #expect(native.status == 128 + 11)
-        // kill(2) within the instance is not emulated yet: the shell's kill goes to the
-        // host process, which dies of SIGSEGV just as the program would.
+        // kill(2) within the instance: SIGSEGV's default action ends the instance with it.
         #expect(r.status == 128 + 11, "\(r)")
+        // A real fault in application code without a handler.
+        try Junction.same(try Junction.compile("signals_more", ["-pthread"], as: "signals_more"), ["segv"])
+    }
+
+    @Test("faults handled by the program, the alternate stack, per-thread masks, EINTR and SA_RESTART, sigsuspend, sigtimedwait, alarm",
+          arguments: [("static", ["-static", "-pthread"]), ("dynamic", ["-pthread"])])
+    func signalSemantics(_ variant: String, _ flags: [String]) throws {
+        try Junction.same(try Junction.compile("signals_more", flags, as: "signals_more-\(variant)"), [])
+    }
+
+    @Test("a write to a pipe without readers raises SIGPIPE")
+    func sigpipe() throws {
+        try Junction.same(try Junction.compile("signals_more", ["-pthread"], as: "signals_more"), ["sigpipe"])
+    }
+
+    @Test("signals from outside reach the program: a handler runs in a loop that makes no calls; SIGTERM's default ends it")
+    func outsideSignals() throws {
+        let prog = try Junction.compile("signals_more", ["-pthread"], as: "signals_more")
+        for (program, args) in [(prog, ["spin"]), (Junction.binary, ["--", prog, "spin"])] {
+            let r = try runSignalled(program, args, after: "spinning\n", signal: SIGUSR1)
+            #expect(r.stdout == "spinning\nhandled in the loop: 10\n" && r.status == 0, "\(program): \(r)")
+        }
+        for (program, args) in [(prog, ["wait"]), (Junction.binary, ["--", prog, "wait"])] {
+            let r = try runSignalled(program, args, after: "ready\n", signal: SIGTERM)
+            #expect(r.stdout == "ready\n" && r.status == 128 + SIGTERM, "\(program): \(r)")
+        }
+    }
+
+    /// Starts `program`, waits for it to print `line`, sends it `signal`, and collects
+    /// the rest (a 20 s limit guards against a signal that never arrives).
+    func runSignalled(_ program: String, _ args: [String], after line: String, signal: Int32) throws -> ProcessOutput {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: program)
+        p.arguments = args
+        p.environment = Junction.environment
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        var seen = Data()
+        while !String(decoding: seen, as: UTF8.self).hasSuffix(line) {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen.append(chunk)
+        }
+        kill(p.processIdentifier, signal)
+        let killer = DispatchWorkItem { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 20, execute: killer)
+        seen.append(out.fileHandleForReading.readDataToEndOfFile())
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        killer.cancel()
+        let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
+        return ProcessOutput(stdout: String(decoding: seen, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self), status: status)
+    }
+
+    @Test("python3: a SIGALRM handler interrupts time.sleep; SIGINT raises KeyboardInterrupt")
+    func pythonAlarm() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return }
+        try Junction.same("/usr/bin/python3", ["-c", """
+            import signal, time, os
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM, signal.SIGINT})
+            class Alarm(Exception): pass
+            def h(s, f): raise Alarm()
+            signal.signal(signal.SIGALRM, h)
+            signal.alarm(1)
+            t = time.monotonic()
+            try:
+                time.sleep(10)
+            except Alarm:
+                print("alarm after", round(time.monotonic() - t))
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1)
+            except KeyboardInterrupt:
+                print("KeyboardInterrupt")
+            """])
     }
 
     @Test("signals to the instance itself run the application's handlers and resume it",

@@ -204,6 +204,22 @@ typedef struct cj_syscall_frame {
 
 _Static_assert(sizeof(cj_syscall_frame) == 192, "syscall_entry.S puts XSAVE state at 192");
 
+/// How a frame reached the libOS (frame.pad[0]).
+#define CJ_ENTRY_FAST 0    // a rewritten call site
+#define CJ_ENTRY_TRAP 1    // Syscall User Dispatch (or seccomp) trap
+#define CJ_ENTRY_FAULT 2   // a fault in application code: nr = the signal; pad[1] = address,
+                           // pad[2] = si_code, pad[3] = err | trapno << 32
+#define CJ_ENTRY_SIGNAL 3  // the kick signal interrupted application code: nr = 0
+
+/// The host signal that makes a kthread running application code enter the libOS, so
+/// that a signal pending for the application is delivered without waiting for a call.
+#define CJ_KICK_SIGNAL 63
+
+/// Installs the host handlers that turn faults in application code (SIGSEGV, SIGBUS,
+/// SIGFPE, SIGILL, SIGTRAP) into CJ_ENTRY_FAULT entries, and the kick handler. Faults in
+/// libOS code go to the handler installed before. Returns 0 or -errno.
+int cj_install_signal_forwarding(int kick);
+
 /// Bytes reserved for XSAVE state after a frame.
 #define CJ_XSAVE_AREA 8192
 
