@@ -206,6 +206,15 @@ static void enter_libos(cj_uthread *t, ucontext_t *uc, uint64_t nr, uint64_t kin
 static void sigsys_handler(int sig, siginfo_t *info, void *ucv) {
     (void)sig;
     cj_kthread_area *a = cj_area_gs();
+    ucontext_t *uc = ucv;
+    if (a->sud_selector == 0 && cj_seccomp_trapping()) {
+        // seccomp: a call from libOS code the filter does not know (a library loaded
+        // after it was installed). Make it here, from allowed code.
+        greg_t *g = uc->uc_mcontext.gregs;
+        long r = syscall(info->si_syscall, g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10], g[REG_R8], g[REG_R9]);
+        g[REG_RAX] = r == -1 ? -errno : r;
+        return;
+    }
     a->sud_selector = 0;  // ALLOW: from here the libOS may make system calls
     __atomic_fetch_add(&traps, 1, __ATOMIC_RELAXED);
     cj_uthread *t = a->current;
@@ -272,15 +281,35 @@ static void fault_handler(int sig, siginfo_t *info, void *ucv) {
     ((void (*)(int, siginfo_t *, void *))old->handler)(sig, info, ucv);
 }
 
+extern char cj_exit_window_start[], cj_exit_window_end[];
+extern void cj_reenter_from_exit(void);
+
 static void kick_handler(int sig, siginfo_t *info, void *ucv) {
     (void)sig;
     (void)info;
     ucontext_t *uc = ucv;
     cj_kthread_area *a = area_in_signal();
+    if (!a) return;
     cj_uthread *t = interrupted_application(a, uc);
-    if (!t) return;  // in the libOS: pending signals go out when its call returns
-    a->sud_selector = 0;
-    enter_libos(t, uc, 0, CJ_ENTRY_SIGNAL);
+    if (t) {
+        a->sud_selector = 0;
+        enter_libos(t, uc, 0, CJ_ENTRY_SIGNAL);
+        return;
+    }
+    uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    t = a->current;
+    if (rip >= (uintptr_t)cj_exit_window_start && rip <= (uintptr_t)cj_exit_window_end && t && t->syscall_stack) {
+        // On the way out of a call, past its check for signals: the frame still holds
+        // everything. Go round once more.
+        uintptr_t top = (uintptr_t)t->syscall_stack;
+        uintptr_t frame = (top - sizeof(cj_syscall_frame) - CJ_XSAVE_AREA) & ~(uintptr_t)63;
+        a->sud_selector = 0;
+        uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)cj_reenter_from_exit;
+        uc->uc_mcontext.gregs[REG_RSP] = (greg_t)frame;
+        return;
+    }
+    // Elsewhere in the libOS: the exit path sees the flag.
+    __atomic_store_n(&a->kicked, 1, __ATOMIC_RELAXED);
 }
 
 static int install(int sig, void (*h)(int, siginfo_t *, void *), uint64_t mask, struct kernel_sigaction_ *old) {
@@ -334,7 +363,7 @@ int cj_interception_init(void) {
     return 0;
 }
 
-int cj_sud_enable(cj_kthread_area *area) {
+void cj_libos_area_init(cj_kthread_area *area) {
     uint64_t fs = 0;
     if (cj_have_fsgsbase()) {
         __asm__ volatile("rdfsbase %0" : "=r"(fs));
@@ -344,6 +373,10 @@ int cj_sud_enable(cj_kthread_area *area) {
     area->libos_fs = fs;
     area->has_fsgsbase = cj_have_fsgsbase() ? 1 : 0;
     area->sud_selector = 0;
+}
+
+int cj_sud_enable(cj_kthread_area *area) {
+    cj_libos_area_init(area);
     uintptr_t start = (uintptr_t)__start_cj_libos_text;
     uintptr_t len = (uintptr_t)__stop_cj_libos_text - start;
     if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, start, len, &area->sud_selector) != 0) return -errno;

@@ -34,6 +34,9 @@
 #define AREA_JUMP 80
 #define AREA_SELECTOR 88
 #define AREA_FSGSBASE 89
+#define AREA_KICKED 90
+#define FRAME_KIND 160
+#define ENTRY_SIGNAL 3
 #define UT_SYSCALL_STACK 160
 
 #define SYS_rt_sigreturn 15
@@ -82,6 +85,7 @@ cj_syscall_entry:
     syscall
 2:  // Save every extended state component the kernel enabled: XSAVEC where the CPU
     // has it (components in their initial state, often all of AVX-512, are skipped).
+.Lsave_vector_state:
     movl $-1, %eax
     movl $-1, %edx
     cmpb $0, cj_use_xsavec(%rip)
@@ -112,13 +116,21 @@ cj_syscall_entry:
     movl $ARCH_SET_FS, %edi
     movq FRAME_FS(%rbx), %rsi
     syscall
-4:  // Flags first (popfq needs a stack: the libOS one), then the rest.
-    movq %rbx, %rsp
-    pushq FRAME_RFLAGS(%rbx)
-    popfq
+4:  movq %rbx, %rsp
     movq FRAME_RIP(%rbx), %rax
     movq %rax, %gs:AREA_JUMP
     movb $1, %gs:AREA_SELECTOR           // BLOCK: application code traps again
+    // From here to the jump, the application's state is all in the frame (and its
+    // vector state and %fs are live): a kick landing here re-enters at
+    // cj_reenter_from_exit (sud.c checks this window); one that landed before left the
+    // kicked flag.
+    .globl cj_exit_window_start
+cj_exit_window_start:
+    cmpb $0, %gs:AREA_KICKED
+    jne .Lkicked
+    // Flags (popfq needs a stack: the libOS one, below the frame), then the rest.
+    pushq FRAME_RFLAGS(%rbx)
+    popfq
     movq FRAME_RAX(%rbx), %rax
     movq FRAME_RCX(%rbx), %rcx
     movq FRAME_RDX(%rbx), %rdx
@@ -135,9 +147,41 @@ cj_syscall_entry:
     movq FRAME_R15(%rbx), %r15
     movq FRAME_RSP(%rbx), %rsp
     movq FRAME_RBX(%rbx), %rbx
+    .globl cj_exit_window_end
+cj_exit_window_end:
     jmp *%gs:AREA_JUMP
+.Lkicked:
+    movb $0, %gs:AREA_KICKED
+    movb $0, %gs:AREA_SELECTOR
+    movq %rbx, %rsp
+    jmp cj_reenter_from_exit
     .cfi_endproc
     .size cj_syscall_entry, .-cj_syscall_entry
+
+// Re-entry from the exit path with rsp = the frame, which holds the application's
+// registers and %fs; its vector state is live; selector ALLOW. The frame becomes a
+// signal arrival (pending signals are delivered) and leaves through the exit path.
+    .globl cj_reenter_from_exit
+    .type cj_reenter_from_exit,@function
+    .p2align 4
+cj_reenter_from_exit:
+    .cfi_startproc
+    .cfi_undefined rip
+    cld
+    movq %rsp, %rbx
+    movq $ENTRY_SIGNAL, FRAME_KIND(%rbx)
+    cmpb $0, %gs:AREA_FSGSBASE
+    je 1f
+    movq %gs:AREA_LIBOS_FS, %rax
+    wrfsbase %rax
+    jmp .Lsave_vector_state
+1:  movl $SYS_arch_prctl, %eax
+    movl $ARCH_SET_FS, %edi
+    movq %gs:AREA_LIBOS_FS, %rsi
+    syscall
+    jmp .Lsave_vector_state
+    .cfi_endproc
+    .size cj_reenter_from_exit, .-cj_reenter_from_exit
 
 // Fast path: a rewritten call site jumps to its stub, which does
 //     mov $N, %eax; lea -128(%rsp), %rsp; call *slot(%rip); <resume address>; <slot>

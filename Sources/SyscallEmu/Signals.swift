@@ -305,6 +305,11 @@ extension LinuxProcess {
         AppThread.attach(t)
     }
 
+    /// Starts with `sig` ignored (the parent ignored it, and exec keeps that).
+    public func ignoreAtStart(_ sig: Int32) {
+        _ = signals.exchangeAction(sig, SignalAction(handler: 1, flags: 0, restorer: 0, mask: 0))
+    }
+
     /// A signal from outside the instance (the host delivered it to this process).
     public func deliverFromHost(_ sig: Int32, pid sender: Int32, uid: UInt32, code: Int32) {
         signals.send(sig, SignalInfo(code: code, pid: sender, uid: uid), to: nil)

@@ -100,7 +100,9 @@ typedef struct cj_kthread_area {
     uint64_t jump_slot;             // %gs:80  scratch: where the syscall exit jumps
     uint8_t sud_selector;           // %gs:88  Syscall User Dispatch selector byte
     uint8_t has_fsgsbase;           // %gs:89
-    uint8_t pad2[6];
+    uint8_t kicked;                 // %gs:90  a kick arrived while in the libOS: the
+                                    //         exit path re-enters to deliver signals
+    uint8_t pad2[5];
 } cj_kthread_area;
 
 _Static_assert(offsetof(cj_kthread_area, libos_fs) == 72, "syscall_entry.S reads %gs:72");
@@ -240,6 +242,10 @@ int cj_interception_init(void);
 /// (-EINVAL on kernels without SUD).
 int cj_sud_enable(cj_kthread_area *area);
 
+/// Records the libOS's %fs for the entry code (part of cj_sud_enable; alone for the
+/// seccomp trap path).
+void cj_libos_area_init(cj_kthread_area *area);
+
 /// Enters application code at `entry` with `stack_pointer`, from the current uthread:
 /// records the current stack as that uthread's libOS syscall stack, sets the selector to
 /// BLOCK and jumps with registers as execve leaves them. Never returns.
@@ -282,6 +288,14 @@ __attribute__((noreturn)) void cj_enter(uintptr_t entry, uintptr_t stack_pointer
 /// Installs a seccomp filter (on every thread) under which `syscall_nr` fails with
 /// `error`. Irreversible for the process. Returns 0 or -errno.
 int cj_seccomp_deny(int syscall_nr, int error);
+
+/// The seccomp trap path (--intercept seccomp): a filter on every thread under which
+/// system calls from code outside this process's current mappings (junction, its
+/// libraries, the vDSO) trap with SIGSYS, which enters the libOS as Syscall User
+/// Dispatch does. Returns 0 or -errno.
+int cj_seccomp_trap_outside_host(void);
+/// Whether the seccomp trap path is on.
+bool cj_seccomp_trapping(void);
 
 /// getauxval() of the host process (0 when absent).
 unsigned long cj_getauxval(unsigned long type);
