@@ -64,7 +64,10 @@ let package = Package(
                 "UThreads",
                 "FileSystem",
                 .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            ],
+            // Every call passes through the dispatcher: no dynamic exclusivity checks on
+            // its path (its tables are written once at start-up; shared state is locked).
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
         ),
         // Composes an instance: runtime, file systems, program, interception.
         .target(

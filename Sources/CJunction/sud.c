@@ -344,11 +344,32 @@ struct kernel_sigaction {
 /// Read by syscall_entry.S: use XSAVEC (CPUID.(0xD,1):EAX bit 1).
 uint8_t cj_use_xsavec;
 
+/// Read by syscall_entry.S: how calls from rewritten sites save the vector state.
+/// 0: XSAVE like every other entry; 1: xmm0-15; 2: ymm0-15; 3: zmm0-31 and k0-7. Moves
+/// need the XSAVE image to fit in 4 KiB (the copy goes after it) and leave what libOS
+/// code does not touch live: the x87 data registers, MXCSR and the x87 control word
+/// (which cj_switch keeps per uthread). JUNCTION_FAST_PATH_XSAVE=1 chooses 0.
+uint8_t cj_vector_mode;
+
+uint8_t cj_get_vector_mode(void) { return cj_vector_mode; }
+
+void cj_clear_manual_vector_state(cj_syscall_frame *frame) {
+    if (cj_vector_mode) *(uint64_t *)((char *)frame + 192 + 4096 + 2120) = 0;
+}
+
 int cj_interception_init(void) {
     // The frame's XSAVE area must hold every state component the kernel enabled.
     unsigned eax, ebx, ecx, edx;
     __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0xd), "c"(0));
     if (ebx > CJ_XSAVE_AREA) return -EINVAL;
+    unsigned xsave_size = ebx;
+    uint32_t xcr0_lo, xcr0_hi;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    const char *force = getenv("JUNCTION_FAST_PATH_XSAVE");
+    if (xsave_size > 4096 || (force && *force && *force != '0')) cj_vector_mode = 0;
+    else if ((xcr0_lo & 0xe0) == 0xe0) cj_vector_mode = 3;
+    else if (xcr0_lo & 0x4) cj_vector_mode = 2;
+    else cj_vector_mode = 1;
     __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0xd), "c"(1));
     cj_use_xsavec = (eax & 2) ? 1 : 0;
     struct kernel_sigaction sa = {

@@ -38,7 +38,8 @@ extension Handlers {
             sp = stack.base &+ stack.size
             if stack.flags & AltStack.autoDisarm != 0 { t.altStack = AltStack() }
         }
-        // Vector state, as the entry code saved it.
+        // Vector state, as the entry code saved it (as an XSAVE image).
+        cj_materialize_vector_state(raw)
         let xsaveBytes = UInt64(CJ_XSAVE_AREA)
         sp = (sp &- xsaveBytes) & ~63
         let fpstate = sp
@@ -263,6 +264,7 @@ extension Handlers {
             if fpstate != 0 {
                 let src = try UserMemory.pointer(fpstate, Int(CJ_XSAVE_AREA))
                 (frameBase + 192).copyMemory(from: src, byteCount: Int(CJ_XSAVE_AREA))
+                cj_clear_manual_vector_state(raw)
             }
             if let t = AppThread.current {
                 p.signals.restoreMask(of: t, uc.load(fromByteOffset: sigmaskOffset, as: UInt64.self))

@@ -135,10 +135,14 @@ struct JunctionTests {
     @Test("general registers, flags, vector registers and the red zone survive intercepted calls",
           arguments: [("static", ["-static"]), ("dynamic", [])])
     func registers(_ variant: String, _ flags: [String]) throws {
-        let prog = try Junction.compile("registers", flags, as: "registers-\(variant)")
-        let r = try Junction.run(Junction.binary, ["--", prog])
-        #expect(r.stdout == "registers preserved (code 0)\n", "\(r)")
-        #expect(r.status == 0)
+        let prog = try Junction.compile("registers", flags + ["-pthread"], as: "registers-\(variant)")
+        // One kthread: the thread that fills the vector registers runs while the other
+        // is blocked in a call. Also with the XSAVE fast path instead of moves.
+        for (options, env) in [([], [:]), (["--kthreads", "1"], [:]), (["--kthreads", "1"], ["JUNCTION_FAST_PATH_XSAVE": "1"])] {
+            let r = try runProcess(Junction.binary, options + ["--", prog], environment: Junction.environment.merging(env) { $1 })
+            #expect(r.stdout == "registers preserved (code 0)\n", "\(options) \(env): \(r)")
+            #expect(r.status == 0)
+        }
     }
 
     @Test("the trap path alone (--intercept trap) gives the same results", arguments: [
@@ -149,7 +153,7 @@ struct JunctionTests {
         let native = try Junction.run(command[0], Array(command.dropFirst()))
         let ours = try Junction.run(Junction.binary, ["--intercept", "trap", "--"] + command)
         #expect(ours == native)
-        let regs = try Junction.run(Junction.binary, ["--intercept", "trap", "--", try Junction.compile("registers", ["-static"], as: "registers-static")])
+        let regs = try Junction.run(Junction.binary, ["--intercept", "trap", "--", try Junction.compile("registers", ["-static", "-pthread"], as: "registers-static")])
         #expect(regs.stdout == "registers preserved (code 0)\n")
     }
 
@@ -170,7 +174,7 @@ struct JunctionTests {
         let traced = try Junction.run(Junction.binary, ["--intercept", "seccomp", "--strace", "--", "/bin/busybox", "true"])
         #expect(traced.stderr.contains("exit_group(0)"), "\(traced)")
         for variant in ["static", "dynamic"] {
-            let prog = try Junction.compile("registers", variant == "static" ? ["-static"] : [], as: "registers-\(variant)")
+            let prog = try Junction.compile("registers", variant == "static" ? ["-static", "-pthread"] : ["-pthread"], as: "registers-\(variant)")
             let regs = try Junction.run(Junction.binary, ["--intercept", "seccomp", "--", prog])
             #expect(regs.stdout == "registers preserved (code 0)\n")
             let sig = try Junction.compile("signals_more", variant == "static" ? ["-static", "-pthread"] : ["-pthread"],

@@ -222,6 +222,14 @@ _Static_assert(sizeof(cj_syscall_frame) == 192, "syscall_entry.S puts XSAVE stat
 /// libOS code go to the handler installed before. Returns 0 or -errno.
 int cj_install_signal_forwarding(int kick);
 
+/// Frames from rewritten sites may hold their vector state as plain moves' copy
+/// (cj_vector_mode); this writes the XSAVE image from it, for a signal frame.
+void cj_materialize_vector_state(cj_syscall_frame *frame);
+/// After the XSAVE image of a frame was replaced (rt_sigreturn): use the image.
+void cj_clear_manual_vector_state(cj_syscall_frame *frame);
+/// 0 XSAVE, 1 SSE, 2 AVX, 3 AVX-512: how rewritten sites save the vector state.
+uint8_t cj_get_vector_mode(void);
+
 /// Bytes reserved for XSAVE state after a frame.
 #define CJ_XSAVE_AREA 8192
 
