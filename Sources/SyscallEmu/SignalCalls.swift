@@ -30,6 +30,7 @@ extension Handlers {
     static func deliver(_ sig: Int32, _ si: SignalInfo, _ action: SignalAction, result: Int64,
                         frame f: SyscallFrame, process p: LinuxProcess, thread t: AppThread) throws(LinuxError) -> Int64 {
         let raw = f.raw
+        cj_fixup_resume(raw)  // the site may have been rewritten since the call trapped
         let appSP = raw.pointee.rsp
         // The alternate stack, when the action asks for it and the thread is not on it.
         let stack = t.altStack

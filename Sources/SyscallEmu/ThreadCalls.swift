@@ -109,6 +109,7 @@ extension Handlers {
 
         // The child's frame: the parent's registers and vector state, rax = 0, its stack
         // and (CLONE_SETTLS) its TLS.
+        cj_fixup_resume(f.raw)
         let size = MemoryLayout<cj_syscall_frame>.size + Int(CJ_XSAVE_AREA)
         guard let block = malloc(size) else { throw LinuxError(.ENOMEM) }
         block.copyMemory(from: UnsafeRawPointer(f.raw), byteCount: size)

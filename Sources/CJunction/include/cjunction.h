@@ -103,6 +103,8 @@ typedef struct cj_kthread_area {
     uint8_t kicked;                 // %gs:90  a kick arrived while in the libOS: the
                                     //         exit path re-enters to deliver signals
     uint8_t pad2[5];
+    uint64_t patch_ack;             // %gs:96  the last rewrite epoch this kthread's kick
+                                    //         handler has seen (sud.c)
 } cj_kthread_area;
 
 _Static_assert(offsetof(cj_kthread_area, libos_fs) == 72, "syscall_entry.S reads %gs:72");
@@ -225,6 +227,11 @@ int cj_install_signal_forwarding(int kick);
 /// Frames from rewritten sites may hold their vector state as plain moves' copy
 /// (cj_vector_mode); this writes the XSAVE image from it, for a signal frame.
 void cj_materialize_vector_state(cj_syscall_frame *frame);
+/// Where a frame resumes once call sites may have been rewritten: a return address just
+/// after a `syscall` whose following instruction was moved into a stub becomes the
+/// stub's copy of it. The dispatcher applies it after every call; signal delivery and
+/// clone apply it before they copy the frame's rip.
+void cj_fixup_resume(cj_syscall_frame *frame);
 /// After the XSAVE image of a frame was replaced (rt_sigreturn): use the image.
 void cj_clear_manual_vector_state(cj_syscall_frame *frame);
 /// 0 XSAVE, 1 SSE, 2 AVX, 3 AVX-512: how rewritten sites save the vector state.
