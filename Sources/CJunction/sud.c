@@ -397,8 +397,18 @@ static cj_uthread *interrupted_application(cj_kthread_area *a, ucontext_t *uc) {
 
 static struct kernel_sigaction_ { void *handler; unsigned long flags; void *restorer; uint64_t mask; } previous[65];
 
+extern char cj_user_access_start[], cj_user_access_end[];
+extern void cj_user_access_fault(void);
+
 static void fault_handler(int sig, siginfo_t *info, void *ucv) {
     ucontext_t *uc = ucv;
+    uintptr_t fault_rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    if ((sig == SIGSEGV || sig == SIGBUS) && fault_rip >= (uintptr_t)cj_user_access_start &&
+        fault_rip < (uintptr_t)cj_user_access_end) {
+        // The libOS touching a bad application pointer: the routine returns -EFAULT.
+        uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)cj_user_access_fault;
+        return;
+    }
     cj_kthread_area *a = area_in_signal();
     cj_uthread *t = interrupted_application(a, uc);
     if (t) {
@@ -512,6 +522,9 @@ uint8_t cj_vector_mode;
 
 uint8_t cj_get_vector_mode(void) { return cj_vector_mode; }
 
+static unsigned xsave_image_size = CJ_XSAVE_AREA;
+size_t cj_xsave_size(void) { return xsave_image_size; }
+
 void cj_clear_manual_vector_state(cj_syscall_frame *frame) {
     if (cj_vector_mode) *(uint64_t *)((char *)frame + 192 + 4096 + 2120) = 0;
 }
@@ -522,6 +535,7 @@ int cj_interception_init(void) {
     __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0xd), "c"(0));
     if (ebx > CJ_XSAVE_AREA) return -EINVAL;
     unsigned xsave_size = ebx;
+    xsave_image_size = (ebx + 63) & ~63u;
     uint32_t xcr0_lo, xcr0_hi;
     __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
     const char *force = getenv("JUNCTION_FAST_PATH_XSAVE");

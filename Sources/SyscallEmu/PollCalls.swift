@@ -37,7 +37,7 @@ extension Handlers {
     static func poll(_ p: LinuxProcess, fds: UInt64, count: UInt64, timeoutNanoseconds: Int64?) throws(LinuxError) -> Int64 {
         guard count <= UInt64(DescriptorTable.limit) else { throw LinuxError(.EINVAL) }
         let n = Int(count)
-        if n > 0 { _ = try UserMemory.pointer(fds, n * 8) }
+        if n > 0 { _ = try UserMemory.pointer(fds, n * 8, for: .write) }
         let deadline = timeoutNanoseconds.map { MonotonicInstant.now.advanced(by: .nanoseconds($0)) }
         var files: [OpenFile?] = []
         for i in 0..<n {

@@ -135,7 +135,7 @@ public enum Handlers {
                 return 0
             case 16:  // PR_GET_NAME
                 let bytes = Array(p.name.utf8.prefix(15)) + [0]
-                let dst = try UserMemory.pointer(f.a1, 16)
+                let dst = try UserMemory.pointer(f.a1, 16, for: .write)
                 bytes.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
                 return 0
             default:

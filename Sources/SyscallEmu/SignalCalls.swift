@@ -41,14 +41,14 @@ extension Handlers {
         }
         // Vector state, as the entry code saved it (as an XSAVE image).
         cj_materialize_vector_state(raw)
-        let xsaveBytes = UInt64(CJ_XSAVE_AREA)
+        let xsaveBytes = UInt64(cj_xsave_size())
         sp = (sp &- xsaveBytes) & ~63
         let fpstate = sp
-        try UserMemory.pointer(fpstate, Int(xsaveBytes)).copyMemory(from: UnsafeRawPointer(raw) + 192, byteCount: Int(xsaveBytes))
+        try UserMemory.pointer(fpstate, Int(xsaveBytes), for: .write).copyMemory(from: UnsafeRawPointer(raw) + 192, byteCount: Int(xsaveBytes))
         // The frame itself: at handler entry rsp + 8 must be 16-byte aligned.
         sp = ((sp &- (8 + ucontextSize + siginfoSize)) & ~15) &- 8
         let frameBytes = Int(8 + ucontextSize + siginfoSize)
-        let base = try UserMemory.pointer(sp, frameBytes)
+        let base = try UserMemory.pointer(sp, frameBytes, for: .write)
         base.initializeMemory(as: UInt8.self, repeating: 0, count: frameBytes)
         base.storeBytes(of: action.restorer, as: UInt64.self)  // pretcode: sa_restorer
         let uc = base + Int(ucontextOffset)
@@ -176,7 +176,7 @@ extension Handlers {
                                    restorer: try UserMemory.load(UInt64.self, at: f.a1 + 16),
                                    mask: try UserMemory.load(UInt64.self, at: f.a1 + 24) & ~SignalSet.unblockable)
             }
-            if f.a2 != 0 { _ = try UserMemory.pointer(f.a2, 32) }
+            if f.a2 != 0 { _ = try UserMemory.pointer(f.a2, 32, for: .write) }
             let old = p.signals.exchangeAction(sig, new)
             if f.a2 != 0 {
                 try UserMemory.store(old.handler, at: f.a2); try UserMemory.store(old.flags, at: f.a2 + 8)
@@ -188,7 +188,7 @@ extension Handlers {
             guard f.a3 == 8 else { throw LinuxError(.EINVAL) }
             guard let t = AppThread.current else { throw LinuxError(.EINVAL) }
             let set: UInt64? = f.a1 == 0 ? nil : try UserMemory.load(UInt64.self, at: f.a1)
-            if f.a2 != 0 { _ = try UserMemory.pointer(f.a2, 8) }
+            if f.a2 != 0 { _ = try UserMemory.pointer(f.a2, 8, for: .write) }
             let old = try p.signals.changeMask(of: t, how: f.a0, set: set)
             if f.a2 != 0 { try UserMemory.store(old, at: f.a2) }
             return 0  // what became unblocked goes out as this call returns
@@ -255,7 +255,7 @@ extension Handlers {
         d.register(15, "rt_sigreturn") { f, p throws(LinuxError) in
             // The restorer's `syscall` runs with rsp at the ucontext.
             let raw = f.raw
-            let uc = try UserMemory.pointer(raw.pointee.rsp, Int(ucontextSize))
+            let uc = try UserMemory.pointer(raw.pointee.rsp, Int(ucontextSize), for: .read)
             let mc = uc + Int(mcontextOffset)
             let frameBase = UnsafeMutableRawPointer(raw)
             for (i, off) in sigcontextOrder.enumerated() {
@@ -263,8 +263,8 @@ extension Handlers {
             }
             let fpstate = mc.load(fromByteOffset: 184, as: UInt64.self)
             if fpstate != 0 {
-                let src = try UserMemory.pointer(fpstate, Int(CJ_XSAVE_AREA))
-                (frameBase + 192).copyMemory(from: src, byteCount: Int(CJ_XSAVE_AREA))
+                let src = try UserMemory.pointer(fpstate, cj_xsave_size(), for: .read)
+                (frameBase + 192).copyMemory(from: src, byteCount: cj_xsave_size())
                 cj_clear_manual_vector_state(raw)
             }
             if let t = AppThread.current {
@@ -284,7 +284,7 @@ extension Handlers {
             guard let t = AppThread.current else { throw LinuxError(.EINVAL) }
             let set = p.signals.pendingSet(for: t) & p.signals.lock.withLock { t.blocked }
             let bytes = withUnsafeBytes(of: set) { Array($0.prefix(Int(f.a1))) }
-            let dst = try UserMemory.buffer(f.a0, bytes.count)
+            let dst = try UserMemory.buffer(f.a0, bytes.count, for: .write)
             bytes.withUnsafeBytes { dst.copyMemory(from: $0) }
             return 0
         }
@@ -308,7 +308,7 @@ extension Handlers {
                 guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
                 deadline = MonotonicInstant.now.advanced(by: .seconds(sec) + .nanoseconds(nsec))
             }
-            if f.a1 != 0 { _ = try UserMemory.pointer(f.a1, 128) }
+            if f.a1 != 0 { _ = try UserMemory.pointer(f.a1, 128, for: .write) }
             // While waiting, the awaited signals count as unblocked (so they pick this
             // thread), as Linux's real_blocked does.
             let old = p.signals.lock.withLock { t.blocked }
@@ -317,7 +317,7 @@ extension Handlers {
             while true {
                 if let (sig, si) = p.signals.take(in: set, for: t) {
                     if f.a1 != 0 {
-                        let info = try UserMemory.pointer(f.a1, 128)
+                        let info = try UserMemory.pointer(f.a1, 128, for: .write)
                         info.initializeMemory(as: UInt8.self, repeating: 0, count: 128)
                         info.storeBytes(of: sig, toByteOffset: 0, as: Int32.self)
                         info.storeBytes(of: si.code, toByteOffset: 8, as: Int32.self)

@@ -200,6 +200,12 @@ struct JunctionTests {
         try Junction.same(try Junction.compile("signals_more", flags, as: "signals_more-\(variant)"), [])
     }
 
+    @Test("bad pointers, descriptors and values get Linux's EFAULT, EBADF and EINVAL",
+          arguments: [("static", ["-static"]), ("dynamic", [])])
+    func badArguments(_ variant: String, _ flags: [String]) throws {
+        try Junction.same(try Junction.compile("badargs", flags, as: "badargs-\(variant)"), [])
+    }
+
     @Test("a write to a pipe without readers raises SIGPIPE")
     func sigpipe() throws {
         try Junction.same(try Junction.compile("signals_more", ["-pthread"], as: "signals_more"), ["sigpipe"])

@@ -234,8 +234,18 @@ void cj_materialize_vector_state(cj_syscall_frame *frame);
 void cj_fixup_resume(cj_syscall_frame *frame);
 /// After the XSAVE image of a frame was replaced (rt_sigreturn): use the image.
 void cj_clear_manual_vector_state(cj_syscall_frame *frame);
+/// Bytes of an XSAVE image of every state component the kernel enabled (what a signal
+/// frame's fpstate needs), a multiple of 64.
+size_t cj_xsave_size(void);
 /// 0 XSAVE, 1 SSE, 2 AVX, 3 AVX-512: how rewritten sites save the vector state.
 uint8_t cj_get_vector_mode(void);
+
+/// Touches every page of [address, address + length) for reading or (write != 0)
+/// writing; 0, or -EFAULT if some page is not accessible (the fault is caught, with
+/// the handlers LibOS installs).
+int64_t cj_probe_user(uintptr_t address, size_t length, int write);
+/// The length of a NUL-terminated string of at most max bytes, or -EFAULT.
+int64_t cj_user_strnlen(uintptr_t s, size_t max);
 
 /// Bytes reserved for XSAVE state after a frame.
 #define CJ_XSAVE_AREA 8192
