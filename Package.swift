@@ -142,7 +142,10 @@ let package = Package(
         .target(name: "NetStack"),
         .testTarget(
             name: "NetStackTests",
-            dependencies: ["NetStack"],
+            dependencies: [
+                "NetStack",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             exclude: ["Fixtures"]
         ),
     ]
