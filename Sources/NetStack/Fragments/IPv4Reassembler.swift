@@ -41,7 +41,8 @@ public enum ReassemblyDrop: UInt8, CaseIterable, Hashable, Sendable, CustomStrin
     case notAFragment
     /// A non-final fragment whose length is not a multiple of 8, or an empty one.
     case badOffset
-    /// The datagram would exceed 65535 bytes with its header.
+    /// The datagram would exceed 65535 bytes with its first fragment's header. The whole
+    /// datagram is dropped.
     case oversize
     /// Fragments disagree on the datagram's end (two last fragments, or data past the last).
     /// The whole datagram is dropped.
@@ -124,6 +125,8 @@ public struct IPv4Reassembler {
         var firstSeen: Duration
         /// Header of the fragment at offset 0, once it has arrived.
         var header: IPv4Header?
+        /// That fragment's header length, options included: the reassembled datagram's.
+        var headerLength: Int?
         /// Payload length from the last fragment (MF clear), once it has arrived.
         var length: Int?
         var payload: [UInt8] = []
@@ -161,7 +164,6 @@ public struct IPv4Reassembler {
         // RFC 791: every fragment but the last carries a multiple of 8 bytes. (Linux trims
         // the excess; refusing it is simpler and no conforming sender is affected.)
         guard end > start, last || data.count % 8 == 0 else { return drop(.badOffset) }
-        guard end + packet.headerLength <= IPv4Packet.maximumLength else { return drop(.oversize) }
 
         if datagrams[key] == nil {
             guard datagrams.count < limits.maximumDatagrams else { return drop(.overflow) }
@@ -214,6 +216,13 @@ public struct IPv4Reassembler {
             return drop(.inconsistentLength)
         }
 
+        // The reassembled datagram takes the first fragment's header (Linux's
+        // `ip_frag_reasm` refuses one past 65535 bytes with it; refuse it as early).
+        let headerLength = start == 0 ? packet.headerLength : (d.headerLength ?? IPv4Header.length)
+        guard max(end, d.ranges.last?.upperBound ?? 0) + headerLength <= IPv4Packet.maximumLength else {
+            return drop(.oversize)
+        }
+
         // Where it goes among the sorted ranges, and whether it overlaps (Linux's rules).
         var index = d.ranges.count
         for i in d.ranges.indices.reversed() {
@@ -236,7 +245,10 @@ public struct IPv4Reassembler {
         }
         d.ranges.insert(start..<end, at: index)
         d.received += end - start
-        if start == 0 { d.header = IPv4Header(packet) }
+        if start == 0 {
+            d.header = IPv4Header(packet)
+            d.headerLength = packet.headerLength
+        }
 
         guard let length = d.length, d.received == length, var header = d.header else { return .incomplete }
         header.moreFragments = false

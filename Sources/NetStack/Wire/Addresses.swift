@@ -17,15 +17,17 @@ public struct MACAddress: Hashable, Sendable, Comparable, LosslessStringConverti
 
     /// Parses six hex octets separated by `:` or `-` ("02:00:00:00:00:0a").
     public init?(_ text: String) {
-        var value: UInt64 = 0, octets = 0, digits = 0, separator: UInt8 = 0
+        var value: UInt64 = 0, octet: UInt64 = 0, octets = 0, digits = 0, separator: UInt8 = 0
         for c in text.utf8 {
             if let d = hexValue(c) {
                 guard digits < 2 else { return nil }
-                value = value << 4 | UInt64(d)
+                octet = octet << 4 | UInt64(d)
                 digits += 1
             } else if c == UInt8(ascii: ":") || c == UInt8(ascii: "-") {
-                guard digits > 0, separator == 0 || separator == c else { return nil }
+                guard digits > 0, octets < 5, separator == 0 || separator == c else { return nil }
                 separator = c
+                value = value << 8 | octet
+                octet = 0
                 octets += 1
                 digits = 0
             } else {
@@ -33,7 +35,7 @@ public struct MACAddress: Hashable, Sendable, Comparable, LosslessStringConverti
             }
         }
         guard digits > 0, octets == 5 else { return nil }
-        rawValue = value
+        rawValue = value << 8 | octet
     }
 
     /// Reads six bytes at `offset` (bounds already checked by the caller).
