@@ -87,28 +87,33 @@ func reemit(_ original: [UInt8]) throws -> [UInt8] {
                 at += try ARPPacket.parse(frame.payload).emit(into: rest)
             case .ipv4:
                 let packet = try IPv4Packet(validating: frame.payload)
-                let header = IPv4Header(packet)
-                at += try header.emit(into: rest)
+                var header = IPv4Header(packet)
                 let l4 = UnsafeMutableRawBufferPointer(rebasing: rest[IPv4Header.length...])
+                var written = packet.payload.count
                 if packet.isFragment {
                     l4.copyMemory(from: packet.payload)
-                    at += packet.payload.count
                 } else if header.protocol == .icmp {
                     let icmp = try ICMPPacket(validating: packet.payload)
                     let message = try ICMPMessage(icmp)
                     switch message {
                     case .echoRequest, .echoReply:
                         UnsafeMutableRawBufferPointer(rebasing: l4[8...]).copyMemory(from: icmp.payload)
-                        at += try message.emit(into: l4, payloadLength: icmp.payload.count)
+                        written = try message.emit(into: l4, payloadLength: icmp.payload.count)
                     case .destinationUnreachable, .timeExceeded:
-                        at += try message.emitError(quoting: icmp.payload, into: l4)
+                        written = try message.emitError(quoting: icmp.payload, into: l4)   // may cut the quote
                     }
                 } else if header.protocol == .udp {
                     let udp = try UDPDatagram(validating: packet.payload, source: header.source, destination: header.destination)
                     UnsafeMutableRawBufferPointer(rebasing: l4[8...]).copyMemory(from: udp.payload)
-                    at += try UDPHeader(udp).emit(into: l4, source: header.source, destination: header.destination,
-                                                  computeChecksum: udp.hasChecksum)
+                    let n = try UDPHeader(udp).emit(into: l4, source: header.source, destination: header.destination,
+                                                   computeChecksum: udp.hasChecksum)
+                    // Bytes after the UDP length but inside the IPv4 total length stay as sent.
+                    UnsafeMutableRawBufferPointer(rebasing: l4[n..<written]).copyMemory(from: packet.payload.slice(n))
+                } else {
+                    l4.copyMemory(from: packet.payload)
                 }
+                header.payloadLength = written
+                at += try header.emit(into: rest) + written
             default:
                 break
             }

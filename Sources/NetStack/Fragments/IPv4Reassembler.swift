@@ -136,6 +136,7 @@ public struct IPv4Reassembler {
     }
 
     public let limits: ReassemblyLimits
+    private static let zeros = [UInt8](repeating: 0, count: IPv4Packet.maximumLength)
     public private(set) var counters = ReassemblyCounters()
     private var datagrams: [FragmentKey: Datagram] = [:]
     private var bufferedBytes = 0
@@ -237,7 +238,8 @@ public struct IPv4Reassembler {
         guard bufferedBytes + growth <= limits.maximumTotalBytes else { return drop(.overflow) }
 
         if growth > 0 {
-            d.payload.append(contentsOf: repeatElement(0, count: growth))
+            // Gaps read as zeros until filled; a contiguous source makes this one memcpy.
+            d.payload.append(contentsOf: Self.zeros[..<growth])
             bufferedBytes += growth
         }
         d.payload.withUnsafeMutableBytes { buffer in
