@@ -66,12 +66,12 @@ struct CapturedPacketTests {
         #expect(ip.source == ipA && ip.destination == ipB && ip.identification == 0xF6C5)
         #expect(udp == UDPHeader(sourcePort: 40000, destinationPort: 5353, payloadLength: 12))
         try Captured.udp.withUnsafeBytes { bytes in
-            let udp = try UDPDatagram(validating: bytes.slice(34), source: ipA, destination: ipB)
+            let udp = try UDPDatagram(validating: bytes.from(34), source: ipA, destination: ipB)
             #expect(udp.checksum == 0x97A6 && udp.hasChecksum)
             #expect(String(decoding: udp.payload, as: UTF8.self) == "hello, wire\n")
         }
         try Captured.udpNoChecksum.withUnsafeBytes { bytes in
-            let udp = try UDPDatagram(validating: bytes.slice(34), source: ipA, destination: ipB)
+            let udp = try UDPDatagram(validating: bytes.from(34), source: ipA, destination: ipB)
             #expect(!udp.hasChecksum && String(decoding: udp.payload, as: UTF8.self) == "no checksum")
         }
         guard case .icmp(_, let eip, let message, let quoted) = rx.receive(Captured.portUnreachable) else {
@@ -82,10 +82,10 @@ struct CapturedPacketTests {
         // The quote is the datagram A sent, byte for byte (Linux quotes all of it).
         #expect(Array(Captured.portUnreachable[42...]) == Array(Captured.udpToClosedPort[14...]))
         try Captured.portUnreachable.withUnsafeBytes { bytes in
-            let icmp = try ICMPPacket(validating: bytes.slice(34))
+            let icmp = try ICMPPacket(validating: bytes.from(34))
             let original = try IPv4Packet(validatingQuoted: icmp.payload)
             #expect(original.protocol == .udp && original.source == ipA && original.destination == ipB)
-            #expect(original.payload.u16(2) == 9)   // the closed port
+            #expect(original.payload.word(at: 2) == 9)   // the closed port
         }
         #expect(rx.counters.total == 0)
     }
@@ -119,6 +119,30 @@ struct CapturedPacketTests {
 }
 
 extension UnsafeRawBufferPointer {
-    func slice(_ from: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: self[from...]) }
-    func u16(_ offset: Int) -> UInt16 { UInt16(self[offset]) << 8 | UInt16(self[offset + 1]) }
+    func from(_ offset: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: self[offset...]) }
+    func word(at offset: Int) -> UInt16 { UInt16(self[offset]) << 8 | UInt16(self[offset + 1]) }
+}
+
+/// The README's example, kept compiling and true.
+func readmeExample(_ frame: [UInt8], _ counters: inout WireCounters) -> String? {
+    frame.withUnsafeBytes { bytes -> String? in
+        guard let eth = counters.counting(.ethernet, { () throws(WireError) in try EthernetFrame(validating: bytes) }),
+              eth.etherType == .ipv4,
+              let ip = counters.counting(.ipv4, { () throws(WireError) in try IPv4Packet(validating: eth.payload) }),
+              ip.protocol == .udp,
+              let udp = counters.counting(.udp, { () throws(WireError) in
+                  try UDPDatagram(validating: ip.payload, source: ip.source, destination: ip.destination) })
+        else { return nil }
+        return "\(ip.source):\(udp.sourcePort) -> \(ip.destination):\(udp.destinationPort), \(udp.payload.count) bytes"
+    }
+}
+
+@Test("the README example reads the captured UDP datagram and counts a bad one")
+func readme() {
+    var counters = WireCounters()
+    #expect(readmeExample(Captured.udp, &counters) == "192.0.2.1:40000 -> 192.0.2.2:5353, 12 bytes")
+    var bad = Captured.udp
+    bad[22] -= 1
+    #expect(readmeExample(bad, &counters) == nil)
+    #expect(counters.description == "IPv4: 1 bad checksum")
 }

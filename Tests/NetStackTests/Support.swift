@@ -108,7 +108,7 @@ func reemit(_ original: [UInt8]) throws -> [UInt8] {
                     let n = try UDPHeader(udp).emit(into: l4, source: header.source, destination: header.destination,
                                                    computeChecksum: udp.hasChecksum)
                     // Bytes after the UDP length but inside the IPv4 total length stay as sent.
-                    UnsafeMutableRawBufferPointer(rebasing: l4[n..<written]).copyMemory(from: packet.payload.slice(n))
+                    UnsafeMutableRawBufferPointer(rebasing: l4[n..<written]).copyMemory(from: packet.payload.from(n))
                 } else {
                     l4.copyMemory(from: packet.payload)
                 }
