@@ -86,16 +86,17 @@ public enum WireLayer: Int, CaseIterable, Hashable, Sendable, CustomStringConver
 ///     try EthernetFrame(validating: bytes) }) else { return }
 /// ```
 public struct WireCounters: Sendable, Equatable, CustomStringConvertible {
-    static let reasons = WireError.allCases.count
-    static let slots = 5 * 17
-    private var counts = InlineArray<85, UInt64>(repeating: 0)
+    @usableFromInline static let reasons = 17
+    @usableFromInline static let slots = 5 * 17
+    @usableFromInline var counts = InlineArray<85, UInt64>(repeating: 0)
 
     public init() {
-        precondition(WireLayer.allCases.count * Self.reasons == Self.slots, "resize WireCounters.counts")
+        precondition(WireError.allCases.count == Self.reasons && WireLayer.allCases.count * Self.reasons == Self.slots,
+                     "resize WireCounters.counts")
     }
 
     /// Counts one refusal.
-    @inline(__always)
+    @inlinable
     public mutating func record(_ error: WireError, in layer: WireLayer) {
         counts[layer.rawValue * Self.reasons + Int(error.rawValue)] &+= 1
     }
@@ -115,7 +116,7 @@ public struct WireCounters: Sendable, Equatable, CustomStringConvertible {
 
     /// Runs a parser, counting its refusal (if any) against `layer`.
     /// - Returns: the parser's value, or nil when it threw.
-    @inline(__always)
+    @inlinable
     public mutating func counting<T>(_ layer: WireLayer, _ parse: () throws(WireError) -> T) -> T? {
         do { return try parse() } catch {
             record(error, in: layer)
