@@ -65,7 +65,7 @@ public struct ICMPPacket {
 ///
 /// The data (echo data, or the quoted datagram of an error) is not part of the value: it
 /// is `ICMPPacket.payload` when parsing, and the caller places it after the 8-byte header
-/// before `emit` (or lets `emitError(_:quoting:into:)` copy the quote).
+/// before `emit` (or lets `emitError(quoting:into:)` copy the quote).
 public enum ICMPMessage: Hashable, Sendable {
     case echoRequest(identifier: UInt16, sequence: UInt16)
     case echoReply(identifier: UInt16, sequence: UInt16)
