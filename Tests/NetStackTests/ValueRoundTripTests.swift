@@ -122,3 +122,25 @@ struct ValueRoundTripTests {
         }
     }
 }
+
+@Test("IPv4 options are exposed by the view, skipped by the value, and dropped on emit")
+func ipv4Options() throws {
+    // The captured UDP packet with a 4-byte option (NOP, NOP, NOP, end of list) added.
+    var packet = Array(Captured.udp[14..<34]) + [1, 1, 1, 0] + Array(Captured.udp[34...])
+    packet[0] = 0x46
+    packet.put16(UInt16(packet.count), at: 2)
+    packet.put16(0, at: 10)
+    packet.put16(packet[..<24].withUnsafeBytes { InternetChecksum.checksum($0) }, at: 10)
+    try packet.withUnsafeBytes { b in
+        let ip = try IPv4Packet(validating: b)
+        #expect(ip.headerLength == 24 && Array(ip.options) == [1, 1, 1, 0] && ip.payload.count == 20)
+        let header = IPv4Header(ip)
+        #expect(header.payloadLength == 20 && header.totalLength == 40)
+        let udp = try UDPDatagram(validating: ip.payload, source: ip.source, destination: ip.destination)
+        #expect(udp.destinationPort == 5353)
+        // Emitted again without options, it is the packet Linux sent.
+        var out = [UInt8](repeating: 0, count: 20)
+        try out.withUnsafeMutableBytes { _ = try header.emit(into: $0) }
+        #expect(out == Array(Captured.udp[14..<34]))
+    }
+}

@@ -120,8 +120,8 @@ public enum ReassemblyResult: Sendable {
 ///
 /// Time is the caller's: pass the same monotonic clock's reading (any epoch) as `now`,
 /// so tests drive it by hand. A datagram expires `timeout` after its first fragment.
-public struct IPv4Reassembler {
-    struct Datagram {
+public struct IPv4Reassembler: Sendable {
+    struct Datagram: Sendable {
         var firstSeen: Duration
         /// Header of the fragment at offset 0, once it has arrived.
         var header: IPv4Header?
