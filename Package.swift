@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "FileSystem", targets: ["FileSystem"]),
         .library(name: "SyscallEmu", targets: ["SyscallEmu"]),
         .library(name: "LibOS", targets: ["LibOS"]),
+        .library(name: "NetStack", targets: ["NetStack"]),
         .executable(name: "junction", targets: ["junction"]),
         .executable(name: "junction-bench", targets: ["junction-bench"]),
         .executable(name: "uthreads-demo", targets: ["uthreads-demo"]),
@@ -138,6 +139,17 @@ let package = Package(
         .testTarget(
             name: "LoaderTests",
             dependencies: ["Loader", "TestSupport"]
+        ),
+        // Ethernet, ARP, IPv4, ICMP, UDP: Wire/ parses and emits, holding no state;
+        // Fragments/ reassembles IPv4. No dependencies until the Interface layer lands.
+        .target(name: "NetStack"),
+        .testTarget(
+            name: "NetStackTests",
+            dependencies: [
+                "NetStack",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            exclude: ["Fixtures"]
         ),
     ]
 )
