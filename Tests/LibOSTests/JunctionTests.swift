@@ -206,6 +206,13 @@ struct JunctionTests {
         try Junction.same(try Junction.compile("badargs", flags, as: "badargs-\(variant)"), [])
     }
 
+    @Test("memory: brk, anonymous and file mappings, mprotect, mremap, madvise, munmap, mincore, msync",
+          arguments: [("static", ["-static"]), ("dynamic", [])])
+    func memory(_ variant: String, _ flags: [String]) throws {
+        let file = Junction.scratch.appendingPathComponent("mapped-\(variant)").path
+        try Junction.same(try Junction.compile("memory", flags, as: "memory-\(variant)"), [file])
+    }
+
     @Test("a write to a pipe without readers raises SIGPIPE")
     func sigpipe() throws {
         try Junction.same(try Junction.compile("signals_more", ["-pthread"], as: "signals_more"), ["sigpipe"])
