@@ -146,6 +146,32 @@ public final class FileSystemContext: @unchecked Sendable {
         try loc.node.setTimes(access: access ?? .now, modification: modification ?? .now)
     }
 
+    /// utimensat(2): nil leaves a time as it is (UTIME_OMIT); the caller passes `.now`
+    /// for UTIME_NOW. Setting explicit times needs ownership; "now" needs write access.
+    public func updateTimes(_ path: String, access: Timespec?, modification: Timespec?, explicit: Bool,
+                            at: Location? = nil, followSymlinks: Bool = true) throws(Errno) {
+        let loc = try vfs.resolve(path, from: base(at), followLast: followSymlinks, credentials: credentials)
+        try updateTimes(loc, access: access, modification: modification, explicit: explicit)
+    }
+
+    public func updateTimes(_ loc: Location, access: Timespec?, modification: Timespec?, explicit: Bool) throws(Errno) {
+        if explicit { try requireOwner(loc) } else if credentials.uid != 0, try loc.node.status().uid != credentials.uid {
+            try requireAccess(.write, loc)
+        }
+        try loc.node.setTimes(access: access, modification: modification)
+    }
+
+    /// fchmod(2) and fchown(2) on an open file's node.
+    public func changeMode(_ loc: Location, mode: UInt32) throws(Errno) {
+        try requireOwner(loc)
+        try loc.node.setMode(mode)
+    }
+
+    public func changeOwner(_ loc: Location, uid: UInt32?, gid: UInt32?) throws(Errno) {
+        guard credentials.uid == 0 else { throw .notPermitted }
+        try loc.node.setOwner(uid: uid, gid: gid)
+    }
+
     /// truncate(2).
     public func truncate(_ path: String, to length: Int64, at: Location? = nil) throws(Errno) {
         guard length >= 0 else { throw .invalidArgument }

@@ -3,6 +3,7 @@
 import CJunction
 import FileSystem
 import SystemPackage
+import UThreads
 
 #if canImport(Glibc)
 import Glibc
@@ -286,6 +287,67 @@ extension Handlers {
             return Int64(f.a1)
         }
         d.register(72, "fcntl") { f, p throws(LinuxError) in try fcntl(f, p) }
+        d.register(91, "fchmod") { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            try fsCall { () throws(Errno) in try p.fs.changeMode(file.location, mode: UInt32(truncatingIfNeeded: f.a1) & 0o7777) }
+            return 0
+        }
+        // chown family: uid or gid -1 leaves it as it is.
+        func owner(_ v: UInt64) -> UInt32? { UInt32(truncatingIfNeeded: v) == UInt32.max ? nil : UInt32(truncatingIfNeeded: v) }
+        d.register(92, "chown") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a0)
+            try fsCall { () throws(Errno) in try p.fs.changeOwner(path, uid: owner(f.a1), gid: owner(f.a2)) }
+            return 0
+        }
+        d.register(94, "lchown") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a0)
+            try fsCall { () throws(Errno) in try p.fs.changeOwner(path, uid: owner(f.a1), gid: owner(f.a2), followSymlinks: false) }
+            return 0
+        }
+        d.register(93, "fchown") { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            try fsCall { () throws(Errno) in try p.fs.changeOwner(file.location, uid: owner(f.a1), gid: owner(f.a2)) }
+            return 0
+        }
+        d.register(260, "fchownat") { f, p throws(LinuxError) in
+            guard f.a4 & ~(atSymlinkNoFollow | atEmptyPath) == 0 else { throw LinuxError(.EINVAL) }
+            let path = try UserMemory.string(f.a1)
+            if path.isEmpty && f.a4 & atEmptyPath != 0 {
+                let file = try p.fd(f.a0)
+                try fsCall { () throws(Errno) in try p.fs.changeOwner(file.location, uid: owner(f.a2), gid: owner(f.a3)) }
+                return 0
+            }
+            let base = try p.base(f.a0)
+            try fsCall { () throws(Errno) in
+                try p.fs.changeOwner(path, uid: owner(f.a2), gid: owner(f.a3), at: base, followSymlinks: f.a4 & atSymlinkNoFollow == 0)
+            }
+            return 0
+        }
+        d.register(280, "utimensat") { f, p throws(LinuxError) in try utimensat(f, p) }
+        d.register(162, "sync") { _, _ throws(LinuxError) in
+            Glibc.sync()  // HostFS data lives in the host page cache; MemFS has nothing to write
+            return 0
+        }
+        d.register(306, "syncfs") { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            if let host = file.handle.hostDescriptor { _ = cj_host_syscall(306, UInt64(host), 0, 0, 0, 0, 0) }
+            return 0
+        }
+        d.register(73, "flock") { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            let op = Int32(truncatingIfNeeded: f.a1)
+            let kind = op & ~4  // without LOCK_NB
+            guard kind == 1 || kind == 2 || kind == 8 else { throw LinuxError(.EINVAL) }  // SH, EX, UN
+            // Host files: the host's flock (against other processes), never blocking a
+            // kthread; elsewhere only this process could conflict with itself: granted.
+            guard let host = file.handle.hostDescriptor, file.location.node.kind == .regular else { return 0 }
+            while true {
+                let r = cj_host_syscall(73, UInt64(host), UInt64(kind | 4), 0, 0, 0, 0)
+                if r == 0 { return 0 }
+                guard r == -Int64(EWOULDBLOCK), op & 4 == 0 else { throw LinuxError(Errno(rawValue: Int32(-r))) }
+                if UThread.sleep(for: .milliseconds(2)) == .interrupted { try p.checkInterrupted(.restartSys) }
+            }
+        }
         d.register(16, "ioctl") { f, p throws(LinuxError) in try ioctl(f, p) }
         d.register(22, "pipe") { f, p throws(LinuxError) in try pipe(p, f.a0, flags: 0) }
         d.register(293, "pipe2") { f, p throws(LinuxError) in try pipe(p, f.a0, flags: f.a1) }
@@ -365,9 +427,93 @@ extension Handlers {
             let new = (file.flags.rawValue & ~settable) | (Int32(truncatingIfNeeded: f.a2) & settable)
             file.flags = OpenFlags(rawValue: new)
             return 0
+        case 5, 6, 7, 36, 37, 38:  // F_GETLK, F_SETLK, F_SETLKW and their OFD forms
+            return try recordLock(file, command: Int32(f.a1), flock: f.a2, p)
         default:
             throw LinuxError(.EINVAL)
         }
+    }
+
+    /// POSIX record locks (struct flock: l_type, l_whence, l_start, l_len, l_pid). On a
+    /// file backed by the host they are the host's, so they work against other
+    /// processes; F_SETLKW then retries F_SETLK with uthread sleeps (a kthread never
+    /// blocks in the kernel) and ends with EINTR for a signal. Elsewhere (MemFS, pipes,
+    /// devices) only this process can lock, and its own POSIX locks never conflict:
+    /// they are granted (OFD locks are treated the same way, a simplification).
+    static func recordLock(_ file: OpenFile, command: Int32, flock address: UInt64, _ p: LinuxProcess) throws(LinuxError) -> Int64 {
+        let ofd = command >= 36
+        var lock = try UserMemory.load((Int16, Int16, Int32, Int64, Int64, Int32, Int32).self, at: address)
+        let (type, whence) = (lock.0, lock.1)
+        guard type >= 0, type <= 2, whence >= 0, whence <= 2 else { throw LinuxError(.EINVAL) }
+        if ofd && lock.5 != 0 { throw LinuxError(.EINVAL) }  // l_pid must be 0
+        let getting = command == 5 || command == 36
+        if !getting {
+            if type == 0 && !file.flags.canRead { throw LinuxError(.EBADF) }   // F_RDLCK
+            if type == 1 && !file.flags.canWrite { throw LinuxError(.EBADF) }  // F_WRLCK
+        }
+        guard let host = file.handle.hostDescriptor, file.location.node.kind == .regular else {
+            if getting { try UserMemory.store(Int16(2), at: address) }  // F_UNLCK: nothing conflicts
+            return 0
+        }
+        // The host descriptor's own offset is not the file's: make SEEK_CUR absolute.
+        if whence == 1 { lock.1 = 0; lock.3 += file.offset }
+        let blocking = command == 7 || command == 38
+        let hostCommand = UInt64(blocking ? command - 1 : command)
+        while true {
+            let r = withUnsafeMutablePointer(to: &lock) { ptr in
+                cj_host_syscall(72, UInt64(host), hostCommand, UInt64(UInt(bitPattern: ptr)), 0, 0, 0)
+            }
+            if r == 0 {
+                if getting {
+                    try UserMemory.store(lock.0, at: address)
+                    if lock.0 != 2 {
+                        try UserMemory.store(lock.1, at: address + 2)
+                        try UserMemory.store(lock.3, at: address + 8)
+                        try UserMemory.store(lock.4, at: address + 16)
+                        try UserMemory.store(lock.5, at: address + 24)
+                    }
+                }
+                return 0
+            }
+            guard blocking, r == -Int64(EAGAIN) || r == -Int64(EACCES) else { throw LinuxError(Errno(rawValue: Int32(-r))) }
+            if UThread.sleep(for: .milliseconds(2)) == .interrupted { try p.checkInterrupted(.restartSys) }
+        }
+    }
+
+    /// utimensat(dirfd, path, times[2], flags): NULL times = now; UTIME_NOW, UTIME_OMIT;
+    /// a NULL path applies to dirfd itself (futimens).
+    static func utimensat(_ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {
+        guard f.a3 & ~atSymlinkNoFollow == 0 else { throw LinuxError(.EINVAL) }
+        let utimeNow: Int64 = (1 << 30) - 1, utimeOmit: Int64 = (1 << 30) - 2
+        var times: [Timespec?] = [.now, .now]
+        var explicit = false
+        if f.a2 != 0 {
+            for i in 0..<2 {
+                let sec = try UserMemory.load(Int64.self, at: f.a2 + UInt64(16 * i))
+                let nsec = try UserMemory.load(Int64.self, at: f.a2 + UInt64(16 * i + 8))
+                switch nsec {
+                case utimeNow: times[i] = .now
+                case utimeOmit: times[i] = nil
+                case 0..<1_000_000_000:
+                    times[i] = Timespec(seconds: sec, nanoseconds: nsec)
+                    explicit = true
+                default: throw LinuxError(.EINVAL)
+                }
+            }
+            if times[0] == nil && times[1] == nil { return 0 }
+        }
+        if f.a1 == 0 {
+            let file = try p.fd(f.a0)
+            try fsCall { () throws(Errno) in try p.fs.updateTimes(file.location, access: times[0], modification: times[1], explicit: explicit) }
+            return 0
+        }
+        let path = try UserMemory.string(f.a1)
+        let base = try p.base(f.a0)
+        try fsCall { () throws(Errno) in
+            try p.fs.updateTimes(path, access: times[0], modification: times[1], explicit: explicit, at: base,
+                                 followSymlinks: f.a3 & atSymlinkNoFollow == 0)
+        }
+        return 0
     }
 
     static func ioctl(_ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {

@@ -213,6 +213,39 @@ struct JunctionTests {
         try Junction.same(try Junction.compile("memory", flags, as: "memory-\(variant)"), [file])
     }
 
+    @Test("python3: sqlite3 (record locks), utime, chown, chmod, fchmod, flock, fcntl locks on a host file")
+    func pythonFiles() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return }
+        try Junction.same("/usr/bin/python3", ["-c", """
+            import sqlite3, tempfile, os, fcntl, struct
+            d = tempfile.mkdtemp()
+            db = sqlite3.connect(d + '/x.db')
+            db.execute('create table t(a)')
+            db.executemany('insert into t values (?)', [(i,) for i in range(1000)])
+            db.commit()
+            print(db.execute('select sum(a) from t').fetchone())
+            p = d + '/f'
+            open(p, 'w').close()
+            os.utime(p, ns=(10**18, 2 * 10**18))
+            st = os.stat(p)
+            print(st.st_atime_ns, st.st_mtime_ns)
+            os.chown(p, 1, 2)
+            os.chmod(p, 0o600)
+            fd = os.open(p, os.O_RDWR)
+            os.fchmod(fd, 0o640)
+            st = os.stat(p)
+            print(st.st_uid, st.st_gid, oct(st.st_mode))
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 0)
+            got = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack('hhqqi', fcntl.F_WRLCK, 0, 0, 10, 0))
+            print('own lock does not conflict:', struct.unpack('hhqqi', got)[0] == fcntl.F_UNLCK)
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETLK, struct.pack('hhqqi', 7, 0, 0, 10, 0))
+            except OSError as e:
+                print('bad lock type:', e.errno)
+            """])
+    }
+
     @Test("a write to a pipe without readers raises SIGPIPE")
     func sigpipe() throws {
         try Junction.same(try Junction.compile("signals_more", ["-pthread"], as: "signals_more"), ["sigpipe"])
