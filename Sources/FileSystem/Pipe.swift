@@ -35,6 +35,9 @@ public final class Pipe: @unchecked Sendable {
         return (p.makeReadEnd(), p.makeWriteEnd())
     }
 
+    /// Counts one reader and one writer held by a socket pair's ends.
+    func addEnds() { lock.withLock { readers += 1; writers += 1 } }
+
     func makeReadEnd() -> PipeReadEnd {
         lock.withLock { readers += 1 }
         return PipeReadEnd(pipe: self)

@@ -532,7 +532,9 @@ extension Handlers {
             return 0
         case 0x541B:  // FIONREAD
             var n: Int32 = 0
-            if let r = file.handle as? PipeReadEnd { n = Int32(r.pipe.available) } else if let size = try? file.handle.size() {
+            if let r = file.handle as? PipeReadEnd { n = Int32(r.pipe.available) } else if let s = file.handle as? SocketPairEnd {
+                n = Int32(s.available)
+            } else if let size = try? file.handle.size() {
                 n = Int32(clamping: max(0, size - file.offset))
             }
             try UserMemory.store(n, at: f.a2)
@@ -550,9 +552,9 @@ extension Handlers {
         var extra: OpenFlags = []
         if flags & 0o4000 != 0 { extra.insert(.nonBlocking) }
         let cloexec = flags & 0o2000000 != 0
-        let loc = p.fs.cwd  // pipes have no path; "pipe:[...]" would come from /proc
-        let rf = OpenFile(location: Location(node: loc.node, path: "pipe:"), handle: r, flags: extra)
-        let wf = OpenFile(location: Location(node: loc.node, path: "pipe:"), handle: w, flags: extra.union(.writeOnly))
+        let node = AnonymousNode.pipe()  // fstat: a FIFO on pipefs, the same inode for both ends
+        let rf = OpenFile(location: Location(node: node, path: "pipe:"), handle: r, flags: extra)
+        let wf = OpenFile(location: Location(node: node, path: "pipe:"), handle: w, flags: extra.union(.writeOnly))
         let a = try p.descriptors.install(rf, closeOnExec: cloexec)
         let b: Int32
         do { b = try p.descriptors.install(wf, closeOnExec: cloexec) } catch {
@@ -615,7 +617,7 @@ extension Handlers {
             d.register(nr, name) { _, _ throws(LinuxError) in 0 }
         }
         // Sockets arrive with NetStack; until then, as on a kernel built without them.
-        d.register(41, "socket") { _, _ throws(LinuxError) in throw LinuxError(.EAFNOSUPPORT) }
+        d.register(41, "socket") { _, _ throws(LinuxError) in throw LinuxError(.EAFNOSUPPORT) }  // socketpair: SocketCalls
     }
 
     /// struct statx (256 bytes), every basic field valid.

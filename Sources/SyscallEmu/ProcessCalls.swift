@@ -20,6 +20,8 @@ public enum Handlers {
         registerThreads(d)
         registerPoll(d)
         registerSignals(d)
+        registerSockets(d)
+        registerEpoll(d)
     }
 
     /// Forwards a call to the host kernel unchanged (its pointers are valid here: the

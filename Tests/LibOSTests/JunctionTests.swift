@@ -246,6 +246,12 @@ struct JunctionTests {
             """])
     }
 
+    @Test("python3 asyncio: epoll, socketpair, eventfd, pipes with reader callbacks")
+    func pythonAsyncio() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return }
+        try Junction.same("/usr/bin/python3", [testProgramsDirectory.appendingPathComponent("asyncio_epoll.py").path])
+    }
+
     @Test("a write to a pipe without readers raises SIGPIPE")
     func sigpipe() throws {
         try Junction.same(try Junction.compile("signals_more", ["-pthread"], as: "signals_more"), ["sigpipe"])

@@ -1,0 +1,247 @@
+// EpollCalls.swift: epoll over the readiness of the instance's files (pipes, socket
+// pairs, eventfds, devices, other epoll instances): level- and edge-triggered,
+// EPOLLONESHOT, registrations that end with their open file description, waits that
+// park the uthread and end with EINTR for a signal.
+import FileSystem
+import SystemPackage
+import UThreads
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An epoll instance: the interest list, keyed by descriptor and open file description.
+final class EventPoll: FileHandle, @unchecked Sendable {
+    static let epollIn: UInt32 = 0x001, epollOut: UInt32 = 0x004, epollErr: UInt32 = 0x008, epollHup: UInt32 = 0x010
+    static let epollRdHup: UInt32 = 0x2000, epollExclusive: UInt32 = 1 << 28, epollWakeup: UInt32 = 1 << 29
+    static let epollOneShot: UInt32 = 1 << 30, epollET: UInt32 = 1 << 31
+
+    struct Key: Hashable {
+        let fd: Int32
+        let file: ObjectIdentifier
+    }
+
+    final class Item {
+        weak var file: OpenFile?
+        var events: UInt32
+        var data: UInt64
+        var token = 0
+        /// Edge-triggered: readiness may have changed since the last report.
+        var edge = true
+        /// EPOLLONESHOT after its report, until EPOLL_CTL_MOD.
+        var disabled = false
+        init(file: OpenFile, events: UInt32, data: UInt64) {
+            self.file = file
+            self.events = events
+            self.data = data
+        }
+    }
+
+    private let lock = FSLock()
+    private var items: [Key: Item] = [:]
+    private var waiters: [UThreadRef] = []
+    private let observers = ReadinessObservers()
+
+    var isSeekable: Bool { false }
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int { throw .invalidArgument }
+    func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int { throw .invalidArgument }
+    func size() throws(Errno) -> Int64 { 0 }
+
+    func close() {
+        let all = lock.withLock { () -> [Item] in
+            defer { items.removeAll() }
+            return Array(items.values)
+        }
+        for item in all { if let f = item.file { f.handle.removeReadinessObserver(item.token) } }
+    }
+
+    /// Readable when some registration would be reported (for poll and nested epoll).
+    var readiness: Readiness { collect(max: 1, consume: false).isEmpty ? [] : [.readable] }
+    func addReadinessObserver(_ o: @escaping @Sendable (Readiness) -> Void) -> Int { observers.add(o) }
+    func removeReadinessObserver(_ t: Int) { observers.remove(t) }
+
+    /// A registered file's readiness may have changed: mark edges, wake waiters.
+    private func changed(_ key: Key) {
+        let wake = lock.withLock { () -> [UThreadRef] in
+            items[key]?.edge = true
+            defer { waiters.removeAll() }
+            return waiters
+        }
+        for w in wake { w.unpark() }
+        observers.notify([.readable])
+    }
+
+    func add(fd: Int32, file: OpenFile, events: UInt32, data: UInt64) throws(LinuxError) {
+        let key = Key(fd: fd, file: ObjectIdentifier(file))
+        let item = Item(file: file, events: events, data: data)
+        try lock.withLock { () throws(LinuxError) in
+            guard items[key] == nil else { throw LinuxError(.EEXIST) }
+            items[key] = item
+        }
+        item.token = file.handle.addReadinessObserver { [weak self] _ in self?.changed(key) }
+        changed(key)
+    }
+
+    func modify(fd: Int32, file: OpenFile, events: UInt32, data: UInt64) throws(LinuxError) {
+        let key = Key(fd: fd, file: ObjectIdentifier(file))
+        try lock.withLock { () throws(LinuxError) in
+            guard let item = items[key] else { throw LinuxError(.ENOENT) }
+            item.events = events
+            item.data = data
+            item.disabled = false
+            item.edge = true
+        }
+        changed(key)
+    }
+
+    func remove(fd: Int32, file: OpenFile) throws(LinuxError) {
+        let key = Key(fd: fd, file: ObjectIdentifier(file))
+        guard let item = lock.withLock({ items.removeValue(forKey: key) }) else { throw LinuxError(.ENOENT) }
+        file.handle.removeReadinessObserver(item.token)
+    }
+
+    /// Up to `max` ready (events, data) pairs. `consume`: clear edges and disable one-shot
+    /// registrations that are reported.
+    func collect(max: Int, consume: Bool) -> [(UInt32, UInt64)] {
+        let snapshot = lock.withLock { Array(items) }
+        var out: [(UInt32, UInt64)] = []
+        var gone: [Key] = []
+        for (key, item) in snapshot {
+            if out.count >= max { break }
+            guard let file = item.file else { gone.append(key); continue }
+            let (events, disabled, edge) = lock.withLock { (item.events, item.disabled, item.edge) }
+            if disabled { continue }
+            if events & Self.epollET != 0 && !edge { continue }
+            let r = file.handle.readiness.rawValue
+            // POLLERR and POLLHUP are always reported; RDHUP when asked and hung up.
+            var ready = r & (events | Self.epollErr | Self.epollHup) & (Self.epollIn | Self.epollOut | Self.epollErr | Self.epollHup)
+            if events & Self.epollRdHup != 0 && r & Self.epollHup != 0 { ready |= Self.epollRdHup }
+            guard ready != 0 else { continue }
+            out.append((ready, item.data))
+            if consume {
+                lock.withLock {
+                    if events & Self.epollET != 0 { item.edge = false }
+                    if events & Self.epollOneShot != 0 { item.disabled = true }
+                }
+            }
+        }
+        if !gone.isEmpty { lock.withLock { for k in gone { items.removeValue(forKey: k) } } }
+        return out
+    }
+
+    /// epoll_wait: reports what is ready now, else parks until something changes, the
+    /// deadline, or a signal (EINTR).
+    func wait(max: Int, deadline: MonotonicInstant?, process p: LinuxProcess) throws(LinuxError) -> [(UInt32, UInt64)] {
+        while true {
+            let ready = collect(max: max, consume: true)
+            if !ready.isEmpty { return ready }
+            if let deadline, MonotonicInstant.now >= deadline { return [] }
+            guard UThread.isInUThread else { return [] }
+            let me = UThread.current
+            lock.withLock { waiters.append(me) }
+            // Re-check after enrolling: a change between collect and here would be lost.
+            if !collect(max: 1, consume: false).isEmpty { continue }
+            if let deadline { UThread.park(until: deadline) } else { UThread.park() }
+            if UThread.takeInterrupt(), let t = AppThread.current, p.signals.hasDeliverable(for: t) {
+                throw LinuxError(.EINTR)
+            }
+        }
+    }
+}
+
+extension Handlers {
+    static func registerEpoll(_ d: Dispatcher) {
+        let create: SyscallHandler = { f, p throws(LinuxError) in
+            let cloexec: UInt64 = 0o2000000
+            if f.number == 213 {
+                guard Int32(truncatingIfNeeded: f.a0) > 0 else { throw LinuxError(.EINVAL) }  // epoll_create(size)
+            } else {
+                guard f.a0 & ~cloexec == 0 else { throw LinuxError(.EINVAL) }
+            }
+            let file = OpenFile(location: Location(node: AnonymousNode.anonymousInode(), path: "anon_inode:[eventpoll]"),
+                                handle: EventPoll(), flags: .readWrite)
+            return Int64(try p.descriptors.install(file, closeOnExec: f.number == 291 && f.a0 & cloexec != 0))
+        }
+        d.register(213, "epoll_create", create)
+        d.register(291, "epoll_create1", create)
+        d.register(233, "epoll_ctl") { f, p throws(LinuxError) in
+            let ep = try epoll(p, f.a0)
+            let fd = Int32(truncatingIfNeeded: f.a2)
+            let file = try p.fd(f.a2)
+            guard fd != Int32(truncatingIfNeeded: f.a0) else { throw LinuxError(.EINVAL) }
+            // Regular files and directories are always ready: Linux refuses them.
+            if file.handle.hostDescriptor != nil && file.location.node.kind == .regular || file.location.node.kind == .directory {
+                throw LinuxError(.EPERM)
+            }
+            switch f.a1 {
+            case 1, 3:  // EPOLL_CTL_ADD, EPOLL_CTL_MOD
+                let events = try UserMemory.load(UInt32.self, at: f.a3)
+                let data = try UserMemory.load(UInt64.self, at: f.a3 + 4)
+                if f.a1 == 1 {
+                    try ep.add(fd: fd, file: file, events: events, data: data)
+                } else {
+                    try ep.modify(fd: fd, file: file, events: events, data: data)
+                }
+            case 2:  // EPOLL_CTL_DEL
+                try ep.remove(fd: fd, file: file)
+            default:
+                throw LinuxError(.EINVAL)
+            }
+            return 0
+        }
+        d.register(232, "epoll_wait") { f, p throws(LinuxError) in
+            try epollWait(p, epfd: f.a0, events: f.a1, max: f.a2, timeout: milliseconds(f.a3))
+        }
+        d.register(281, "epoll_pwait") { f, p throws(LinuxError) in
+            try withMask(p, f.a4, f.a5) { () throws(LinuxError) in try epollWait(p, epfd: f.a0, events: f.a1, max: f.a2, timeout: milliseconds(f.a3)) }
+        }
+        d.register(441, "epoll_pwait2") { f, p throws(LinuxError) in
+            var timeout: Int64?
+            if f.a3 != 0 {
+                let sec = try UserMemory.load(Int64.self, at: f.a3), nsec = try UserMemory.load(Int64.self, at: f.a3 + 8)
+                guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
+                timeout = sec * 1_000_000_000 + nsec
+            }
+            return try withMask(p, f.a4, f.a5) { () throws(LinuxError) in try epollWait(p, epfd: f.a0, events: f.a1, max: f.a2, timeout: timeout) }
+        }
+    }
+
+    static func milliseconds(_ v: UInt64) -> Int64? {
+        let ms = Int32(truncatingIfNeeded: v)
+        return ms < 0 ? nil : Int64(ms) * 1_000_000
+    }
+
+    static func epoll(_ p: LinuxProcess, _ fd: UInt64) throws(LinuxError) -> EventPoll {
+        guard let ep = try p.fd(fd).handle as? EventPoll else { throw LinuxError(.EINVAL) }
+        return ep
+    }
+
+    static func epollWait(_ p: LinuxProcess, epfd: UInt64, events: UInt64, max: UInt64, timeout: Int64?) throws(LinuxError) -> Int64 {
+        let n = Int32(truncatingIfNeeded: max)
+        guard n > 0, n <= Int32.max / 12 else { throw LinuxError(.EINVAL) }
+        let ep = try epoll(p, epfd)
+        _ = try UserMemory.pointer(events, Int(n) * 12, for: .write)
+        let deadline = timeout.map { MonotonicInstant.now.advanced(by: .nanoseconds($0)) }
+        let ready = try ep.wait(max: Int(n), deadline: deadline, process: p)
+        for (i, (ev, data)) in ready.enumerated() {  // struct epoll_event is packed: 4 + 8 bytes
+            try UserMemory.store(ev, at: events + UInt64(12 * i))
+            try UserMemory.store(data, at: events + UInt64(12 * i + 4))
+        }
+        return Int64(ready.count)
+    }
+
+    /// Runs `body` with the thread's mask replaced by the one at `mask` (if not NULL),
+    /// as ppoll and epoll_pwait do; after EINTR the handler's frame restores it.
+    static func withMask(_ p: LinuxProcess, _ mask: UInt64, _ size: UInt64, _ body: () throws(LinuxError) -> Int64) throws(LinuxError) -> Int64 {
+        guard mask != 0, let t = AppThread.current else { return try body() }
+        p.signals.beginTemporaryMask(of: t, try loadMask(mask, size: size))
+        do {
+            let r = try body()
+            p.signals.endTemporaryMask(of: t)
+            return r
+        } catch {
+            if error.code != LinuxError.Code.EINTR.rawValue { p.signals.endTemporaryMask(of: t) }
+            throw error
+        }
+    }
+}
