@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <poll.h>
 
 static int next_ordinal;
 static __thread int my_ordinal = -1;
@@ -149,4 +150,18 @@ int cnq_unix_connect(const char *name) {
     do { r = connect(s, (struct sockaddr *)&a, len); } while (r < 0 && errno == EINTR);
     if (r < 0) { int e = errno; close(s); return -e; }
     return s;
+}
+
+int cnq_accept(int listen_fd) {
+    int r;
+    do { r = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC); } while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+}
+
+bool cnq_peer_hung_up(int sock) {
+    struct pollfd p = { .fd = sock, .events = POLLIN | POLLRDHUP };
+    if (poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) return true;
+    char byte;
+    return recv(sock, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }

@@ -201,3 +201,7 @@ void cnq_xsk_rx_wakeup(struct cnq_xsk *x) {
     if (xsk_ring_prod__needs_wakeup(&x->fill))
         (void)recvfrom(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, NULL);
 }
+
+uint32_t cnq_xsk_tx_free(struct cnq_xsk *x) { return xsk_prod_nb_free(&x->tx, x->tx.size); }
+
+bool cnq_xsk_rx_ready(struct cnq_xsk *x) { return xsk_cons_nb_avail(&x->rx, 1) > 0; }

@@ -53,6 +53,9 @@ int cnq_recv_fds(int sock, int *fds, int maxfds, int *nfds, void *bytes, size_t 
 /// namespace under `name`.
 int cnq_unix_listen(const char *name);
 int cnq_unix_connect(const char *name);
+int cnq_accept(int listen_fd);
+/// True when the other end of a connected socket has closed it (or exited).
+bool cnq_peer_hung_up(int sock);
 
 // MARK: AF_XDP (libxdp's xsk API)
 
@@ -85,6 +88,10 @@ uint32_t cnq_xsk_fill_free(struct cnq_xsk *x);
 uint32_t cnq_xsk_rx(struct cnq_xsk *x, uint64_t *addrs, uint32_t *lens, uint32_t max);
 /// Puts up to n descriptors on the TX ring and kicks the kernel; returns how many.
 uint32_t cnq_xsk_tx(struct cnq_xsk *x, const uint64_t *addrs, const uint32_t *lens, uint32_t n);
+/// Free slots on the TX ring.
+uint32_t cnq_xsk_tx_free(struct cnq_xsk *x);
+/// True when the RX ring holds frames.
+bool cnq_xsk_rx_ready(struct cnq_xsk *x);
 /// Takes up to max completed TX addresses (kicking the kernel first if it needs it).
 uint32_t cnq_xsk_complete(struct cnq_xsk *x, uint64_t *addrs, uint32_t max);
 /// Wakes the kernel for RX when the fill ring asks for it (needs_wakeup).
