@@ -57,21 +57,24 @@ func run() throws(NICError) {
     case "send", "die":
         var batch = PacketBatch(capacity: 32)
         var seq: UInt32 = 0
+        var completed = 0
         while Int(seq) < count || !batch.isEmpty {
             while Int(seq) < count && !batch.isFull {
                 batch.append(try device.pool.allocate(copying: numberedFrame(seq, size: size, from: device.info.mac)))
                 seq += 1
             }
             if try device.transmit(queue: 0, from: &batch) == 0 { usleep(10) }
-            _ = try device.reclaim(queue: 0)
+            completed += try device.reclaim(queue: 0)
         }
         print("sent \(count)")
         fflush(nil)
         if mode == "die" { kill(getpid(), SIGKILL) }
-        // Stay until the peer has taken every frame (or is gone), then close the link.
-        for _ in 0..<20_000 where device.statistics.txPackets > 0 {
-            if try device.reclaim(queue: 0) == 0 { usleep(100) }
-            if !device.linkAlive { break }
+        // Stay until the peer has taken every frame (or is gone), at most 10 s.
+        var waits = 0
+        while completed < count && device.linkAlive && waits < 100_000 {
+            let n = try device.reclaim(queue: 0)
+            completed += n
+            if n == 0 { usleep(100); waits += 1 }
         }
     default:
         fail("unknown mode \(mode)")

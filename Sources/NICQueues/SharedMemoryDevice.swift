@@ -211,10 +211,10 @@ public struct SharedMemoryDevice: ~Copyable, NetworkDevice {
             var (c, n) = s.txDone.available()
             while n > 0 { freeOwn(UInt32(truncatingIfNeeded: s.txDone.read(c))); c &+= 1; n -= 1 }
             s.txDone.release(c)
-            if dead.pointee {
-                var (c2, n2) = s.tx.available()
-                while n2 > 0 { freeOwn(unpackDescriptor(s.tx.read(c2)).index); c2 &+= 1; n2 -= 1 }
-            }
+            // Not yet taken by the peer: if it still reads them, its mapping of the file
+            // keeps the bytes; nothing in this process uses them again.
+            var (c2, n2) = s.tx.available()
+            while n2 > 0 { freeOwn(unpackDescriptor(s.tx.read(c2)).index); c2 &+= 1; n2 -= 1 }
         }
         for fd in fds { close(fd) }
         if side == 0 { unlink(path) }

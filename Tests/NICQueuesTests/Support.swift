@@ -80,3 +80,33 @@ func sh(_ args: String...) throws -> String {
     if p.terminationStatus != 0 { throw TestFailure("\(args.joined(separator: " ")): \(text)") }
     return text
 }
+
+/// An ARP request: who has `targetIP`? tell `senderIP` at `mac`.
+func arpRequest(from mac: MACAddress, senderIP: [UInt8], targetIP: [UInt8]) -> [UInt8] {
+    var arp: [UInt8] = [0, 1, 8, 0, 6, 4, 0, 1]   // Ethernet, IPv4, sizes, request
+    arp += mac.bytes + senderIP + [0, 0, 0, 0, 0, 0] + targetIP
+    return ethernetFrame(to: .broadcast, from: mac, type: 0x0806, payload: arp)
+}
+
+/// The sender MAC of an ARP reply from `ip` to `mac`, if `frame` is one.
+func arpReplySender(_ frame: [UInt8], from ip: [UInt8], to mac: MACAddress) -> MACAddress? {
+    guard frame.count >= 42, frame[12] == 0x08, frame[13] == 0x06, frame[20] == 0, frame[21] == 2,
+          Array(frame[28..<32]) == ip, Array(frame[32..<38]) == mac.bytes else { return nil }
+    return MACAddress(Array(frame[22..<28]))
+}
+
+/// A name unique to this test process and call, for interfaces and namespaces.
+func uniqueName(_ prefix: String) -> String {
+    let n = nameCounter.add()
+    return "\(prefix)\(getpid() % 100_000)\(n)"
+}
+
+final class Counter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+    func add() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
+}
+let nameCounter = Counter()
+
+/// A third octet for test subnets, unlikely to meet another test run's.
+func subnetOctet() -> UInt8 { UInt8(truncatingIfNeeded: (Int(getpid()) &* 7 &+ nameCounter.add()) % 200 + 20) }
