@@ -104,7 +104,9 @@ public struct SharedMemoryDevice: ~Copyable, NetworkDevice {
         var mapping: Mapping? = nil
         var ownBells: [Int32] = []
         var peerBells: [Int32] = []
+        var renamed = false
         func closeAll() {
+            if renamed { unlink(path) }
             for fd in ownBells + peerBells where fd >= 0 { close(fd) }
             if fileFD >= 0 { close(fileFD) }
             if listenFD >= 0 { close(listenFD) }
@@ -123,6 +125,7 @@ public struct SharedMemoryDevice: ~Copyable, NetworkDevice {
                 SharedMemoryDevice.format(m.base, g)
                 mapping = consume m
                 if rename(tmp, path) < 0 { let e = errno; unlink(tmp); throw NICError.from(call: "rename", errno: e, subject: path) }
+                renamed = true
                 for _ in 0..<g.queues { ownBells.append(try Host.shim(cnq_eventfd(), call: "eventfd", subject: path)) }
                 // Wait for the peer.
                 let left = Int32(clamping: max(0, Int64(deadline) - Int64(Host.monotonicNanos())) / 1_000_000)
