@@ -104,7 +104,8 @@ func uniqueName(_ prefix: String) -> String {
 final class Counter: @unchecked Sendable {
     private var value = 0
     private let lock = NSLock()
-    func add() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
+    func add(_ n: Int = 1) -> Int { lock.lock(); defer { lock.unlock() }; value += n; return value }
+    var current: Int { lock.lock(); defer { lock.unlock() }; return value }
 }
 let nameCounter = Counter()
 
