@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <poll.h>
+#include <netinet/in.h>
 
 static int next_ordinal;
 static __thread int my_ordinal = -1;
@@ -72,13 +73,13 @@ int cnq_if_index(const char *name) {
     return i == 0 ? -errno : (int)i;
 }
 
-int cnq_packet_socket(int ifindex) {
-    int s = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+int cnq_packet_socket(int ifindex, bool receive) {
+    int s = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, receive ? htons(ETH_P_ALL) : 0);
     if (s < 0) return -errno;
     struct sockaddr_ll sll;
     memset(&sll, 0, sizeof sll);
     sll.sll_family = AF_PACKET;
-    sll.sll_protocol = htons(ETH_P_ALL);
+    sll.sll_protocol = receive ? htons(ETH_P_ALL) : 0;
     sll.sll_ifindex = ifindex;
     if (bind(s, (struct sockaddr *)&sll, sizeof sll) < 0) { int e = errno; close(s); return -e; }
     return s;
@@ -164,4 +165,58 @@ bool cnq_peer_hung_up(int sock) {
     if (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) return true;
     char byte;
     return recv(sock, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+enum { MMSG_MAX = 64 };
+
+int cnq_send_batch(int fd, const uint8_t *base, size_t stride, const uint32_t *lens, unsigned n) {
+    struct mmsghdr m[MMSG_MAX];
+    struct iovec iov[MMSG_MAX];
+    if (n > MMSG_MAX) n = MMSG_MAX;
+    memset(m, 0, sizeof(struct mmsghdr) * n);
+    for (unsigned i = 0; i < n; i++) {
+        iov[i].iov_base = (void *)(base + i * stride);
+        iov[i].iov_len = lens[i];
+        m[i].msg_hdr.msg_iov = &iov[i];
+        m[i].msg_hdr.msg_iovlen = 1;
+    }
+    int r = sendmmsg(fd, m, n, MSG_DONTWAIT);
+    return r < 0 ? -errno : r;
+}
+
+int cnq_recv_batch(int fd, uint8_t *base, size_t stride, size_t cap, uint32_t *lens, unsigned n) {
+    struct mmsghdr m[MMSG_MAX];
+    struct iovec iov[MMSG_MAX];
+    if (n > MMSG_MAX) n = MMSG_MAX;
+    memset(m, 0, sizeof(struct mmsghdr) * n);
+    for (unsigned i = 0; i < n; i++) {
+        iov[i].iov_base = base + i * stride;
+        iov[i].iov_len = cap;
+        m[i].msg_hdr.msg_iov = &iov[i];
+        m[i].msg_hdr.msg_iovlen = 1;
+    }
+    int r = recvmmsg(fd, m, n, MSG_DONTWAIT, NULL);
+    if (r < 0) return -errno;
+    for (int i = 0; i < r; i++) lens[i] = m[i].msg_len;
+    return r;
+}
+
+int cnq_udp_pair(int fds[2]) {
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    int rx = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int tx = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (rx < 0 || tx < 0) goto fail;
+    int big = 8 << 20;
+    setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    if (bind(rx, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(rx, (struct sockaddr *)&a, &len) < 0) goto fail;
+    if (connect(tx, (struct sockaddr *)&a, sizeof a) < 0) goto fail;
+    fds[0] = tx;
+    fds[1] = rx;
+    return 0;
+fail:;
+    int e = errno;
+    if (rx >= 0) close(rx);
+    if (tx >= 0) close(tx);
+    return -e;
 }

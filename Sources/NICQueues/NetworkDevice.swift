@@ -145,15 +145,16 @@ extension NetworkDevice where Self: ~Copyable {
 }
 
 /// Per-queue counters in memory the device owns (one writer per queue).
+@frozen @usableFromInline
 struct QueueCounters: ~Copyable {
-    let p: UnsafeMutablePointer<DeviceStatistics>
-    let n: Int
+    @usableFromInline let p: UnsafeMutablePointer<DeviceStatistics>
+    @usableFromInline let n: Int
     init(queues: Int) {
         n = queues
         p = .allocate(capacity: queues)
         p.initialize(repeating: DeviceStatistics(), count: queues)
     }
-    deinit { p.deallocate() }
+    @inlinable deinit { p.deallocate() }
     var total: DeviceStatistics { (0..<n).reduce(DeviceStatistics()) { $0 + p[$1] } }
     @inline(__always) func rx(_ q: Int, packets: Int, bytes: Int) {
         p[q].rxPackets &+= UInt64(packets); p[q].rxBytes &+= UInt64(bytes)

@@ -199,6 +199,16 @@ public struct PacketBatch: ~Copyable {
         return try body(UnsafeMutableRawBufferPointer(start: e.data, count: Int(e.length)))
     }
 
+    /// Sets the length of the `i`th frame (within its buffer).
+    @inlinable
+    public mutating func setLength(_ n: Int, at i: Int) throws(NICError) {
+        precondition(i >= 0 && i < used, "PacketBatch index out of range")
+        let e = entries[head + i]
+        let room = Int(e.core.pointee.bufferSize) - Int(e.start)
+        guard n >= 0, n <= room else { throw .frameTooLarge(length: n, capacity: room) }
+        entries[head + i].length = UInt32(n)
+    }
+
     // MARK: for devices
 
     /// The entry at position `i` from the front.

@@ -43,8 +43,9 @@ int cnq_tap_open(char *name, bool multiQueue);
 int cnq_if_hwaddr(const char *name, uint8_t mac[6]);
 int cnq_if_mtu(const char *name);
 int cnq_if_index(const char *name);
-/// An AF_PACKET SOCK_RAW socket bound to `ifindex` for every protocol, non-blocking.
-int cnq_packet_socket(int ifindex);
+/// An AF_PACKET SOCK_RAW socket bound to `ifindex`, non-blocking; receiving every
+/// protocol when `receive`, send-only otherwise.
+int cnq_packet_socket(int ifindex, bool receive);
 /// Sends `nfds` descriptors and `len` bytes over a unix socket (SCM_RIGHTS).
 int cnq_send_fds(int sock, const int *fds, int nfds, const void *bytes, size_t len);
 /// Receives up to `maxfds` descriptors (count in *nfds) and up to `len` bytes.
@@ -56,6 +57,13 @@ int cnq_unix_connect(const char *name);
 int cnq_accept(int listen_fd);
 /// True when the other end of a connected socket has closed it (or exited).
 bool cnq_peer_hung_up(int sock);
+
+/// sendmmsg of n buffers laid out `stride` apart at `base` (non-blocking); returns how many went.
+int cnq_send_batch(int fd, const uint8_t *base, size_t stride, const uint32_t *lens, unsigned n);
+/// recvmmsg of up to n messages into buffers `stride` apart (non-blocking); lengths in `lens`.
+int cnq_recv_batch(int fd, uint8_t *base, size_t stride, size_t cap, uint32_t *lens, unsigned n);
+/// Two UDP sockets on 127.0.0.1: fds[0] connected to fds[1] (both non-blocking).
+int cnq_udp_pair(int fds[2]);
 
 // MARK: AF_XDP (libxdp's xsk API)
 
