@@ -12,6 +12,9 @@ final class PcapWriter {
     let snapLength: Int
     var failed: Int32 = 0
     var records = 0
+    /// Where each record of the frames offered to transmit starts (reused every call).
+    let offsets: UnsafeMutablePointer<Int>
+    let offsetCapacity = 1025
 
     init(path: String, snapLength: Int) throws(NICError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -20,6 +23,7 @@ final class PcapWriter {
         self.path = path
         self.snapLength = snapLength
         buffer = .allocate(byteCount: capacity, alignment: 8)
+        offsets = .allocate(capacity: offsetCapacity)
         // Global header: magic, version 2.4, GMT offset, accuracy, snap length, LINKTYPE_ETHERNET.
         put32(0xA1B2_C3D4); put16(2); put16(4); put32(0); put32(0); put32(UInt32(snapLength)); put32(1)
         flush()
@@ -29,6 +33,7 @@ final class PcapWriter {
         flush()
         close(fd)
         buffer.deallocate()
+        offsets.deallocate()
     }
 
     private func put32(_ v: UInt32) { buffer.storeBytes(of: v.littleEndian, toByteOffset: used, as: UInt32.self); used += 4 }
@@ -94,29 +99,26 @@ public struct PcapCapture<Base: NetworkDevice & ~Copyable>: ~Copyable, NetworkDe
     public func transmit(queue: Int, from batch: inout PacketBatch) throws(NICError) -> Int {
         // The device takes frames from the front; record those it took. (Buffers handed
         // to a device may be reused at once, so the bytes are copied before.)
+        if writer.used > writer.capacity / 2 { writer.flush() }   // room for a whole batch
         let mark = writer.used, records = writer.records
         let ts = Host.realtime()
-        var offsets: [Int] = []
         let before = batch.count
-        if before > 0 {
-            offsets.reserveCapacity(before + 1)
-            for i in 0..<before {
-                if writer.used + 16 + batch.length(at: i) > writer.capacity { break }
-                offsets.append(writer.used)
-                batch.withBytes(at: i) { writer.record($0.baseAddress!, $0.count, ts) }
-            }
-            offsets.append(writer.used)
+        var offered = 0
+        while offered < before, offered < writer.offsetCapacity - 1,
+              writer.used + 16 + batch.length(at: offered) <= writer.capacity {
+            writer.offsets[offered] = writer.used
+            batch.withBytes(at: offered) { writer.record($0.baseAddress!, $0.count, ts) }
+            offered += 1
         }
+        writer.offsets[offered] = writer.used
         let n: Int
         do { n = try base.transmit(queue: queue, from: &batch) } catch {
             writer.used = mark; writer.records = records
             throw error
         }
-        let taken = before - batch.count
-        if taken < offsets.count - 1 {   // keep only the records of frames the device took
-            writer.used = offsets[max(0, taken)]
-            writer.records = records + taken
-        }
+        let taken = min(before - batch.count, offered)
+        writer.used = writer.offsets[taken]   // keep only the records of frames the device took
+        writer.records = records + taken
         return n
     }
 

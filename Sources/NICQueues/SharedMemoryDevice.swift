@@ -279,7 +279,9 @@ public struct SharedMemoryDevice: ~Copyable, NetworkDevice {
         let tx = s.pointee.tx
         var (p, free) = tx.reserve()
         if free == 0 {
-            if checkPeerGone() { throw .peerGone(info.name) }
+            // A full ring: the peer is slow, or dead. Ask the socket now and then.
+            s.pointee.idlePolls &+= 1
+            if s.pointee.idlePolls % 64 == 1, checkPeerGone() { throw .peerGone(info.name) }
             return 0
         }
         let core = pool.core
