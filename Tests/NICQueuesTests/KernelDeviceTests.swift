@@ -30,20 +30,45 @@ struct KernelDeviceTests {
     @Test func tapFramesReachTheKernelAndItsAnswersReachUs() throws {
         let name = uniqueName("jnqt")
         let octet = subnetOctet()
-        let tap = try TapDevice(name: name)
+        var c = TapConfiguration()
+        c.bufferSize = 512   // room for 384-byte frames: larger ones arrive truncated
+        let tap = try TapDevice(name: name, configuration: c)
         defer { _ = try? sh("ip", "link", "del", name) }
         #expect(tap.interfaceName == name && tap.info.mtu == 1500)
         try sh("ip", "addr", "add", "10.201.\(octet).1/24", "dev", name)
         try sh("ip", "link", "set", name, "up")
-        var mac = [UInt8](repeating: 0, count: 6)
         let linuxMAC = try #require(MACAddress(try sh("cat", "/sys/class/net/\(name)/address").trimmingCharacters(in: .whitespacesAndNewlines)))
-        _ = mac
         // Our ARP request reaches the kernel, which answers it on the TAP.
         #expect(try arpExchange(tap, senderIP: [10, 201, octet, 2], targetIP: [10, 201, octet, 1], expectFrom: linuxMAC))
         #expect(tap.statistics.txPackets >= 1 && tap.statistics.rxPackets >= 1)
         // The kernel counted what we sent.
         let rxByKernel = Int(try sh("cat", "/sys/class/net/\(name)/statistics/rx_packets").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         #expect(rxByKernel >= 1)
+        // A frame larger than our buffers (the kernel now knows our address and pings it
+        // with 1000 bytes) is dropped and counted, not delivered cut short.
+        let ping = try CleanChild(["/usr/bin/busybox", "ping", "-c", "1", "-s", "1000", "10.201.\(octet).2"])
+        defer { _ = ping.kill() }
+        var batch = PacketBatch(capacity: 32)
+        for _ in 0..<50 where tap.statistics.rxDropped == 0 {
+            if try tap.receive(queue: 0, into: &batch, limit: 32) == 0 { _ = try tap.waitForFrames(timeoutMs: 100) }
+            while let f = batch.popFirst() { #expect(f.length <= 384) }
+        }
+        #expect(tap.statistics.rxDropped >= 1)
+    }
+
+    @Test func tapWithSeveralQueues() throws {
+        let name = uniqueName("jnqm")
+        let tap = try DeviceSpec(parsing: "tap:\(name):2").open()
+        defer { _ = try? sh("ip", "link", "del", name) }
+        #expect(tap.info.queueCount == 2)
+        try sh("ip", "link", "set", name, "up")
+        let frame = numberedFrame(1, size: 60, from: tap.info.mac)
+        try transmitFrames(tap, [frame], queue: 0)
+        try transmitFrames(tap, [frame, frame], queue: 1)
+        #expect(tap.statistics.txPackets == 3)
+        let rxByKernel = Int(try sh("cat", "/sys/class/net/\(name)/statistics/rx_packets").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(rxByKernel == 3)
+        #expect(tap.notificationFD(queue: 0) != tap.notificationFD(queue: 1))
     }
 
     @Test func tapNeedsAName() throws {
