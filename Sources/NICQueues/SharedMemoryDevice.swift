@@ -118,7 +118,11 @@ public struct SharedMemoryDevice: ~Copyable, NetworkDevice {
                 // A new file renamed over PATH: a previous link's mappings keep their own inode.
                 let tmp = path + ".\(getpid()).tmp"
                 fileFD = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-                if fileFD < 0 { throw NICError.from(call: "open", errno: errno, subject: path) }
+                if fileFD < 0 {
+                    let e = errno
+                    if e == EACCES || e == EPERM || e == EROFS { throw .permissionDenied("shm:\(path)", detail: "cannot create the link file \(tmp)") }
+                    throw NICError.from(call: "open", errno: e, subject: path)
+                }
                 if ftruncate(fileFD, off_t(g.totalSize)) < 0 { let e = errno; unlink(tmp); throw NICError.from(call: "ftruncate", errno: e, subject: path) }
                 let m: Mapping
                 do throws(NICError) { m = try Mapping.shared(fd: fileFD, size: g.totalSize, what: path) } catch { unlink(tmp); throw error }

@@ -66,6 +66,21 @@ import Testing
         #expect(r.stderr.hasPrefix("nic-peer: ibverbs: no RDMA device found"))
     }
 
+    @Test(.enabled(if: isRoot && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "needs root to drop to an unprivileged user"))
+    func missingPrivilegesAreClearErrors() throws {
+        let tap = uniqueName("jnqp")
+        for (spec, message) in [
+            ("tap:\(tap)", "nic-peer: tap:\(tap): permission denied (creating or attaching a TAP interface needs root or CAP_NET_ADMIN)\n"),
+            ("xdp:lo", "nic-peer: xdp:lo: permission denied (AF_XDP and loading XDP programs need root"),
+            ("shm:/root/jnq-link", "nic-peer: shm:/root/jnq-link: permission denied (cannot create the link file"),
+        ] {
+            let r = try runProcess("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                                                        siblingExecutable("nic-peer"), "info", spec])
+            #expect(r.status == 1)
+            #expect(r.stderr.hasPrefix(message), "\(r)")
+        }
+    }
+
     @Test func missingDevicesAreClearErrors() throws {
         #expect(throws: NICError.noSuchDevice("jnq-none1", detail: "no such network interface")) {
             _ = try DeviceSpec(parsing: "xdp:jnq-none1").open()
