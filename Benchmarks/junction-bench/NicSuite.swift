@@ -28,28 +28,33 @@ struct NicSuite: ParsableCommand {
         for size in [64, 1500] {
             let packets = o.iterations(size == 64 ? 4_000_000 : 1_000_000)
             var peers: [String: Double] = [:]
+            let shmName = "shm link, \(size)-byte frames"
+            let loopName = "loopback pair, \(size)-byte frames"
+            let xdpName = "AF_XDP (copy mode) veth to veth, \(size)-byte frames"
+            let tapName = "TAP, \(size)-byte frames written into the kernel"
+            if ![shmName, loopName, xdpName, tapName].contains(where: { o.wants($0) }) { continue }   // no peers to measure
             if let veth { peers[Self.afPacketPeer] = try afPacket(veth, size: size, packets: packets / 4) }
             peers[Self.udpPeer] = try udp(size: size, packets: packets / 4)
-            if o.wants("shm") {
-                results.append(BenchResult(name: "shm link, \(size)-byte frames", unit: "Mpps",
+            if o.wants(shmName) {
+                results.append(BenchResult(name: shmName, unit: "Mpps",
                                            value: try shm(size: size, packets: packets), peers: peers, lowerIsBetter: false))
             }
-            if o.wants("loopback") {
+            if o.wants(loopName) {
                 let pair = try LoopbackDevice.pair()
-                results.append(BenchResult(name: "loopback pair, \(size)-byte frames", unit: "Mpps",
+                results.append(BenchResult(name: loopName, unit: "Mpps",
                                            value: median { pump(pair.a, pair.b, size: size, packets: packets) }, peers: peers, lowerIsBetter: false))
             }
-            if o.wants("xdp"), let veth {
+            if o.wants(xdpName), let veth {
                 var c = XDPConfiguration()
                 c.frames = 8192
                 let a = try XDPDevice(interface: veth.a, configuration: c)
                 let b = try XDPDevice(interface: veth.b, configuration: c)
-                results.append(BenchResult(name: "AF_XDP (copy mode) veth to veth, \(size)-byte frames", unit: "Mpps",
+                results.append(BenchResult(name: xdpName, unit: "Mpps",
                                            value: median { pump(a, b, size: size, packets: packets / 4) },
                                            peers: peers.filter { $0.key == Self.afPacketPeer }, lowerIsBetter: false))
             }
-            if o.wants("tap"), root {
-                results.append(BenchResult(name: "TAP, \(size)-byte frames written into the kernel", unit: "Mpps",
+            if o.wants(tapName), root {
+                results.append(BenchResult(name: tapName, unit: "Mpps",
                                            value: try tapTransmit(size: size, packets: packets / 4), peers: peers, lowerIsBetter: false))
             }
         }
