@@ -26,6 +26,7 @@ struct cnq_xsk {
     uint32_t xdp_flags;
     int own_prog_fd, own_map_fd;   // -1 unless we loaded the program ourselves
     int prog_source;
+    bool zero_copy;
 };
 
 // libxdp prints through a callback; keep its last warning for our error message.
@@ -60,6 +61,71 @@ static int load_own_program(int map_fd, char *msg, size_t msglen) {
     return fd;
 }
 
+/// Binds the socket with `bind_flags` and sees that a redirect program feeds it. On
+/// failure everything this call made is undone (the UMEM stays).
+static int attach(struct cnq_xsk *x, const struct cnq_xsk_config *cfg, uint16_t bind_flags, char *msg, size_t msglen) {
+    x->xdp_flags = cfg->skb_mode ? XDP_FLAGS_SKB_MODE : 0;
+    struct xsk_socket_config scfg = {
+        .rx_size = cfg->ring_size, .tx_size = cfg->ring_size,
+        .libxdp_flags = 0, .xdp_flags = x->xdp_flags,
+        .bind_flags = XDP_USE_NEED_WAKEUP | bind_flags,
+    };
+    last_libxdp_message[0] = 0;
+    int r = cfg->own_program ? -EOPNOTSUPP
+                             : xsk_socket__create(&x->xsk, cfg->ifname, cfg->queue, x->umem, &x->rx, &x->tx, &scfg);
+    if (r == 0) {
+        x->prog_source = CNQ_XDP_PROG_LIBXDP;
+        return 0;
+    }
+    x->xsk = NULL;
+    // libxdp's dispatcher could not be loaded (it wants bpffs, BTF and freplace), or the
+    // bind failed: bind the socket alone and attach our own redirect program.
+    char first[300];
+    if (cfg->own_program) snprintf(first, sizeof first, "own program asked for"); else
+    snprintf(first, sizeof first, "libxdp: %s%s%s", strerror(-r),
+             last_libxdp_message[0] ? "; " : "", last_libxdp_message);
+    scfg.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
+    r = xsk_socket__create(&x->xsk, cfg->ifname, cfg->queue, x->umem, &x->rx, &x->tx, &scfg);
+    if (r) {
+        x->xsk = NULL;
+        snprintf(msg, msglen, "xsk_socket__create(%s queue %u%s): %s (%s)", cfg->ifname, cfg->queue,
+                 (bind_flags & XDP_ZEROCOPY) ? ", zero-copy" : "", strerror(-r), first);
+        return r;
+    }
+    x->own_map_fd = bpf_map_create(BPF_MAP_TYPE_XSKMAP, "jnq_xsks", sizeof(int), sizeof(int), 64, NULL);
+    if (x->own_map_fd < 0) {
+        r = x->own_map_fd;
+        snprintf(msg, msglen, "bpf_map_create(XSKMAP): %s (%s)", strerror(-r), first);
+        goto fail;
+    }
+    x->own_prog_fd = load_own_program(x->own_map_fd, msg, msglen);
+    if (x->own_prog_fd < 0) { r = x->own_prog_fd; goto fail; }
+    r = bpf_xdp_attach(x->ifindex, x->own_prog_fd, x->xdp_flags | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+    if (r && !cfg->skb_mode) {   // no native XDP on this driver: generic XDP
+        x->xdp_flags = XDP_FLAGS_SKB_MODE;
+        r = bpf_xdp_attach(x->ifindex, x->own_prog_fd, x->xdp_flags | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+    }
+    if (r) {
+        snprintf(msg, msglen, "bpf_xdp_attach(%s): %s (%s)", cfg->ifname, strerror(-r), first);
+        close(x->own_prog_fd); x->own_prog_fd = -1;
+        goto fail;
+    }
+    r = xsk_socket__update_xskmap(x->xsk, x->own_map_fd);
+    if (r) {
+        snprintf(msg, msglen, "xsk_socket__update_xskmap: %s", strerror(-r));
+        bpf_xdp_detach(x->ifindex, x->xdp_flags, NULL);
+        close(x->own_prog_fd); x->own_prog_fd = -1;
+        goto fail;
+    }
+    x->prog_source = CNQ_XDP_PROG_OWN;
+    return 0;
+fail:
+    if (x->own_map_fd >= 0) { close(x->own_map_fd); x->own_map_fd = -1; }
+    xsk_socket__delete(x->xsk);
+    x->xsk = NULL;
+    return r < 0 ? r : -EINVAL;
+}
+
 int cnq_xsk_create(const struct cnq_xsk_config *cfg, struct cnq_xsk **out, char *msg, size_t msglen) {
     libxdp_set_print(quiet_print);
     libbpf_set_print(quiet_libbpf);
@@ -78,59 +144,31 @@ int cnq_xsk_create(const struct cnq_xsk_config *cfg, struct cnq_xsk **out, char 
     int r = xsk_umem__create(&x->umem, cfg->umem_area, cfg->umem_size, &x->fill, &x->comp, &ucfg);
     if (r) { snprintf(msg, msglen, "xsk_umem__create: %s", strerror(-r)); free(x); return r; }
 
-    x->xdp_flags = cfg->skb_mode ? XDP_FLAGS_SKB_MODE : 0;
-    struct xsk_socket_config scfg = {
-        .rx_size = cfg->ring_size, .tx_size = cfg->ring_size,
-        .libxdp_flags = 0, .xdp_flags = x->xdp_flags,
-        .bind_flags = XDP_USE_NEED_WAKEUP | (cfg->force_copy ? XDP_COPY : 0),
-    };
-    last_libxdp_message[0] = 0;
-    r = cfg->own_program ? -EOPNOTSUPP
-                         : xsk_socket__create(&x->xsk, cfg->ifname, cfg->queue, x->umem, &x->rx, &x->tx, &scfg);
-    if (r == 0) {
-        x->prog_source = CNQ_XDP_PROG_LIBXDP;
-    } else {
-        // libxdp's dispatcher could not be loaded (it wants bpffs, BTF and freplace):
-        // bind the socket alone and attach our own redirect program.
-        char first[300];
-        if (cfg->own_program) snprintf(first, sizeof first, "own program asked for"); else
-        snprintf(first, sizeof first, "libxdp: %s%s%s", strerror(-r),
-                 last_libxdp_message[0] ? "; " : "", last_libxdp_message);
-        scfg.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
-        r = xsk_socket__create(&x->xsk, cfg->ifname, cfg->queue, x->umem, &x->rx, &x->tx, &scfg);
-        if (r) {
-            snprintf(msg, msglen, "xsk_socket__create(%s queue %u): %s (%s)", cfg->ifname, cfg->queue, strerror(-r), first);
-            xsk_umem__delete(x->umem); free(x); return r;
+    // Zero-copy where the driver offers it; copy mode where it does not (veth, generic XDP).
+    r = -EOPNOTSUPP;
+    if (cfg->mode != CNQ_XDP_COPY) {
+        r = attach(x, cfg, XDP_ZEROCOPY, msg, msglen);
+        if (r == 0) x->zero_copy = true;
+    }
+    if (r && cfg->mode != CNQ_XDP_ZERO_COPY) {
+        char zc[256];
+        snprintf(zc, sizeof zc, "%s", msg);
+        r = attach(x, cfg, XDP_COPY, msg, msglen);
+        if (r && zc[0]) {   // say why both failed
+            size_t n = strlen(msg);
+            snprintf(msg + n, msglen - n, "; zero-copy: %s", zc);
         }
-        x->own_map_fd = bpf_map_create(BPF_MAP_TYPE_XSKMAP, "jnq_xsks", sizeof(int), sizeof(int), 64, NULL);
-        if (x->own_map_fd < 0) {
-            r = x->own_map_fd;
-            snprintf(msg, msglen, "bpf_map_create(XSKMAP): %s (%s)", strerror(-r), first);
-            goto fail;
-        }
-        x->own_prog_fd = load_own_program(x->own_map_fd, msg, msglen);
-        if (x->own_prog_fd < 0) { r = x->own_prog_fd; goto fail; }
-        uint32_t flags = x->xdp_flags | XDP_FLAGS_UPDATE_IF_NOEXIST;
-        r = bpf_xdp_attach(ifindex, x->own_prog_fd, flags, NULL);
-        if (r && !cfg->skb_mode) {   // no native XDP on this driver: generic XDP
-            x->xdp_flags = XDP_FLAGS_SKB_MODE;
-            r = bpf_xdp_attach(ifindex, x->own_prog_fd, x->xdp_flags | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
-        }
-        if (r) {
-            snprintf(msg, msglen, "bpf_xdp_attach(%s): %s (%s)", cfg->ifname, strerror(-r), first);
-            close(x->own_prog_fd); x->own_prog_fd = -1;
-            goto fail;
-        }
-        r = xsk_socket__update_xskmap(x->xsk, x->own_map_fd);
-        if (r) { snprintf(msg, msglen, "xsk_socket__update_xskmap: %s", strerror(-r)); goto fail; }
-        x->prog_source = CNQ_XDP_PROG_OWN;
+    }
+    if (r) {
+        xsk_umem__delete(x->umem);
+        free(x);
+        return r;
     }
     *out = x;
     return 0;
-fail:
-    cnq_xsk_destroy(x);
-    return r < 0 ? r : -EINVAL;
 }
+
+bool cnq_xsk_zero_copy(const struct cnq_xsk *x) { return x->zero_copy; }
 
 void cnq_xsk_destroy(struct cnq_xsk *x) {
     if (!x) return;

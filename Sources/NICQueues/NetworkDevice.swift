@@ -109,7 +109,7 @@ public let ethernetHeaderLength = 14
 ///     while let frame = rx.popFirst() { handle(frame) }
 /// }
 /// ```
-public protocol NetworkDevice: ~Copyable {
+public protocol NetworkDevice: ~Copyable, SendableMetatype {
     var info: DeviceInfo { get }
     /// The pool transmit buffers should come from (a buffer from another pool is copied).
     var pool: PacketPool { get }

@@ -1,6 +1,6 @@
 // XDPDevice.swift: AF_XDP on one queue of a named interface: the pool is the UMEM; the
 // fill, completion, RX and TX rings come from libxdp; frames move without a copy
-// between the rings and the caller (the kernel copies in XDP_COPY mode, e.g. on veth).
+// between the rings and the caller; zero-copy where the driver can, copy mode (veth) else.
 import CNICQueues
 import Glibc
 
@@ -13,13 +13,24 @@ public struct XDPConfiguration: Sendable {
     public var frames: Int = 8192
     /// Entries of each ring (the fill ring gets twice as many).
     public var ringSize: Int = 2048
-    /// XDP_COPY: the kernel copies frames (works on every driver, veth included).
-    public var copyMode: Bool = true
+    /// Zero-copy (XDP_ZEROCOPY) where the driver supports it, copy mode (XDP_COPY, the
+    /// kernel copies each frame; every driver, veth included) where it does not.
+    public var mode: XDPMode = .automatic
     /// Generic (skb) XDP instead of the driver's native hook.
     public var genericXDP: Bool = false
     /// Load our own redirect program even where libxdp's would load.
     public var ownProgram: Bool = false
     public init() {}
+}
+
+/// How frames move between the driver and the UMEM.
+public enum XDPMode: Sendable, Equatable {
+    /// Zero-copy if the driver can, copy mode otherwise.
+    case automatic
+    /// Copy mode only.
+    case copy
+    /// Zero-copy only (fails on drivers without it, veth among them).
+    case zeroCopy
 }
 
 /// Frames per ring operation.
@@ -39,6 +50,8 @@ public struct XDPDevice: ~Copyable, NetworkDevice {
     let maxFrame: Int
     /// Who loaded the XDP program: "libxdp" or "own" (NICQueues' hand-assembled one).
     public let programSource: String
+    /// True when the socket is bound zero-copy; false in copy mode.
+    public let zeroCopy: Bool
 
     public init(interface: String, configuration c: XDPConfiguration = XDPConfiguration()) throws(NICError) {
         guard !interface.isEmpty, interface.utf8.count < 16 else {
@@ -62,7 +75,11 @@ public struct XDPDevice: ~Copyable, NetworkDevice {
             cfg.umem_size = UInt64(pool.regionSize)
             cfg.frame_size = UInt32(c.frameSize)
             cfg.ring_size = UInt32(c.ringSize)
-            cfg.force_copy = c.copyMode
+            cfg.mode = switch c.mode {
+            case .automatic: Int32(CNQ_XDP_AUTO.rawValue)
+            case .copy: Int32(CNQ_XDP_COPY.rawValue)
+            case .zeroCopy: Int32(CNQ_XDP_ZERO_COPY.rawValue)
+            }
             cfg.skb_mode = c.genericXDP
             cfg.own_program = c.ownProgram
             return cnq_xsk_create(&cfg, &handle, &msg, msg.count)
@@ -75,6 +92,7 @@ public struct XDPDevice: ~Copyable, NetworkDevice {
         self.pool = pool
         xsk = handle
         programSource = cnq_xsk_prog_source(handle) == Int32(CNQ_XDP_PROG_LIBXDP.rawValue) ? "libxdp" : "own"
+        zeroCopy = cnq_xsk_zero_copy(handle)
         inKernel = .allocate(capacity: c.frames)
         inKernel.initialize(repeating: 0, count: c.frames)
         addrs = .allocate(capacity: xdpBatch)

@@ -100,6 +100,8 @@ struct KernelDeviceTests {
         c.ringSize = 512
         let xdp = try XDPDevice(interface: ours, configuration: c)
         #expect(xdp.programSource == (ownProgram ? "own" : "libxdp"))
+        let zeroCopy = xdp.zeroCopy
+        #expect(!zeroCopy)   // veth has no zero-copy: copy mode
         // Ours arrive there (the namespace's kernel answers), theirs arrive in our RX ring.
         #expect(try arpExchange(xdp, senderIP: [10, 202, octet, 2], targetIP: [10, 202, octet, 1], expectFrom: linuxMAC))
         // Traffic the other end starts: it now knows our address, so its pings come to us,
@@ -145,5 +147,30 @@ struct KernelDeviceTests {
         #expect(throws: NICError.noSuchDevice("jnq-none0", detail: "no such network interface")) {
             _ = try XDPDevice(interface: "jnq-none0")
         }
+    }
+}
+
+extension KernelDeviceTests {
+    @Test func xdpZeroCopyOnlyFailsClearlyOnVeth() throws {
+        let ours = uniqueName("jnqz"), theirs = uniqueName("jnqy")
+        try sh("ip", "link", "add", ours, "type", "veth", "peer", "name", theirs)
+        defer { _ = try? sh("ip", "link", "del", ours) }
+        try sh("ip", "link", "set", ours, "up")
+        try sh("ip", "link", "set", theirs, "up")
+        var c = XDPConfiguration()
+        c.mode = .zeroCopy
+        c.frames = 1024
+        c.ringSize = 256
+        do {
+            _ = try XDPDevice(interface: ours, configuration: c)
+            Issue.record("zero-copy AF_XDP on veth succeeded")
+        } catch {
+            #expect(error.description.contains("zero-copy"), "\(error)")
+        }
+        // No program is left behind: copy mode works on the same interface afterwards.
+        c.mode = .automatic
+        let d = try XDPDevice(interface: ours, configuration: c)
+        let zeroCopy = d.zeroCopy
+        #expect(!zeroCopy)
     }
 }

@@ -26,10 +26,10 @@ import Testing
         var batch = PacketBatch(capacity: 16)
         #expect(pool.allocate(16, into: &batch) == 8)
         if pool.allocate() != nil { Issue.record("an empty pool handed out a buffer") }
-        #expect(throws: NICError.poolExhausted("t")) { try pool.allocate(copying: [0]) }
+        #expect(throws: NICError.poolExhausted("t")) { _ = try pool.allocate(copying: [0]) }
         batch.removeAll()
         #expect(pool.freeCount == 8)
-        #expect(throws: NICError.frameTooLarge(length: 300, capacity: 192)) { try pool.allocate(copying: [UInt8](repeating: 0, count: 300)) }
+        #expect(throws: NICError.frameTooLarge(length: 300, capacity: 192)) { _ = try pool.allocate(copying: [UInt8](repeating: 0, count: 300)) }
         guard var b = pool.allocate() else { throw TestFailure("no buffer") }
         #expect(throws: NICError.frameTooLarge(length: 65, capacity: 64)) { try b.prepend(65) }
         #expect(throws: NICError.self) { try b.setLength(1000) }

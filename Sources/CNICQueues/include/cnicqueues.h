@@ -75,10 +75,12 @@ struct cnq_xsk_config {
     uint64_t umem_size;
     uint32_t frame_size;
     uint32_t ring_size;       // fill, completion, RX and TX ring entries (power of two)
-    bool force_copy;          // XDP_COPY
+    int mode;                 // enum cnq_xdp_mode
     bool skb_mode;            // XDP_FLAGS_SKB_MODE (generic XDP)
     bool own_program;         // skip libxdp's program; load our own redirect program
 };
+/// Zero-copy where the driver supports it, else copy (AUTO); or only one of them.
+enum cnq_xdp_mode { CNQ_XDP_AUTO = 0, CNQ_XDP_COPY = 1, CNQ_XDP_ZERO_COPY = 2 };
 /// How the redirect program was loaded (for logs and docs).
 enum cnq_xdp_prog_source { CNQ_XDP_PROG_LIBXDP = 1, CNQ_XDP_PROG_OWN = 2 };
 
@@ -88,6 +90,8 @@ int cnq_xsk_create(const struct cnq_xsk_config *cfg, struct cnq_xsk **out, char 
 void cnq_xsk_destroy(struct cnq_xsk *x);
 int cnq_xsk_fd(const struct cnq_xsk *x);
 int cnq_xsk_prog_source(const struct cnq_xsk *x);
+/// True when the socket is bound in zero-copy mode.
+bool cnq_xsk_zero_copy(const struct cnq_xsk *x);
 /// Puts up to n frame addresses on the fill ring; returns how many.
 uint32_t cnq_xsk_fill(struct cnq_xsk *x, const uint64_t *addrs, uint32_t n);
 /// Frames the fill ring can still take.
