@@ -146,6 +146,7 @@ public struct PacketBatch: ~Copyable {
 
     @inlinable
     mutating func appendRaw(_ core: UnsafeMutablePointer<PoolCore>, _ index: UInt32, _ start: UInt32, _ length: UInt32) {
+        precondition(used < capacity, "PacketBatch: appending to a full batch")
         if head + used == capacity { compact() }
         entries[head + used] = BatchEntry(core: core, index: index, start: start, length: length)
         used += 1

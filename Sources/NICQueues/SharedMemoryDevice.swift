@@ -392,6 +392,7 @@ public struct SharedMemoryDevice: ~Copyable, NetworkDevice {
                          buffersPerSide: get32(.buffersPerSide), headroom: get32(.headroom), mtu: get32(.mtu))
         guard g.queues > 0, g.queues <= 8, g.ringSize > 1, g.ringSize & (g.ringSize - 1) == 0, g.bufferSize >= 256,
               g.bufferSize <= 16384, g.buffersPerSide > 0, g.headroom < g.bufferSize, g.mtu >= 68,
+              g.mtu + ethernetHeaderLength <= g.bufferSize - g.headroom,
               Int(base.load(fromByteOffset: HeaderField.totalSize.rawValue, as: UInt64.self)) == g.totalSize,
               g.totalSize <= fileSize else {
             throw .badFile(path, detail: "inconsistent link file header (truncated or corrupt: \(fileSize) bytes)")

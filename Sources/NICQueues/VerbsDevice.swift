@@ -52,7 +52,8 @@ public struct VerbsDevice: ~Copyable, NetworkDevice {
         if !device.isEmpty && !names.contains(device) {
             throw .noSuchDevice("verbs:\(device)", detail: "RDMA devices here: \(names.joined(separator: ", "))")
         }
-        guard c.receiveDepth >= 32, c.sendDepth >= 32, c.buffers >= c.receiveDepth + c.sendDepth + 64 else {
+        guard c.receiveDepth >= 32, c.sendDepth >= 32, c.buffers >= c.receiveDepth + c.sendDepth + 64,
+              c.mtu >= 68, c.mtu + ethernetHeaderLength <= c.bufferSize - 128, c.port >= 1, c.port <= 255 else {
             throw .invalidConfiguration("verbs: \(c)")
         }
         guard let mac = c.mac ?? VerbsDevice.interfaceMAC(device: device.isEmpty ? names[0] : device) else {

@@ -101,9 +101,10 @@ public struct XDPDevice: ~Copyable, NetworkDevice {
         frameSize = UInt64(c.frameSize)
         var mac = [UInt8](repeating: 0, count: 6)
         _ = cnq_if_hwaddr(interface, &mac)
-        let mtu = cnq_if_mtu(interface)
-        maxFrame = Int(max(mtu, 68)) + ethernetHeaderLength
-        info = DeviceInfo(name: "xdp:\(interface):\(c.queue)", backend: "xdp", mtu: Int(max(mtu, 68)), mac: MACAddress(mac),
+        // Frames must fit a UMEM frame after its 256 bytes of headroom.
+        let mtu = min(Int(max(cnq_if_mtu(interface), 68)), c.frameSize - 256 - ethernetHeaderLength)
+        maxFrame = mtu + ethernetHeaderLength
+        info = DeviceInfo(name: "xdp:\(interface):\(c.queue)", backend: "xdp", mtu: mtu, mac: MACAddress(mac),
                           queueCount: 1, offloads: [])
         refill()
     }
