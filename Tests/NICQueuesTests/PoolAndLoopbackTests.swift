@@ -101,9 +101,14 @@ import Testing
         try transmitFrames(pair.a, [numberedFrame(1, size: 60, from: pair.a.info.mac)])
         #expect(poll(&p, 1, 1000) == 1)   // the doorbell rang
         #expect(try receiveFrames(pair.b, count: 1).count == 1)
-        // Not armed: transmitting rings no doorbell (no syscall on the fast path).
-        #expect(try !pair.b.armNotification(queue: 0) || true)
+        // Frames waiting: arming says "do not sleep", drains the doorbell and leaves the
+        // receiver marked awake...
         try transmitFrames(pair.a, [numberedFrame(2, size: 60, from: pair.a.info.mac)])
-        #expect(try !pair.b.armNotification(queue: 0))   // frames waiting: do not sleep
+        #expect(try !pair.b.armNotification(queue: 0))
+        #expect(poll(&p, 1, 0) == 0)
+        // ...so the next frames ring no doorbell (no system call on the busy path).
+        try transmitFrames(pair.a, [numberedFrame(3, size: 60, from: pair.a.info.mac)])
+        #expect(poll(&p, 1, 0) == 0)
+        #expect(try receiveFrames(pair.b, count: 2, timeoutMs: 0).map { sequenceNumber(of: $0) } == [2, 3])
     }
 }
