@@ -74,13 +74,13 @@ func runFaults(_ c: FaultConfiguration, count: Int) throws -> (arrived: [UInt32]
 
     @Test func delayHoldsFramesBack() throws {
         var c = FaultConfiguration(seed: 3)
-        c.delay = .milliseconds(50)
+        c.delay = .milliseconds(300)
         let pair = try LoopbackDevice.pair()
         let faulty = try FaultInjector(wrapping: pair.a, configuration: c)
         try transmitFrames(faulty, [numberedFrame(1, size: 64, from: faulty.info.mac)])
         var batch = PacketBatch(capacity: 8)
         #expect(try pair.b.receive(queue: 0, into: &batch, limit: 8) == 0)   // not yet
-        usleep(60_000)
+        usleep(350_000)
         _ = try faulty.reclaim(queue: 0)
         #expect(try pair.b.receive(queue: 0, into: &batch, limit: 8) == 1)
         #expect(faulty.faultStatistics.transmit.delayed == 1)
