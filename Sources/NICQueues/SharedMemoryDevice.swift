@@ -84,7 +84,7 @@ public struct SharedMemoryDevice: ~Copyable, NetworkDevice {
               c.mtu + ethernetHeaderLength <= c.bufferSize - c.headroom, c.bufferSize <= 16384, c.buffersPerSide >= 64 else {
             throw .invalidConfiguration("shm: \(c)")
         }
-        let name = "junction-shm:" + path
+        let name = SharedMemoryDevice.rendezvousName(path)
         let timeoutMs = Int32(clamping: c.connectTimeout.components.seconds * 1000 + c.connectTimeout.components.attoseconds / 1_000_000_000_000_000)
         let deadline = Host.monotonicNanos() + UInt64(max(0, timeoutMs)) * 1_000_000
 
@@ -351,6 +351,22 @@ public struct SharedMemoryDevice: ~Copyable, NetworkDevice {
     }
 
     // MARK: set-up
+
+    /// The abstract socket name for `path`: the absolute path, or its FNV-1a hash when
+    /// too long for `sun_path`.
+    static func rendezvousName(_ path: String) -> String {
+        var absolute = path
+        if !path.hasPrefix("/") {
+            var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
+            if getcwd(&buf, buf.count) != nil {
+                absolute = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/" + path
+            }
+        }
+        if absolute.utf8.count <= 90 { return "junction-shm:" + absolute }
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in absolute.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        return "junction-shm:#" + String(h, radix: 16)
+    }
 
     private static func hello(side: Int) -> UInt64 { UInt64(getpid()) << 8 | UInt64(side) | 0x4A00_0000_0000_0000 }
 

@@ -6,8 +6,9 @@ import TestSupport
 import Testing
 
 /// Starts nic-peer with `args`; its stdout is collected.
-func startPeer(_ args: [String]) throws -> (Process, Pipe) {
+func startPeer(_ args: [String], in directory: String? = nil) throws -> (Process, Pipe) {
     let p = Process()
+    if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
     p.executableURL = URL(fileURLWithPath: siblingExecutable("nic-peer"))
     p.arguments = args
     let out = Pipe()
@@ -92,6 +93,15 @@ func shmConfiguration() -> SharedMemoryConfiguration {
         #expect(throws: NICError.peerGone("shm:\(path)")) {
             try transmitFrames(device, (0..<5000).map { numberedFrame(UInt32($0), size: 60, from: device.info.mac) })
         }
+    }
+
+    @Test func relativeAndAbsolutePathsMeet() throws {
+        let name = "jnq-test-\(getpid())-relative"
+        let (peer, out) = try startPeer(["send", "shm:\(name)", "10", "64"], in: "/dev/shm")
+        defer { if peer.isRunning { peer.terminate() } }
+        let device = try SharedMemoryDevice(path: "/dev/shm/\(name)", configuration: shmConfiguration())
+        #expect(try receiveFrames(device, count: 10).count == 10)
+        #expect(finish(peer, out).status == 0)
     }
 
     @Test func noPeerIsATimeoutNotAHang() throws {
