@@ -21,7 +21,6 @@ struct cnq_verbs {
     struct ibv_qp *qp;
     struct ibv_flow *flow;
     uint8_t *base;
-    int mtu;
     // Sends are signalled once per batch: the completion of the last one says all the
     // earlier ones are done. Outstanding send addresses wait here in posting order.
     uint64_t *tx_addrs;
@@ -76,7 +75,6 @@ int cnq_verbs_open(const struct cnq_verbs_config *cfg, struct cnq_verbs **out, c
     if (ibv_query_port(v->ctx, cfg->port, &port)) return fail(v, msg, msglen, "ibv_query_port", errno ? errno : EINVAL);
     if (port.link_layer != IBV_LINK_LAYER_ETHERNET)
         return fail(v, msg, msglen, "port is not Ethernet (raw packet QPs need RoCE/Ethernet)", EPROTONOSUPPORT);
-    v->mtu = 1500;
     v->base = cfg->region;
     if (!(v->pd = ibv_alloc_pd(v->ctx))) return fail(v, msg, msglen, "ibv_alloc_pd", errno ? errno : ENOMEM);
     if (!(v->mr = ibv_reg_mr(v->pd, cfg->region, cfg->region_size, IBV_ACCESS_LOCAL_WRITE)))
@@ -148,7 +146,6 @@ void cnq_verbs_close(struct cnq_verbs *v) {
 }
 
 int cnq_verbs_channel_fd(const struct cnq_verbs *v) { return v->channel->fd; }
-int cnq_verbs_port_mtu(const struct cnq_verbs *v) { return v->mtu; }
 
 int cnq_verbs_post_recv(struct cnq_verbs *v, const uint64_t *addrs, const uint32_t *lens, uint32_t n) {
     struct ibv_recv_wr wr[BATCH], *bad;

@@ -139,6 +139,5 @@ int cnq_verbs_poll_tx(struct cnq_verbs *v, uint64_t *addrs, uint32_t max);
 int cnq_verbs_arm(struct cnq_verbs *v);
 /// Consumes pending completion events from the channel fd (non-blocking).
 void cnq_verbs_ack_events(struct cnq_verbs *v);
-int cnq_verbs_port_mtu(const struct cnq_verbs *v);
 
 #endif
