@@ -32,7 +32,8 @@ struct NicSuite: ParsableCommand {
             let loopName = "loopback pair, \(size)-byte frames"
             let xdpName = "AF_XDP (copy mode) veth to veth, \(size)-byte frames"
             let tapName = "TAP, \(size)-byte frames written into the kernel"
-            if ![shmName, loopName, xdpName, tapName].contains(where: { o.wants($0) }) { continue }   // no peers to measure
+            let tapInName = "TAP, \(size)-byte frames read from the kernel"
+            if ![shmName, loopName, xdpName, tapName, tapInName].contains(where: { o.wants($0) }) { continue }   // no peers to measure
             if let veth { peers[Self.afPacketPeer] = try afPacket(veth, size: size, packets: packets / 4) }
             peers[Self.udpPeer] = try udp(size: size, packets: packets / 4)
             if o.wants(shmName) {
@@ -56,6 +57,10 @@ struct NicSuite: ParsableCommand {
             if o.wants(tapName), root {
                 results.append(BenchResult(name: tapName, unit: "Mpps",
                                            value: try tapTransmit(size: size, packets: packets / 4), peers: peers, lowerIsBetter: false))
+            }
+            if o.wants(tapInName), root {
+                results.append(BenchResult(name: tapInName, unit: "Mpps",
+                                           value: try tapReceive(size: size, packets: packets / 4), peers: peers, lowerIsBetter: false))
             }
         }
         o.emit(SuiteReport(suite: "nic", results: results))
@@ -134,6 +139,45 @@ struct NicSuite: ParsableCommand {
             sent += try tap.transmit(queue: 0, from: &out)
         }
         return Double(sent) / (nowNanos() - start) * 1e3
+    }
+
+    /// The kernel sends out of the TAP interface (an AF_PACKET socket on it, sendmmsg);
+    /// we read the frames from the TAP descriptor.
+    func tapReceive(size: Int, packets: Int) throws -> Double {
+        let name = "jnqbr\(getpid() % 100_000)"
+        let tap = try TapDevice(name: name)
+        defer { _ = try? shell("ip", "link", "del", name) }
+        try shell("ip", "link", "set", name, "up")
+        let tx = cnq_packet_socket(cnq_if_index(name), false)
+        guard tx >= 0 else { throw NICError.system(call: "socket(AF_PACKET)", errno: -tx, detail: "benchmark") }
+        defer { close(tx) }
+        let stride = 2048
+        let frames = UnsafeMutablePointer<UInt8>.allocate(capacity: stride * Self.batch)
+        defer { frames.deallocate() }
+        var lens = [UInt32](repeating: UInt32(size), count: Self.batch)
+        for i in 0..<Self.batch {
+            let f = frames + i * stride
+            for k in 0..<6 { f[k] = 0xFF; f[6 + k] = 0x02 }
+            f[12] = 0x88; f[13] = 0xB5
+        }
+        return median {
+            var incoming = PacketBatch(capacity: Self.batch)
+            var sent = 0, received = 0
+            let start = nowNanos()
+            var lastProgress = start
+            while received < packets {
+                if sent < packets {
+                    let n = cnq_send_batch(tx, frames, stride, &lens, UInt32(Self.batch))
+                    if n > 0 { sent += Int(n) }
+                }
+                let n = (try? tap.receive(queue: 0, into: &incoming, limit: Self.batch)) ?? 0
+                received += n
+                incoming.removeAll()
+                let now = nowNanos()
+                if n > 0 { lastProgress = now } else if sent >= packets && now - lastProgress > 20e6 { break }
+            }
+            return Double(received) / (nowNanos() - start) * 1e3
+        }
     }
 
     /// AF_PACKET: sendmmsg on one end of the veth pair, recvmmsg on the other.
