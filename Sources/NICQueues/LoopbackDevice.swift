@@ -133,7 +133,7 @@ public struct LoopbackDevice: ~Copyable, NetworkDevice {
     public func transmit(queue q: Int, from batch: inout PacketBatch) throws(NICError) -> Int {
         try checkQueue(q)
         let r = tx[q]
-        var (p, free) = r.reserve()
+        var (p, free) = r.reserve()   // free: slots the consumer has released
         var sent = 0, bytes = 0
         let core = link.pool.core
         while sent < free, !batch.isEmpty {
@@ -159,7 +159,6 @@ public struct LoopbackDevice: ~Copyable, NetworkDevice {
             sent += 1
             bytes &+= Int(e.length)
         }
-        _ = free
         if sent > 0 {
             r.publish(p, doorbell: txBells[q])
             counters.tx(q, packets: sent, bytes: bytes)

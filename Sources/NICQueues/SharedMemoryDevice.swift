@@ -176,12 +176,10 @@ public struct SharedMemoryDevice: ~Copyable, NetworkDevice {
         self.path = path
         socket = FileDescriptor(owning: conn)
         let peer = 1 - side
-        let regionSize = (g.regionBytes + 4095) & ~4095
         // The pool owns the whole mapping (unmapped when the pool goes); its buffers are ours.
         pool = PacketPool(name: "shm:\(path)", region: mapped.release(), regionSize: g.totalSize, owns: true,
                           buffers: base + g.regionOffset(side: side), bufferSize: g.bufferSize,
                           count: g.buffersPerSide, headroom: g.headroom)
-        _ = regionSize
         peerBase = base + g.regionOffset(side: peer)
         peerBuffers = UInt32(g.buffersPerSide)
         bufferSize = UInt32(g.bufferSize)
