@@ -74,6 +74,8 @@ struct SPSCRing {
     /// Marks the consumer as about to sleep on `doorbell`. Returns false (and unmarks)
     /// when entries are already waiting.
     func arm(doorbell: Int32) -> Bool {
+        // Already armed and nothing arrived: nothing to do (the common idle poll).
+        if cnq_load_relaxed32(sleeping) != 0 && available().count == 0 { return true }
         if cnq_load_acquire32(rung) != 0 {
             cnq_store_relaxed32(rung, 0)
             Host.drain(doorbell)

@@ -135,7 +135,9 @@ int cnq_verbs_post_send(struct cnq_verbs *v, const uint64_t *addrs, const uint32
 int cnq_verbs_poll_rx(struct cnq_verbs *v, uint64_t *addrs, uint32_t *lens, uint32_t max);
 /// Polls the send CQ: addresses of sends whose buffers may be reused.
 int cnq_verbs_poll_tx(struct cnq_verbs *v, uint64_t *addrs, uint32_t max);
-/// Arms the receive CQ's completion event (the channel fd becomes readable).
+/// Arms the receive CQ's completion event (the channel fd becomes readable) unless it
+/// is armed already, then looks at the CQ once more: 1 = empty (sleep), 0 = completions
+/// are waiting (kept for the next cnq_verbs_poll_rx), <0 = -errno.
 int cnq_verbs_arm(struct cnq_verbs *v);
 /// Consumes pending completion events from the channel fd (non-blocking).
 void cnq_verbs_ack_events(struct cnq_verbs *v);
