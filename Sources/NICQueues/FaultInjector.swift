@@ -196,7 +196,7 @@ public struct FaultInjector<Base: NetworkDevice & ~Copyable>: ~Copyable, Network
     }
 
     public func transmit(queue q: Int, from batch: inout PacketBatch) throws(NICError) -> Int {
-        try checkQueue(q)
+        if q < 0 || q >= tx.count { throw .invalidQueue(q, count: tx.count) }   // not `info`: it builds a string
         guard configuration.onTransmit else { return try base.transmit(queue: q, from: &batch) }
         let lane = tx[q]
         let now = Host.monotonicNanos()
@@ -211,7 +211,7 @@ public struct FaultInjector<Base: NetworkDevice & ~Copyable>: ~Copyable, Network
     }
 
     public func reclaim(queue q: Int) throws(NICError) -> Int {
-        try checkQueue(q)
+        if q < 0 || q >= tx.count { throw .invalidQueue(q, count: tx.count) }   // not `info`: it builds a string
         if configuration.onTransmit {
             let lane = tx[q]
             release(lane, now: Host.monotonicNanos())
@@ -221,7 +221,7 @@ public struct FaultInjector<Base: NetworkDevice & ~Copyable>: ~Copyable, Network
     }
 
     public func receive(queue q: Int, into batch: inout PacketBatch, limit: Int) throws(NICError) -> Int {
-        try checkQueue(q)
+        if q < 0 || q >= tx.count { throw .invalidQueue(q, count: tx.count) }   // not `info`: it builds a string
         guard configuration.onReceive else { return try base.receive(queue: q, into: &batch, limit: limit) }
         let lane = rx[q]
         let now = Host.monotonicNanos()
@@ -240,7 +240,7 @@ public struct FaultInjector<Base: NetworkDevice & ~Copyable>: ~Copyable, Network
     public func notificationFD(queue: Int) -> Int32 { base.notificationFD(queue: queue) }
 
     public func armNotification(queue q: Int) throws(NICError) -> Bool {
-        try checkQueue(q)
+        if q < 0 || q >= tx.count { throw .invalidQueue(q, count: tx.count) }   // not `info`: it builds a string
         // Frames inside the injector (held, delayed, ready) need polling, not sleep.
         let lane = rx[q], out = tx[q]
         if !lane.ready.isEmpty || !lane.delayed.isEmpty || !lane.held.isEmpty || !out.delayed.isEmpty || !out.held.isEmpty || !out.ready.isEmpty { return false }
