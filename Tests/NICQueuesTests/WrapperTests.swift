@@ -86,6 +86,47 @@ func runFaults(_ c: FaultConfiguration, count: Int) throws -> (arrived: [UInt32]
         #expect(faulty.faultStatistics.transmit.delayed == 1)
     }
 
+    @Test func receivedFramesToo() throws {
+        var c = FaultConfiguration(seed: 11)
+        c.onTransmit = false
+        c.onReceive = true
+        c.drop = 0.5
+        c.corrupt = 1   // every frame that survives has exactly one bit flipped
+        let pair = try LoopbackDevice.pair()
+        let a = pair.a
+        let faulty = try FaultInjector(wrapping: pair.b, configuration: c)
+        let sent = (0..<1000).map { numberedFrame(UInt32($0), size: 100, from: a.info.mac) }
+        try transmitFrames(a, sent)
+        let got = try receiveFrames(faulty, count: .max, timeoutMs: 0)
+        let s = faulty.faultStatistics.receive
+        #expect(s.frames == 1000 && UInt64(got.count) == 1000 - s.dropped)
+        #expect((400...600).contains(s.dropped))
+        #expect(s.corrupted == UInt64(got.count))
+        #expect(faulty.faultStatistics.transmit == FaultStatistics())
+        // Frames keep their order (no reordering asked for): each received frame is the
+        // next surviving sent frame with exactly one bit flipped.
+        func distance(_ x: [UInt8], _ y: [UInt8]) -> Int { zip(x, y).reduce(0) { $0 + ($1.0 ^ $1.1).nonzeroBitCount } }
+        var next = 0, matched = 0
+        for f in got {
+            while next < sent.count && distance(sent[next], f) != 1 { next += 1 }
+            if next < sent.count { matched += 1; next += 1 }
+        }
+        #expect(matched == got.count)
+    }
+
+    @Test func wrappersCompose() throws {
+        let path = testScratchDirectory.appendingPathComponent("composed-\(getpid()).pcap").path
+        var c = FaultConfiguration(seed: 5)
+        c.duplicate = 1
+        let pair = try LoopbackDevice.pair()
+        let b = pair.b
+        let d = try PcapCapture(wrapping: try FaultInjector(wrapping: pair.a, configuration: c), path: path)
+        #expect(d.info.backend == "faults(loopback)")
+        try transmitFrames(d, (0..<10).map { numberedFrame(UInt32($0), size: 64, from: d.info.mac) })
+        #expect(try receiveFrames(b, count: 20, timeoutMs: 0).count == 20)   // duplicated below the capture
+        #expect(d.recordedFrames == 10)
+    }
+
     @Test func badProbabilityIsAnError() throws {
         var c = FaultConfiguration()
         c.drop = 1.5
