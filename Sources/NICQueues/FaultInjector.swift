@@ -77,6 +77,8 @@ final class FaultLane {
     var heldOld = false
     var tokens: Double
     var lastRefill: UInt64
+    /// What the device handed over, before the faults (receive lanes).
+    var incoming = PacketBatch(capacity: 32)
 
     init(seed: UInt64, capacity: Int) {
         rng = Xoshiro(seed: seed)
@@ -225,9 +227,8 @@ public struct FaultInjector<Base: NetworkDevice & ~Copyable>: ~Copyable, Network
         guard configuration.onReceive else { return try base.receive(queue: q, into: &batch, limit: limit) }
         let lane = rx[q]
         let now = Host.monotonicNanos()
-        var incoming = PacketBatch(capacity: 32)
-        _ = try base.receive(queue: q, into: &incoming, limit: min(32, lane.ready.freeSpace - 2, lane.delayed.freeSpace - 2))
-        while let f = incoming.popFirst() { apply(f, lane, now: now) }
+        _ = try base.receive(queue: q, into: &lane.incoming, limit: min(32, lane.ready.freeSpace - 2, lane.delayed.freeSpace - 2))
+        while let f = lane.incoming.popFirst() { apply(f, lane, now: now) }
         release(lane, now: now)
         var n = 0
         while n < limit, !batch.isFull, let f = lane.ready.popFirst() {
