@@ -125,7 +125,9 @@ public protocol NetworkDevice: ~Copyable, SendableMetatype {
     /// ``armNotification(queue:)``), so an idle kthread can sleep in the kernel on it.
     func notificationFD(queue: Int) -> Int32
     /// Asks for a notification before sleeping; returns false when frames are already
-    /// waiting (do not sleep). Throws ``NICError/peerGone(_:)`` when the link is dead.
+    /// waiting (do not sleep). A device whose fd is level-triggered (TAP) may return true
+    /// with frames waiting: its fd is readable then, so the sleeper wakes at once. Cheap
+    /// to call again while armed. Throws ``NICError/peerGone(_:)`` when the link is dead.
     func armNotification(queue: Int) throws(NICError) -> Bool
     var statistics: DeviceStatistics { get }
 }

@@ -89,8 +89,10 @@ public struct VerbsDevice: ~Copyable, NetworkDevice {
         receiveDepth = c.receiveDepth
         counters = QueueCounters(queues: 1)
         maxFrame = c.mtu + ethernetHeaderLength
+        // ConnectX verifies checksums (IBV_WC_IP_CSUM_OK) and can fill them in
+        // (IBV_SEND_IP_CSUM), but buffers carry no per-frame flags yet: claim neither.
         info = DeviceInfo(name: "verbs:\(device)", backend: "verbs", mtu: c.mtu, mac: mac, queueCount: 1,
-                          offloads: [.rxChecksum])
+                          offloads: [])
         postReceives()
     }
 
