@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "FileSystem", targets: ["FileSystem"]),
         .library(name: "SyscallEmu", targets: ["SyscallEmu"]),
         .library(name: "LibOS", targets: ["LibOS"]),
+        .library(name: "NetStack", targets: ["NetStack"]),
         .library(name: "NICQueues", targets: ["NICQueues"]),
         .executable(name: "junction", targets: ["junction"]),
         .executable(name: "junction-bench", targets: ["junction-bench"]),
@@ -66,7 +67,10 @@ let package = Package(
                 "UThreads",
                 "FileSystem",
                 .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            ],
+            // Every call passes through the dispatcher: no dynamic exclusivity checks on
+            // its path (its tables are written once at start-up; shared state is locked).
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
         ),
         // Composes an instance: runtime, file systems, program, interception.
         .target(
@@ -162,6 +166,17 @@ let package = Package(
         .testTarget(
             name: "LoaderTests",
             dependencies: ["Loader", "TestSupport"]
+        ),
+        // Ethernet, ARP, IPv4, ICMP, UDP: Wire/ parses and emits, holding no state;
+        // Fragments/ reassembles IPv4. No dependencies until the Interface layer lands.
+        .target(name: "NetStack"),
+        .testTarget(
+            name: "NetStackTests",
+            dependencies: [
+                "NetStack",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            exclude: ["Fixtures"]
         ),
     ]
 )

@@ -31,10 +31,14 @@ struct SyscallsSuite: ParsableCommand {
                                 ("pipe", "pipe ping-pong round trip between two threads", 50_000)] {
             let count = String(o.iterations(n))
             let rewrite = try median(3) { try measure(junction, ["--intercept", "rewrite", "--", program, mode, count]) }
+            let xsave = try median(3) {
+                try measure(junction, ["--intercept", "rewrite", "--", program, mode, count], environment: ["JUNCTION_FAST_PATH_XSAVE": "1"])
+            }
             let trap = try median(3) { try measure(junction, ["--intercept", "trap", "--", program, mode, count]) }
             let native = try median(3) { try measure(program, [mode, count]) }
             results.append(BenchResult(name: name + ", junction (rewritten sites)", unit: "ns", value: rewrite,
-                                       peers: ["native Linux": native, "junction trap path only": trap]))
+                                       peers: ["native Linux": native, "junction trap path only": trap,
+                                               "junction rewritten sites, XSAVE/XRSTOR instead of moves": xsave]))
         }
         o.emit(SuiteReport(suite: "syscalls", results: results))
     }
@@ -46,10 +50,11 @@ struct SyscallsSuite: ParsableCommand {
     }
 
     /// Runs a program that prints one number and returns it.
-    func measure(_ path: String, _ args: [String]) throws -> Double {
+    func measure(_ path: String, _ args: [String], environment: [String: String] = [:]) throws -> Double {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe()
         p.standardOutput = out
         try p.run()

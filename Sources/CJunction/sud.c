@@ -3,7 +3,9 @@
 #include "cjunction.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -28,6 +30,9 @@ void cj_set_syscall_handler(cj_syscall_handler_t h) { handler = h; }
 uint64_t cj_trap_count(void) { return __atomic_load_n(&traps, __ATOMIC_RELAXED); }
 
 static void try_rewrite(uintptr_t site, uint64_t nr);
+static void rewrite_after(uintptr_t site);
+static bool in_arena(uintptr_t p);
+static bool write_jump(uintptr_t at, uint8_t *target, int prot);
 static bool rewriting;
 static uint64_t rewritten, fast_calls;
 
@@ -35,26 +40,50 @@ void cj_set_rewriting(bool enabled) { rewriting = enabled; }
 uint64_t cj_rewritten_sites(void) { return __atomic_load_n(&rewritten, __ATOMIC_RELAXED); }
 uint64_t cj_fast_calls(void) { return __atomic_load_n(&fast_calls, __ATOMIC_RELAXED); }
 
+static uint64_t patch_epoch;
+static void register_area(cj_kthread_area *a);
+
 /// Called by cj_syscall_entry on the libOS stack with the libOS %fs.
+static int trace_traps = -1;
+static uintptr_t traced_sites[512];
+
+// JUNCTION_TRACE_TRAPS=1: names each call site that stays on the trap path, once, with
+// the bytes around it (to see which instruction forms the rewriter does not handle).
+static void report_trap_site(cj_syscall_frame *frame) {
+    uintptr_t site = (uintptr_t)frame->rip - 2;
+    uint8_t *b = (uint8_t *)site;
+    if (b[0] != 0x0f || b[1] != 0x05 || b[-5] == 0xe9) return;  // rewritten meanwhile
+    for (int i = 0; i < 512; i++) {
+        if (traced_sites[i] == site) return;
+        if (traced_sites[i] == 0) { traced_sites[i] = site; break; }
+    }
+    fprintf(stderr, "junction: trap site %#lx (call %lu):", (unsigned long)site, (unsigned long)frame->nr);
+    for (int i = -8; i < 10; i++) fprintf(stderr, i == 0 ? " [%02x" : i == 1 ? " %02x]" : " %02x", b[i]);
+    fprintf(stderr, "\n");
+}
+
 int64_t cj_dispatch_syscall(cj_syscall_frame *frame) {
-    if (frame->pad[0] == 1) {
+    if (frame->pad[0] == CJ_ENTRY_TRAP) {
         if (rewriting) try_rewrite((uintptr_t)frame->rip - 2, frame->nr);
-    } else {
+        if (trace_traps < 0) { const char *e = getenv("JUNCTION_TRACE_TRAPS"); trace_traps = e && *e == '1'; }
+        if (trace_traps) report_trap_site(frame);
+    } else if (frame->pad[0] == CJ_ENTRY_FAST) {
         __atomic_fetch_add(&fast_calls, 1, __ATOMIC_RELAXED);
     }
     if (!handler) return -ENOSYS;
-    return handler(frame);
+    int64_t r = handler(frame);
+    cj_fixup_resume(frame);
+    return r;
 }
 
 // MARK: - Call-site rewriting
 
 #include <pthread.h>
-#include <stdio.h>
 #include <sys/mman.h>
 
 extern void cj_fast_entry(void);
 
-#define STUB_SIZE 32
+#define STUB_SIZE 64
 #define ARENA_SIZE (64 * 1024)
 #define MAX_ARENAS 64
 
@@ -94,8 +123,9 @@ static uint8_t *alloc_stub(uintptr_t near) {
     return NULL;
 }
 
-/// The protection of the mapping holding `addr`, from /proc/self/maps (-1 if unknown).
-static int protection_of(uintptr_t addr) {
+/// The protection of the mapping holding [addr, addr + len), from /proc/self/maps: -1
+/// if unknown, not executable, or not one mapping.
+static int protection_of(uintptr_t addr, int len) {
     FILE *f = fopen("/proc/self/maps", "re");
     if (!f) return -1;
     char line[512];
@@ -105,7 +135,8 @@ static int protection_of(uintptr_t addr) {
         char perms[5];
         if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) != 3) continue;
         if (addr >= lo && addr < hi) {
-            prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) | (perms[2] == 'x' ? PROT_EXEC : 0);
+            if (addr + (uintptr_t)len <= hi && perms[2] == 'x')
+                prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) | PROT_EXEC;
             break;
         }
     }
@@ -118,16 +149,6 @@ static bool is_prefix_byte(uint8_t b) {
            b == 0x2e || b == 0x36 || b == 0x3e || b == 0x26 || b == 0x64 || b == 0x65;
 }
 
-static bool cas16(void *addr, unsigned __int128 expected, unsigned __int128 desired) {
-    uint64_t elo = (uint64_t)expected, ehi = (uint64_t)(expected >> 64);
-    uint64_t dlo = (uint64_t)desired, dhi = (uint64_t)(desired >> 64);
-    bool ok;
-    __asm__ volatile("lock cmpxchg16b %1\n setz %0"
-                     : "=q"(ok), "+m"(*(volatile unsigned __int128 *)addr), "+a"(elo), "+d"(ehi)
-                     : "b"(dlo), "c"(dhi)
-                     : "memory", "cc");
-    return ok;
-}
 
 // `site` is the address of a `syscall` instruction that just trapped with number `nr`.
 static void try_rewrite(uintptr_t site, uint64_t nr) {
@@ -135,16 +156,14 @@ static void try_rewrite(uintptr_t site, uint64_t nr) {
     // mov[-1] is read below: stay inside the page that holds the instruction.
     if (((uintptr_t)mov & 4095) == 0) return;
     // Only `mov $nr, %eax` directly before, not itself the tail of a prefixed instruction.
-    if (mov[0] != 0xb8 || mov[5] != 0x0f || mov[6] != 0x05) return;
+    if (mov[0] != 0xb8 || mov[5] != 0x0f || mov[6] != 0x05) { rewrite_after(site); return; }
     uint32_t imm;
     memcpy(&imm, mov + 1, 4);
-    if (imm != nr || nr > 0xffff || is_prefix_byte(mov[-1])) return;
-    uintptr_t block = (uintptr_t)mov & ~(uintptr_t)15;
-    if ((uintptr_t)mov + 5 > block + 16) return;  // the 5 bytes must sit in one 16-byte block
+    if (imm != nr || nr > 0xffff || is_prefix_byte(mov[-1])) { rewrite_after(site); return; }
     pthread_mutex_lock(&rewrite_lock);
-    if (mov[0] != 0xb8) { pthread_mutex_unlock(&rewrite_lock); return; }  // patched meanwhile
-    int prot = protection_of(block);
-    uint8_t *stub = (prot >= 0 && (prot & PROT_EXEC)) ? alloc_stub(block) : NULL;
+    if (mov[0] != 0xb8 || in_arena(site)) { pthread_mutex_unlock(&rewrite_lock); return; }  // patched meanwhile
+    int prot = protection_of((uintptr_t)mov, 5);
+    uint8_t *stub = prot >= 0 ? alloc_stub((uintptr_t)mov) : NULL;
     if (!stub) { pthread_mutex_unlock(&rewrite_lock); return; }
     // mov $nr, %eax; lea -128(%rsp), %rsp; call *8(%rip); .quad resume; .quad cj_fast_entry
     uint8_t code[STUB_SIZE] = {0xb8, 0, 0, 0, 0, 0x48, 0x8d, 0x64, 0x24, 0x80, 0xff, 0x15, 0x08, 0, 0, 0};
@@ -154,43 +173,153 @@ static void try_rewrite(uintptr_t site, uint64_t nr) {
     memcpy(code + 24, &entry, 8);
     memcpy(stub, code, STUB_SIZE);
     __builtin___clear_cache((char *)stub, (char *)stub + STUB_SIZE);
-    int32_t rel = (int32_t)((intptr_t)stub - (intptr_t)(mov + 5));
-    uintptr_t page = block & ~(uintptr_t)4095;
-    if (mprotect((void *)page, 4096, prot | PROT_WRITE) == 0) {
-        unsigned __int128 old;
-        memcpy(&old, (void *)block, 16);
-        unsigned __int128 new_ = old;
-        uint8_t *n = (uint8_t *)&new_ + ((uintptr_t)mov - block);
-        n[0] = 0xe9;
-        memcpy(n + 1, &rel, 4);
-        if (cas16((void *)block, old, new_)) __atomic_fetch_add(&rewritten, 1, __ATOMIC_RELAXED);
-        mprotect((void *)page, 4096, prot);
-    }
+    if (write_jump((uintptr_t)mov, stub, prot)) __atomic_fetch_add(&rewritten, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&rewrite_lock);
 }
 
-// Runs on the kthread's altstack with the application's %fs: touches no TLS and makes
-// no system call before the selector allows it.
-static void sigsys_handler(int sig, siginfo_t *info, void *ucv) {
-    (void)sig;
-    cj_kthread_area *a = cj_area_gs();
-    a->sud_selector = 0;  // ALLOW: from here the libOS may make system calls
-    __atomic_fetch_add(&traps, 1, __ATOMIC_RELAXED);
-    ucontext_t *uc = ucv;
-    greg_t *g = uc->uc_mcontext.gregs;
-    cj_uthread *t = a->current;
-    if (!t || !t->syscall_stack) {
-        // A trap from code that is not application code on a uthread: a libOS bug.
-        static const char msg[] = "junction: system call trapped outside application code\n";
-        ssize_t r = write(2, msg, sizeof msg - 1);
-        (void)r;
-        abort();
+// The second form: `syscall` followed by `cmp $imm32, %rax` (or %eax), what most glibc
+// wrappers have, whatever loads %eax before. The jump to the stub covers the syscall and
+// the start of the cmp; the stub makes the call, then runs its own copy of the cmp and
+// jumps back after the original. A thread that trapped on the site earlier and returns
+// to the cmp's old address after the patch would run the jump's displacement: the
+// redirect table sends such returns to the stub's copy instead (cj_fixup_resume), and
+// before patching, every other kthread is kicked and acknowledges, so none is on its way
+// out with an address it looked up before the redirect existed.
+
+#define REDIRECTS 4096
+static struct { uintptr_t from, to; } redirects[REDIRECTS];
+static int redirect_count;
+
+static cj_kthread_area *areas[256];
+static int area_count;
+
+static void register_area(cj_kthread_area *a) {
+    int i = __atomic_fetch_add(&area_count, 1, __ATOMIC_ACQ_REL);
+    if (i < 256) __atomic_store_n(&areas[i], a, __ATOMIC_RELEASE);
+}
+
+static size_t redirect_slot(uintptr_t from) { return (size_t)((from * 0x9E3779B97F4A7C15ull) >> 52) & (REDIRECTS - 1); }
+
+void cj_fixup_resume(cj_syscall_frame *frame) {
+    if (!__atomic_load_n(&redirect_count, __ATOMIC_ACQUIRE)) return;
+    uintptr_t rip = frame->rip;
+    for (size_t i = redirect_slot(rip), n = 0; n < REDIRECTS; i = (i + 1) & (REDIRECTS - 1), n++) {
+        uintptr_t from = __atomic_load_n(&redirects[i].from, __ATOMIC_ACQUIRE);
+        if (from == 0) return;
+        if (from == rip) { frame->rip = redirects[i].to; return; }
     }
+}
+
+// Under rewrite_lock.
+static bool add_redirect(uintptr_t from, uintptr_t to) {
+    if (redirect_count >= REDIRECTS / 2) return false;
+    size_t i = redirect_slot(from);
+    while (redirects[i].from != 0) i = (i + 1) & (REDIRECTS - 1);
+    redirects[i].to = to;
+    __atomic_store_n(&redirects[i].from, from, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&redirect_count, 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+// Patching stops the world: every other kthread is kicked, acknowledges in its kick
+// handler and waits there until the jump is written, so no instruction being replaced
+// runs meanwhile (and returning from the signal serializes each CPU, so it sees the new
+// bytes). The patcher does only mprotect and stores while others wait: they may hold
+// any lock. Afterwards each kicked thread goes on as after any kick: application code
+// enters the libOS once, a thread on its way out re-enters (cj_fixup_resume applies).
+static cj_kthread_area *stopper;
+
+// Under rewrite_lock. Returns false (nothing written) if some kthread did not answer
+// within 200 ms.
+static bool write_jump(uintptr_t at, uint8_t *target, int prot) {
+    cj_kthread_area *self = cj_area_gs();
+    uint64_t epoch = __atomic_add_fetch(&patch_epoch, 1, __ATOMIC_ACQ_REL);
+    __atomic_store_n(&stopper, self, __ATOMIC_RELEASE);
+    int n = __atomic_load_n(&area_count, __ATOMIC_ACQUIRE);
+    if (n > 256) n = 256;
+    pid_t pid = getpid();
+    for (int i = 0; i < n; i++) {
+        cj_kthread_area *a = __atomic_load_n(&areas[i], __ATOMIC_ACQUIRE);
+        if (a && a != self) syscall(SYS_tgkill, pid, a->tid, CJ_KICK_SIGNAL);
+    }
+    uint64_t deadline = cj_monotonic_ns() + 200000000ull;
+    bool all = true;
+    for (int i = 0; i < n && all; i++) {
+        cj_kthread_area *a = __atomic_load_n(&areas[i], __ATOMIC_ACQUIRE);
+        if (!a || a == self) continue;
+        while (__atomic_load_n(&a->patch_ack, __ATOMIC_ACQUIRE) < epoch) {
+            if (cj_monotonic_ns() > deadline) { all = false; break; }
+            sched_yield();  // the kicked thread may need this CPU to run its handler
+        }
+    }
+    bool done = false;
+    if (all) {
+        uintptr_t lo = at & ~(uintptr_t)4095, hi = (at + 5 + 4095) & ~(uintptr_t)4095;
+        if (mprotect((void *)lo, hi - lo, prot | PROT_WRITE) == 0) {
+            uint8_t *p = (uint8_t *)at;
+            int32_t rel = (int32_t)((intptr_t)target - (intptr_t)(at + 5));
+            memcpy(p + 1, &rel, 4);
+            __atomic_store_n(p, (uint8_t)0xe9, __ATOMIC_RELEASE);
+            mprotect((void *)lo, hi - lo, prot);
+            done = true;
+        }
+    }
+    __atomic_store_n(&stopper, NULL, __ATOMIC_RELEASE);
+    return done;
+}
+
+static bool in_arena(uintptr_t p) {
+    for (int i = 0; i < arena_count; i++)
+        if (p >= arenas[i].base && p < arenas[i].base + ARENA_SIZE) return true;
+    return false;
+}
+
+static void rewrite_after(uintptr_t site) {
+    uint8_t *sc = (uint8_t *)site;
+    if (sc[0] != 0x0f || sc[1] != 0x05) return;
+    // The cmp must be on the same page (we read it) and the five bytes we replace in
+    // one 16-byte block (one cmpxchg16b).
+    size_t cmp_len;
+    if (((site + 2) & 4095) > 4096 - 6) return;
+    if (sc[2] == 0x48 && sc[3] == 0x3d) cmp_len = 6;
+    else if (sc[2] == 0x3d) cmp_len = 5;
+    else return;
+    pthread_mutex_lock(&rewrite_lock);
+    if (sc[0] != 0x0f || in_arena(site)) { pthread_mutex_unlock(&rewrite_lock); return; }
+    int prot = protection_of(site, 2 + (int)cmp_len);
+    uint8_t *stub = prot >= 0 ? alloc_stub(site) : NULL;
+    if (!stub) { pthread_mutex_unlock(&rewrite_lock); return; }
+    // lea -128(%rsp), %rsp; call *8(%rip); .quad resume; .quad cj_fast_entry;
+    // syscall (what a restart re-executes); resume: cmp; jmp site + 2 + cmp_len
+    uint8_t code[STUB_SIZE] = {0x48, 0x8d, 0x64, 0x24, 0x80, 0xff, 0x15, 0x08, 0, 0, 0};
+    uint64_t resume = (uint64_t)(uintptr_t)(stub + 29), entry = (uint64_t)(uintptr_t)cj_fast_entry;
+    memcpy(code + 11, &resume, 8);
+    memcpy(code + 19, &entry, 8);
+    code[27] = 0x0f;
+    code[28] = 0x05;
+    memcpy(code + 29, sc + 2, cmp_len);
+    uint8_t *jmp = code + 29 + cmp_len;
+    int32_t back = (int32_t)((intptr_t)(site + 2 + cmp_len) - (intptr_t)(stub + 29 + cmp_len + 5));
+    jmp[0] = 0xe9;
+    memcpy(jmp + 1, &back, 4);
+    memcpy(stub, code, STUB_SIZE);
+    __builtin___clear_cache((char *)stub, (char *)stub + STUB_SIZE);
+    // Published before the jump exists: a return to site + 2 from now on goes to resume.
+    if (add_redirect(site + 2, (uintptr_t)resume) && write_jump(site, stub, prot))
+        __atomic_fetch_add(&rewritten, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&rewrite_lock);
+}
+
+// Copies the interrupted application registers into a frame on the uthread's libOS
+// stack and makes the signal return into cj_syscall_entry on that frame. The kernel's
+// sigreturn restores the application's vector state first, for the entry to save.
+static void enter_libos(cj_uthread *t, ucontext_t *uc, uint64_t nr, uint64_t kind) {
+    greg_t *g = uc->uc_mcontext.gregs;
     uintptr_t top = (uintptr_t)t->syscall_stack;
     cj_syscall_frame *f = (cj_syscall_frame *)((top - sizeof(cj_syscall_frame) - CJ_XSAVE_AREA) & ~(uintptr_t)63);
     memset(f, 0, sizeof *f);
     f->rax = (uint64_t)g[REG_RAX];
-    f->nr = (uint64_t)info->si_syscall;
+    f->nr = nr;
     f->rbx = (uint64_t)g[REG_RBX];
     f->rcx = (uint64_t)g[REG_RCX];
     f->rdx = (uint64_t)g[REG_RDX];
@@ -208,11 +337,170 @@ static void sigsys_handler(int sig, siginfo_t *info, void *ucv) {
     f->r15 = (uint64_t)g[REG_R15];
     f->rip = (uint64_t)g[REG_RIP];
     f->rflags = (uint64_t)g[REG_EFL];
-    f->pad[0] = 1;  // arrived through the trap
-    // Leave the signal at once: resume in the entry code on the libOS stack. The
-    // kernel's sigreturn restores the application's vector state for it to save.
+    f->pad[0] = kind;
     g[REG_RIP] = (greg_t)(uintptr_t)cj_syscall_entry;
     g[REG_RSP] = (greg_t)(uintptr_t)f;
+}
+
+// Runs on the kthread's altstack with the application's %fs: touches no TLS and makes
+// no system call before the selector allows it.
+static void sigsys_handler(int sig, siginfo_t *info, void *ucv) {
+    (void)sig;
+    cj_kthread_area *a = cj_area_gs();
+    ucontext_t *uc = ucv;
+    if (a->sud_selector == 0 && cj_seccomp_trapping()) {
+        // seccomp: a call from libOS code the filter does not know (a library loaded
+        // after it was installed). Make it here, from allowed code.
+        greg_t *g = uc->uc_mcontext.gregs;
+        long r = syscall(info->si_syscall, g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10], g[REG_R8], g[REG_R9]);
+        g[REG_RAX] = r == -1 ? -errno : r;
+        return;
+    }
+    a->sud_selector = 0;  // ALLOW: from here the libOS may make system calls
+    __atomic_fetch_add(&traps, 1, __ATOMIC_RELAXED);
+    cj_uthread *t = a->current;
+    if (!t || !t->syscall_stack) {
+        // A trap from code that is not application code on a uthread: a libOS bug.
+        static const char msg[] = "junction: system call trapped outside application code\n";
+        ssize_t r = write(2, msg, sizeof msg - 1);
+        (void)r;
+        abort();
+    }
+    enter_libos(t, ucv, (uint64_t)info->si_syscall, CJ_ENTRY_TRAP);
+}
+
+// MARK: - Signals for the application: faults and asynchronous arrivals
+
+extern char __executable_start[], etext[];
+
+/// The kthread area of the thread a signal interrupted, or NULL (not a kthread). %fs
+/// may be the application's, so it is found through %gs.
+static cj_kthread_area *area_in_signal(void) {
+    if (!cj_have_fsgsbase()) return NULL;  // no way to read %gs safely: no forwarding
+    uintptr_t gs;
+    __asm__ volatile("rdgsbase %0" : "=r"(gs));
+    if (!gs) return NULL;
+    cj_kthread_area *a = cj_area_gs();
+    return a->self == a ? a : NULL;
+}
+
+/// The application thread running application code on this kthread when the signal
+/// arrived (selector BLOCK, outside junction's own code), or NULL.
+static cj_uthread *interrupted_application(cj_kthread_area *a, ucontext_t *uc) {
+    if (!a || a->sud_selector != 1) return NULL;
+    cj_uthread *t = a->current;
+    if (!t || !t->syscall_stack || !t->app_thread) return NULL;
+    uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    if (rip >= (uintptr_t)__executable_start && rip < (uintptr_t)etext) return NULL;  // our exit path
+    return t;
+}
+
+static struct kernel_sigaction_ { void *handler; unsigned long flags; void *restorer; uint64_t mask; } previous[65];
+
+extern char cj_user_access_start[], cj_user_access_end[];
+extern void cj_user_access_fault(void);
+
+static void fault_handler(int sig, siginfo_t *info, void *ucv) {
+    ucontext_t *uc = ucv;
+    uintptr_t fault_rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    if ((sig == SIGSEGV || sig == SIGBUS) && fault_rip >= (uintptr_t)cj_user_access_start &&
+        fault_rip < (uintptr_t)cj_user_access_end) {
+        // The libOS touching a bad application pointer: the routine returns -EFAULT.
+        uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)cj_user_access_fault;
+        return;
+    }
+    cj_kthread_area *a = area_in_signal();
+    cj_uthread *t = interrupted_application(a, uc);
+    if (t) {
+        a->sud_selector = 0;
+        cj_syscall_frame *f;
+        enter_libos(t, uc, (uint64_t)sig, CJ_ENTRY_FAULT);
+        f = (cj_syscall_frame *)(uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+        f->pad[1] = (uint64_t)(uintptr_t)info->si_addr;
+        f->pad[2] = (uint64_t)(uint32_t)info->si_code;
+        f->pad[3] = (uint64_t)uc->uc_mcontext.gregs[REG_ERR] | (uint64_t)uc->uc_mcontext.gregs[REG_TRAPNO] << 32;
+        return;
+    }
+    // Not the application's: the libOS's own fault goes to what was there before (the
+    // stack-overflow reporter, or the default action).
+    if (a) a->sud_selector = 0;
+    struct kernel_sigaction_ *old = &previous[sig];
+    if (old->handler == SIG_DFL || old->handler == SIG_IGN) {
+        signal(sig, SIG_DFL);
+        return;  // the access repeats and the default action ends the process
+    }
+    ((void (*)(int, siginfo_t *, void *))old->handler)(sig, info, ucv);
+}
+
+extern char cj_exit_window_start[], cj_exit_window_end[];
+extern void cj_reenter_from_exit(void);
+
+static void kick_handler(int sig, siginfo_t *info, void *ucv) {
+    (void)sig;
+    (void)info;
+    ucontext_t *uc = ucv;
+    cj_kthread_area *a = area_in_signal();
+    if (!a) return;
+    // Rewriting stops the world (write_jump): acknowledge, wait until the jump is written.
+    // While waiting, acknowledge each new epoch too: the patcher may start its next patch
+    // before this thread saw the end of the last one (the kick is blocked in here).
+    // It yields the CPU while it waits (with the selector at ALLOW for the call: the
+    // kick may have interrupted application code), so that the patcher gets one.
+    uint8_t selector = a->sud_selector;
+    for (int spins = 0;; spins++) {
+        __atomic_store_n(&a->patch_ack, __atomic_load_n(&patch_epoch, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
+        cj_kthread_area *s = __atomic_load_n(&stopper, __ATOMIC_ACQUIRE);
+        if (!s || s == a) break;
+        if (spins < 64) {
+            __builtin_ia32_pause();
+        } else {
+            a->sud_selector = 0;
+            syscall(SYS_sched_yield);
+            a->sud_selector = selector;
+        }
+    }
+    cj_uthread *t = interrupted_application(a, uc);
+    if (t) {
+        a->sud_selector = 0;
+        enter_libos(t, uc, 0, CJ_ENTRY_SIGNAL);
+        return;
+    }
+    uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    t = a->current;
+    if (rip >= (uintptr_t)cj_exit_window_start && rip <= (uintptr_t)cj_exit_window_end && t && t->syscall_stack) {
+        // On the way out of a call, past its check for signals: the frame still holds
+        // everything. Go round once more.
+        uintptr_t top = (uintptr_t)t->syscall_stack;
+        uintptr_t frame = (top - sizeof(cj_syscall_frame) - CJ_XSAVE_AREA) & ~(uintptr_t)63;
+        a->sud_selector = 0;
+        uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)cj_reenter_from_exit;
+        uc->uc_mcontext.gregs[REG_RSP] = (greg_t)frame;
+        return;
+    }
+    // Elsewhere in the libOS: the exit path sees the flag.
+    __atomic_store_n(&a->kicked, 1, __ATOMIC_RELAXED);
+}
+
+static int install(int sig, void (*h)(int, siginfo_t *, void *), uint64_t mask, struct kernel_sigaction_ *old) {
+    struct kernel_sigaction_ sa = {
+        .handler = (void *)h,
+        .flags = SA_SIGINFO | SA_ONSTACK | CJ_SA_RESTORER,
+        // The restorer is inside the allowed range: the selector may be BLOCK on return.
+        .restorer = (void *)cj_sigreturn_restorer,
+        .mask = mask,
+    };
+    if (syscall(SYS_rt_sigaction, sig, &sa, old, 8) != 0) return -errno;
+    return 0;
+}
+
+int cj_install_signal_forwarding(int kick) {
+    uint64_t mask = (1ULL << (SIGSYS - 1)) | (1ULL << (kick - 1));
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP};
+    for (unsigned i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+        int rc = install(faults[i], fault_handler, mask, &previous[faults[i]]);
+        if (rc) return rc;
+    }
+    return install(kick, kick_handler, mask, NULL);
 }
 
 struct kernel_sigaction {
@@ -225,18 +513,43 @@ struct kernel_sigaction {
 /// Read by syscall_entry.S: use XSAVEC (CPUID.(0xD,1):EAX bit 1).
 uint8_t cj_use_xsavec;
 
+/// Read by syscall_entry.S: how calls from rewritten sites save the vector state.
+/// 0: XSAVE like every other entry; 1: xmm0-15; 2: ymm0-15; 3: zmm0-31 and k0-7. Moves
+/// need the XSAVE image to fit in 4 KiB (the copy goes after it) and leave what libOS
+/// code does not touch live: the x87 data registers, MXCSR and the x87 control word
+/// (which cj_switch keeps per uthread). JUNCTION_FAST_PATH_XSAVE=1 chooses 0.
+uint8_t cj_vector_mode;
+
+uint8_t cj_get_vector_mode(void) { return cj_vector_mode; }
+
+static unsigned xsave_image_size = CJ_XSAVE_AREA;
+size_t cj_xsave_size(void) { return xsave_image_size; }
+
+void cj_clear_manual_vector_state(cj_syscall_frame *frame) {
+    if (cj_vector_mode) *(uint64_t *)((char *)frame + 192 + 4096 + 2120) = 0;
+}
+
 int cj_interception_init(void) {
     // The frame's XSAVE area must hold every state component the kernel enabled.
     unsigned eax, ebx, ecx, edx;
     __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0xd), "c"(0));
     if (ebx > CJ_XSAVE_AREA) return -EINVAL;
+    unsigned xsave_size = ebx;
+    xsave_image_size = (ebx + 63) & ~63u;
+    uint32_t xcr0_lo, xcr0_hi;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    const char *force = getenv("JUNCTION_FAST_PATH_XSAVE");
+    if (xsave_size > 4096 || (force && *force && *force != '0')) cj_vector_mode = 0;
+    else if ((xcr0_lo & 0xe0) == 0xe0) cj_vector_mode = 3;
+    else if (xcr0_lo & 0x4) cj_vector_mode = 2;
+    else cj_vector_mode = 1;
     __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0xd), "c"(1));
     cj_use_xsavec = (eax & 2) ? 1 : 0;
     struct kernel_sigaction sa = {
         .handler = (void *)sigsys_handler,
         .flags = SA_SIGINFO | SA_ONSTACK | CJ_SA_RESTORER,
         .restorer = (void *)cj_sigreturn_restorer,
-        .mask = 0,
+        .mask = 1ULL << (CJ_KICK_SIGNAL - 1),
     };
     // Through the raw call: glibc's sigaction would install its own restorer, outside
     // the allowed range.
@@ -244,7 +557,7 @@ int cj_interception_init(void) {
     return 0;
 }
 
-int cj_sud_enable(cj_kthread_area *area) {
+void cj_libos_area_init(cj_kthread_area *area) {
     uint64_t fs = 0;
     if (cj_have_fsgsbase()) {
         __asm__ volatile("rdfsbase %0" : "=r"(fs));
@@ -254,6 +567,11 @@ int cj_sud_enable(cj_kthread_area *area) {
     area->libos_fs = fs;
     area->has_fsgsbase = cj_have_fsgsbase() ? 1 : 0;
     area->sud_selector = 0;
+    register_area(area);
+}
+
+int cj_sud_enable(cj_kthread_area *area) {
+    cj_libos_area_init(area);
     uintptr_t start = (uintptr_t)__start_cj_libos_text;
     uintptr_t len = (uintptr_t)__stop_cj_libos_text - start;
     if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, start, len, &area->sud_selector) != 0) return -errno;

@@ -34,7 +34,16 @@
 #define AREA_JUMP 80
 #define AREA_SELECTOR 88
 #define AREA_FSGSBASE 89
+#define AREA_KICKED 90
+#define FRAME_KIND 160
+#define ENTRY_SIGNAL 3
 #define UT_SYSCALL_STACK 160
+
+// The vector state of a call from a rewritten site is saved by plain moves (see
+// cj_vector_mode) in this part of the frame's XSAVE region, after the XSAVE image.
+#define MANUAL 4288                      // FRAME_XSAVE + 4096
+#define MANUAL_K 2048
+#define MANUAL_VALID 2120
 
 #define SYS_rt_sigreturn 15
 #define SYS_arch_prctl 158
@@ -82,7 +91,50 @@ cj_syscall_entry:
     syscall
 2:  // Save every extended state component the kernel enabled: XSAVEC where the CPU
     // has it (components in their initial state, often all of AVX-512, are skipped).
-    movl $-1, %eax
+.Lsave_vector_state:
+    // A call from a rewritten site (kind FAST) saves its registers with moves, which
+    // costs a few nanoseconds where XSAVE and XRSTOR cost over a hundred here; every
+    // other entry saves an XSAVE image.
+    cmpq $0, FRAME_KIND(%rbx)
+    jne 7f
+    movzbl cj_vector_mode(%rip), %eax
+    testl %eax, %eax
+    jz 7f
+    // MXCSR and the x87 control word need no copy: libOS code leaves them alone, and
+    // cj_switch keeps them per uthread when another thread runs meanwhile.
+    leaq MANUAL(%rbx), %rdx
+    movq $1, MANUAL_VALID(%rdx)
+    cmpl $3, %eax
+    je 13f
+    cmpl $2, %eax
+    je 12f
+    movdqu %xmm0, 0(%rdx); movdqu %xmm1, 16(%rdx); movdqu %xmm2, 32(%rdx); movdqu %xmm3, 48(%rdx)
+    movdqu %xmm4, 64(%rdx); movdqu %xmm5, 80(%rdx); movdqu %xmm6, 96(%rdx); movdqu %xmm7, 112(%rdx)
+    movdqu %xmm8, 128(%rdx); movdqu %xmm9, 144(%rdx); movdqu %xmm10, 160(%rdx); movdqu %xmm11, 176(%rdx)
+    movdqu %xmm12, 192(%rdx); movdqu %xmm13, 208(%rdx); movdqu %xmm14, 224(%rdx); movdqu %xmm15, 240(%rdx)
+    jmp 6f
+12: vmovdqu %ymm0, 0(%rdx); vmovdqu %ymm1, 32(%rdx); vmovdqu %ymm2, 64(%rdx); vmovdqu %ymm3, 96(%rdx)
+    vmovdqu %ymm4, 128(%rdx); vmovdqu %ymm5, 160(%rdx); vmovdqu %ymm6, 192(%rdx); vmovdqu %ymm7, 224(%rdx)
+    vmovdqu %ymm8, 256(%rdx); vmovdqu %ymm9, 288(%rdx); vmovdqu %ymm10, 320(%rdx); vmovdqu %ymm11, 352(%rdx)
+    vmovdqu %ymm12, 384(%rdx); vmovdqu %ymm13, 416(%rdx); vmovdqu %ymm14, 448(%rdx); vmovdqu %ymm15, 480(%rdx)
+    vzeroupper
+    jmp 6f
+13: vmovdqu64 %zmm0, 0(%rdx); vmovdqu64 %zmm1, 64(%rdx); vmovdqu64 %zmm2, 128(%rdx); vmovdqu64 %zmm3, 192(%rdx)
+    vmovdqu64 %zmm4, 256(%rdx); vmovdqu64 %zmm5, 320(%rdx); vmovdqu64 %zmm6, 384(%rdx); vmovdqu64 %zmm7, 448(%rdx)
+    vmovdqu64 %zmm8, 512(%rdx); vmovdqu64 %zmm9, 576(%rdx); vmovdqu64 %zmm10, 640(%rdx); vmovdqu64 %zmm11, 704(%rdx)
+    vmovdqu64 %zmm12, 768(%rdx); vmovdqu64 %zmm13, 832(%rdx); vmovdqu64 %zmm14, 896(%rdx); vmovdqu64 %zmm15, 960(%rdx)
+    vmovdqu64 %zmm16, 1024(%rdx); vmovdqu64 %zmm17, 1088(%rdx); vmovdqu64 %zmm18, 1152(%rdx); vmovdqu64 %zmm19, 1216(%rdx)
+    vmovdqu64 %zmm20, 1280(%rdx); vmovdqu64 %zmm21, 1344(%rdx); vmovdqu64 %zmm22, 1408(%rdx); vmovdqu64 %zmm23, 1472(%rdx)
+    vmovdqu64 %zmm24, 1536(%rdx); vmovdqu64 %zmm25, 1600(%rdx); vmovdqu64 %zmm26, 1664(%rdx); vmovdqu64 %zmm27, 1728(%rdx)
+    vmovdqu64 %zmm28, 1792(%rdx); vmovdqu64 %zmm29, 1856(%rdx); vmovdqu64 %zmm30, 1920(%rdx); vmovdqu64 %zmm31, 1984(%rdx)
+    kmovq %k0, 2048(%rdx); kmovq %k1, 2056(%rdx); kmovq %k2, 2064(%rdx); kmovq %k3, 2072(%rdx)
+    kmovq %k4, 2080(%rdx); kmovq %k5, 2088(%rdx); kmovq %k6, 2096(%rdx); kmovq %k7, 2104(%rdx)
+    vzeroupper
+    jmp 6f
+7:  cmpb $0, cj_vector_mode(%rip)
+    je 8f
+    movq $0, MANUAL+MANUAL_VALID(%rbx)
+8:  movl $-1, %eax
     movl $-1, %edx
     cmpb $0, cj_use_xsavec(%rip)
     je 5f
@@ -98,9 +150,7 @@ cj_syscall_entry:
     movq %rax, FRAME_RAX(%rbx)
     // The uthread may have moved to another kthread while it was parked: every %gs
     // access below is to the kthread it runs on now.
-    movl $-1, %eax
-    movl $-1, %edx
-    xrstor64 FRAME_XSAVE(%rbx)
+    call cj_restore_vector_state
 .Lexit_to_application:
     // Restore the application's %fs.
     cmpb $0, %gs:AREA_FSGSBASE
@@ -112,13 +162,21 @@ cj_syscall_entry:
     movl $ARCH_SET_FS, %edi
     movq FRAME_FS(%rbx), %rsi
     syscall
-4:  // Flags first (popfq needs a stack: the libOS one), then the rest.
-    movq %rbx, %rsp
-    pushq FRAME_RFLAGS(%rbx)
-    popfq
+4:  movq %rbx, %rsp
     movq FRAME_RIP(%rbx), %rax
     movq %rax, %gs:AREA_JUMP
     movb $1, %gs:AREA_SELECTOR           // BLOCK: application code traps again
+    // From here to the jump, the application's state is all in the frame (and its
+    // vector state and %fs are live): a kick landing here re-enters at
+    // cj_reenter_from_exit (sud.c checks this window); one that landed before left the
+    // kicked flag.
+    .globl cj_exit_window_start
+cj_exit_window_start:
+    cmpb $0, %gs:AREA_KICKED
+    jne .Lkicked
+    // Flags (popfq needs a stack: the libOS one, below the frame), then the rest.
+    pushq FRAME_RFLAGS(%rbx)
+    popfq
     movq FRAME_RAX(%rbx), %rax
     movq FRAME_RCX(%rbx), %rcx
     movq FRAME_RDX(%rbx), %rdx
@@ -135,9 +193,116 @@ cj_syscall_entry:
     movq FRAME_R15(%rbx), %r15
     movq FRAME_RSP(%rbx), %rsp
     movq FRAME_RBX(%rbx), %rbx
+    .globl cj_exit_window_end
+cj_exit_window_end:
     jmp *%gs:AREA_JUMP
+.Lkicked:
+    movb $0, %gs:AREA_KICKED
+    movb $0, %gs:AREA_SELECTOR
+    movq %rbx, %rsp
+    jmp cj_reenter_from_exit
     .cfi_endproc
     .size cj_syscall_entry, .-cj_syscall_entry
+
+// Re-entry from the exit path with rsp = the frame, which holds the application's
+// registers and %fs; its vector state is live; selector ALLOW. The frame becomes a
+// signal arrival (pending signals are delivered) and leaves through the exit path.
+    .globl cj_reenter_from_exit
+    .type cj_reenter_from_exit,@function
+    .p2align 4
+cj_reenter_from_exit:
+    .cfi_startproc
+    .cfi_undefined rip
+    cld
+    movq %rsp, %rbx
+    movq $ENTRY_SIGNAL, FRAME_KIND(%rbx)
+    cmpb $0, %gs:AREA_FSGSBASE
+    je 1f
+    movq %gs:AREA_LIBOS_FS, %rax
+    wrfsbase %rax
+    jmp .Lsave_vector_state
+1:  movl $SYS_arch_prctl, %eax
+    movl $ARCH_SET_FS, %edi
+    movq %gs:AREA_LIBOS_FS, %rsi
+    syscall
+    jmp .Lsave_vector_state
+    .cfi_endproc
+    .size cj_reenter_from_exit, .-cj_reenter_from_exit
+
+// Loads the application's vector state from the frame in %rbx: the moves' copy when
+// it is valid, else the XSAVE image. Clobbers rax, rdx and every vector register.
+    .type cj_restore_vector_state,@function
+    .p2align 4
+cj_restore_vector_state:
+    movzbl cj_vector_mode(%rip), %eax
+    testl %eax, %eax
+    jz 7f                                // no moves' copy: the image may fill the region
+    leaq MANUAL(%rbx), %rdx
+    cmpq $0, MANUAL_VALID(%rdx)
+    je 7f
+    cmpl $3, %eax
+    je 13f
+    cmpl $2, %eax
+    je 12f
+    movdqu 0(%rdx), %xmm0; movdqu 16(%rdx), %xmm1; movdqu 32(%rdx), %xmm2; movdqu 48(%rdx), %xmm3
+    movdqu 64(%rdx), %xmm4; movdqu 80(%rdx), %xmm5; movdqu 96(%rdx), %xmm6; movdqu 112(%rdx), %xmm7
+    movdqu 128(%rdx), %xmm8; movdqu 144(%rdx), %xmm9; movdqu 160(%rdx), %xmm10; movdqu 176(%rdx), %xmm11
+    movdqu 192(%rdx), %xmm12; movdqu 208(%rdx), %xmm13; movdqu 224(%rdx), %xmm14; movdqu 240(%rdx), %xmm15
+    ret
+12: vmovdqu 0(%rdx), %ymm0; vmovdqu 32(%rdx), %ymm1; vmovdqu 64(%rdx), %ymm2; vmovdqu 96(%rdx), %ymm3
+    vmovdqu 128(%rdx), %ymm4; vmovdqu 160(%rdx), %ymm5; vmovdqu 192(%rdx), %ymm6; vmovdqu 224(%rdx), %ymm7
+    vmovdqu 256(%rdx), %ymm8; vmovdqu 288(%rdx), %ymm9; vmovdqu 320(%rdx), %ymm10; vmovdqu 352(%rdx), %ymm11
+    vmovdqu 384(%rdx), %ymm12; vmovdqu 416(%rdx), %ymm13; vmovdqu 448(%rdx), %ymm14; vmovdqu 480(%rdx), %ymm15
+    ret
+13: vmovdqu64 0(%rdx), %zmm0; vmovdqu64 64(%rdx), %zmm1; vmovdqu64 128(%rdx), %zmm2; vmovdqu64 192(%rdx), %zmm3
+    vmovdqu64 256(%rdx), %zmm4; vmovdqu64 320(%rdx), %zmm5; vmovdqu64 384(%rdx), %zmm6; vmovdqu64 448(%rdx), %zmm7
+    vmovdqu64 512(%rdx), %zmm8; vmovdqu64 576(%rdx), %zmm9; vmovdqu64 640(%rdx), %zmm10; vmovdqu64 704(%rdx), %zmm11
+    vmovdqu64 768(%rdx), %zmm12; vmovdqu64 832(%rdx), %zmm13; vmovdqu64 896(%rdx), %zmm14; vmovdqu64 960(%rdx), %zmm15
+    vmovdqu64 1024(%rdx), %zmm16; vmovdqu64 1088(%rdx), %zmm17; vmovdqu64 1152(%rdx), %zmm18; vmovdqu64 1216(%rdx), %zmm19
+    vmovdqu64 1280(%rdx), %zmm20; vmovdqu64 1344(%rdx), %zmm21; vmovdqu64 1408(%rdx), %zmm22; vmovdqu64 1472(%rdx), %zmm23
+    vmovdqu64 1536(%rdx), %zmm24; vmovdqu64 1600(%rdx), %zmm25; vmovdqu64 1664(%rdx), %zmm26; vmovdqu64 1728(%rdx), %zmm27
+    vmovdqu64 1792(%rdx), %zmm28; vmovdqu64 1856(%rdx), %zmm29; vmovdqu64 1920(%rdx), %zmm30; vmovdqu64 1984(%rdx), %zmm31
+    kmovq 2048(%rdx), %k0; kmovq 2056(%rdx), %k1; kmovq 2064(%rdx), %k2; kmovq 2072(%rdx), %k3
+    kmovq 2080(%rdx), %k4; kmovq 2088(%rdx), %k5; kmovq 2096(%rdx), %k6; kmovq 2104(%rdx), %k7
+    ret
+7:  movl $-1, %eax
+    movl $-1, %edx
+    xrstor64 FRAME_XSAVE(%rbx)
+    ret
+    .size cj_restore_vector_state, .-cj_restore_vector_state
+
+// void cj_materialize_vector_state(cj_syscall_frame *frame): turns the moves' copy of a
+// frame's vector state into its XSAVE image (for a signal frame), keeping the caller's
+// MXCSR and x87 control word.
+    .globl cj_materialize_vector_state
+    .type cj_materialize_vector_state,@function
+    .p2align 4
+cj_materialize_vector_state:
+    cmpb $0, cj_vector_mode(%rip)
+    je 1f
+    leaq MANUAL(%rdi), %rdx
+    cmpq $0, MANUAL_VALID(%rdx)
+    je 1f
+    pushq %rbx
+    subq $16, %rsp
+    stmxcsr 0(%rsp)
+    fnstcw 4(%rsp)
+    movq %rdi, %rbx
+    call cj_restore_vector_state
+    movl $-1, %eax
+    movl $-1, %edx
+    cmpb $0, cj_use_xsavec(%rip)
+    je 2f
+    xsavec64 FRAME_XSAVE(%rbx)
+    jmp 3f
+2:  xsave64 FRAME_XSAVE(%rbx)
+3:  movq $0, MANUAL+MANUAL_VALID(%rbx)
+    ldmxcsr 0(%rsp)
+    fldcw 4(%rsp)
+    addq $16, %rsp
+    popq %rbx
+1:  ret
+    .size cj_materialize_vector_state, .-cj_materialize_vector_state
 
 // Fast path: a rewritten call site jumps to its stub, which does
 //     mov $N, %eax; lea -128(%rsp), %rsp; call *slot(%rip); <resume address>; <slot>
@@ -211,9 +376,7 @@ cj_resume_application:
     andq $-16, %rsp
     movq %r12, %rdi
     call free
-    movl $-1, %eax
-    movl $-1, %edx
-    xrstor64 FRAME_XSAVE(%rbx)
+    call cj_restore_vector_state
     jmp .Lexit_to_application
     .cfi_endproc
     .size cj_resume_application, .-cj_resume_application

@@ -65,6 +65,12 @@ final class WaitList: @unchecked Sendable {
     }
 }
 
+extension WaitList {
+    /// Whether the calling uthread was interrupted (a signal for its application
+    /// thread): blocking calls then end with EINTR. Always false on OS threads.
+    static func interrupted() -> Bool { UThread.isInUThread && UThread.takeInterrupt() }
+}
+
 extension Array where Element == Waiter {
     func wakeAll() { for w in self { w.wake() } }
 }

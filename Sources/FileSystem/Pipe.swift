@@ -89,6 +89,10 @@ public final class Pipe: @unchecked Sendable {
             }
             if let waiter {
                 WaitList.block(waiter)
+                if WaitList.interrupted() {
+                    lock.withLock { readWaiters.withdraw(waiter) }
+                    throw .interrupted
+                }
                 continue
             }
             if n < 0 { throw .wouldBlock }
@@ -128,6 +132,11 @@ public final class Pipe: @unchecked Sendable {
                 throw .wouldBlock
             case .wait(let w):
                 WaitList.block(w)
+                if WaitList.interrupted() {
+                    lock.withLock { writeWaiters.withdraw(w) }
+                    if written > 0 { return written }
+                    throw .interrupted
+                }
             case .wrote(let n, let wake):
                 written += n
                 wake.wakeAll()

@@ -21,7 +21,9 @@ public enum InterceptionMode: String, Sendable, CaseIterable {
     /// Trap first, then rewrite `mov $N, %eax; syscall` sites into a jump to a stub that
     /// calls the libOS: later calls from that site cost a function call.
     case rewrite
-    /// seccomp SECCOMP_RET_TRAP (not built yet).
+    /// seccomp SECCOMP_RET_TRAP instead of Syscall User Dispatch as the trap (a filter
+    /// that lets junction's own code through), then rewriting as with `rewrite`. `auto`
+    /// falls back to it on kernels without Syscall User Dispatch.
     case seccomp
 }
 
@@ -53,7 +55,6 @@ public struct InstanceConfiguration: Sendable {
 /// Why an instance could not start.
 public enum InstanceError: Error, CustomStringConvertible, Equatable {
     case badMount(String)
-    case unsupportedInterception(InterceptionMode)
     case interceptionUnavailable(String)
     case commandNotFound(String)
     case load(LoadError)
@@ -63,7 +64,6 @@ public enum InstanceError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .badMount(let s): "bad --mount '\(s)': use memfs:/PATH or host:/SOURCE:/PATH"
-        case .unsupportedInterception(let m): "--intercept \(m.rawValue) is not implemented yet; use auto, trap or rewrite"
         case .interceptionUnavailable(let why): "cannot intercept system calls: \(why)"
         case .commandNotFound(let c): "\(c): command not found"
         case .load(let e): e.description
@@ -88,31 +88,68 @@ public enum Instance {
     public static func run(_ command: [String], environment: [String],
                            configuration: InstanceConfiguration) throws(InstanceError) -> Never {
         guard let name = command.first else { throw .commandNotFound("") }
-        switch configuration.interception {
-        case .auto, .trap, .rewrite: break
-        case .seccomp: throw .unsupportedInterception(configuration.interception)
-        }
-        cj_set_rewriting(configuration.interception == .rewrite || configuration.interception == .auto)
+        let mode = configuration.interception
+        cj_set_rewriting(mode != .trap)
         // Faults in application code must end the process as they would natively: the
         // Swift runtime's crash backtracer would run on the application's stack and TLS.
         for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT] { signal(sig, SIG_DFL) }
         let rc = cj_interception_init()
         if rc != 0 { throw .interceptionUnavailable("SIGSYS handler: \(Errno(rawValue: -rc))") }
 
+        // The program starts with the signal mask this process was started with.
+        var initial = sigset_t()
+        pthread_sigmask(SIG_BLOCK, nil, &initial)
+        var initialMask: UInt64 = 0
+        for sig in 1...64 where sigismember(&initial, Int32(sig)) == 1 { initialMask |= 1 << UInt64(sig - 1) }
+        // Signals from outside are taken by this thread (sigwaitinfo below) and handed to
+        // the application; the kthreads, created next, inherit the blocked set. Faults,
+        // SIGSYS and the kick stay with the kthreads; glibc's 32 and 33 are the host's.
+        var forwarded = sigset_t()
+        sigemptyset(&forwarded)
+        for sig in Int32(1)...64 where ![SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, 32, 33,
+                                          CJ_KICK_SIGNAL].contains(sig) {
+            sigaddset(&forwarded, sig)
+        }
+        pthread_sigmask(SIG_BLOCK, &forwarded, nil)
+        // Whatever the parent blocked, the kthreads must take SIGSYS, faults and the kick.
+        var needed = sigset_t()
+        sigemptyset(&needed)
+        for sig in [SIGSYS, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, CJ_KICK_SIGNAL] { sigaddset(&needed, sig) }
+        pthread_sigmask(SIG_UNBLOCK, &needed, nil)
+
         // Runtime whose kthreads turn on Syscall User Dispatch as they start.
         let failures = FSLock()
         nonisolated(unsafe) var sudError: Int32 = 0
         var rtConfig = RuntimeConfiguration(kthreads: configuration.kthreads)
+        nonisolated(unsafe) var kthreadTIDs: [Int32] = []
         rtConfig.onKThreadStart = { _ in
-            let rc = cj_sud_enable(cj_area_or_null()!)
-            if rc != 0 { failures.withLock { sudError = -rc } }
+            let area = cj_area_or_null()!
+            var rc: Int32 = 0
+            if mode == .seccomp { cj_libos_area_init(area) } else { rc = cj_sud_enable(area) }
+            failures.withLock {
+                if rc != 0 { sudError = -rc }
+                kthreadTIDs.append(area.pointee.tid)
+            }
         }
         let runtime: Runtime
         do { runtime = try Runtime(rtConfig) } catch { throw .runtime(error.description) }
-        if sudError != 0 {
+        var useSeccomp = mode == .seccomp
+        if sudError == EINVAL && mode == .auto {
+            // No Syscall User Dispatch here: trap through seccomp instead.
+            useSeccomp = true
+        } else if sudError != 0 {
             let why = sudError == EINVAL ? "this kernel has no Syscall User Dispatch (Linux 5.11+ with CONFIG_GENERIC_ENTRY)"
                 : "prctl(PR_SET_SYSCALL_USER_DISPATCH): \(Errno(rawValue: sudError))"
             throw .interceptionUnavailable(why)
+        }
+        let forwarding = cj_install_signal_forwarding(CJ_KICK_SIGNAL)
+        if forwarding != 0 { throw .runtime("installing the fault handlers: \(Errno(rawValue: -forwarding))") }
+        if useSeccomp {
+            let rc = cj_seccomp_trap_outside_host()
+            if rc != 0 {
+                throw .interceptionUnavailable("seccomp filter: \(Errno(rawValue: -rc))"
+                    + (rc == -EACCES ? " (needs no_new_privs or CAP_SYS_ADMIN)" : ""))
+            }
         }
 
         // File systems: the host root through io_uring, /dev, then the requested mounts.
@@ -166,18 +203,37 @@ public enum Instance {
                 throw .runtime("descriptor table: errno \(error.code)")
             }
         }
-        // The program starts with the signal mask this process was started with.
-        var initial = sigset_t()
-        pthread_sigmask(SIG_BLOCK, nil, &initial)
-        var mask: UInt64 = 0
-        for sig in 1...64 where sigismember(&initial, Int32(sig)) == 1 { mask |= 1 << UInt64(sig - 1) }
-        process.setInitialMask(mask)
+        // Dispositions an exec keeps: what the parent ignored stays ignored.
+        for sig in Int32(1)...64 where sigismember(&forwarded, sig) == 1 {
+            var old = sigaction()
+            let ignore = unsafeBitCast(SIG_IGN, to: UInt.self)
+            if sigaction(sig, nil, &old) == 0, let h = old.__sigaction_handler.sa_handler,
+               unsafeBitCast(h, to: UInt.self) == ignore {
+                process.ignoreAtStart(sig)
+            }
+        }
         let dispatcher = Dispatcher(process: process, trace: configuration.trace)
         dispatcher.install()
 
+        let tids = failures.withLock { kthreadTIDs }
+        let pid = getpid()
+        process.signals.kick = {
+            for tid in tids { _ = cj_host_syscall(234, UInt64(pid), UInt64(tid), UInt64(CJ_KICK_SIGNAL), 0, 0, 0) }
+        }
+
         let entry = UInt(ready.entry), sp = UInt(ready.stackPointer)
-        runtime.spawn { cj_enter_application(entry, sp) }
-        // The program ends the process with exit_group; this thread only waits.
-        while true { pause() }
+        let mask = initialMask
+        runtime.spawn {
+            process.attachMainThread(initialMask: mask)
+            cj_enter_application(entry, sp)
+        }
+        // The program ends the process with exit_group; this thread hands it the
+        // signals that come from outside.
+        var info = siginfo_t()
+        while true {
+            let sig = sigwaitinfo(&forwarded, &info)
+            if sig <= 0 { continue }
+            process.deliverFromHost(sig, pid: info._sifields._kill.si_pid, uid: info._sifields._kill.si_uid, code: info.si_code)
+        }
     }
 }

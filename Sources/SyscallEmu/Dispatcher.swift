@@ -41,12 +41,14 @@ public final class Dispatcher: @unchecked Sendable {
 
     /// Runs one call; returns rax.
     public func dispatch(_ frame: SyscallFrame) -> Int64 {
+        // A fault in application code or the kick: no call to run.
+        if frame.raw.pointee.pad.0 >= UInt64(CJ_ENTRY_FAULT) { return Handlers.arrival(frame, process) }
         let nr = frame.number
         // exit and exit_group do not return: trace them first, as strace does.
         if trace && (nr == 60 || nr == 231) { log("\(name(of: nr))(\(Int64(bitPattern: frame.a0))) = ?") }
         // Arguments as passed (a handler may redirect the frame, e.g. into a signal handler).
         let arguments = trace ? frame.arguments : []
-        let result: Int64
+        var result: Int64
         if nr >= 0, nr < Self.tableSize, let h = handlers[nr] {
             do { result = try h(frame, process) } catch { result = -Int64(error.code) }
         } else {
@@ -55,10 +57,16 @@ public final class Dispatcher: @unchecked Sendable {
             result = -Int64(LinuxError.Code.ENOSYS.rawValue)
         }
         if trace { log(Strace.line(name: name(of: nr), arguments: arguments, result: result)) }
+        // Pending signals go out as the call returns; ERESTART* results are settled.
+        if process.signals.pendingCount.load(ordering: .relaxed) != 0 || LinuxError.isRestart(result) {
+            result = Handlers.afterCall(frame, process, result: result)
+        }
         return result
     }
 
-    func log(_ s: String) {
+    func log(_ s: String) { Self.log(s) }
+
+    static func log(_ s: String) {
         let line = s + "\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
     }
@@ -80,7 +88,8 @@ public final class Dispatcher: @unchecked Sendable {
 enum Strace {
     static func line(name: String, arguments: [UInt64], result: Int64) -> String {
         let args = arguments.prefix(argumentCount(name)).map { describe($0, name) }.joined(separator: ", ")
-        let r = result < 0 && result > -4096 ? "-1 \(Errno(rawValue: Int32(-result)))" : (result > 0xFFFF ? "0x" + String(result, radix: 16) : "\(result)")
+        let r = LinuxError.isRestart(result) ? "? \(result == -512 ? "ERESTARTSYS" : "ERESTARTNOHAND") (To be restarted)"
+            : result < 0 && result > -4096 ? "-1 \(Errno(rawValue: Int32(-result)))" : (result > 0xFFFF ? "0x" + String(result, radix: 16) : "\(result)")
         return "\(name)(\(args)) = \(r)"
     }
 

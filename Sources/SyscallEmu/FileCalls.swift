@@ -13,10 +13,24 @@ let atSymlinkNoFollow: UInt64 = 0x100
 let atRemoveDir: UInt64 = 0x200
 let atEmptyPath: UInt64 = 0x1000
 
-/// Runs a FileSystem call, turning its Errno into the handler's error.
+/// Runs a FileSystem call, turning its Errno into the handler's error. A wait a signal
+/// interrupted ends the call (ERESTARTSYS: EINTR or a restart after the handler) or, if
+/// the signal went elsewhere, runs again; EPIPE also sends SIGPIPE to the thread.
 @inline(__always)
 func fsCall<T>(_ body: () throws(Errno) -> T) throws(LinuxError) -> T {
-    do { return try body() } catch { throw LinuxError(error) }
+    while true {
+        do { return try body() } catch {
+            guard let p = Dispatcher.active?.process else { throw LinuxError(error) }
+            if error == .interrupted {
+                try p.checkInterrupted(.restartSys)
+                continue
+            }
+            if error == .brokenPipe {
+                p.signals.send(SIGPIPE, SignalInfo(code: SignalInfo.user, pid: p.pid, uid: getuid()), to: AppThread.current)
+            }
+            throw LinuxError(error)
+        }
+    }
 }
 
 extension LinuxProcess {
@@ -32,7 +46,7 @@ extension LinuxProcess {
 
 /// struct stat for x86-64 (144 bytes).
 func storeStat(_ st: FileStatus, at address: UInt64) throws(LinuxError) {
-    let p = try UserMemory.pointer(address, 144)
+    let p = try UserMemory.pointer(address, 144, for: .write)
     p.initializeMemory(as: UInt8.self, repeating: 0, count: 144)
     p.storeBytes(of: st.device, toByteOffset: 0, as: UInt64.self)
     p.storeBytes(of: st.inode, toByteOffset: 8, as: UInt64.self)
@@ -56,22 +70,22 @@ extension Handlers {
     static func registerFiles(_ d: Dispatcher) {
         d.register(0, "read") { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
-            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2))
+            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .write)
             return Int64(try fsCall { () throws(Errno) in try file.read(into: buf) })
         }
         d.register(1, "write") { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
-            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2))
+            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .read)
             return Int64(try fsCall { () throws(Errno) in try file.write(from: UnsafeRawBufferPointer(buf)) })
         }
         d.register(17, "pread64") { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
-            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2))
+            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .write)
             return Int64(try fsCall { () throws(Errno) in try file.read(into: buf, at: Int64(bitPattern: f.a3)) })
         }
         d.register(18, "pwrite64") { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
-            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2))
+            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .read)
             return Int64(try fsCall { () throws(Errno) in try file.write(from: UnsafeRawBufferPointer(buf), at: Int64(bitPattern: f.a3)) })
         }
         d.register(19, "readv") { f, p throws(LinuxError) in try vectored(f, p, write: false) }
@@ -119,7 +133,7 @@ extension Handlers {
         }
         d.register(217, "getdents64") { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
-            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2))
+            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .write)
             return Int64(try fsCall { () throws(Errno) in try file.readDirectoryEntries(into: buf) })
         }
         d.register(89, "readlink") { f, p throws(LinuxError) in
@@ -146,7 +160,7 @@ extension Handlers {
         d.register(79, "getcwd") { f, p throws(LinuxError) in
             let cwd = Array(p.fs.currentDirectoryPath.utf8) + [0]
             guard UInt64(cwd.count) <= f.a1 else { throw LinuxError(.ERANGE) }
-            let dst = try UserMemory.pointer(f.a0, cwd.count)
+            let dst = try UserMemory.pointer(f.a0, cwd.count, for: .write)
             cwd.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: cwd.count) }
             return Int64(cwd.count)
         }
@@ -304,7 +318,7 @@ extension Handlers {
         guard Int64(bitPattern: size) > 0 else { throw LinuxError(.EINVAL) }
         let target = path == "/proc/self/exe" ? p.executablePath : try fsCall { () throws(Errno) in try p.fs.readLink(path, at: base) }
         let bytes = Array(target.utf8.prefix(Int(clamping: size)))
-        let dst = try UserMemory.pointer(buffer, bytes.count)
+        let dst = try UserMemory.pointer(buffer, bytes.count, for: .write)
         bytes.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
         return Int64(bytes.count)
     }
@@ -318,7 +332,7 @@ extension Handlers {
             let base = try UserMemory.load(UInt64.self, at: f.a1 + UInt64(i * 16))
             let len = try UserMemory.load(UInt64.self, at: f.a1 + UInt64(i * 16 + 8))
             if len == 0 { continue }
-            let buf = try UserMemory.buffer(base, Int(clamping: len))
+            let buf = try UserMemory.buffer(base, Int(clamping: len), for: write ? .read : .write)
             let n: Int
             do {
                 n = try fsCall { () throws(Errno) -> Int in
@@ -385,7 +399,7 @@ extension Handlers {
     static func pipe(_ p: LinuxProcess, _ fds: UInt64, flags: UInt64) throws(LinuxError) -> Int64 {
         let allowed = UInt64(0o2000000 | 0o4000)  // O_CLOEXEC | O_NONBLOCK
         guard flags & ~allowed == 0 else { throw LinuxError(.EINVAL) }
-        _ = try UserMemory.pointer(fds, 8)
+        _ = try UserMemory.pointer(fds, 8, for: .write)
         let (r, w) = Pipe.makePair()
         var extra: OpenFlags = []
         if flags & 0o4000 != 0 { extra.insert(.nonBlocking) }
@@ -460,7 +474,7 @@ extension Handlers {
 
     /// struct statx (256 bytes), every basic field valid.
     static func storeStatx(_ st: FileStatus, at address: UInt64) throws(LinuxError) {
-        let p = try UserMemory.pointer(address, 256)
+        let p = try UserMemory.pointer(address, 256, for: .write)
         p.initializeMemory(as: UInt8.self, repeating: 0, count: 256)
         p.storeBytes(of: UInt32(0x7FF), toByteOffset: 0, as: UInt32.self)  // STATX_BASIC_STATS
         p.storeBytes(of: UInt32(st.blockSize), toByteOffset: 4, as: UInt32.self)

@@ -30,42 +30,49 @@ public struct SyscallFrame {
 }
 
 /// Reads and writes of application memory. The application shares this address space;
-/// NULL and kernel-half pointers are refused with EFAULT.
+/// NULL and kernel-half pointers are refused with EFAULT at once, and every page of a
+/// range is touched first (`cj_probe_user`: a fault there is caught), so an unmapped or
+/// read-only buffer gives EFAULT as in Linux instead of faulting the instance. A buffer
+/// that is only partly accessible fails as a whole (Linux may copy up to the bad page).
 public enum UserMemory {
+    /// How the libOS will touch a range.
+    public enum Access { case read, write }
+
     @inline(__always)
     public static func isPlausible(_ address: UInt64, _ length: Int = 1) -> Bool {
         address >= 4096 && address < (1 << 47) && UInt64(length) <= (1 << 47) - address
     }
 
-    public static func pointer(_ address: UInt64, _ length: Int = 1) throws(LinuxError) -> UnsafeMutableRawPointer {
+    /// `length` bytes at `address`, checked for `access`.
+    public static func pointer(_ address: UInt64, _ length: Int = 1, for access: Access) throws(LinuxError) -> UnsafeMutableRawPointer {
         guard length == 0 || isPlausible(address, length), let p = UnsafeMutableRawPointer(bitPattern: UInt(address)) else {
             throw LinuxError(.EFAULT)
         }
+        if length > 0 && cj_probe_user(UInt(address), length, access == .write ? 1 : 0) != 0 { throw LinuxError(.EFAULT) }
         return p
     }
 
-    public static func buffer(_ address: UInt64, _ length: Int) throws(LinuxError) -> UnsafeMutableRawBufferPointer {
+    public static func buffer(_ address: UInt64, _ length: Int, for access: Access) throws(LinuxError) -> UnsafeMutableRawBufferPointer {
         guard length >= 0 else { throw LinuxError(.EINVAL) }
         if length == 0 { return UnsafeMutableRawBufferPointer(start: nil, count: 0) }
-        return UnsafeMutableRawBufferPointer(start: try pointer(address, length), count: length)
+        return UnsafeMutableRawBufferPointer(start: try pointer(address, length, for: access), count: length)
     }
 
     /// A NUL-terminated string of at most `limit` bytes (ENAMETOOLONG past it).
     public static func string(_ address: UInt64, limit: Int = 4096) throws(LinuxError) -> String {
-        let p = try pointer(address).assumingMemoryBound(to: UInt8.self)
-        var n = 0
-        while p[n] != 0 {
-            n += 1
-            if n >= limit { throw LinuxError(.ENAMETOOLONG) }
-        }
-        return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+        guard isPlausible(address) else { throw LinuxError(.EFAULT) }
+        let n = cj_user_strnlen(UInt(address), limit)
+        if n < 0 { throw LinuxError(.EFAULT) }
+        if n >= limit { throw LinuxError(.ENAMETOOLONG) }
+        let p = UnsafePointer<UInt8>(bitPattern: UInt(address))!
+        return String(decoding: UnsafeBufferPointer(start: p, count: Int(n)), as: UTF8.self)
     }
 
     public static func store<T>(_ value: T, at address: UInt64) throws(LinuxError) {
-        try pointer(address, MemoryLayout<T>.size).storeBytes(of: value, as: T.self)
+        try pointer(address, MemoryLayout<T>.size, for: .write).storeBytes(of: value, as: T.self)
     }
 
     public static func load<T>(_ type: T.Type, at address: UInt64) throws(LinuxError) -> T {
-        try pointer(address, MemoryLayout<T>.size).loadUnaligned(as: T.self)
+        try pointer(address, MemoryLayout<T>.size, for: .read).loadUnaligned(as: T.self)
     }
 }

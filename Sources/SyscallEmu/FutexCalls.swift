@@ -11,16 +11,16 @@ extension Handlers {
     static let futexTable = WaitTable(bucketCount: 1024)
 
     static func registerFutex(_ d: Dispatcher) {
-        d.register(202, "futex") { f, _ throws(LinuxError) in try futex(f) }
+        d.register(202, "futex") { f, p throws(LinuxError) in try futex(f, p) }
     }
 
-    static func futex(_ f: SyscallFrame) throws(LinuxError) -> Int64 {
+    static func futex(_ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {
         let op = Int32(truncatingIfNeeded: f.a1)
         let cmd = op & 127  // without FUTEX_PRIVATE_FLAG (128) and FUTEX_CLOCK_REALTIME (256)
         let realtime = op & 256 != 0
         let address = f.a0
         guard address & 3 == 0 else { throw LinuxError(.EINVAL) }
-        let word = try UserMemory.pointer(address, 4).assumingMemoryBound(to: UInt32.self)
+        let word = try UserMemory.pointer(address, 4, for: .read).assumingMemoryBound(to: UInt32.self)
         let val = UInt32(truncatingIfNeeded: f.a2)
         switch cmd {
         case 0, 9:  // WAIT (relative timeout), WAIT_BITSET (absolute)
@@ -43,17 +43,20 @@ extension Handlers {
                     deadline = MonotonicInstant(nanoseconds: ns)
                 }
             }
-            switch futexTable.wait(on: word, expected: val, deadline: deadline, bitset: bitset) {
-            case .woken: return 0
-            case .valueMismatch: throw LinuxError(.EAGAIN)
-            case .timedOut: throw LinuxError(.ETIMEDOUT)
+            while true {
+                switch futexTable.wait(on: word, expected: val, deadline: deadline, bitset: bitset) {
+                case .woken: return 0
+                case .valueMismatch: throw LinuxError(.EAGAIN)
+                case .timedOut: throw LinuxError(.ETIMEDOUT)
+                case .interrupted: try p.checkInterrupted(.restartSys)  // else wait again
+                }
             }
         case 1, 10:  // WAKE, WAKE_BITSET
             let bitset = cmd == 10 ? UInt32(truncatingIfNeeded: f.a5) : WaitTable.matchAny
             guard bitset != 0 else { throw LinuxError(.EINVAL) }
             return Int64(futexTable.wake(UnsafeRawPointer(word), count: Int(clamping: Int32(bitPattern: val)), bitset: bitset))
         case 3, 4:  // REQUEUE, CMP_REQUEUE
-            let target = try UserMemory.pointer(f.a4, 4)
+            let target = try UserMemory.pointer(f.a4, 4, for: .read)
             let requeueCount = Int(clamping: Int32(truncatingIfNeeded: f.a3))
             guard Int32(bitPattern: val) >= 0, requeueCount >= 0 else { throw LinuxError(.EINVAL) }
             let expected: UInt32? = cmd == 4 ? UInt32(truncatingIfNeeded: f.a5) : nil
@@ -63,7 +66,7 @@ extension Handlers {
             }
             return Int64(n)
         case 5:  // WAKE_OP
-            let word2 = try UserMemory.pointer(f.a4, 4).assumingMemoryBound(to: UInt32.self)
+            let word2 = try UserMemory.pointer(f.a4, 4, for: .write).assumingMemoryBound(to: UInt32.self)
             let encoded = UInt32(truncatingIfNeeded: f.a5)
             let opKind = (encoded >> 28) & 7, shiftArg = encoded & (8 << 28) != 0
             let cmpKind = (encoded >> 24) & 15

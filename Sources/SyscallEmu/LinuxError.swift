@@ -7,6 +7,7 @@ public struct LinuxError: Error, Equatable, Sendable {
 
     public init(_ code: Code) { self.code = code.rawValue }
     public init(_ errno: Errno) { code = errno.rawValue }
+    init(rawCode: Int32) { code = rawCode }
 
     /// The errno names handlers use most.
     public enum Code: Int32 {

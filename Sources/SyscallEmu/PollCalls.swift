@@ -16,7 +16,20 @@ extension Handlers {
                 guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
                 timeout = sec * 1_000_000_000 + nsec
             }
-            return try poll(p, fds: f.a0, count: f.a1, timeoutNanoseconds: timeout)
+            // The mask for the length of the wait, as rt_sigsuspend does.
+            let t = AppThread.current
+            if f.a3 != 0, let t {
+                p.signals.beginTemporaryMask(of: t, try loadMask(f.a3, size: f.a4))
+            }
+            do throws(LinuxError) {
+                let n = try poll(p, fds: f.a0, count: f.a1, timeoutNanoseconds: timeout)
+                if f.a3 != 0, let t { p.signals.endTemporaryMask(of: t) }
+                return n
+            } catch {
+                // EINTR: the handler's frame restores the mask; other errors restore it now.
+                if f.a3 != 0, let t, error.code != LinuxError.Code.EINTR.rawValue { p.signals.endTemporaryMask(of: t) }
+                throw error
+            }
         }
     }
 
@@ -24,7 +37,7 @@ extension Handlers {
     static func poll(_ p: LinuxProcess, fds: UInt64, count: UInt64, timeoutNanoseconds: Int64?) throws(LinuxError) -> Int64 {
         guard count <= UInt64(DescriptorTable.limit) else { throw LinuxError(.EINVAL) }
         let n = Int(count)
-        if n > 0 { _ = try UserMemory.pointer(fds, n * 8) }
+        if n > 0 { _ = try UserMemory.pointer(fds, n * 8, for: .write) }
         let deadline = timeoutNanoseconds.map { MonotonicInstant.now.advanced(by: .nanoseconds($0)) }
         var files: [OpenFile?] = []
         for i in 0..<n {
@@ -61,6 +74,10 @@ extension Handlers {
                 }
             }
             if let deadline { UThread.park(until: deadline) } else { UThread.park() }
+            // A signal ends the wait with EINTR (poll is never restarted after a handler).
+            if UThread.takeInterrupt(), let t = AppThread.current, p.signals.hasDeliverable(for: t) {
+                throw LinuxError(.EINTR)
+            }
         }
     }
 }

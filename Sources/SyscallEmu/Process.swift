@@ -124,72 +124,16 @@ public final class LinuxProcess: @unchecked Sendable {
     public let executablePath: String
     private let lock = FSLock()
     private var _name: String
-    /// Signal dispositions as rt_sigaction set them: handler, flags, restorer, mask.
-    private var actions: [Int: (UInt64, UInt64, UInt64, UInt64)] = [:]
-
-    /// Blocked and pending signals (bit N-1 for signal N). One mask for the process: a
-    /// simplification of Linux's per-thread masks.
-    private var blocked: UInt64 = 0
-    private var pending: UInt64 = 0
-    private var pendingCodes: [Int32: Int32] = [:]
-
-    /// rt_sigprocmask: applies `how` (SIG_BLOCK 0, SIG_UNBLOCK 1, SIG_SETMASK 2) and
-    /// returns the old mask. SIGKILL and SIGSTOP cannot be blocked.
-    func changeMask(how: UInt64, set: UInt64?) throws(LinuxError) -> UInt64 {
-        try lock.withLock { () throws(LinuxError) -> UInt64 in
-            let old = blocked
-            if let set {
-                switch how {
-                case 0: blocked |= set
-                case 1: blocked &= ~set
-                case 2: blocked = set
-                default: throw LinuxError(.EINVAL)
-                }
-                blocked &= ~(UInt64(1) << 8 | UInt64(1) << 18)
-            }
-            return old
-        }
-    }
-
-    /// The initial mask (what the host process was started with).
-    public func setInitialMask(_ mask: UInt64) { lock.withLock { blocked = mask } }
-
-    /// Marks `sig` pending if it is blocked; returns whether it was.
-    func pendIfBlocked(_ sig: Int32, code: Int32) -> Bool {
-        lock.withLock {
-            let bit = UInt64(1) << UInt64(sig - 1)
-            guard blocked & bit != 0 else { return false }
-            pending |= bit
-            pendingCodes[sig] = code
-            return true
-        }
-    }
-
-    /// Takes one pending signal that is no longer blocked.
-    func takeDeliverable() -> (Int32, Int32)? {
-        lock.withLock {
-            let ready = pending & ~blocked
-            guard ready != 0 else { return nil }
-            let sig = Int32(ready.trailingZeroBitCount + 1)
-            pending &= ~(UInt64(1) << UInt64(sig - 1))
-            return (sig, pendingCodes.removeValue(forKey: sig) ?? 0)
-        }
-    }
-
-    /// Records a disposition; returns the previous one (SIG_DFL when never set).
-    func exchangeAction(_ sig: Int, _ new: (UInt64, UInt64, UInt64, UInt64)?) -> (UInt64, UInt64, UInt64, UInt64) {
-        lock.withLock {
-            let old = actions[sig] ?? (0, 0, 0, 0)
-            if let new { actions[sig] = new }
-            return old
-        }
-    }
+    /// Dispositions, pending signals, the application threads.
+    public let signals: ProcessSignals
+    let alarm = AlarmClock()
 
     public init(fs: FileSystemContext, programBreakStart: UInt64, executablePath: String, pid: Int32 = getpid()) throws(LinuxError) {
         self.fs = fs
         programBreak = try ProgramBreak(start: programBreakStart)
         self.executablePath = executablePath
         self.pid = pid
+        signals = ProcessSignals(pid: pid)
         _name = String(executablePath.split(separator: "/").last ?? "")
     }
 

@@ -56,23 +56,18 @@ public enum Handlers {
         host(28, "madvise", d)
     }
 
-    /// What a signal does on arrival: its application handler runs as the current call
-    /// returns `result`; with no handler, the default action (ignore, or end the process
-    /// with that signal, as the kernel would).
-    static func act(on sig: Int32, code: Int32, result: Int64, _ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {
-        let action = p.exchangeAction(Int(sig), nil)
-        if action.0 == 1 { return result }  // SIG_IGN
-        if action.0 == 0 {
-            if [SIGCHLD, SIGURG, SIGWINCH, SIGCONT].contains(sig) { return result }
-            signal(sig, SIG_DFL)
-            var set = sigset_t()
-            sigemptyset(&set)
-            sigaddset(&set, sig)
-            pthread_sigmask(SIG_UNBLOCK, &set, nil)
-            raise(sig)
-            return result
+    /// A sleep a signal ends with EINTR (the time left stored at `remaining` when
+    /// nonzero); an interruption with nothing to deliver sleeps on.
+    static func sleep(_ p: LinuxProcess, until deadline: MonotonicInstant, remaining: UInt64) throws(LinuxError) {
+        while UThread.sleep(until: deadline) == .interrupted {
+            guard let t = AppThread.current, p.signals.hasDeliverable(for: t) else { continue }
+            if remaining != 0 {
+                let left = max(0, deadline.nanoseconds - MonotonicInstant.now.nanoseconds)
+                try UserMemory.store(left / 1_000_000_000, at: remaining)
+                try UserMemory.store(left % 1_000_000_000, at: remaining + 8)
+            }
+            throw LinuxError(.EINTR)
         }
-        return try deliver(sig, code: code, action: action, result: result, frame: f, process: p)
     }
 
     static func registerProcess(_ d: Dispatcher) {
@@ -109,23 +104,28 @@ public enum Handlers {
             UThread.yield()
             return 0
         }
-        d.register(35, "nanosleep") { f, _ throws(LinuxError) in
+        d.register(35, "nanosleep") { f, p throws(LinuxError) in
             let sec = try UserMemory.load(Int64.self, at: f.a0), nsec = try UserMemory.load(Int64.self, at: f.a0 + 8)
             guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
-            UThread.sleep(for: .seconds(sec) + .nanoseconds(nsec))
+            try sleep(p, until: MonotonicInstant.now.advanced(by: .seconds(sec) + .nanoseconds(nsec)), remaining: f.a1)
             return 0
         }
-        d.register(230, "clock_nanosleep") { f, _ throws(LinuxError) in
+        d.register(230, "clock_nanosleep") { f, p throws(LinuxError) in
             let sec = try UserMemory.load(Int64.self, at: f.a2), nsec = try UserMemory.load(Int64.self, at: f.a2 + 8)
             guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
-            if f.a1 & 1 != 0 {  // TIMER_ABSTIME on CLOCK_MONOTONIC (or REALTIME, approximated)
+            let clock = clockid_t(truncatingIfNeeded: f.a0)
+            // The wall and monotonic clocks; CPU-time clocks are not slept on here.
+            guard [CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_TAI].contains(clock) else { throw LinuxError(.EINVAL) }
+            let deadline: MonotonicInstant
+            if f.a1 & 1 != 0 {  // TIMER_ABSTIME: converted to the monotonic clock once
                 var now = timespec()
-                clock_gettime(clockid_t(f.a0), &now)
+                clock_gettime(clock, &now)
                 let delta = (sec - Int64(now.tv_sec)) * 1_000_000_000 + (nsec - Int64(now.tv_nsec))
-                if delta > 0 { UThread.sleep(for: .nanoseconds(delta)) }
+                deadline = MonotonicInstant.now.advanced(by: .nanoseconds(max(0, delta)))
             } else {
-                UThread.sleep(for: .seconds(sec) + .nanoseconds(nsec))
+                deadline = MonotonicInstant.now.advanced(by: .seconds(sec) + .nanoseconds(nsec))
             }
+            try sleep(p, until: deadline, remaining: f.a1 & 1 != 0 ? 0 : f.a3)
             return 0
         }
         d.register(157, "prctl") { f, p throws(LinuxError) in
@@ -135,64 +135,12 @@ public enum Handlers {
                 return 0
             case 16:  // PR_GET_NAME
                 let bytes = Array(p.name.utf8.prefix(15)) + [0]
-                let dst = try UserMemory.pointer(f.a1, 16)
+                let dst = try UserMemory.pointer(f.a1, 16, for: .write)
                 bytes.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
                 return 0
             default:
                 throw LinuxError(.EINVAL)
             }
-        }
-        // Signal state: recorded so that programs that install handlers start; delivery
-        // of application signals is not implemented yet.
-        d.register(13, "rt_sigaction") { f, p throws(LinuxError) in
-            guard f.a3 == 8, f.a0 >= 1, f.a0 <= 64 else { throw LinuxError(.EINVAL) }
-            var new: (UInt64, UInt64, UInt64, UInt64)?
-            if f.a1 != 0 {
-                guard f.a0 != 9, f.a0 != 19 else { throw LinuxError(.EINVAL) }  // SIGKILL, SIGSTOP
-                new = (try UserMemory.load(UInt64.self, at: f.a1), try UserMemory.load(UInt64.self, at: f.a1 + 8),
-                       try UserMemory.load(UInt64.self, at: f.a1 + 16), try UserMemory.load(UInt64.self, at: f.a1 + 24))
-            }
-            if f.a2 != 0 { _ = try UserMemory.pointer(f.a2, 32) }
-            let old = p.exchangeAction(Int(f.a0), new)
-            if f.a2 != 0 {
-                try UserMemory.store(old.0, at: f.a2); try UserMemory.store(old.1, at: f.a2 + 8)
-                try UserMemory.store(old.2, at: f.a2 + 16); try UserMemory.store(old.3, at: f.a2 + 24)
-            }
-            return 0
-        }
-        let kill: SyscallHandler = { f, p throws(LinuxError) in
-            // kill(pid, sig), tkill(tid, sig), tgkill(tgid, tid, sig): within this instance.
-            let target = Int32(truncatingIfNeeded: f.a0)
-            let sig = Int32(truncatingIfNeeded: f.number == 234 ? f.a2 : f.a1)
-            guard sig >= 0, sig <= 64 else { throw LinuxError(.EINVAL) }
-            // kill(-1) signals every other process the caller may signal: none in here.
-            if f.number == 62 && target == -1 { return 0 }
-            guard target == p.pid || target == 0 || f.number != 62 else { throw LinuxError(.ESRCH) }
-            if sig == 0 { return 0 }
-            let code: Int32 = f.number == 62 ? 0 : -6  // SI_USER, SI_TKILL
-            if p.pendIfBlocked(sig, code: code) { return 0 }
-            return try act(on: sig, code: code, result: 0, f, p)
-        }
-        d.register(62, "kill", kill)
-        d.register(200, "tkill", kill)
-        d.register(234, "tgkill", kill)
-        d.register(14, "rt_sigprocmask") { f, p throws(LinuxError) in
-            guard f.a3 == 8 else { throw LinuxError(.EINVAL) }
-            let set: UInt64? = f.a1 == 0 ? nil : try UserMemory.load(UInt64.self, at: f.a1)
-            if f.a2 != 0 { _ = try UserMemory.pointer(f.a2, 8) }
-            let old = try p.changeMask(how: f.a0, set: set)
-            if f.a2 != 0 { try UserMemory.store(old, at: f.a2) }
-            // A signal that just became unblocked is delivered as this call returns.
-            if let (sig, code) = p.takeDeliverable() { return try act(on: sig, code: code, result: 0, f, p) }
-            return 0
-        }
-        d.register(131, "sigaltstack") { f, _ throws(LinuxError) in
-            if f.a1 != 0 {
-                try UserMemory.store(UInt64(0), at: f.a1)
-                try UserMemory.store(Int32(2) /* SS_DISABLE */, at: f.a1 + 8)
-                try UserMemory.store(UInt64(0), at: f.a1 + 16)
-            }
-            return 0
         }
     }
 }

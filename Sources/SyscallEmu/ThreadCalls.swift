@@ -15,6 +15,17 @@ public final class AppThread: @unchecked Sendable {
     public let tid: Int32
     /// CLONE_CHILD_CLEARTID / set_tid_address: cleared and woken at exit.
     public var clearChildTID: UInt64 = 0
+    /// The uthread running this thread, for interrupting its waits.
+    var uthread: UThreadRef?
+
+    // Signal state, guarded by the process's ProcessSignals lock.
+    var blocked: UInt64 = 0
+    var pending: UInt64 = 0
+    var pendingInfo: [Int32: SignalInfo] = [:]
+    /// The mask to restore after rt_sigsuspend or ppoll's temporary one.
+    var savedMask: UInt64?
+    /// Only this thread touches its alternate stack.
+    var altStack = AltStack()
 
     init(tid: Int32) { self.tid = tid }
 
@@ -29,6 +40,7 @@ public final class AppThread: @unchecked Sendable {
     /// Attaches `thread` to the calling uthread (retained until the thread exits).
     static func attach(_ thread: AppThread) {
         guard let a = cj_area_or_null(), let t = a.pointee.current else { return }
+        thread.uthread = UThread.current
         t.pointee.app_thread = Unmanaged.passRetained(thread).toOpaque()
     }
 }
@@ -71,6 +83,7 @@ extension Handlers {
                 try? UserMemory.store(UInt32(0), at: t.clearChildTID)
                 futexTable.wake(UnsafeRawPointer(bitPattern: UInt(t.clearChildTID))!, count: 1)
             }
+            p.signals.unregister(t)
             if let a = cj_area_or_null(), let u = a.pointee.current, let ptr = u.pointee.app_thread {
                 u.pointee.app_thread = nil
                 Unmanaged<AppThread>.fromOpaque(ptr).release()
@@ -85,16 +98,18 @@ extension Handlers {
         // Processes (fork, vfork) need a second address space: not yet.
         guard flags & threadFlags == threadFlags else { throw LinuxError(.ENOSYS) }
         guard stack != 0 else { throw LinuxError(.EINVAL) }
-        let main = AppThread.current
-        if main == nil { AppThread.attach(AppThread(tid: p.pid)) }
+        guard let parent = AppThread.current else { throw LinuxError(.EINVAL) }
         let tid = p.pid &+ AppThread.nextTID.add(1, ordering: .relaxed).newValue
         let child = AppThread(tid: tid)
+        // The child inherits the mask, not the alternate stack or pending signals.
+        child.blocked = p.signals.lock.withLock { parent.blocked }
         if flags & cloneChildCleartid != 0 { child.clearChildTID = childTID }
         if flags & cloneParentSettid != 0 { try UserMemory.store(tid, at: parentTID) }
         if flags & cloneChildSettid != 0 { try UserMemory.store(tid, at: childTID) }
 
         // The child's frame: the parent's registers and vector state, rax = 0, its stack
         // and (CLONE_SETTLS) its TLS.
+        cj_fixup_resume(f.raw)
         let size = MemoryLayout<cj_syscall_frame>.size + Int(CJ_XSAVE_AREA)
         guard let block = malloc(size) else { throw LinuxError(.ENOMEM) }
         block.copyMemory(from: UnsafeRawPointer(f.raw), byteCount: size)
@@ -104,6 +119,7 @@ extension Handlers {
         if flags & cloneSettls != 0 { frame.pointee.fs_base = tls }
         let start = UnsafeSendableBlock(block)
         guard let runtime = Runtime.current else { free(block); throw LinuxError(.EAGAIN) }
+        p.signals.register(child)
         let _: JoinHandle<Void> = runtime.spawn {
             AppThread.attach(child)
             cj_resume_application(start.pointer)

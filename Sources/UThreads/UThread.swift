@@ -37,8 +37,10 @@ public struct UThreadRef: Sendable, Hashable, CustomStringConvertible {
     @inlinable
     public func unpark() { Scheduler.unpark(control) }
 
-    /// Ends a `UThread.sleep` early (it returns `.interrupted`), or the next one if the
-    /// uthread is not sleeping now.
+    /// Ends a `UThread.sleep` or a `WaitTable.wait` early (they return `.interrupted`),
+    /// or the next one if the uthread is not waiting now. Other waits see it through
+    /// `UThread.takeInterrupt()`. This is how a library OS makes a blocking call return
+    /// EINTR when a signal arrives.
     public func interrupt() {
         cj_store_release_u8(&control.pointee.interrupted, 1)
         Scheduler.unpark(control)
@@ -213,6 +215,13 @@ public enum UThread {
                 return .completed
             }
         }
+    }
+
+    /// Whether `interrupt()` was called for the calling uthread since the last check;
+    /// clears the request. Waits that can be interrupted call it after each wake-up.
+    public static func takeInterrupt() -> Bool {
+        let (t, _) = currentControl("takeInterrupt()")
+        return cj_exchange_u8(&t.pointee.interrupted, 0) != 0
     }
 
     /// Ends the calling uthread now, from any depth (its join handle reports it finished;

@@ -11,6 +11,8 @@ public enum WaitResult: Sendable, Equatable {
     case valueMismatch
     /// The deadline passed (futex's ETIMEDOUT).
     case timedOut
+    /// `UThreadRef.interrupt()` ended the wait (futex's EINTR).
+    case interrupted
 }
 
 /// Waiters keyed by the address of a 32-bit word, in hashed buckets with one spin lock
@@ -68,6 +70,10 @@ public final class WaitTable: @unchecked Sendable {
         b.pointee.lock.unlock()
 
         while cj_load_acquire_u8(&t.pointee.granted) == 0 {
+            if cj_exchange_u8(&t.pointee.interrupted, 0) != 0 {
+                if leaveOnTimeout(t) { return .interrupted }
+                continue  // a wake got there first
+            }
             guard let deadline else {
                 Scheduler.park(t, KT.currentFast)
                 continue
@@ -79,7 +85,7 @@ public final class WaitTable: @unchecked Sendable {
         return .woken
     }
 
-    /// A timed-out waiter removes itself from whichever bucket it is in now (a requeue
+    /// A timed-out (or interrupted) waiter removes itself from whichever bucket it is in now (a requeue
     /// may have moved it). Returns false if a wake got to it first.
     private func leaveOnTimeout(_ t: UT) -> Bool {
         while true {

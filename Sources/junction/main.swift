@@ -18,7 +18,7 @@ struct Junction: ParsableCommand {
     @Option(help: "Kernel threads to run uthreads on (default: the CPUs this process may use).")
     var kthreads: Int?
 
-    @Option(help: "How system calls are intercepted: auto, trap, rewrite or seccomp.")
+    @Option(help: "How system calls are intercepted: auto (Syscall User Dispatch, seccomp without it, then rewriting), trap (SUD traps only), rewrite, or seccomp (seccomp traps, then rewriting).")
     var intercept: String = "auto"
 
     @Option(help: "Mount a file system: memfs:/PATH or host:/SOURCE:/PATH (repeatable).")

@@ -1,6 +1,8 @@
 // registers.c: every general register the ABI says survives a syscall (all but rax,
 // rcx, r11), the flags, the vector registers and a leaf function's red zone hold their
 // values across system calls made with the raw instruction.
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,9 +72,84 @@ __attribute__((noinline)) static int check_red_zone(void) {
     return !ok;
 }
 
+// All of zmm0-31 (or ymm0-15 without AVX-512) and the mask registers survive a
+// syscall: a cheap one, one whose handler copies 64 KiB (the libOS's memcpy may use
+// vector registers), and a blocking read during which another thread (on the same
+// kthread under `--kthreads 1`) fills every vector register with its own values.
+static int pipe_fds[2];
+static volatile int filler_ready;
+
+__attribute__((target("avx512f"))) static void fill_zmm(uint8_t seed) {
+    uint8_t buf[64];
+    memset(buf, seed, sizeof buf);
+#define LOAD(n) __asm__ volatile("vmovdqu64 %0, %%zmm" #n :: "m"(buf) : "xmm" #n);
+    LOAD(0) LOAD(1) LOAD(2) LOAD(3) LOAD(4) LOAD(5) LOAD(6) LOAD(7) LOAD(8) LOAD(9) LOAD(10) LOAD(11) LOAD(12)
+    LOAD(13) LOAD(14) LOAD(15) LOAD(16) LOAD(17) LOAD(18) LOAD(19) LOAD(20) LOAD(21) LOAD(22) LOAD(23) LOAD(24)
+    LOAD(25) LOAD(26) LOAD(27) LOAD(28) LOAD(29) LOAD(30) LOAD(31)
+#undef LOAD
+    uint64_t k = 0x0101010101010101ull * seed;
+    __asm__ volatile("kmovq %0, %%k1; kmovq %0, %%k2; kmovq %0, %%k7" :: "r"(k));
+}
+
+__attribute__((target("avx512f"))) static int zmm_hold(uint8_t seed) {
+    uint8_t out[32][64];
+#define STORE(n) __asm__ volatile("vmovdqu64 %%zmm" #n ", %0" : "=m"(out[n]));
+    STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5) STORE(6) STORE(7) STORE(8) STORE(9) STORE(10) STORE(11)
+    STORE(12) STORE(13) STORE(14) STORE(15) STORE(16) STORE(17) STORE(18) STORE(19) STORE(20) STORE(21) STORE(22)
+    STORE(23) STORE(24) STORE(25) STORE(26) STORE(27) STORE(28) STORE(29) STORE(30) STORE(31)
+#undef STORE
+    uint64_t k1, k2, k7;
+    __asm__ volatile("kmovq %%k1, %0; kmovq %%k2, %1; kmovq %%k7, %2" : "=r"(k1), "=r"(k2), "=r"(k7));
+    for (int r = 0; r < 32; r++)
+        for (int b = 0; b < 64; b++)
+            if (out[r][b] != seed) return 1;
+    uint64_t k = 0x0101010101010101ull * seed;
+    return k1 != k || k2 != k || k7 != k;
+}
+
+static void *filler(void *arg) {
+    (void)arg;
+    fill_zmm(0x5a);
+    filler_ready = 1;
+    for (volatile int i = 0; i < 100000; i++) {}
+    fill_zmm(0x5a);
+    char c = 'x';
+    if (write(pipe_fds[1], &c, 1) != 1) return NULL;
+    return NULL;
+}
+
+__attribute__((target("avx512f"))) static int check_wide_vectors(void) {
+    static char big[65536];
+    int fd = open("/dev/zero", O_RDONLY);
+    int bad = 0;
+    fill_zmm(0xa5);
+    __asm__ volatile("movl $39, %%eax\n syscall" ::: "rax", "rcx", "r11", "memory");
+    bad |= zmm_hold(0xa5);
+    fill_zmm(0x3c);
+    long n;
+    // `mov $0, %eax; syscall`: the form a rewritten site has (a compiler would use xor).
+    __asm__ volatile("movl $0, %%eax\n syscall" : "=a"(n) : "D"(fd), "S"(big), "d"(sizeof big) : "rcx", "r11", "memory");
+    bad |= zmm_hold(0x3c) | (n != (long)sizeof big);
+    close(fd);
+    // A blocking read while another thread fills the registers.
+    if (pipe(pipe_fds) != 0) return 1;
+    pthread_t t;
+    pthread_create(&t, NULL, filler, NULL);
+    char c;
+    fill_zmm(0xc3);
+    __asm__ volatile("movl $0, %%eax\n syscall" : "=a"(n) : "D"(pipe_fds[0]), "S"(&c), "d"(1) : "rcx", "r11", "memory");
+    bad |= zmm_hold(0xc3) | (n != 1);
+    pthread_join(t, NULL);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    return bad;
+}
+
 int main(void) {
     int bad = 0;
     for (int i = 0; i < 100; i++) bad |= check_gprs() | check_vectors() << 2 | check_red_zone() << 3;
+    if (__builtin_cpu_supports("avx512f"))
+        for (int i = 0; i < 20; i++) bad |= check_wide_vectors() << 4;
     printf("registers %s (code %d)\n", bad ? "CLOBBERED" : "preserved", bad);
     return bad;
 }

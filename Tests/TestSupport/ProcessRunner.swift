@@ -7,6 +7,11 @@ public struct ProcessOutput: Equatable, CustomStringConvertible, Sendable {
     public var stdout: String
     public var stderr: String
     public var status: Int32
+    public init(stdout: String, stderr: String, status: Int32) {
+        self.stdout = stdout
+        self.stderr = stderr
+        self.status = status
+    }
     public var description: String { "status \(status)\n--- stdout\n\(stdout)--- stderr\n\(stderr)" }
 }
 

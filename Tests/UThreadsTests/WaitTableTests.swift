@@ -1,5 +1,5 @@
 // WaitTableTests.swift: the address-keyed wait table (the libOS futex): value checks,
-// timeouts, wake counts, bitsets and requeue.
+// timeouts, interruption, wake counts, bitsets and requeue.
 import Synchronization
 import Testing
 @testable import UThreads
@@ -26,6 +26,25 @@ struct WaitTableTests {
         #expect(r == .timedOut)
         #expect(left == 0)
         #expect(waited >= .milliseconds(10))
+    }
+
+    @Test("interrupt() ends a wait with .interrupted and takes the waiter out; a later wait is not affected")
+    func interrupted() {
+        let (r, left, again) = inRuntime { () -> (WaitResult, Int, WaitResult) in
+            let table = WaitTable(), word = Word(0)
+            let waiter = UThread.spawn { table.wait(on: word.pointer, expected: 0) }
+            while table.waiterCount(word.pointer) == 0 { UThread.yield() }
+            waiter.uthread.interrupt()
+            let r = waiter.join()
+            let left = table.waiterCount(word.pointer)
+            let again = UThread.spawn {
+                table.wait(on: word.pointer, expected: 0, deadline: MonotonicInstant.now.advanced(by: .milliseconds(5)))
+            }.join()
+            return (r, left, again)
+        }
+        #expect(r == .interrupted)
+        #expect(left == 0)
+        #expect(again == .timedOut)
     }
 
     @Test("wake wakes at most count waiters on that address only")

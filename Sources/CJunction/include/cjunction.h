@@ -100,7 +100,11 @@ typedef struct cj_kthread_area {
     uint64_t jump_slot;             // %gs:80  scratch: where the syscall exit jumps
     uint8_t sud_selector;           // %gs:88  Syscall User Dispatch selector byte
     uint8_t has_fsgsbase;           // %gs:89
-    uint8_t pad2[6];
+    uint8_t kicked;                 // %gs:90  a kick arrived while in the libOS: the
+                                    //         exit path re-enters to deliver signals
+    uint8_t pad2[5];
+    uint64_t patch_ack;             // %gs:96  the last rewrite epoch this kthread's kick
+                                    //         handler has seen (sud.c)
 } cj_kthread_area;
 
 _Static_assert(offsetof(cj_kthread_area, libos_fs) == 72, "syscall_entry.S reads %gs:72");
@@ -204,6 +208,45 @@ typedef struct cj_syscall_frame {
 
 _Static_assert(sizeof(cj_syscall_frame) == 192, "syscall_entry.S puts XSAVE state at 192");
 
+/// How a frame reached the libOS (frame.pad[0]).
+#define CJ_ENTRY_FAST 0    // a rewritten call site
+#define CJ_ENTRY_TRAP 1    // Syscall User Dispatch (or seccomp) trap
+#define CJ_ENTRY_FAULT 2   // a fault in application code: nr = the signal; pad[1] = address,
+                           // pad[2] = si_code, pad[3] = err | trapno << 32
+#define CJ_ENTRY_SIGNAL 3  // the kick signal interrupted application code: nr = 0
+
+/// The host signal that makes a kthread running application code enter the libOS, so
+/// that a signal pending for the application is delivered without waiting for a call.
+#define CJ_KICK_SIGNAL 63
+
+/// Installs the host handlers that turn faults in application code (SIGSEGV, SIGBUS,
+/// SIGFPE, SIGILL, SIGTRAP) into CJ_ENTRY_FAULT entries, and the kick handler. Faults in
+/// libOS code go to the handler installed before. Returns 0 or -errno.
+int cj_install_signal_forwarding(int kick);
+
+/// Frames from rewritten sites may hold their vector state as plain moves' copy
+/// (cj_vector_mode); this writes the XSAVE image from it, for a signal frame.
+void cj_materialize_vector_state(cj_syscall_frame *frame);
+/// Where a frame resumes once call sites may have been rewritten: a return address just
+/// after a `syscall` whose following instruction was moved into a stub becomes the
+/// stub's copy of it. The dispatcher applies it after every call; signal delivery and
+/// clone apply it before they copy the frame's rip.
+void cj_fixup_resume(cj_syscall_frame *frame);
+/// After the XSAVE image of a frame was replaced (rt_sigreturn): use the image.
+void cj_clear_manual_vector_state(cj_syscall_frame *frame);
+/// Bytes of an XSAVE image of every state component the kernel enabled (what a signal
+/// frame's fpstate needs), a multiple of 64.
+size_t cj_xsave_size(void);
+/// 0 XSAVE, 1 SSE, 2 AVX, 3 AVX-512: how rewritten sites save the vector state.
+uint8_t cj_get_vector_mode(void);
+
+/// Touches every page of [address, address + length) for reading or (write != 0)
+/// writing; 0, or -EFAULT if some page is not accessible (the fault is caught, with
+/// the handlers LibOS installs).
+int64_t cj_probe_user(uintptr_t address, size_t length, int write);
+/// The length of a NUL-terminated string of at most max bytes, or -EFAULT.
+int64_t cj_user_strnlen(uintptr_t s, size_t max);
+
 /// Bytes reserved for XSAVE state after a frame.
 #define CJ_XSAVE_AREA 8192
 
@@ -223,6 +266,10 @@ int cj_interception_init(void);
 /// libOS's entry code trap while the area's selector says BLOCK. 0 or -errno
 /// (-EINVAL on kernels without SUD).
 int cj_sud_enable(cj_kthread_area *area);
+
+/// Records the libOS's %fs for the entry code (part of cj_sud_enable; alone for the
+/// seccomp trap path).
+void cj_libos_area_init(cj_kthread_area *area);
 
 /// Enters application code at `entry` with `stack_pointer`, from the current uthread:
 /// records the current stack as that uthread's libOS syscall stack, sets the selector to
@@ -266,6 +313,14 @@ __attribute__((noreturn)) void cj_enter(uintptr_t entry, uintptr_t stack_pointer
 /// Installs a seccomp filter (on every thread) under which `syscall_nr` fails with
 /// `error`. Irreversible for the process. Returns 0 or -errno.
 int cj_seccomp_deny(int syscall_nr, int error);
+
+/// The seccomp trap path (--intercept seccomp): a filter on every thread under which
+/// system calls from code outside this process's current mappings (junction, its
+/// libraries, the vDSO) trap with SIGSYS, which enters the libOS as Syscall User
+/// Dispatch does. Returns 0 or -errno.
+int cj_seccomp_trap_outside_host(void);
+/// Whether the seccomp trap path is on.
+bool cj_seccomp_trapping(void);
 
 /// getauxval() of the host process (0 when absent).
 unsigned long cj_getauxval(unsigned long type);

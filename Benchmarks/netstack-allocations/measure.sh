@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# measure.sh: builds NetStack in release and the driver beside it, prints the per-frame
+# figures, and checks under valgrind that heap allocations do not grow with the number
+# of frames (the per-packet receive and emit paths allocate nothing).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+swift build -c release --target NetStack >/dev/null
+out=.build/netstack-allocations
+swiftc -O -I .build/release/Modules Benchmarks/netstack-allocations/main.swift .build/release/NetStack.build/*.o -o "$out"
+"$out" 1000000
+allocs() { valgrind "$out" "$1" 2>&1 | sed -n 's/.*total heap usage: \([0-9,]*\) allocs.*/\1/p' | tr -d ,; }
+few=$(allocs 10) many=$(allocs 100000)
+echo "heap allocations: $few for 10 frames, $many for 100000 frames"
+[ "$few" = "$many" ] && echo "per-frame allocations: none" || { echo "per-frame allocations: $(( (many - few) / 99990 ))"; exit 1; }

@@ -1,0 +1,335 @@
+// Signals.swift: the signal state of a process and its threads, as Linux keeps it:
+// dispositions per process, blocked masks and alternate stacks per thread, pending sets
+// per thread (tkill, tgkill, faults) and per process (kill, signals from outside), and
+// the choice of which thread takes a process-directed signal. Delivery onto the
+// application's stack is in SignalCalls.swift.
+import CJunction
+import FileSystem
+import Synchronization
+import UThreads
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A disposition as rt_sigaction sets it (struct kernel_sigaction).
+public struct SignalAction: Sendable, Equatable {
+    /// SIG_DFL (0), SIG_IGN (1) or the handler's address.
+    public var handler: UInt64
+    public var flags: UInt64
+    public var restorer: UInt64
+    public var mask: UInt64
+
+    public static let defaultAction = SignalAction(handler: 0, flags: 0, restorer: 0, mask: 0)
+
+    static let onStack: UInt64 = 0x0800_0000, restart: UInt64 = 0x1000_0000
+    static let noDefer: UInt64 = 0x4000_0000, resetHand: UInt64 = 0x8000_0000
+}
+
+/// What SIG_DFL does with a signal (signal(7)).
+enum DefaultAction {
+    case terminate, core, ignore, stop, resume
+
+    init(_ sig: Int32) {
+        switch sig {
+        case SIGCHLD, SIGURG, SIGWINCH: self = .ignore
+        case SIGCONT: self = .resume
+        case SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU: self = .stop
+        case SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGXCPU, SIGXFSZ, SIGSYS: self = .core
+        default: self = .terminate  // the rest, real-time signals included
+        }
+    }
+}
+
+/// The facts a handler finds in its siginfo_t.
+struct SignalInfo {
+    var code: Int32 = 0
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    /// Faults: the address (si_addr); also err and trapno for the sigcontext.
+    var address: UInt64 = 0
+    var error: UInt64 = 0
+    var trapNumber: UInt64 = 0
+
+    static let user: Int32 = 0, kernel: Int32 = 0x80, tkill: Int32 = -6
+}
+
+/// Signal numbers as bits: bit N-1 for signal N.
+enum SignalSet {
+    @inline(__always) static func bit(_ sig: Int32) -> UInt64 { UInt64(1) << UInt64(sig - 1) }
+    static let unblockable = bit(SIGKILL) | bit(SIGSTOP)
+    /// Synchronous faults go out before other pending signals, as in Linux.
+    static let synchronous = bit(SIGSEGV) | bit(SIGBUS) | bit(SIGILL) | bit(SIGTRAP) | bit(SIGFPE) | bit(SIGSYS)
+}
+
+/// An alternate signal stack (stack_t).
+struct AltStack {
+    var base: UInt64 = 0
+    var size: UInt64 = 0
+    /// SS_DISABLE (2) when there is none; SS_AUTODISARM (1 << 31) may be set.
+    var flags: Int32 = 2
+
+    static let onStack: Int32 = 1, disable: Int32 = 2, autoDisarm = Int32(bitPattern: 0x8000_0000)
+
+    var enabled: Bool { flags & Self.disable == 0 }
+    func contains(_ sp: UInt64) -> Bool { enabled && sp > base && sp - base <= size }
+}
+
+/// The signal state of one process. One lock guards it and the signal fields of its
+/// threads; the per-call check is a single relaxed load of `pendingCount`.
+public final class ProcessSignals: @unchecked Sendable {
+    let lock = FSLock()
+    private var actions = [SignalAction](repeating: .defaultAction, count: 65)
+    private var pending: UInt64 = 0
+    private var info: [Int32: SignalInfo] = [:]
+    /// Application threads in creation order (the main thread first).
+    private var threads: [AppThread] = []
+    /// Pending signals in the process and all its threads.
+    let pendingCount = Atomic<Int>(0)
+    private let pid: Int32
+
+    /// Makes kthreads that are running application code enter the libOS, so that a
+    /// signal for a thread that makes no system calls is still delivered. Set by the
+    /// instance; nil leaves delivery to the next call.
+    public nonisolated(unsafe) var kick: (@Sendable () -> Void)?
+
+    init(pid: Int32) { self.pid = pid }
+
+    // MARK: dispositions
+
+    func action(_ sig: Int32) -> SignalAction { lock.withLock { actions[Int(sig)] } }
+
+    /// rt_sigaction: records `new` (if given) and returns the previous disposition.
+    /// Making a signal ignored discards its pending instances, as Linux does.
+    func exchangeAction(_ sig: Int32, _ new: SignalAction?) -> SignalAction {
+        lock.withLock {
+            let old = actions[Int(sig)]
+            if let new {
+                actions[Int(sig)] = new
+                if isIgnored(sig, new) { discard(sig) }
+            }
+            return old
+        }
+    }
+
+    private func isIgnored(_ sig: Int32, _ a: SignalAction) -> Bool {
+        a.handler == 1 || (a.handler == 0 && [.ignore, .resume].contains(DefaultAction(sig)))
+    }
+
+    private func discard(_ sig: Int32) {
+        let bit = SignalSet.bit(sig)
+        if pending & bit != 0 { pending &= ~bit; info[sig] = nil; pendingCount.subtract(1, ordering: .relaxed) }
+        for t in threads where t.pending & bit != 0 {
+            t.pending &= ~bit
+            t.pendingInfo[sig] = nil
+            pendingCount.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    // MARK: threads
+
+    func register(_ t: AppThread) { lock.withLock { threads.append(t) } }
+    func unregister(_ t: AppThread) { lock.withLock { threads.removeAll { $0 === t } } }
+    func thread(tid: Int32) -> AppThread? { lock.withLock { threads.first { $0.tid == tid } } }
+
+    /// rt_sigprocmask on `t`: applies `how` (SIG_BLOCK 0, SIG_UNBLOCK 1, SIG_SETMASK 2)
+    /// and returns the old mask. SIGKILL and SIGSTOP stay unblocked.
+    func changeMask(of t: AppThread, how: UInt64, set: UInt64?) throws(LinuxError) -> UInt64 {
+        try lock.withLock { () throws(LinuxError) -> UInt64 in
+            let old = t.blocked
+            if let set {
+                switch how {
+                case 0: t.blocked |= set
+                case 1: t.blocked &= ~set
+                case 2: t.blocked = set
+                default: throw LinuxError(.EINVAL)
+                }
+                t.blocked &= ~SignalSet.unblockable
+            }
+            return old
+        }
+    }
+
+    /// Replaces `t`'s mask for the length of a wait (rt_sigsuspend, ppoll, pselect);
+    /// the old mask comes back with `endTemporaryMask`, or through the handler's frame.
+    func beginTemporaryMask(of t: AppThread, _ mask: UInt64) {
+        lock.withLock {
+            if t.savedMask == nil { t.savedMask = t.blocked }
+            t.blocked = mask & ~SignalSet.unblockable
+        }
+    }
+
+    func endTemporaryMask(of t: AppThread) {
+        lock.withLock {
+            if let m = t.savedMask { t.blocked = m; t.savedMask = nil }
+        }
+    }
+
+    /// Signals pending for `t` (its own and the process's), blocked or not.
+    func pendingSet(for t: AppThread) -> UInt64 { lock.withLock { t.pending | pending } }
+
+    // MARK: generation
+
+    /// Sends `sig` to thread `target`, or to the process when nil. A fatal default action
+    /// ends the process here; a handled signal is left pending for a thread that does
+    /// not block it, and that thread is interrupted if it waits and kicked if it runs.
+    func send(_ sig: Int32, _ si: SignalInfo, to target: AppThread?) {
+        guard sig >= 1, sig <= 64 else { return }
+        let bit = SignalSet.bit(sig)
+        enum Outcome { case none, wake(AppThread), fatal, stop }
+        let outcome = lock.withLock { () -> Outcome in
+            let a = actions[Int(sig)]
+            let taker: AppThread?
+            if let target {
+                taker = target.blocked & bit == 0 ? target : nil
+            } else {
+                taker = threads.first { $0.blocked & bit == 0 }
+            }
+            // Ignored signals are discarded unless blocked (they may be unignored later).
+            if isIgnored(sig, a) && taker != nil { return .none }
+            if a.handler == 0, taker != nil {
+                switch DefaultAction(sig) {
+                case .terminate, .core: return .fatal
+                case .stop: return .stop
+                case .ignore, .resume: return .none
+                }
+            }
+            if let target {
+                if target.pending & bit == 0 { target.pending |= bit; pendingCount.add(1, ordering: .relaxed) }
+                target.pendingInfo[sig] = si
+            } else {
+                if pending & bit == 0 { pending |= bit; pendingCount.add(1, ordering: .relaxed) }
+                info[sig] = si
+            }
+            return taker.map { .wake($0) } ?? .none
+        }
+        switch outcome {
+        case .none: break
+        case .fatal: terminate(by: sig)
+        case .stop: kill(getpid(), SIGSTOP)
+        case .wake(let t):
+            if t !== AppThread.current {
+                t.uthread?.interrupt()
+                kick?()
+            }
+        }
+    }
+
+    /// Ends the instance the way the signal would end a native process (status 128+N
+    /// to a shell, a core dump where the host allows one).
+    public func terminate(by sig: Int32) -> Never {
+        signal(sig, SIG_DFL)
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, sig)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        raise(sig)
+        kill(getpid(), sig)
+        _exit(128 + sig)
+    }
+
+    // MARK: delivery
+
+    /// Whether `t` has a signal it does not block (a wait should end with EINTR).
+    func hasDeliverable(for t: AppThread) -> Bool {
+        pendingCount.load(ordering: .relaxed) != 0 && lock.withLock { (t.pending | pending) & ~t.blocked != 0 }
+    }
+
+    /// Takes the next signal `t` does not block, with its disposition.
+    func take(for t: AppThread) -> (Int32, SignalInfo, SignalAction)? {
+        lock.withLock { () -> (Int32, SignalInfo, SignalAction)? in
+            let ready = (t.pending | pending) & ~t.blocked
+            guard ready != 0 else { return nil }
+            let first = ready & SignalSet.synchronous != 0 ? ready & SignalSet.synchronous : ready
+            let sig = Int32(first.trailingZeroBitCount + 1)
+            let bit = SignalSet.bit(sig)
+            let si: SignalInfo
+            if t.pending & bit != 0 {
+                t.pending &= ~bit
+                si = t.pendingInfo.removeValue(forKey: sig) ?? SignalInfo()
+            } else {
+                pending &= ~bit
+                si = info.removeValue(forKey: sig) ?? SignalInfo()
+            }
+            pendingCount.subtract(1, ordering: .relaxed)
+            return (sig, si, actions[Int(sig)])
+        }
+    }
+
+    /// Takes a pending signal in `set` (rt_sigtimedwait), whether blocked or not.
+    func take(in set: UInt64, for t: AppThread) -> (Int32, SignalInfo)? {
+        lock.withLock { () -> (Int32, SignalInfo)? in
+            let ready = (t.pending | pending) & set
+            guard ready != 0 else { return nil }
+            let sig = Int32(ready.trailingZeroBitCount + 1)
+            let bit = SignalSet.bit(sig)
+            let si: SignalInfo
+            if t.pending & bit != 0 {
+                t.pending &= ~bit
+                si = t.pendingInfo.removeValue(forKey: sig) ?? SignalInfo()
+            } else {
+                pending &= ~bit
+                si = info.removeValue(forKey: sig) ?? SignalInfo()
+            }
+            pendingCount.subtract(1, ordering: .relaxed)
+            return (sig, si)
+        }
+    }
+
+    /// Starts a handler on `t`: blocks the action's mask and (without SA_NODEFER) the
+    /// signal itself, applies SA_RESETHAND, and returns the mask the frame restores.
+    func beginHandler(on t: AppThread, _ sig: Int32, _ a: SignalAction) -> UInt64 {
+        lock.withLock {
+            let old = t.savedMask ?? t.blocked
+            t.savedMask = nil
+            t.blocked |= a.mask | (a.flags & SignalAction.noDefer != 0 ? 0 : SignalSet.bit(sig))
+            t.blocked &= ~SignalSet.unblockable
+            if a.flags & SignalAction.resetHand != 0 { actions[Int(sig)] = .defaultAction }
+            return old
+        }
+    }
+
+    /// rt_sigreturn: the mask the frame saved.
+    func restoreMask(of t: AppThread, _ mask: UInt64) {
+        lock.withLock { t.blocked = mask & ~SignalSet.unblockable }
+    }
+}
+
+extension LinuxProcess {
+    /// Creates the main application thread (tid = pid, the mask this process started
+    /// with) and attaches it to the calling uthread, which is about to enter the program.
+    public func attachMainThread(initialMask: UInt64) {
+        let t = AppThread(tid: pid)
+        t.blocked = initialMask & ~SignalSet.unblockable
+        signals.register(t)
+        AppThread.attach(t)
+    }
+
+    /// Starts with `sig` ignored (the parent ignored it, and exec keeps that).
+    public func ignoreAtStart(_ sig: Int32) {
+        _ = signals.exchangeAction(sig, SignalAction(handler: 1, flags: 0, restorer: 0, mask: 0))
+    }
+
+    /// A signal from outside the instance (the host delivered it to this process).
+    public func deliverFromHost(_ sig: Int32, pid sender: Int32, uid: UInt32, code: Int32) {
+        signals.send(sig, SignalInfo(code: code, pid: sender, uid: uid), to: nil)
+    }
+
+    /// After a wait ended early (`UThread.takeInterrupt()`, an interrupted FileSystem
+    /// call): throws `restart` when a signal is there for the calling thread, so the call
+    /// ends (ERESTARTSYS becomes EINTR or a restart, as the handler's SA_RESTART says).
+    /// Returns when the interruption was stale, for the caller to wait again.
+    func checkInterrupted(_ restart: LinuxError) throws(LinuxError) {
+        guard let t = AppThread.current else { return }
+        if signals.hasDeliverable(for: t) { throw restart }
+    }
+}
+
+extension LinuxError {
+    /// Kernel-internal results that never reach the application: the call is restarted
+    /// or ends with EINTR when the signal that interrupted it has been dealt with.
+    static let restartSys = LinuxError(rawCode: 512)      // ERESTARTSYS: restart with SA_RESTART
+    static let restartNoHandler = LinuxError(rawCode: 514) // ERESTARTNOHAND: EINTR if a handler ran
+
+    static func isRestart(_ result: Int64) -> Bool { result <= -512 && result >= -516 }
+}
