@@ -252,6 +252,21 @@ struct JunctionTests {
         try Junction.same("/usr/bin/python3", [testProgramsDirectory.appendingPathComponent("asyncio_epoll.py").path])
     }
 
+    @Test("an unmodified Go program: goroutines, sync.Cond, files, signal.Notify, timers")
+    func goProgram() throws {
+        let source = testProgramsDirectory.appendingPathComponent("gosmoke").path
+        let binary = Junction.scratch.appendingPathComponent("gosmoke").path
+        let cache = Junction.scratch.appendingPathComponent("gocache").path
+        if !FileManager.default.fileExists(atPath: binary) {
+            let built = try runProcess("/usr/bin/go", ["build", "-o", binary, "."],
+                                       environment: ["PATH": "/usr/bin:/bin", "HOME": Junction.scratch.path, "GOCACHE": cache,
+                                                     "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"],
+                                       currentDirectory: source)
+            try #require(built.status == 0, "go build failed (scripts/deps.sh installs golang-go): \(built)")
+        }
+        try Junction.same(binary, [])
+    }
+
     @Test("a write to a pipe without readers raises SIGPIPE")
     func sigpipe() throws {
         try Junction.same(try Junction.compile("signals_more", ["-pthread"], as: "signals_more"), ["sigpipe"])

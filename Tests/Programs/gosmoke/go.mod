@@ -1,0 +1,3 @@
+module gosmoke
+
+go 1.19
