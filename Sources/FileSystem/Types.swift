@@ -173,6 +173,13 @@ public struct DirectoryEntry: Sendable, Equatable {
     public var kind: NodeKind
     /// The position after this entry (d_off): pass it back to continue.
     public var nextCookie: Int64
+
+    public init(name: String, inode: UInt64, kind: NodeKind, nextCookie: Int64) {
+        self.name = name
+        self.inode = inode
+        self.kind = kind
+        self.nextCookie = nextCookie
+    }
 }
 
 /// What an open file is ready for, as poll(2) reports it.

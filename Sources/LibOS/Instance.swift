@@ -82,6 +82,13 @@ public enum InstanceError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// The path with symlinks resolved, as the kernel names a process's executable.
+func realPath(_ path: String) -> String {
+    guard let r = realpath(path, nil) else { return path }
+    defer { free(r) }
+    return String(cString: r)
+}
+
 public enum Instance {
     /// Loads `command` and runs it inside this process until it exits; this process
     /// exits with its status. Returns only by throwing, before the program starts.
@@ -192,9 +199,21 @@ public enum Instance {
 
         let process: LinuxProcess
         do {
-            process = try LinuxProcess(fs: fs, programBreakStart: ready.main.breakStart, executablePath: ready.program.path)
+            process = try LinuxProcess(fs: fs, programBreakStart: ready.main.breakStart, executablePath: realPath(ready.program.path))
         } catch {
             throw .runtime("cannot reserve the program break after \(ready.main.breakStart)")
+        }
+        // comm is the name the program was started by (not the symlink's target).
+        process.name = String(ready.program.path.split(separator: "/").last ?? "")
+        process.commandLine = command
+        process.environment = environment
+        for r in [ready.main.range, ready.interpreter?.range].compactMap({ $0 }) { process.addressSpace.add(r) }
+        process.addressSpace.setStack(ready.stack)
+        // /proc: this process as the libOS runs it, the host's /proc for the rest.
+        do throws(Errno) {
+            try fs.vfs.mount(ProcFS(process: process, host: try HostFS(hostRoot: "/proc", io: HostIO(runtime: runtime))), at: "/proc")
+        } catch {
+            throw .fileSystem("mounting /proc", error)
         }
         for (path, flags) in [("/dev/stdin", OpenFlags()), ("/dev/stdout", .writeOnly), ("/dev/stderr", .writeOnly)] {
             let file: OpenFile

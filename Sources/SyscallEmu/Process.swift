@@ -47,6 +47,11 @@ public final class DescriptorTable: @unchecked Sendable {
         _ = old  // released here, outside the lock
     }
 
+    /// Every descriptor and its open file, lowest first (/proc/self/fd).
+    public func snapshot() -> [(Int32, OpenFile)] {
+        lock.withLock { entries.map { ($0.key, $0.value.file) }.sorted { $0.0 < $1.0 } }
+    }
+
     public func close(_ fd: Int32) throws(LinuxError) {
         guard let old = lock.withLock({ entries.removeValue(forKey: fd) }) else { throw LinuxError(.EBADF) }
         _ = old
@@ -93,6 +98,9 @@ public final class ProgramBreak: @unchecked Sendable {
         mappedEnd = s
     }
 
+    /// The heap as /proc/self/maps shows it: from the start to the break (page-rounded).
+    public var heap: Range<UInt64> { lock.withLock { start..<max(start, (current + 4095) & ~4095) } }
+
     /// brk(2): moves the break if it can, and returns the break (the old one on failure).
     public func move(to requested: UInt64) -> UInt64 {
         lock.withLock {
@@ -126,6 +134,11 @@ public final class LinuxProcess: @unchecked Sendable {
     private var _name: String
     /// Dispositions, pending signals, the application threads.
     public let signals: ProcessSignals
+    /// The application's mappings (for /proc/self/maps).
+    public let addressSpace = AddressSpace()
+    /// What /proc/self/cmdline and environ show.
+    public var commandLine: [String] = []
+    public var environment: [String] = []
     let alarm = AlarmClock()
 
     public init(fs: FileSystemContext, programBreakStart: UInt64, executablePath: String, pid: Int32 = getpid()) throws(LinuxError) {

@@ -48,11 +48,23 @@ public enum Handlers {
             }
             let r = cj_host_syscall(9, f.a0, f.a1, f.a2, f.a3, UInt64(bitPattern: fd), f.a5)
             if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
+            if let range = AddressSpace.pageRange(UInt64(bitPattern: r), f.a1) { p.addressSpace.add(range) }
             return r
         }
         host(10, "mprotect", d)
-        host(11, "munmap", d)
-        host(25, "mremap", d)
+        d.register(11, "munmap") { f, p throws(LinuxError) in
+            let r = cj_host_syscall(11, f.a0, f.a1, 0, 0, 0, 0)
+            if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
+            if let range = AddressSpace.pageRange(f.a0, f.a1) { p.addressSpace.remove(range) }
+            return r
+        }
+        d.register(25, "mremap") { f, p throws(LinuxError) in
+            let r = cj_host_syscall(25, f.a0, f.a1, f.a2, f.a3, f.a4, 0)
+            if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
+            if let old = AddressSpace.pageRange(f.a0, f.a1) { p.addressSpace.remove(old) }
+            if let new = AddressSpace.pageRange(UInt64(bitPattern: r), f.a2) { p.addressSpace.add(new) }
+            return r
+        }
         host(26, "msync", d)
         host(27, "mincore", d)
         host(28, "madvise", d)

@@ -128,6 +128,16 @@ public final class ProcessSignals: @unchecked Sendable {
 
     // MARK: threads
 
+    /// For /proc/self/status.
+    var threadCount: Int { lock.withLock { threads.count } }
+    var pendingMask: UInt64 { lock.withLock { threads.reduce(pending) { $0 | $1.pending } } }
+    var ignoredMask: UInt64 {
+        lock.withLock { (1...64).reduce(UInt64(0)) { actions[$1].handler == 1 ? $0 | SignalSet.bit(Int32($1)) : $0 } }
+    }
+    var caughtMask: UInt64 {
+        lock.withLock { (1...64).reduce(UInt64(0)) { actions[$1].handler > 1 ? $0 | SignalSet.bit(Int32($1)) : $0 } }
+    }
+
     func register(_ t: AppThread) { lock.withLock { threads.append(t) } }
     func unregister(_ t: AppThread) { lock.withLock { threads.removeAll { $0 === t } } }
     func thread(tid: Int32) -> AppThread? { lock.withLock { threads.first { $0.tid == tid } } }

@@ -1,0 +1,151 @@
+// AddressSpace.swift: which parts of this process's address space are the
+// application's: its program, interpreter and stack as loaded, and what its own mmap,
+// mremap and munmap calls made or removed. /proc/self/maps shows the host's lines for
+// these ranges only (the libOS's own code, heap and stacks share the process but are
+// not the application's), with the program break as [heap].
+import FileSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public final class AddressSpace: @unchecked Sendable {
+    private let lock = FSLock()
+    /// Disjoint, sorted, page-aligned ranges.
+    private var ranges: [Range<UInt64>] = []
+    /// The main thread's stack (shown as [stack]).
+    public private(set) var stack: Range<UInt64> = 0..<0
+
+    public init() {}
+
+    static func pageRange(_ start: UInt64, _ length: UInt64) -> Range<UInt64>? {
+        guard length > 0, start & 4095 == 0 else { return nil }
+        let (end, overflow) = start.addingReportingOverflow((length + 4095) & ~4095)
+        return overflow ? nil : start..<end
+    }
+
+    public func setStack(_ r: Range<UInt64>) {
+        lock.withLock { stack = r }
+        add(r)
+    }
+
+    /// Records `r` as the application's (merging with neighbours).
+    public func add(_ r: Range<UInt64>) {
+        guard !r.isEmpty else { return }
+        lock.withLock {
+            var lo = r.lowerBound, hi = r.upperBound
+            var kept: [Range<UInt64>] = []
+            for x in ranges {
+                if x.upperBound < lo || x.lowerBound > hi { kept.append(x) } else {
+                    lo = min(lo, x.lowerBound)
+                    hi = max(hi, x.upperBound)
+                }
+            }
+            kept.append(lo..<hi)
+            ranges = kept.sorted { $0.lowerBound < $1.lowerBound }
+        }
+    }
+
+    /// Forgets `r` (munmap, the old place of a moved mremap).
+    public func remove(_ r: Range<UInt64>) {
+        guard !r.isEmpty else { return }
+        lock.withLock {
+            var kept: [Range<UInt64>] = []
+            for x in ranges {
+                if x.upperBound <= r.lowerBound || x.lowerBound >= r.upperBound { kept.append(x); continue }
+                if x.lowerBound < r.lowerBound { kept.append(x.lowerBound..<r.lowerBound) }
+                if x.upperBound > r.upperBound { kept.append(r.upperBound..<x.upperBound) }
+            }
+            ranges = kept
+        }
+    }
+
+    /// Whether some byte of `r` is the application's.
+    public func overlaps(_ r: Range<UInt64>) -> Bool { lock.withLock { ranges.contains { $0.overlaps(r) } } }
+
+    /// /proc/self/maps: the host's lines clipped to the application's ranges, plus the
+    /// heap up to the break and the kernel's [vdso], [vvar] and [vsyscall].
+    public func mapsText(heap: Range<UInt64>) -> String {
+        let mine = lock.withLock { ranges }
+        let stack = lock.withLock { self.stack }
+        var out = ""
+        var lines: [MapsLine] = []
+        guard let f = fopen("/proc/self/maps", "re") else { return out }
+        defer { fclose(f) }
+        var line: UnsafeMutablePointer<CChar>?
+        var cap = 0
+        while getline(&line, &cap, f) > 0 {
+            guard let line else { break }
+            let text = String(cString: line).trimmingSuffix("\n")
+            let fields = text.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+            guard fields.count >= 5 else { continue }
+            let bounds = fields[0].split(separator: "-")
+            guard bounds.count == 2, let lo = UInt64(bounds[0], radix: 16), let hi = UInt64(bounds[1], radix: 16) else { continue }
+            let name = fields.count > 5 ? String(fields[5]).trimmingLeadingSpaces() : ""
+            let rest = fields[1...4].joined(separator: " ")
+            let offset = UInt64(fields[2], radix: 16) ?? 0
+            if ["[vdso]", "[vvar]", "[vsyscall]"].contains(name) {
+                lines.append(MapsLine(range: lo..<hi, perms: String(fields[1]), offset: 0, device: String(fields[3]),
+                                      inode: String(fields[4]), label: name))
+                continue
+            }
+            var pieces: [(Range<UInt64>, String)] = []
+            for r in mine where r.overlaps(lo..<hi) {
+                pieces.append((max(r.lowerBound, lo)..<min(r.upperBound, hi), name))
+            }
+            if heap.overlaps(lo..<hi) { pieces.append((max(heap.lowerBound, lo)..<min(heap.upperBound, hi), "[heap]")) }
+            for (r, n) in pieces {
+                let label = stack.overlaps(r) && n.isEmpty ? "[stack]" : n
+                // The offset moves with the clipped start for file mappings.
+                var fs = rest.split(separator: " ").map(String.init)
+                if !name.isEmpty && !name.hasPrefix("[") { fs[1] = hex(offset + (r.lowerBound - lo), 8) }
+                lines.append(MapsLine(range: r, perms: String(fs[0]), offset: UInt64(fs[1], radix: 16) ?? 0, device: String(fs[2]),
+                                      inode: String(fs[3]), label: label))
+            }
+        }
+        free(line)
+        // Calls-site rewriting splits a program's text into several mappings (pages it
+        // wrote are private copies now); Linux shows one line for what it mapped once.
+        var merged: [MapsLine] = []
+        for l in lines {
+            if var last = merged.last, last.range.upperBound == l.range.lowerBound, last.perms == l.perms,
+               last.device == l.device, last.inode == l.inode, last.label == l.label,
+               last.inode == "0" || last.offset + UInt64(last.range.count) == l.offset {
+                last.range = last.range.lowerBound..<l.range.upperBound
+                merged[merged.count - 1] = last
+            } else {
+                merged.append(l)
+            }
+        }
+        return out + merged.map(\.text).joined()
+    }
+}
+
+struct MapsLine {
+    var range: Range<UInt64>
+    var perms: String
+    var offset: UInt64
+    var device: String
+    var inode: String
+    var label: String
+
+    var text: String {
+        var head = hex(range.lowerBound, 8) + "-" + hex(range.upperBound, 8) + " \(perms) \(hex(offset, 8)) \(device) \(inode) "
+        if !label.isEmpty {
+            if head.count < 73 { head += String(repeating: " ", count: 73 - head.count) }  // Linux pads to column 73
+            head += label
+        }
+        return head + "\n"
+    }
+}
+
+/// Lowercase hex, at least `width` digits.
+func hex(_ v: UInt64, _ width: Int) -> String {
+    let s = String(v, radix: 16)
+    return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+}
+
+extension String {
+    func trimmingSuffix(_ s: String) -> String { hasSuffix(s) ? String(dropLast(s.count)) : self }
+    func trimmingLeadingSpaces() -> String { String(drop { $0 == " " }) }
+}
