@@ -66,6 +66,7 @@ let package = Package(
                 "CJunction",
                 "UThreads",
                 "FileSystem",
+                "Loader",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             // Every call passes through the dispatcher: no dynamic exclusivity checks on

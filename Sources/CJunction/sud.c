@@ -41,6 +41,7 @@ uint64_t cj_rewritten_sites(void) { return __atomic_load_n(&rewritten, __ATOMIC_
 uint64_t cj_fast_calls(void) { return __atomic_load_n(&fast_calls, __ATOMIC_RELAXED); }
 
 static uint64_t patch_epoch;
+static unsigned xsave_image_size;
 static void register_area(cj_kthread_area *a);
 
 /// Called by cj_syscall_entry on the libOS stack with the libOS %fs.
@@ -199,6 +200,23 @@ static void register_area(cj_kthread_area *a) {
 }
 
 static size_t redirect_slot(uintptr_t from) { return (size_t)((from * 0x9E3779B97F4A7C15ull) >> 52) & (REDIRECTS - 1); }
+
+void cj_rewrite_forget_redirects(void) {
+    pthread_mutex_lock(&rewrite_lock);
+    memset(redirects, 0, sizeof redirects);
+    __atomic_store_n(&redirect_count, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&rewrite_lock);
+}
+
+void cj_frame_reset_vector_state(cj_syscall_frame *frame) {
+    // An XSAVE image with XSTATE_BV = 0 (every component in its initial state), the
+    // default MXCSR and x87 control word, and no moves' copy.
+    uint8_t *image = (uint8_t *)frame + 192;
+    memset(image, 0, xsave_image_size);
+    *(uint16_t *)(image + 0) = 0x37f;
+    *(uint32_t *)(image + 24) = 0x1f80;
+    cj_clear_manual_vector_state(frame);
+}
 
 void cj_fixup_resume(cj_syscall_frame *frame) {
     if (!__atomic_load_n(&redirect_count, __ATOMIC_ACQUIRE)) return;

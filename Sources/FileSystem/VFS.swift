@@ -4,6 +4,13 @@
 import SystemPackage
 
 /// A node together with the canonical absolute path it was reached by.
+/// A symlink that, when followed, leads to an object rather than to a path (Linux's
+/// "magic links" in /proc: fd/N, exe, cwd): readlink still gives a name.
+public protocol MagicLink: Node {
+    /// The object followed to; nil makes the VFS follow `readLink()` as a path.
+    func linkedLocation() -> Location?
+}
+
 public struct Location: Sendable {
     public let node: any Node
     public let path: String
@@ -104,6 +111,11 @@ public final class VFS: @unchecked Sendable {
             if child.kind == .symlink && (!isLast || follow) {
                 budget -= 1
                 if budget < 0 { throw .tooManySymbolicLinkLevels }
+                // /proc/self/fd/N, exe, cwd: the link leads to the object itself.
+                if let magic = child as? MagicLink, let target = magic.linkedLocation() {
+                    stack.append(target)
+                    continue
+                }
                 let target = try child.readLink()
                 if target.isEmpty { throw .noSuchFileOrDirectory }
                 let parts = try Self.components(target)

@@ -95,6 +95,14 @@ public enum Instance {
     public static func run(_ command: [String], environment: [String],
                            configuration: InstanceConfiguration) throws(InstanceError) -> Never {
         guard let name = command.first else { throw .commandNotFound("") }
+        // Signals the parent ignored (read before junction installs any handler).
+        // (The raw call: glibc's sigaction refuses 32 and 33, which it keeps for itself.)
+        let inheritedIgnored = (Int32(1)...64).filter { sig in
+            guard sig != SIGKILL, sig != SIGSTOP else { return false }
+            var old = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))  // struct kernel_sigaction
+            let r = withUnsafeMutablePointer(to: &old) { cj_host_syscall(13, UInt64(sig), 0, UInt64(UInt(bitPattern: $0)), 8, 0, 0) }
+            return r == 0 && old.0 == 1  // SIG_IGN
+        }
         let mode = configuration.interception
         cj_set_rewriting(mode != .trap)
         // Faults in application code must end the process as they would natively: the
@@ -223,14 +231,7 @@ public enum Instance {
             }
         }
         // Dispositions an exec keeps: what the parent ignored stays ignored.
-        for sig in Int32(1)...64 where sigismember(&forwarded, sig) == 1 {
-            var old = sigaction()
-            let ignore = unsafeBitCast(SIG_IGN, to: UInt.self)
-            if sigaction(sig, nil, &old) == 0, let h = old.__sigaction_handler.sa_handler,
-               unsafeBitCast(h, to: UInt.self) == ignore {
-                process.ignoreAtStart(sig)
-            }
-        }
+        for sig in inheritedIgnored { process.ignoreAtStart(sig) }
         let dispatcher = Dispatcher(process: process, trace: configuration.trace)
         dispatcher.install()
 

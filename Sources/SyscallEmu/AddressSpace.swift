@@ -60,6 +60,15 @@ public final class AddressSpace: @unchecked Sendable {
         }
     }
 
+    /// execve: forgets every range, calling `body` on each (to unmap it).
+    public func removeAll(_ body: (Range<UInt64>) -> Void) {
+        let all = lock.withLock { () -> [Range<UInt64>] in
+            defer { ranges = []; stack = 0..<0 }
+            return ranges
+        }
+        for r in all { body(r) }
+    }
+
     /// Whether some byte of `r` is the application's.
     public func overlaps(_ r: Range<UInt64>) -> Bool { lock.withLock { ranges.contains { $0.overlaps(r) } } }
 

@@ -11,7 +11,7 @@ public struct LinuxError: Error, Equatable, Sendable {
 
     /// The errno names handlers use most.
     public enum Code: Int32 {
-        case EPERM = 1, ENOENT = 2, ESRCH = 3, EINTR = 4, EIO = 5, EBADF = 9, ECHILD = 10, EAGAIN = 11
+        case EPERM = 1, ENOENT = 2, ESRCH = 3, EINTR = 4, EIO = 5, E2BIG = 7, EBADF = 9, ECHILD = 10, EAGAIN = 11
         case ENOMEM = 12, EACCES = 13, EFAULT = 14, EBUSY = 16, EEXIST = 17, ENODEV = 19, ENOTDIR = 20, EISDIR = 21
         case EINVAL = 22, EMFILE = 24, ENOTTY = 25, ESPIPE = 29, EPIPE = 32, ERANGE = 34, ENAMETOOLONG = 36
         case ENOSYS = 38, ENOTEMPTY = 39, ELOOP = 40, ENODATA = 61, EAFNOSUPPORT = 97, ETIMEDOUT = 110

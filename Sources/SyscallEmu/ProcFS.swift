@@ -50,7 +50,7 @@ public final class ProcFS: FileSystemInstance, @unchecked Sendable {
         }
         let entries: [(String, any Node)] = [
             ("exe", ProcLink(fs: self, inode: 10) { p.executablePath }),
-            ("cwd", ProcLink(fs: self, inode: 11) { p.fs.currentDirectoryPath }),
+            ("cwd", ProcLink(fs: self, inode: 11, object: { p.fs.cwd }) { p.fs.currentDirectoryPath }),
             ("root", ProcLink(fs: self, inode: 12) { "/" }),
             ("fd", ProcDirectory(fs: self, inode: 13, entries: { [unowned self] in self.descriptorLinks() })),
             ("maps", text(14) { p.addressSpace.mapsText(heap: p.programBreak.heap) }),
@@ -72,7 +72,8 @@ public final class ProcFS: FileSystemInstance, @unchecked Sendable {
             case .socket: target = "socket:[\((try? file.location.node.status().inode) ?? 0)]"
             default: target = file.location.path
             }
-            return (String(fd), ProcLink(fs: self, inode: 1000 + UInt64(fd)) { target } as any Node)
+            let location = file.location
+            return (String(fd), ProcLink(fs: self, inode: 1000 + UInt64(fd), object: { location }) { target } as any Node)
         }
     }
 
@@ -92,6 +93,7 @@ public final class ProcFS: FileSystemInstance, @unchecked Sendable {
             Gid:\t\(gid)\t\(gid)\t\(gid)\t\(gid)
             Threads:\t\(t.threadCount)
             SigPnd:\t\(hex(t.pendingMask, 16))
+            SigBlk:\t\(hex(AppThread.current.map { t.blockedMask(of: $0) } ?? 0, 16))
             SigIgn:\t\(hex(t.ignoredMask, 16))
             SigCgt:\t\(hex(t.caughtMask, 16))
 
@@ -172,17 +174,22 @@ final class DirectoryHandle: FileHandle, @unchecked Sendable {
     func size() throws(Errno) -> Int64 { 0 }
 }
 
-/// A symlink whose target is computed when read.
-final class ProcLink: Node, @unchecked Sendable {
+/// A symlink whose target is computed when read; with `object`, a magic link that
+/// leads to that location when followed (an open file's node, the cwd).
+final class ProcLink: MagicLink, @unchecked Sendable {
     unowned let fs: ProcFS
     let inode: UInt64
     let target: @Sendable () -> String
+    let object: (@Sendable () -> Location?)?
 
-    init(fs: ProcFS, inode: UInt64, target: @escaping @Sendable () -> String) {
+    init(fs: ProcFS, inode: UInt64, object: (@Sendable () -> Location?)? = nil, target: @escaping @Sendable () -> String) {
         self.fs = fs
         self.inode = inode
         self.target = target
+        self.object = object
     }
+
+    func linkedLocation() -> Location? { object?() }
 
     var fileSystem: any FileSystemInstance { fs }
     var kind: NodeKind { .symlink }

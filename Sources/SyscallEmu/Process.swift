@@ -47,6 +47,16 @@ public final class DescriptorTable: @unchecked Sendable {
         _ = old  // released here, outside the lock
     }
 
+    /// execve: closes the close-on-exec descriptors.
+    public func closeOnExecAll() {
+        let closed = lock.withLock { () -> [Entry] in
+            let c = entries.filter { $0.value.closeOnExec }
+            for k in c.keys { entries[k] = nil }
+            return Array(c.values)
+        }
+        _ = closed  // released here, outside the lock
+    }
+
     /// Every descriptor and its open file, lowest first (/proc/self/fd).
     public func snapshot() -> [(Int32, OpenFile)] {
         lock.withLock { entries.map { ($0.key, $0.value.file) }.sorted { $0.0 < $1.0 } }
@@ -77,9 +87,21 @@ public final class ProgramBreak: @unchecked Sendable {
     public static let reservation: UInt64 = 1 << 30
 
     private let lock = FSLock()
-    public let start: UInt64
+    public private(set) var start: UInt64
     private var current: UInt64
     private var mappedEnd: UInt64
+
+    /// execve: gives the old reservation back and reserves again after `newStart`.
+    public func reset(start newStart: UInt64) throws(LinuxError) {
+        // The old reservation goes first: the new program's break may start in it.
+        lock.withLock { _ = munmap(UnsafeMutableRawPointer(bitPattern: UInt(start)), Int(Self.reservation)) }
+        let fresh = try ProgramBreak(start: newStart)  // its reservation becomes ours (no deinit unmaps)
+        lock.withLock {
+            start = fresh.start
+            current = fresh.start
+            mappedEnd = fresh.start
+        }
+    }
 
     public init(start: UInt64) throws(LinuxError) {
         // Right after the program's data where that range is free (as Linux places it),
@@ -129,7 +151,7 @@ public final class LinuxProcess: @unchecked Sendable {
     public let programBreak: ProgramBreak
     public let pid: Int32
     /// The path /proc/self/exe names.
-    public let executablePath: String
+    public internal(set) var executablePath: String
     private let lock = FSLock()
     private var _name: String
     /// Dispositions, pending signals, the application threads.

@@ -22,6 +22,7 @@ public enum Handlers {
         registerSignals(d)
         registerSockets(d)
         registerEpoll(d)
+        registerExec(d)
     }
 
     /// Forwards a call to the host kernel unchanged (its pointers are valid here: the

@@ -100,6 +100,7 @@ extension Handlers {
         var result = result
         let fromCall = f.raw.pointee.pad.0 <= UInt64(CJ_ENTRY_TRAP) && f.number != 15
         if let t = AppThread.current {
+            if p.signals.takeExitRequest(t) { exitThread(t, p) }  // another thread's execve
             while let (sig, si, action) = p.signals.take(for: t) {
                 if action.handler == 1 { continue }
                 if action.handler == 0 {

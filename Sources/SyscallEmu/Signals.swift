@@ -128,9 +128,42 @@ public final class ProcessSignals: @unchecked Sendable {
 
     // MARK: threads
 
+    /// execve: asks every thread but `keeper` to end (each is interrupted and kicked;
+    /// it ends as it leaves the libOS). Returns how many were asked.
+    func requestExit(allBut keeper: AppThread) -> Int {
+        let others = lock.withLock { () -> [AppThread] in
+            let o = threads.filter { $0 !== keeper && !$0.exitRequested }
+            for t in o { t.exitRequested = true; pendingCount.add(1, ordering: .relaxed) }
+            return o
+        }
+        for t in others { t.uthread?.interrupt() }
+        if !others.isEmpty { kick?() }
+        return others.count
+    }
+
+    func takeExitRequest(_ t: AppThread) -> Bool {
+        lock.withLock {
+            guard t.exitRequested else { return false }
+            t.exitRequested = false
+            pendingCount.subtract(1, ordering: .relaxed)
+            return true
+        }
+    }
+
+    /// execve: handlers go back to SIG_DFL (ignored signals stay ignored); the alternate
+    /// stack and any temporary mask of `t` go away; pending signals and the mask stay.
+    func resetForExec(_ t: AppThread) {
+        lock.withLock {
+            for i in 1...64 where actions[i].handler > 1 { actions[i] = .defaultAction }
+            t.altStack = AltStack()
+            if let m = t.savedMask { t.blocked = m; t.savedMask = nil }
+        }
+    }
+
     /// For /proc/self/status.
     var threadCount: Int { lock.withLock { threads.count } }
     var pendingMask: UInt64 { lock.withLock { threads.reduce(pending) { $0 | $1.pending } } }
+    func blockedMask(of thread: AppThread) -> UInt64 { lock.withLock { thread.blocked } }
     var ignoredMask: UInt64 {
         lock.withLock { (1...64).reduce(UInt64(0)) { actions[$1].handler == 1 ? $0 | SignalSet.bit(Int32($1)) : $0 } }
     }
@@ -242,7 +275,7 @@ public final class ProcessSignals: @unchecked Sendable {
 
     /// Whether `t` has a signal it does not block (a wait should end with EINTR).
     func hasDeliverable(for t: AppThread) -> Bool {
-        pendingCount.load(ordering: .relaxed) != 0 && lock.withLock { (t.pending | pending) & ~t.blocked != 0 }
+        pendingCount.load(ordering: .relaxed) != 0 && lock.withLock { (t.pending | pending) & ~t.blocked != 0 || t.exitRequested }
     }
 
     /// Takes the next signal `t` does not block, with its disposition.

@@ -12,7 +12,11 @@ import Glibc
 
 /// Per-application-thread state, reached from the uthread's control block.
 public final class AppThread: @unchecked Sendable {
-    public let tid: Int32
+    /// The thread id (an execve from another thread makes it the process id).
+    public internal(set) var tid: Int32
+    /// Set by an execve in another thread: this thread ends at its next way out of the
+    /// libOS (guarded by the signals lock).
+    var exitRequested = false
     /// CLONE_CHILD_CLEARTID / set_tid_address: cleared and woken at exit.
     public var clearChildTID: UInt64 = 0
     /// The uthread running this thread, for interrupting its waits.
@@ -79,17 +83,23 @@ extension Handlers {
                 // The main thread leaving alone: treat as the process exiting.
                 p.exitGroup(Int32(truncatingIfNeeded: f.a0))
             }
-            if t.clearChildTID != 0, UserMemory.isPlausible(t.clearChildTID, 4) {
-                try? UserMemory.store(UInt32(0), at: t.clearChildTID)
-                futexTable.wake(UnsafeRawPointer(bitPattern: UInt(t.clearChildTID))!, count: 1)
-            }
-            p.signals.unregister(t)
-            if let a = cj_area_or_null(), let u = a.pointee.current, let ptr = u.pointee.app_thread {
-                u.pointee.app_thread = nil
-                Unmanaged<AppThread>.fromOpaque(ptr).release()
-            }
-            UThread.exitCurrent()
+            exitThread(t, p)
         }
+    }
+
+    /// Ends the calling application thread: CLONE_CHILD_CLEARTID's store and futex wake,
+    /// then the uthread.
+    static func exitThread(_ t: AppThread, _ p: LinuxProcess) -> Never {
+        if t.clearChildTID != 0, UserMemory.isPlausible(t.clearChildTID, 4) {
+            try? UserMemory.store(UInt32(0), at: t.clearChildTID)
+            futexTable.wake(UnsafeRawPointer(bitPattern: UInt(t.clearChildTID))!, count: 1)
+        }
+        p.signals.unregister(t)
+        if let a = cj_area_or_null(), let u = a.pointee.current, let ptr = u.pointee.app_thread {
+            u.pointee.app_thread = nil
+            Unmanaged<AppThread>.fromOpaque(ptr).release()
+        }
+        UThread.exitCurrent()
     }
 
     static func clone(_ f: SyscallFrame, _ p: LinuxProcess, flags: UInt64, stack: UInt64, parentTID: UInt64,

@@ -277,6 +277,14 @@ struct JunctionTests {
         #expect(!maps.stdout.contains("libswiftCore") && !maps.stdout.contains("/junction"), "\(maps)")
     }
 
+    @Test("execve: errors return, then the new program replaces the old (threads end, close-on-exec, handlers reset)")
+    func execve() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return }
+        try Junction.same("/usr/bin/python3", [testProgramsDirectory.appendingPathComponent("exec.py").path])
+        // A shell's exec of a static program, and a chain of two execs.
+        try Junction.same("/bin/busybox", ["sh", "-c", "exec /bin/busybox sh -c 'exec /bin/busybox echo twice exec-ed: $0' hello"])
+    }
+
     @Test("a write to a pipe without readers raises SIGPIPE")
     func sigpipe() throws {
         try Junction.same(try Junction.compile("signals_more", ["-pthread"], as: "signals_more"), ["sigpipe"])

@@ -232,6 +232,11 @@ void cj_materialize_vector_state(cj_syscall_frame *frame);
 /// stub's copy of it. The dispatcher applies it after every call; signal delivery and
 /// clone apply it before they copy the frame's rip.
 void cj_fixup_resume(cj_syscall_frame *frame);
+/// execve: the old program's rewritten sites are gone; forget their redirects.
+void cj_rewrite_forget_redirects(void);
+/// execve: the frame returns into the new program with every vector register in its
+/// initial state.
+void cj_frame_reset_vector_state(cj_syscall_frame *frame);
 /// After the XSAVE image of a frame was replaced (rt_sigreturn): use the image.
 void cj_clear_manual_vector_state(cj_syscall_frame *frame);
 /// Bytes of an XSAVE image of every state component the kernel enabled (what a signal
