@@ -59,7 +59,7 @@ public final class ProcFS: FileSystemInstance, @unchecked Sendable {
             ("cmdline", ProcText(fs: self, inode: 17) { p.commandLine.flatMap { Array($0.utf8) + [0] } }),
             ("environ", ProcText(fs: self, inode: 18) { p.environment.flatMap { Array($0.utf8) + [0] } }),
             ("comm", text(19) { p.name + "\n" }),
-            ("mounts", text(20) { p.fs.vfs.mountTable.map { "\($0.fileSystem.typeName) \($0.path) \($0.fileSystem.typeName) rw 0 0\n" }.joined() }),
+            ("mounts", text(20) { ProcFS.mounts(p) }),
         ]
         return ProcDirectory(fs: self, inode: 3, entries: { entries })
     }
@@ -70,11 +70,46 @@ public final class ProcFS: FileSystemInstance, @unchecked Sendable {
             switch file.location.node.kind {
             case .fifo where file.location.path == "pipe:": target = "pipe:[\((try? file.location.node.status().inode) ?? 0)]"
             case .socket: target = "socket:[\((try? file.location.node.status().inode) ?? 0)]"
+            case .characterDevice where file.handle.hostDescriptor != nil:
+                // A standard stream passed through from the host: what it really is.
+                target = ProcFS.hostLink(file.handle.hostDescriptor!) ?? file.location.path
             default: target = file.location.path
             }
             let location = file.location
-            return (String(fd), ProcLink(fs: self, inode: 1000 + UInt64(fd), object: { location }) { target } as any Node)
+            let flags = file.flags
+            let mode: UInt32 = (flags.canRead ? 0o400 : 0) | (flags.canWrite ? 0o200 : 0) | 0o100
+            return (String(fd), ProcLink(fs: self, inode: 1000 + UInt64(fd), object: { location }, openMode: mode) { target } as any Node)
         }
+    }
+
+    static func hostLink(_ fd: Int32) -> String? {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/fd/\(fd)", &buf, buf.count - 1)
+        return n > 0 ? String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
+    }
+
+    /// The VFS's mount table; a host directory mounted shows the host's device and type
+    /// for it (the host mount that holds its root).
+    static func mounts(_ p: LinuxProcess) -> String {
+        var host: [(device: String, point: String, type: String, options: String)] = []
+        if let f = fopen("/proc/self/mounts", "re") {
+            var line: UnsafeMutablePointer<CChar>?
+            var cap = 0
+            while getline(&line, &cap, f) > 0, let line {
+                let parts = String(cString: line).split(separator: " ")
+                if parts.count >= 4 { host.append((String(parts[0]), String(parts[1]), String(parts[2]), String(parts[3]))) }
+            }
+            free(line)
+            fclose(f)
+        }
+        return p.fs.vfs.mountTable.map { m -> String in
+            if let h = m.fileSystem as? HostFS,
+               let e = host.filter({ h.hostRoot == $0.point || h.hostRoot.hasPrefix($0.point == "/" ? "/" : $0.point + "/") })
+                   .max(by: { $0.point.count < $1.point.count }) {
+                return "\(e.device) \(m.path) \(e.type) \(e.options) 0 0\n"
+            }
+            return "\(m.fileSystem.typeName) \(m.path) \(m.fileSystem.typeName) rw 0 0\n"
+        }.joined()
     }
 
     static func status(_ p: LinuxProcess) -> String {
@@ -181,12 +216,16 @@ final class ProcLink: MagicLink, @unchecked Sendable {
     let inode: UInt64
     let target: @Sendable () -> String
     let object: (@Sendable () -> Location?)?
+    /// fd/N links: the permission bits say how the file is open (r-x, -wx, rwx), size 64.
+    let openMode: UInt32?
 
-    init(fs: ProcFS, inode: UInt64, object: (@Sendable () -> Location?)? = nil, target: @escaping @Sendable () -> String) {
+    init(fs: ProcFS, inode: UInt64, object: (@Sendable () -> Location?)? = nil, openMode: UInt32? = nil,
+         target: @escaping @Sendable () -> String) {
         self.fs = fs
         self.inode = inode
         self.target = target
         self.object = object
+        self.openMode = openMode
     }
 
     func linkedLocation() -> Location? { object?() }
@@ -197,8 +236,8 @@ final class ProcLink: MagicLink, @unchecked Sendable {
         var s = FileStatus()
         s.device = fs.deviceID
         s.inode = inode
-        s.mode = NodeKind.symlink.modeBits | 0o777
-        s.size = Int64(target().utf8.count)
+        s.mode = NodeKind.symlink.modeBits | (openMode ?? 0o777)
+        s.size = openMode == nil ? Int64(target().utf8.count) : 64
         s.accessTime = .now
         s.modificationTime = s.accessTime
         s.changeTime = s.accessTime
