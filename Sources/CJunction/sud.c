@@ -152,7 +152,29 @@ static bool is_prefix_byte(uint8_t b) {
 
 
 // `site` is the address of a `syscall` instruction that just trapped with number `nr`.
+// Sites whose patch failed (a kthread did not answer): not tried again.
+static uintptr_t failed_sites[256];
+static int failed_count;
+
+static bool failed_before(uintptr_t site) {
+    int n = __atomic_load_n(&failed_count, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < n && i < 256; i++)
+        if (failed_sites[i] == site) return true;
+    return false;
+}
+
+// Under rewrite_lock.
+static void remember_failure(uintptr_t site) {
+    if (failed_count < 256) {
+        failed_sites[failed_count] = site;
+        __atomic_store_n(&failed_count, failed_count + 1, __ATOMIC_RELEASE);
+    }
+}
+
 static void try_rewrite(uintptr_t site, uint64_t nr) {
+    // The kick handler finds its kthread through rdgsbase: without FSGSBASE no patch
+    // could stop the world, so sites stay on the trap path.
+    if (!cj_have_fsgsbase() || failed_before(site)) return;
     uint8_t *mov = (uint8_t *)site - 5;
     // mov[-1] is read below: stay inside the page that holds the instruction.
     if (((uintptr_t)mov & 4095) == 0) return;
@@ -175,6 +197,7 @@ static void try_rewrite(uintptr_t site, uint64_t nr) {
     memcpy(stub, code, STUB_SIZE);
     __builtin___clear_cache((char *)stub, (char *)stub + STUB_SIZE);
     if (write_jump((uintptr_t)mov, stub, prot)) __atomic_fetch_add(&rewritten, 1, __ATOMIC_RELAXED);
+    else remember_failure(site);
     pthread_mutex_unlock(&rewrite_lock);
 }
 
@@ -224,7 +247,11 @@ void cj_fixup_resume(cj_syscall_frame *frame) {
     for (size_t i = redirect_slot(rip), n = 0; n < REDIRECTS; i = (i + 1) & (REDIRECTS - 1), n++) {
         uintptr_t from = __atomic_load_n(&redirects[i].from, __ATOMIC_ACQUIRE);
         if (from == 0) return;
-        if (from == rip) { frame->rip = redirects[i].to; return; }
+        if (from == rip) {
+            uintptr_t to = __atomic_load_n(&redirects[i].to, __ATOMIC_ACQUIRE);
+            if (to) frame->rip = to;  // 0: being cleared by an execve
+            return;
+        }
     }
 }
 
@@ -251,8 +278,10 @@ static cj_kthread_area *stopper;
 // within 200 ms.
 static bool write_jump(uintptr_t at, uint8_t *target, int prot) {
     cj_kthread_area *self = cj_area_gs();
-    uint64_t epoch = __atomic_add_fetch(&patch_epoch, 1, __ATOMIC_ACQ_REL);
-    __atomic_store_n(&stopper, self, __ATOMIC_RELEASE);
+    // stopper first, then the epoch (both sequentially consistent): a handler that sees
+    // the new epoch then sees stopper set, so it cannot acknowledge and leave early.
+    __atomic_store_n(&stopper, self, __ATOMIC_SEQ_CST);
+    uint64_t epoch = __atomic_add_fetch(&patch_epoch, 1, __ATOMIC_SEQ_CST);
     int n = __atomic_load_n(&area_count, __ATOMIC_ACQUIRE);
     if (n > 256) n = 256;
     pid_t pid = getpid();
@@ -325,6 +354,8 @@ static void rewrite_after(uintptr_t site) {
     // Published before the jump exists: a return to site + 2 from now on goes to resume.
     if (add_redirect(site + 2, (uintptr_t)resume) && write_jump(site, stub, prot))
         __atomic_fetch_add(&rewritten, 1, __ATOMIC_RELAXED);
+    else
+        remember_failure(site);
     pthread_mutex_unlock(&rewrite_lock);
 }
 
@@ -418,8 +449,18 @@ static struct kernel_sigaction_ { void *handler; unsigned long flags; void *rest
 extern char cj_user_access_start[], cj_user_access_end[];
 extern void cj_user_access_fault(void);
 
+static pid_t signal_thread;
+void cj_set_signal_thread(int32_t tid) { signal_thread = tid; }
+
 static void fault_handler(int sig, siginfo_t *info, void *ucv) {
     ucontext_t *uc = ucv;
+    if (info->si_code <= 0 && signal_thread) {
+        // Sent (kill, tgkill, sigqueue), not raised by an instruction: the application's
+        // signal from outside. The thread that takes signals from outside (it blocks
+        // these) hands it over; nothing here changes.
+        syscall(SYS_tgkill, getpid(), signal_thread, sig);
+        return;
+    }
     uintptr_t fault_rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     if ((sig == SIGSEGV || sig == SIGBUS) && fault_rip >= (uintptr_t)cj_user_access_start &&
         fault_rip < (uintptr_t)cj_user_access_end) {
@@ -466,8 +507,9 @@ static void kick_handler(int sig, siginfo_t *info, void *ucv) {
     // kick may have interrupted application code), so that the patcher gets one.
     uint8_t selector = a->sud_selector;
     for (int spins = 0;; spins++) {
-        __atomic_store_n(&a->patch_ack, __atomic_load_n(&patch_epoch, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
-        cj_kthread_area *s = __atomic_load_n(&stopper, __ATOMIC_ACQUIRE);
+        uint64_t e = __atomic_load_n(&patch_epoch, __ATOMIC_SEQ_CST);
+        cj_kthread_area *s = __atomic_load_n(&stopper, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&a->patch_ack, e, __ATOMIC_SEQ_CST);
         if (!s || s == a) break;
         if (spins < 64) {
             __builtin_ia32_pause();
@@ -543,8 +585,20 @@ uint8_t cj_get_vector_mode(void) { return cj_vector_mode; }
 static unsigned xsave_image_size = CJ_XSAVE_AREA;
 size_t cj_xsave_size(void) { return xsave_image_size; }
 
+uint64_t cj_xcr0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (uint64_t)hi << 32 | lo;
+}
+
 void cj_clear_manual_vector_state(cj_syscall_frame *frame) {
     if (cj_vector_mode) *(uint64_t *)((char *)frame + 192 + 4096 + 2120) = 0;
+}
+
+static bool avx512bw(void) {
+    unsigned eax, ebx, ecx, edx;
+    __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(7), "c"(0));
+    return (ebx >> 30) & 1;
 }
 
 int cj_interception_init(void) {
@@ -558,7 +612,8 @@ int cj_interception_init(void) {
     __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
     const char *force = getenv("JUNCTION_FAST_PATH_XSAVE");
     if (xsave_size > 4096 || (force && *force && *force != '0')) cj_vector_mode = 0;
-    else if ((xcr0_lo & 0xe0) == 0xe0) cj_vector_mode = 3;
+    else if ((xcr0_lo & 0xe0) == 0xe0 && avx512bw()) cj_vector_mode = 3;
+    else if ((xcr0_lo & 0xe0) == 0xe0) cj_vector_mode = 0;  // AVX-512F without BW: 16-bit masks, XSAVE
     else if (xcr0_lo & 0x4) cj_vector_mode = 2;
     else cj_vector_mode = 1;
     __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0xd), "c"(1));

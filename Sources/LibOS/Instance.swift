@@ -159,6 +159,13 @@ public enum Instance {
         }
         let forwarding = cj_install_signal_forwarding(CJ_KICK_SIGNAL)
         if forwarding != 0 { throw .runtime("installing the fault handlers: \(Errno(rawValue: -forwarding))") }
+        // Fault signals sent from outside reach a kthread's fault handler, which passes
+        // them here: this thread (not the kthreads, created already) blocks and waits for them.
+        var faults = sigset_t()
+        sigemptyset(&faults)
+        for sig in [SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP] { sigaddset(&faults, sig); sigaddset(&forwarded, sig) }
+        pthread_sigmask(SIG_BLOCK, &faults, nil)
+        cj_set_signal_thread(cj_gettid())
         if useSeccomp {
             let rc = cj_seccomp_trap_outside_host()
             if rc != 0 {

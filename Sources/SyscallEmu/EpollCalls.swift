@@ -23,6 +23,9 @@ final class EventPoll: FileHandle, @unchecked Sendable {
 
     final class Item {
         weak var file: OpenFile?
+        /// Kept to remove the observer once the description is gone (closing it still
+        /// closes the handle: the OpenFile's deinit does).
+        let handle: any FileHandle
         var events: UInt32
         var data: UInt64
         var token = 0
@@ -32,6 +35,7 @@ final class EventPoll: FileHandle, @unchecked Sendable {
         var disabled = false
         init(file: OpenFile, events: UInt32, data: UInt64) {
             self.file = file
+            handle = file.handle
             self.events = events
             self.data = data
         }
@@ -52,7 +56,7 @@ final class EventPoll: FileHandle, @unchecked Sendable {
             defer { items.removeAll() }
             return Array(items.values)
         }
-        for item in all { if let f = item.file { f.handle.removeReadinessObserver(item.token) } }
+        for item in all { item.handle.removeReadinessObserver(item.token) }
     }
 
     /// Readable when some registration would be reported (for poll and nested epoll).
@@ -72,14 +76,30 @@ final class EventPoll: FileHandle, @unchecked Sendable {
     }
 
     func add(fd: Int32, file: OpenFile, events: UInt32, data: UInt64) throws(LinuxError) {
+        // Linux refuses loops of epoll instances and nesting deeper than 5 (ELOOP).
+        if let inner = file.handle as? EventPoll, inner === self || inner.reaches(self, depth: 0) { throw LinuxError(.ELOOP) }
         let key = Key(fd: fd, file: ObjectIdentifier(file))
         let item = Item(file: file, events: events, data: data)
-        try lock.withLock { () throws(LinuxError) in
-            guard items[key] == nil else { throw LinuxError(.EEXIST) }
-            items[key] = item
-        }
+        // The observer exists before the item is visible, so a racing remove finds its token.
         item.token = file.handle.addReadinessObserver { [weak self] _ in self?.changed(key) }
+        do throws(LinuxError) {
+            try lock.withLock { () throws(LinuxError) in
+                guard items[key] == nil else { throw LinuxError(.EEXIST) }
+                items[key] = item
+            }
+        } catch {
+            file.handle.removeReadinessObserver(item.token)
+            throw error
+        }
         changed(key)
+    }
+
+    /// Whether `target` is this instance or one it watches, directly or through others
+    /// (depth counts the nesting: past 5 counts as a loop, as Linux's limit).
+    func reaches(_ target: EventPoll, depth: Int) -> Bool {
+        if depth > 5 { return true }
+        let inner = lock.withLock { items.values.compactMap { $0.handle as? EventPoll } }
+        return inner.contains { $0 === target || $0.reaches(target, depth: depth + 1) }
     }
 
     func modify(fd: Int32, file: OpenFile, events: UInt32, data: UInt64) throws(LinuxError) {
@@ -97,7 +117,7 @@ final class EventPoll: FileHandle, @unchecked Sendable {
     func remove(fd: Int32, file: OpenFile) throws(LinuxError) {
         let key = Key(fd: fd, file: ObjectIdentifier(file))
         guard let item = lock.withLock({ items.removeValue(forKey: key) }) else { throw LinuxError(.ENOENT) }
-        file.handle.removeReadinessObserver(item.token)
+        item.handle.removeReadinessObserver(item.token)
     }
 
     /// Up to `max` ready (events, data) pairs. `consume`: clear edges and disable one-shot
@@ -125,7 +145,11 @@ final class EventPoll: FileHandle, @unchecked Sendable {
                 }
             }
         }
-        if !gone.isEmpty { lock.withLock { for k in gone { items.removeValue(forKey: k) } } }
+        if !gone.isEmpty {
+            // Their descriptions closed: the registrations end, observers included.
+            let removed = lock.withLock { gone.compactMap { items.removeValue(forKey: $0) } }
+            for item in removed { item.handle.removeReadinessObserver(item.token) }
+        }
         return out
     }
 
@@ -143,7 +167,7 @@ final class EventPoll: FileHandle, @unchecked Sendable {
             if !collect(max: 1, consume: false).isEmpty { continue }
             if let deadline { UThread.park(until: deadline) } else { UThread.park() }
             if UThread.takeInterrupt(), let t = AppThread.current, p.signals.hasDeliverable(for: t) {
-                throw LinuxError(.EINTR)
+                throw LinuxError.restartNoHandler
             }
         }
     }
@@ -240,7 +264,7 @@ extension Handlers {
             p.signals.endTemporaryMask(of: t)
             return r
         } catch {
-            if error.code != LinuxError.Code.EINTR.rawValue { p.signals.endTemporaryMask(of: t) }
+            if !LinuxError.isRestart(-Int64(error.code)) { p.signals.endTemporaryMask(of: t) }
             throw error
         }
     }

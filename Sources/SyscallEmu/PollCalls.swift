@@ -26,8 +26,9 @@ extension Handlers {
                 if f.a3 != 0, let t { p.signals.endTemporaryMask(of: t) }
                 return n
             } catch {
-                // EINTR: the handler's frame restores the mask; other errors restore it now.
-                if f.a3 != 0, let t, error.code != LinuxError.Code.EINTR.rawValue { p.signals.endTemporaryMask(of: t) }
+                // Interrupted: the handler's frame restores the mask (or afterCall, when
+                // no handler runs); other errors restore it now.
+                if f.a3 != 0, let t, !LinuxError.isRestart(-Int64(error.code)) { p.signals.endTemporaryMask(of: t) }
                 throw error
             }
         }
@@ -76,7 +77,7 @@ extension Handlers {
             if let deadline { UThread.park(until: deadline) } else { UThread.park() }
             // A signal ends the wait with EINTR (poll is never restarted after a handler).
             if UThread.takeInterrupt(), let t = AppThread.current, p.signals.hasDeliverable(for: t) {
-                throw LinuxError(.EINTR)
+                throw LinuxError.restartNoHandler  // EINTR once a handler runs; restarted otherwise
             }
         }
     }

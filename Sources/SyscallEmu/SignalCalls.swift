@@ -121,6 +121,8 @@ extension Handlers {
                 }
             }
         }
+        // No handler ran: a temporary mask (ppoll, epoll_pwait, sigsuspend) ends here.
+        if let t = AppThread.current { p.signals.endTemporaryMask(of: t) }
         if fromCall && LinuxError.isRestart(result) { result = restart(f) }
         return result
     }
@@ -151,6 +153,21 @@ extension Handlers {
         } catch {
             p.signals.terminate(by: SIGSEGV)
         }
+    }
+
+    /// The checks XRSTOR makes on an XSAVE image's header and MXCSR.
+    static func validXSaveImage(_ image: UnsafeRawPointer) -> Bool {
+        let xcr0 = cj_xcr0()
+        let mxcsr = image.load(fromByteOffset: 24, as: UInt32.self)
+        let stateBV = image.load(fromByteOffset: 512, as: UInt64.self)
+        let compBV = image.load(fromByteOffset: 520, as: UInt64.self)
+        guard mxcsr & 0xFFFF_0000 == 0, stateBV & ~xcr0 == 0 else { return false }
+        for off in stride(from: 528, to: 576, by: 8) where image.load(fromByteOffset: off, as: UInt64.self) != 0 { return false }
+        if compBV != 0 {  // compacted form
+            let components = compBV & ~(UInt64(1) << 63)
+            guard compBV >> 63 == 1, components & ~xcr0 == 0, stateBV & ~components == 0 else { return false }
+        }
+        return true
     }
 
     static func signalName(_ sig: Int32) -> String {
@@ -265,6 +282,9 @@ extension Handlers {
             let fpstate = mc.load(fromByteOffset: 184, as: UInt64.self)
             if fpstate != 0 {
                 let src = try UserMemory.pointer(fpstate, cj_xsave_size(), for: .read)
+                // An image XRSTOR would refuse (#GP in the libOS) is a bad frame: Linux
+                // kills the process with SIGSEGV for it.
+                guard validXSaveImage(UnsafeRawPointer(src)) else { p.signals.terminate(by: SIGSEGV) }
                 (frameBase + 192).copyMemory(from: src, byteCount: cj_xsave_size())
                 cj_clear_manual_vector_state(raw)
             }

@@ -131,14 +131,19 @@ public final class ProcessSignals: @unchecked Sendable {
     /// execve: asks every thread but `keeper` to end (each is interrupted and kicked;
     /// it ends as it leaves the libOS). Returns how many were asked.
     func requestExit(allBut keeper: AppThread) -> Int {
-        let others = lock.withLock { () -> [AppThread] in
+        // Interrupted under the lock: a thread that ends unregisters under it too, so its
+        // uthread reference is valid here.
+        let count = lock.withLock { () -> Int in
             let o = threads.filter { $0 !== keeper && !$0.exitRequested }
-            for t in o { t.exitRequested = true; pendingCount.add(1, ordering: .relaxed) }
-            return o
+            for t in o {
+                t.exitRequested = true
+                pendingCount.add(1, ordering: .relaxed)
+                t.uthread?.interrupt()
+            }
+            return o.count
         }
-        for t in others { t.uthread?.interrupt() }
-        if !others.isEmpty { kick?() }
-        return others.count
+        if count > 0 { kick?() }
+        return count
     }
 
     func takeExitRequest(_ t: AppThread) -> Bool {
@@ -172,7 +177,19 @@ public final class ProcessSignals: @unchecked Sendable {
     }
 
     func register(_ t: AppThread) { lock.withLock { threads.append(t) } }
-    func unregister(_ t: AppThread) { lock.withLock { threads.removeAll { $0 === t } } }
+
+    /// A thread ends: its pending signals go with it, and it can no longer be woken.
+    func unregister(_ t: AppThread) {
+        lock.withLock {
+            threads.removeAll { $0 === t }
+            let gone = t.pending.nonzeroBitCount + (t.exitRequested ? 1 : 0)
+            if gone > 0 { pendingCount.subtract(gone, ordering: .relaxed) }
+            t.pending = 0
+            t.pendingInfo = [:]
+            t.exitRequested = false
+            t.uthread = nil
+        }
+    }
     func thread(tid: Int32) -> AppThread? { lock.withLock { threads.first { $0.tid == tid } } }
 
     /// rt_sigprocmask on `t`: applies `how` (SIG_BLOCK 0, SIG_UNBLOCK 1, SIG_SETMASK 2)
@@ -244,6 +261,8 @@ public final class ProcessSignals: @unchecked Sendable {
                 if pending & bit == 0 { pending |= bit; pendingCount.add(1, ordering: .relaxed) }
                 info[sig] = si
             }
+            // Woken under the lock (see requestExit); not the calling thread itself.
+            if let t = taker, t !== AppThread.current { t.uthread?.interrupt() }
             return taker.map { .wake($0) } ?? .none
         }
         switch outcome {
@@ -251,10 +270,7 @@ public final class ProcessSignals: @unchecked Sendable {
         case .fatal: terminate(by: sig)
         case .stop: kill(getpid(), SIGSTOP)
         case .wake(let t):
-            if t !== AppThread.current {
-                t.uthread?.interrupt()
-                kick?()
-            }
+            if t !== AppThread.current { kick?() }
         }
     }
 

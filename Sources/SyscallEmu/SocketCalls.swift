@@ -140,7 +140,9 @@ extension Handlers {
                               : try s.read(into: slice, at: 0, nonBlocking: nonBlocking)
                     }
                 } catch {
-                    if total + done > 0 && error.code != LinuxError.restartSys.code { return total + done }
+                    // Bytes already moved are the result (as Linux returns a partial count),
+                    // even when a signal or EPIPE ended the rest.
+                    if total + done > 0 { return total + done }
                     if error.code == LinuxError.Code.EPIPE.rawValue && flags & msgNoSignal == 0 {
                         p.signals.send(SIGPIPE, SignalInfo(code: SignalInfo.user, pid: p.pid, uid: getuid()), to: AppThread.current)
                     }
@@ -149,6 +151,8 @@ extension Handlers {
                 done += n
                 // A read returns what arrived unless MSG_WAITALL asks for all of it; EOF ends it.
                 if !write && (n == 0 || flags & msgWaitAll == 0) { return total + done }
+                // A blocking write that came back short was cut by a signal: report it.
+                if write && !nonBlocking && n < slice.count { return total + done }
             }
             total += done
         }

@@ -223,6 +223,9 @@ _Static_assert(sizeof(cj_syscall_frame) == 192, "syscall_entry.S puts XSAVE stat
 /// SIGFPE, SIGILL, SIGTRAP) into CJ_ENTRY_FAULT entries, and the kick handler. Faults in
 /// libOS code go to the handler installed before. Returns 0 or -errno.
 int cj_install_signal_forwarding(int kick);
+/// The thread that takes the application's signals from outside (with sigwaitinfo); a
+/// fault signal sent from outside (si_code <= 0) is passed to it.
+void cj_set_signal_thread(int32_t tid);
 
 /// Frames from rewritten sites may hold their vector state as plain moves' copy
 /// (cj_vector_mode); this writes the XSAVE image from it, for a signal frame.
@@ -242,6 +245,8 @@ void cj_clear_manual_vector_state(cj_syscall_frame *frame);
 /// Bytes of an XSAVE image of every state component the kernel enabled (what a signal
 /// frame's fpstate needs), a multiple of 64.
 size_t cj_xsave_size(void);
+/// XCR0: the state components the kernel enabled.
+uint64_t cj_xcr0(void);
 /// 0 XSAVE, 1 SSE, 2 AVX, 3 AVX-512: how rewritten sites save the vector state.
 uint8_t cj_get_vector_mode(void);
 
