@@ -76,8 +76,12 @@ public final class ProcFS: FileSystemInstance, @unchecked Sendable {
             default: target = file.location.path
             }
             let location = file.location
-            let flags = file.flags
-            let mode: UInt32 = (flags.canRead ? 0o400 : 0) | (flags.canWrite ? 0o200 : 0) | 0o100
+            // The mode is read when the link is stat'ed, not here: listing /proc/self/fd
+            // holds the lock of the directory's own open file, one of these.
+            let mode: @Sendable () -> UInt32 = { [weak file] in
+                guard let flags = file?.flags else { return 0o500 }
+                return (flags.canRead ? 0o400 : 0) | (flags.canWrite ? 0o200 : 0) | 0o100
+            }
             return (String(fd), ProcLink(fs: self, inode: 1000 + UInt64(fd), object: { location }, openMode: mode) { target } as any Node)
         }
     }
@@ -217,9 +221,9 @@ final class ProcLink: MagicLink, @unchecked Sendable {
     let target: @Sendable () -> String
     let object: (@Sendable () -> Location?)?
     /// fd/N links: the permission bits say how the file is open (r-x, -wx, rwx), size 64.
-    let openMode: UInt32?
+    let openMode: (@Sendable () -> UInt32)?
 
-    init(fs: ProcFS, inode: UInt64, object: (@Sendable () -> Location?)? = nil, openMode: UInt32? = nil,
+    init(fs: ProcFS, inode: UInt64, object: (@Sendable () -> Location?)? = nil, openMode: (@Sendable () -> UInt32)? = nil,
          target: @escaping @Sendable () -> String) {
         self.fs = fs
         self.inode = inode
@@ -236,7 +240,7 @@ final class ProcLink: MagicLink, @unchecked Sendable {
         var s = FileStatus()
         s.device = fs.deviceID
         s.inode = inode
-        s.mode = NodeKind.symlink.modeBits | (openMode ?? 0o777)
+        s.mode = NodeKind.symlink.modeBits | (openMode?() ?? 0o777)
         s.size = openMode == nil ? Int64(target().utf8.count) : 64
         s.accessTime = .now
         s.modificationTime = s.accessTime

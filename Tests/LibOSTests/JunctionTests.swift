@@ -300,6 +300,9 @@ struct JunctionTests {
         for (program, args) in [(prog, ["wait"]), (Junction.binary, ["--", prog, "wait"])] {
             let r = try runSignalled(program, args, after: "ready\n", signal: SIGTERM)
             #expect(r.stdout == "ready\n" && r.status == 128 + SIGTERM, "\(program): \(r)")
+            // A fault signal sent from outside is a signal, not a fault: its default action.
+            let s = try runSignalled(program, args, after: "ready\n", signal: SIGSEGV)
+            #expect(s.stdout == "ready\n" && s.status == 128 + SIGSEGV, "\(program): \(s)")
         }
     }
 

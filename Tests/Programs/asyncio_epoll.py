@@ -39,3 +39,10 @@ except BlockingIOError as e: print('eventfd empty:', e.errno)
 a, b = socket.socketpair()
 a.sendall(b'abc'); b.shutdown(socket.SHUT_WR)
 print(b.recv(10), a.recv(10), a.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE), os.fstat(a.fileno()).st_mode >> 12, os.fstat(r).st_mode >> 12)
+e1, e2 = select.epoll(), select.epoll()
+e1.register(e2.fileno(), select.EPOLLIN)
+try:
+    e2.register(e1.fileno(), select.EPOLLIN)
+    print('epoll loop accepted')
+except OSError as e:
+    print('epoll loop refused:', e.errno)

@@ -28,6 +28,11 @@ public func runProcess(_ path: String, _ args: [String], environment: [String: S
     p.standardError = err
     p.standardInput = input
     try p.run()
+    // A hung program (a deadlock under test) is killed after two minutes, so the suite
+    // reports it instead of waiting for CI's limit.
+    let watchdog = DispatchWorkItem { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+    DispatchQueue.global().asyncAfter(deadline: .now() + 120, execute: watchdog)
+    defer { watchdog.cancel() }
     if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
     try? input.fileHandleForWriting.close()
     let o = out.fileHandleForReading.readDataToEndOfFile()
