@@ -13,10 +13,12 @@ let package = Package(
         .library(name: "SyscallEmu", targets: ["SyscallEmu"]),
         .library(name: "LibOS", targets: ["LibOS"]),
         .library(name: "NetStack", targets: ["NetStack"]),
+        .library(name: "NICQueues", targets: ["NICQueues"]),
         .executable(name: "junction", targets: ["junction"]),
         .executable(name: "junction-bench", targets: ["junction-bench"]),
         .executable(name: "uthreads-demo", targets: ["uthreads-demo"]),
         .executable(name: "elf-run", targets: ["elf-run"]),
+        .executable(name: "nic-peer", targets: ["nic-peer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -98,9 +100,34 @@ let package = Package(
             // runs, and dynamic loading of the Swift libraries is most of it.
             linkerSettings: [.unsafeFlags(["-static-stdlib"])]
         ),
+        // NIC queues: the C side (AF_XDP through libxdp/libbpf, ibverbs, TAP, fd passing).
+        .target(
+            name: "CNICQueues",
+            path: "Sources/CNICQueues",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("xdp"), .linkedLibrary("bpf"), .linkedLibrary("ibverbs")]
+        ),
+        // Packet pools and the NetworkDevice queue interface over loopback, shared
+        // memory, TAP, AF_XDP and ibverbs; fault injection and pcap wrappers.
+        .target(
+            name: "NICQueues",
+            dependencies: ["CNICQueues", "UThreads"]
+        ),
+        // A second process for the shared-memory link tests.
+        .executableTarget(
+            name: "nic-peer",
+            dependencies: ["NICQueues"],
+            path: "Examples/nic-peer"
+        ),
+        .testTarget(
+            name: "NICQueuesTests",
+            dependencies: ["NICQueues", "CNICQueues", "UThreads", "TestSupport"]
+        ),
         .executableTarget(
             name: "junction-bench",
             dependencies: [
+                "NICQueues",
+                "CNICQueues",
                 "UThreads",
                 "Loader",
                 "FileSystem",

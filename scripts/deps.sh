@@ -6,6 +6,8 @@ set -euo pipefail
 JUNCTION_APT_PACKAGES=(
     build-essential pkg-config
     libibverbs-dev libnuma-dev liburing-dev
+    libxdp-dev libbpf-dev
+    tshark
     busybox-static
     iproute2 procps
 )
@@ -21,6 +23,8 @@ if ((${#missing[@]})); then
     fi
     echo "junction: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
+    # tshark's package asks whether non-root users may capture; the answer is no.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null || true
     apt-get update -qq
     apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

@@ -1,0 +1,112 @@
+// Host.swift: the host calls NICQueues makes outside the C shim: owners of descriptors
+// and mappings, and one wrapper per call with EINTR retried in one place.
+import CNICQueues
+import Glibc
+
+/// Owns an open descriptor; closes it when dropped.
+public struct FileDescriptor: ~Copyable {
+    public let raw: Int32
+    public init(owning raw: Int32) { self.raw = raw }
+    deinit { if raw >= 0 { _ = Glibc.close(raw) } }
+}
+
+/// Owns a memory mapping; unmaps it when dropped.
+struct Mapping: ~Copyable {
+    let base: UnsafeMutableRawPointer
+    let size: Int
+    deinit { munmap(base, size) }
+
+    /// Gives up ownership: the caller unmaps.
+    consuming func release() -> UnsafeMutableRawPointer {
+        let b = base
+        discard self
+        return b
+    }
+
+    /// Anonymous, private, prefaulted memory (a pool's region).
+    static func anonymous(size: Int, what: String) throws(NICError) -> Mapping {
+        let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0)
+        guard let p, p != MAP_FAILED else { throw .system(call: "mmap", errno: errno, detail: "\(size) bytes for \(what)") }
+        return Mapping(base: p, size: size)
+    }
+
+    /// A shared mapping of `fd` (a shared-memory link file).
+    static func shared(fd: Int32, size: Int, what: String) throws(NICError) -> Mapping {
+        let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0)
+        guard let p, p != MAP_FAILED else { throw .system(call: "mmap", errno: errno, detail: what) }
+        return Mapping(base: p, size: size)
+    }
+}
+
+/// An errno from a failed host call.
+struct HostErrno: Error { let code: Int32 }
+
+enum Host {
+    /// Runs `body` until it does not fail with EINTR; returns its result or the errno.
+    @inline(__always)
+    static func retrying<T: BinaryInteger>(_ body: () -> T) -> Result<T, HostErrno> {
+        while true {
+            let r = body()
+            if r >= 0 { return .success(r) }
+            let e = errno
+            if e != EINTR { return .failure(HostErrno(code: e)) }
+        }
+    }
+
+    /// A C-shim result: >= 0, or -errno.
+    static func shim(_ r: Int32, call: String, subject: String) throws(NICError) -> Int32 {
+        if r >= 0 { return r }
+        throw NICError.from(call: call, errno: -r, subject: subject)
+    }
+
+    static func eventfd(what: String) throws(NICError) -> FileDescriptor {
+        FileDescriptor(owning: try shim(cnq_eventfd(), call: "eventfd", subject: what))
+    }
+
+    /// Adds one to an eventfd (a doorbell).
+    @inline(__always)
+    static func ring(_ fd: Int32) {
+        var one: UInt64 = 1
+        _ = Glibc.write(fd, &one, 8)
+    }
+
+    /// Empties an eventfd without blocking.
+    @inline(__always)
+    static func drain(_ fd: Int32) {
+        var v: UInt64 = 0
+        _ = Glibc.read(fd, &v, 8)
+    }
+
+    static func epoll(_ fds: [Int32], what: String) throws(NICError) -> FileDescriptor {
+        let ep = epoll_create1(Int32(EPOLL_CLOEXEC))
+        if ep < 0 { throw .system(call: "epoll_create1", errno: errno, detail: what) }
+        let owner = FileDescriptor(owning: ep)
+        for fd in fds {
+            var ev = epoll_event()
+            ev.events = EPOLLIN.rawValue
+            ev.data.fd = fd
+            if epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 { throw .system(call: "epoll_ctl", errno: errno, detail: what) }
+        }
+        return owner
+    }
+
+    /// Waits until `fd` is readable or `timeoutMs` passes; true if readable.
+    static func waitReadable(_ fd: Int32, timeoutMs: Int32) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let r = retrying { poll(&p, 1, timeoutMs) }
+        if case .success(let n) = r { return n > 0 }
+        return false
+    }
+
+    static func monotonicNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    static func realtime() -> timespec {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return ts
+    }
+}
