@@ -1,0 +1,64 @@
+// Poller.swift: runs an interface on a UThreads runtime: a poll hook per device queue
+// (on kthread queue % kthreads) that drains the queue in batches and lets its kthread
+// sleep on the device's notification fd when idle, and a timer uthread for ARP retries.
+import NICQueues
+import Synchronization
+import UThreads
+
+extension NetworkInterface {
+    /// Starts processing on `runtime` and announces our address (gratuitous ARP).
+    ///
+    /// Each device queue gets a poll hook on one kthread: every scheduler pass receives up
+    /// to 32 frames and handles them; a pass that finds nothing arms the device's
+    /// notification, so a kthread with no work sleeps in epoll on the device's fd and the
+    /// next frame wakes it. A timer uthread runs the ARP and reassembly timers.
+    public func start(on runtime: Runtime) throws(NetStackError) {
+        guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        self.runtime = runtime
+        var tokens: [PollHookToken] = []
+        for q in 0..<queueCount {
+            let hook = PollHook(name: "netstack \(link.linkInfo.name) queue \(q)", fd: link.notificationFD(queue: q)) {
+                [unowned self] in self.pollHook(queue: q)
+            }
+            do {
+                tokens.append(try runtime.addPollHook(hook, kthread: q % runtime.kthreadCount))
+            } catch {
+                for t in tokens { runtime.removePollHook(t) }
+                running.store(false, ordering: .releasing)
+                throw .runtime("cannot register the poll hook: \(error)")
+            }
+        }
+        hooks = tokens
+        announce(now: MonotonicInstant.now.nanoseconds)
+        timerThread = runtime.spawn { [unowned self] in
+            while running.load(ordering: .acquiring) {
+                UThread.sleep(for: .nanoseconds(timerInterval))
+                tick(now: MonotonicInstant.now.nanoseconds)
+            }
+        }
+    }
+
+    /// Stops the poller: removes the hooks and ends the timer uthread (waiting for it).
+    /// Sockets stay usable for what is already queued.
+    public func stop() {
+        guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        if let runtime {
+            for t in hooks { runtime.removePollHook(t) }
+        }
+        hooks = []
+        if let t = timerThread {
+            t.uthread.interrupt()
+            t.join()
+        }
+        timerThread = nil
+    }
+
+    /// One scheduler pass over `queue`: the frames handled, or 1 when frames slipped in
+    /// while arming (so the kthread polls again instead of sleeping).
+    func pollHook(queue: Int) -> Int {
+        let n = poll(queue: queue, now: MonotonicInstant.now.nanoseconds)
+        if n > 0 { return n }
+        let armed = lock.withLock { (try? link.armNotification(queue: queue)) ?? true }
+        return armed ? 0 : 1
+    }
+}
