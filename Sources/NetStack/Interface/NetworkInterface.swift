@@ -24,6 +24,7 @@ let ephemeralPorts: ClosedRange<UInt16> = 32768...60999
 /// allocates: frames stay in pool buffers from the device to the socket's queue.
 public final class NetworkInterface: @unchecked Sendable {
     public let configuration: InterfaceConfiguration
+    public let clock: InterfaceClock
     /// The device, reached once per batch.
     let link: any FrameLink
     let pool: PacketPool
@@ -60,7 +61,10 @@ public final class NetworkInterface: @unchecked Sendable {
     /// An interface over `link`; nothing is sent until ``start(on:)`` or ``announce(now:)``.
     /// - Parameters:
     ///   - configuration: the MTU is lowered to the device's if it is larger.
-    public init(link: any FrameLink, configuration: InterfaceConfiguration) throws(NetStackError) {
+    ///   - clock: where protocol time comes from (ARP, reassembly, ICMP rate limit).
+    public init(link: any FrameLink, configuration: InterfaceConfiguration,
+                clock: InterfaceClock = .monotonic) throws(NetStackError) {
+        self.clock = clock
         var c = configuration
         let info = link.linkInfo
         c.mtu = min(c.mtu, info.mtu)
@@ -86,9 +90,9 @@ public final class NetworkInterface: @unchecked Sendable {
     }
 
     /// An interface over any NICQueues device (wrapped in a `SharedDevice`).
-    public convenience init<Device: NetworkDevice & ~Copyable>(device: consuming Device,
-                                                               configuration: InterfaceConfiguration) throws(NetStackError) {
-        try self.init(link: SharedDevice(device), configuration: configuration)
+    public convenience init<Device: NetworkDevice & ~Copyable>(device: consuming Device, configuration: InterfaceConfiguration,
+                                                               clock: InterfaceClock = .monotonic) throws(NetStackError) {
+        try self.init(link: SharedDevice(device), configuration: configuration, clock: clock)
     }
 
     deinit {
@@ -123,7 +127,7 @@ public final class NetworkInterface: @unchecked Sendable {
 
     /// The neighbour table's answer for `ip` now (for tests and diagnostics).
     public func neighbour(_ ip: IPv4Address) -> MACAddress? {
-        lock.withLock { arp.resolved(ip, now: MonotonicInstant.now.nanoseconds) }
+        lock.withLock { arp.resolved(ip, now: clock.now) }
     }
 
     // MARK: processing
@@ -147,6 +151,10 @@ public final class NetworkInterface: @unchecked Sendable {
         _ = try? link.reclaim(queue: queue)
         return n
     }
+
+    /// ``poll(queue:now:)`` at the interface's clock.
+    @discardableResult
+    public func poll(queue: Int = 0) -> Int { poll(queue: queue, now: clock.now) }
 
     /// Runs the timers now (ARP retries and expiry, reassembly timeouts) and transmits.
     public func tick(now: Int64) {
@@ -258,4 +266,29 @@ public final class NetworkInterface: @unchecked Sendable {
             enqueueTransmit(frame)
         }
     }
+}
+
+/// Where an interface's protocol time comes from.
+public enum InterfaceClock: Sendable {
+    /// CLOCK_MONOTONIC (the runtime's clock).
+    case monotonic
+    /// A clock a test moves by hand.
+    case manual(ManualClock)
+
+    /// Nanoseconds.
+    @inline(__always)
+    public var now: Int64 {
+        switch self {
+        case .monotonic: MonotonicInstant.now.nanoseconds
+        case .manual(let c): c.now
+        }
+    }
+}
+
+/// A clock that moves only when told (tests of timers).
+public final class ManualClock: Sendable {
+    private let nanoseconds: Atomic<Int64>
+    public init(_ start: Duration = .seconds(1000)) { nanoseconds = Atomic(start.nanosecondsSaturated) }
+    public var now: Int64 { nanoseconds.load(ordering: .acquiring) }
+    public func advance(by d: Duration) { nanoseconds.add(d.nanosecondsSaturated, ordering: .acquiringAndReleasing) }
 }

@@ -29,11 +29,11 @@ extension NetworkInterface {
             }
         }
         hooks = tokens
-        announce(now: MonotonicInstant.now.nanoseconds)
+        announce(now: clock.now)
         timerThread = runtime.spawn { [unowned self] in
             while running.load(ordering: .acquiring) {
                 UThread.sleep(for: .nanoseconds(timerInterval))
-                tick(now: MonotonicInstant.now.nanoseconds)
+                tick(now: clock.now)
             }
         }
     }
@@ -56,7 +56,7 @@ extension NetworkInterface {
     /// One scheduler pass over `queue`: the frames handled, or 1 when frames slipped in
     /// while arming (so the kthread polls again instead of sleeping).
     func pollHook(queue: Int) -> Int {
-        let n = poll(queue: queue, now: MonotonicInstant.now.nanoseconds)
+        let n = poll(queue: queue, now: clock.now)
         if n > 0 { return n }
         let armed = lock.withLock { (try? link.armNotification(queue: queue)) ?? true }
         return armed ? 0 : 1

@@ -198,7 +198,7 @@ public final class UDPSocket: @unchecked Sendable {
         if let base = bytes.baseAddress, bytes.count > 0 {
             (out.baseAddress! + transportOffset + UDPHeader.length).copyMemory(from: base, byteCount: bytes.count)
         }
-        let now = MonotonicInstant.now.nanoseconds
+        let now = i.clock.now
         let compute = i.computeUDPChecksums
         i.lock.lock()
         defer { i.lock.unlock() }
