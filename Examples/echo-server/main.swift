@@ -155,6 +155,7 @@ func main() throws(NetStackError) {
         print("summary: eth.rx=\(c.ethernet.framesReceived) eth.tx=\(c.ethernet.framesSent) udp.rx=\(c.udp.received) udp.tx=\(c.udp.sent) udp.noports=\(c.udp.noPorts) icmp.echo=\(c.icmp.echoRepliesSent)")
         if let e = interface.lastDeviceError { print("device error: \(e)") }
         fflush(nil)
+        if case .sharedMemory(let path) = spec { unlink(path) }   // exit skips the device's own clean-up
         exit(0)
     }
     while true { pause() }
