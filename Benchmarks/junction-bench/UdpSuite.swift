@@ -20,6 +20,7 @@ struct UdpSuite: ParsableCommand {
     @Option(help: .hidden) var serveShm: String?
     @Option(help: .hidden) var serveKernel: String?
     @Option(help: .hidden) var cpu: Int = 0
+    @Option(help: .hidden) var allocationProbe: Int?
 
     static let payload = 32
     static let window = 32
@@ -31,6 +32,7 @@ struct UdpSuite: ParsableCommand {
     static var serverCPU: Int { Int(cj_allowed_cpu_count()) > 1 ? 1 : 0 }
 
     func run() throws {
+        if let n = allocationProbe { try Self.allocationProbe(n) }
         if let path = serveShm { try Self.serveOverShm(path, cpu: cpu) }
         if let mode = serveKernel { Self.serveKernel(spinning: mode == "spin", cpu: cpu) }
         let o = options
@@ -130,6 +132,43 @@ struct UdpSuite: ParsableCommand {
         print("ready")
         fflush(nil)
         while true { pause() }
+    }
+
+    // MARK: allocations
+
+    /// `n` UDP round trips between two interfaces over a loopback pair, polled by hand on
+    /// one thread (no runtime), for valgrind to count heap allocations: run it with two
+    /// values of `n` (Benchmarks/netstack-allocations/measure-interface.sh); the same count
+    /// means the per-packet path (socket send, interface output, device, interface input,
+    /// socket queue, receive) allocates nothing.
+    static func allocationProbe(_ n: Int) throws -> Never {
+        let pair = try LoopbackDevice.pair()
+        let da = pair.a, db = pair.b
+        let clock = ManualClock()
+        let ca = InterfaceConfiguration(mac: NetStack.MACAddress(rawValue: da.info.mac.raw), address: try IPv4CIDR(parsing: "10.98.0.1/24"))
+        let cb = InterfaceConfiguration(mac: NetStack.MACAddress(rawValue: db.info.mac.raw), address: try IPv4CIDR(parsing: "10.98.0.2/24"))
+        let a = try NetworkInterface(device: da, configuration: ca, clock: .manual(clock))
+        let b = try NetworkInterface(device: db, configuration: cb, clock: .manual(clock))
+        let client = try UDPSocket(interface: a, port: 1000), server = try UDPSocket(interface: b, port: 7)
+        client.isNonBlocking = true
+        server.isNonBlocking = true
+        let message = [UInt8](repeating: 0x5A, count: Self.payload)
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        let destination = SocketAddress(IPv4Address(10, 98, 0, 2), 7)
+        var echoed = 0
+        for _ in 0..<(n + 10) {   // 10 more: the first resolves ARP
+            try client.send(message, to: destination)
+            var reply = 0
+            for _ in 0..<8 where reply == 0 {
+                b.poll()
+                if let (k, from) = try? server.receiveFrom(into: &buffer) { try server.send(buffer[..<k], to: from) }
+                a.poll()
+                if let k = try? client.receive(into: &buffer) { reply = k }
+            }
+            if reply == Self.payload { echoed += 1 }
+        }
+        if echoed != n + 10 { print("echoed \(echoed) of \(n + 10)"); Glibc.exit(1) }   // no output otherwise: it allocates
+        Glibc.exit(0)
     }
 
     // MARK: Linux UDP on loopback
