@@ -149,7 +149,8 @@ func main() throws(NetStackError) {
     print("echo-server: ready on \(info.name) mac \(mac) ip \(cidr) udp \(port)")
     fflush(nil)
     runtime.spawn {
-        while !stopRequested.load(ordering: .acquiring) { UThread.sleep(for: .milliseconds(20)) }
+        while !stopRequested.load(ordering: .acquiring) && !interface.isLinkDown { UThread.sleep(for: .milliseconds(20)) }
+        if interface.isLinkDown { print("echo-server: the link is down (\(interface.lastDeviceError.map { "\($0)" } ?? "peer gone"))") }
         let c = interface.statistics
         print(c.description, terminator: "")
         print("summary: eth.rx=\(c.ethernet.framesReceived) eth.tx=\(c.ethernet.framesSent) udp.rx=\(c.udp.received) udp.tx=\(c.udp.sent) udp.noports=\(c.udp.noPorts) icmp.echo=\(c.icmp.echoRepliesSent)")

@@ -109,4 +109,46 @@ func withEchoServerOverShm(drop: Double, _ body: (NetworkInterface, Runtime) thr
             #expect(s.wire.total == 0)
         })
     }
+
+    /// The link dies with either process: a killed echo-server shows up as `isLinkDown`
+    /// here (and the poller stops), and echo-server exits by itself when we go.
+    @Test func aDeadPeerTakesTheLinkDown() throws {
+        let path = "/dev/shm/netstack-test-\(uniqueTestName("d"))"
+        defer { unlink(path) }
+        let server = try ChildProcess([siblingExecutable("echo-server"), "--net", "shm:\(path)", "--ip", "10.9.0.9/24", "--udp", "7"])
+        defer { server.kill() }
+        do {
+            let device = try SharedMemoryDevice(path: path)
+            let config = InterfaceConfiguration(mac: MAC(device.info.mac), address: try IPv4CIDR(parsing: "10.9.0.2/24"))
+            let interface = try NetworkInterface(device: device, configuration: config)
+            #expect(server.waitForOutput("echo-server: ready", seconds: 10))
+            let runtime = try Runtime(RuntimeConfiguration(kthreads: 1))
+            try interface.start(on: runtime)
+            #expect(!interface.isLinkDown)
+            interface.stop()
+            runtime.shutdown()
+        }
+        // Our device is gone: echo-server notices, prints its counters and exits.
+        #expect(server.wait(seconds: 5) == 0)
+        #expect(server.output.contains("the link is down") && server.output.contains("summary:"), "\(server.output)")
+
+        let path2 = path + "b"
+        defer { unlink(path2) }
+        let server2 = try ChildProcess([siblingExecutable("echo-server"), "--net", "shm:\(path2)", "--ip", "10.9.0.9/24", "--udp", "7"])
+        let device = try SharedMemoryDevice(path: path2)
+        let config = InterfaceConfiguration(mac: MAC(device.info.mac), address: try IPv4CIDR(parsing: "10.9.0.2/24"))
+        let interface = try NetworkInterface(device: device, configuration: config)
+        #expect(server2.waitForOutput("echo-server: ready", seconds: 10))
+        let runtime = try Runtime(RuntimeConfiguration(kthreads: 1))
+        try interface.start(on: runtime)
+        defer { interface.stop(); runtime.shutdown() }
+        server2.kill()
+        for _ in 0..<200 where !interface.isLinkDown { usleep(10_000) }
+        #expect(interface.isLinkDown)
+        if case .peerGone? = interface.lastDeviceError {} else { Issue.record("device error: \(String(describing: interface.lastDeviceError))") }
+        // The poller stopped: the kthread sleeps instead of waking on the dead fd.
+        let before = runtime.statistics()[0].polls
+        usleep(200_000)
+        #expect(runtime.statistics()[0].polls - before < 1000)
+    }
 }

@@ -57,6 +57,7 @@ public final class NetworkInterface: @unchecked Sendable {
     var timerThread: JoinHandle<Void>?
     weak var runtime: Runtime?
     let running = Atomic<Bool>(false)
+    let linkDown = Atomic<Bool>(false)
 
     /// An interface over `link`; nothing is sent until ``start(on:)`` or ``announce(now:)``.
     /// - Parameters:

@@ -17,8 +17,10 @@ extension NetworkInterface {
         self.runtime = runtime
         var tokens: [PollHookToken] = []
         for q in 0..<queueCount {
+            // The hook holds the interface: a started interface lives until `stop()` (and
+            // until its kthread lets go of the hook, which may run once after removal).
             let hook = PollHook(name: "netstack \(link.linkInfo.name) queue \(q)", fd: link.notificationFD(queue: q)) {
-                [unowned self] in self.pollHook(queue: q)
+                [self] in pollHook(queue: q)
             }
             do {
                 tokens.append(try runtime.addPollHook(hook, kthread: q % runtime.kthreadCount))
@@ -28,9 +30,9 @@ extension NetworkInterface {
                 throw .runtime("cannot register the poll hook: \(error)")
             }
         }
-        hooks = tokens
+        lock.withLock { hooks = tokens }
         announce(now: clock.now)
-        timerThread = runtime.spawn { [unowned self] in
+        timerThread = runtime.spawn { [self] in
             while running.load(ordering: .acquiring) {
                 UThread.sleep(for: .nanoseconds(timerInterval))
                 tick(now: clock.now)
@@ -42,10 +44,7 @@ extension NetworkInterface {
     /// Sockets stay usable for what is already queued.
     public func stop() {
         guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
-        if let runtime {
-            for t in hooks { runtime.removePollHook(t) }
-        }
-        hooks = []
+        removeHooks()
         if let t = timerThread {
             t.uthread.interrupt()
             t.join()
@@ -56,9 +55,34 @@ extension NetworkInterface {
     /// One scheduler pass over `queue`: the frames handled, or 1 when frames slipped in
     /// while arming (so the kthread polls again instead of sleeping).
     func pollHook(queue: Int) -> Int {
+        if linkDown.load(ordering: .relaxed) { return 0 }
         let n = poll(queue: queue, now: clock.now)
         if n > 0 { return n }
-        let armed = lock.withLock { (try? link.armNotification(queue: queue)) ?? true }
+        lock.lock()
+        var armed = true
+        do { armed = try link.armNotification(queue: queue) } catch { if deviceError == nil { deviceError = error } }
+        var gone = false
+        if case .peerGone? = deviceError { gone = true }
+        lock.unlock()
+        // A dead link's fd stays readable: stop polling it (from a uthread: a hook cannot
+        // remove hooks), or the kthread would never sleep again.
+        if gone, !linkDown.exchange(true, ordering: .acquiringAndReleasing), let runtime {
+            runtime.spawn { [self] in removeHooks() }
+            return 0
+        }
         return armed ? 0 : 1
+    }
+
+    /// True once the device reported that its link is gone (a shm peer exited); the
+    /// poller has stopped.
+    public var isLinkDown: Bool { linkDown.load(ordering: .acquiring) }
+
+    func removeHooks() {
+        let tokens = lock.withLock { () -> [PollHookToken] in
+            let t = hooks
+            hooks = []
+            return t
+        }
+        if let runtime { for t in tokens { runtime.removePollHook(t) } }
     }
 }
