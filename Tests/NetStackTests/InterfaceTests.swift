@@ -136,4 +136,28 @@ import Testing
             _ = try NetworkInterface(link: linkB, configuration: c)
         }
     }
+
+    /// Off-link destinations go to the gateway's MAC (resolved by ARP), on-link ones to
+    /// their own; without a gateway they are unreachable.
+    @Test func offLinkTrafficGoesThroughTheGateway() throws {
+        let pair = try LoopbackDevice.pair()
+        let far = pair.b
+        let farMAC = MAC(far.info.mac)
+        let gateway = IPv4Address(10, 9, 0, 1)
+        let (interface, clock) = try manualInterface(pair.a) { $0.gateway = gateway }
+        let socket = try UDPSocket(interface: interface, port: 4000)
+        let remote = SocketAddress(IPv4Address(192, 0, 2, 44), 53)
+        try socket.send([1, 2], to: remote)
+        guard case .arp(let request, _)? = try drain(far).map(dissect).first else { Issue.record("no ARP request"); return }
+        #expect(request.targetProtocolAddress == gateway)
+        try inject(far, [arpFrame(.reply, from: farMAC, ip: gateway, to: interface.configuration.mac, targetIP: ourIP)])
+        interface.poll(now: clock.now)
+        guard case .udp(let ip, let udp, let payload, let d)? = try drain(far).map(dissect).first else { Issue.record("no datagram"); return }
+        #expect(d == farMAC && ip.destination == remote.address && udp.destinationPort == 53 && payload == [1, 2])
+        // The subnet's broadcast address goes to the broadcast MAC, with no ARP.
+        try socket.send([3], to: SocketAddress(IPv4Address(10, 9, 0, 255), 9))
+        guard case .udp(let bip, _, _, let bd)? = try drain(far).map(dissect).first else { Issue.record("no broadcast"); return }
+        #expect(bd == .broadcast && bip.destination == IPv4Address(10, 9, 0, 255))
+        #expect(interface.statistics.ipv4.noRoute == 0)
+    }
 }
