@@ -10,6 +10,7 @@ JUNCTION_APT_PACKAGES=(
     tshark
     busybox-static
     iproute2 procps
+    python3
 )
 
 missing=()
