@@ -17,7 +17,7 @@ let second: Int64 = 1_000_000_000
         #expect(cache.lookup(a, now: 10) == .resolving(sendRequest: false))
         var retries: [Int64] = [], failed: [IPv4Address] = []
         for t in stride(from: Int64(0), through: 5 * second, by: Int(second / 10)) {
-            cache.expire(now: t, retry: { _ in retries.append(t) }, failed: { failed.append($0) })
+            cache.expire(now: t, retry: { _, unicast in #expect(unicast == nil); retries.append(t) }, failed: { failed.append($0) })
         }
         #expect(retries == [second, 2 * second])          // 3 requests in all, 1 s apart
         #expect(failed == [a])
@@ -33,8 +33,27 @@ let second: Int64 = 1_000_000_000
         #expect(cache.lookup(a, now: second) == .resolved(macA))
         #expect(cache.resolved(a, now: 30 * second + second / 2 - 1) == macA)
         #expect(cache.resolved(a, now: 30 * second + second / 2) == nil)
-        cache.expire(now: 31 * second, retry: { _ in Issue.record("no retry for a resolved entry") }, failed: { _ in })
+        cache.expire(now: 31 * second, retry: { _, _ in Issue.record("no retry for an unused entry") }, failed: { _ in })
         #expect(cache.count == 0 && cache.counters.expired == 1)
+    }
+
+    /// A stale entry in use keeps working while unicast probes confirm it; without an
+    /// answer to three probes it goes.
+    @Test func staleEntriesInUseAreProbed() {
+        var cache = ARPCache()
+        cache.update(a, mac: macA, now: 0, create: true)
+        #expect(cache.lookup(a, now: 31 * second) == .stale(macA))
+        #expect(cache.lookup(a, now: 31 * second + 1) == .resolved(macA))
+        var probes: [MAC?] = []
+        for t in [32, 33, 34] { cache.expire(now: Int64(t) * second, retry: { _, m in probes.append(m) }, failed: { _ in }) }
+        #expect(probes == [macA, macA])
+        #expect(cache.count == 0 && cache.counters.expired == 1)
+        // Answered: reachable again for 30 s.
+        cache.update(a, mac: macA, now: 0, create: true)
+        #expect(cache.lookup(a, now: 31 * second) == .stale(macA))
+        cache.update(a, mac: macA, now: 31 * second + second / 2, create: false)
+        cache.expire(now: 40 * second, retry: { _, _ in Issue.record("no probe once confirmed") }, failed: { _ in })
+        #expect(cache.lookup(a, now: 60 * second) == .resolved(macA))
     }
 
     @Test func unsolicitedRepliesDoNotCreateEntries() {
@@ -125,6 +144,27 @@ let second: Int64 = 1_000_000_000
         try socket.send([10], to: SocketAddress(peerIP, 5000))
         guard case .arp(let p, _)? = try drain(far).map(dissect).first else { Issue.record("no new request"); return }
         #expect(p.targetProtocolAddress == peerIP)
+    }
+
+    /// Sending through a stale entry does not wait: the datagram goes to the known
+    /// address at once, with a unicast request beside it.
+    @Test func staleNeighbourIsUsedAndProbed() throws {
+        let pair = try LoopbackDevice.pair()
+        let far = pair.b
+        let farMAC = MAC(far.info.mac)
+        let (interface, clock) = try manualInterface(pair.a)
+        try inject(far, [arpFrame(.request, from: farMAC, ip: peerIP, to: .zero, targetIP: ourIP, destination: .broadcast)])
+        interface.poll(now: clock.now)
+        _ = try drain(far)   // our reply
+        clock.advance(by: .seconds(40))
+        let socket = try UDPSocket(interface: interface, port: 4000)
+        try socket.send([7], to: SocketAddress(peerIP, 5000))
+        let out = try drain(far).map(dissect)
+        #expect(out.count == 2)
+        if case .arp(let p, let d)? = out.first {
+            #expect(p.operation == .request && d == farMAC && p.targetHardwareAddress == farMAC && p.targetProtocolAddress == peerIP)
+        } else { Issue.record("no unicast probe: \(out)") }
+        if case .udp(_, _, let payload, let d)? = out.last { #expect(payload == [7] && d == farMAC) } else { Issue.record("no datagram: \(out)") }
     }
 
     /// A request for our address gets a reply and teaches us the asker (RFC 826); one for

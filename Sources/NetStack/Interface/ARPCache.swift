@@ -38,6 +38,9 @@ public struct ARPConfiguration: Sendable, Equatable {
 public enum ARPLookup: Equatable, Sendable {
     /// Send now, to this address.
     case resolved(MACAddress)
+    /// Send now, to this address, which has not been confirmed for `reachableTime`: the
+    /// caller also sends it a unicast request (the first probe; Linux's STALE → PROBE).
+    case stale(MACAddress)
     /// Being resolved: queue the packet. `sendRequest` is true when the caller must send
     /// the first request now (the entry was just created).
     case resolving(sendRequest: Bool)
@@ -65,10 +68,13 @@ public struct ARPCounters: Sendable, Equatable {
 public struct ARPCache: Sendable {
     struct Entry: Sendable {
         var mac: MACAddress?
-        /// Resolved: when the entry stops being usable. Resolving: when to send again.
+        /// Resolved: when the entry goes stale (or, probing, when to probe again).
+        /// Resolving: when to send again.
         var deadline: Int64
-        /// Requests sent while resolving.
+        /// Requests sent while resolving or probing.
         var requests: Int
+        /// Resolved, stale, and used since: unicast requests are confirming the address.
+        var probing = false
     }
 
     public let configuration: ARPConfiguration
@@ -88,9 +94,10 @@ public struct ARPCache: Sendable {
     /// Entries, resolving ones included.
     public var count: Int { entries.count }
 
-    /// The address `ip` resolves to now, if it does (no entry is created).
+    /// The address `ip` resolves to now, if it does (no entry is created). A stale entry
+    /// being probed still resolves.
     public func resolved(_ ip: IPv4Address, now: Int64) -> MACAddress? {
-        guard let e = entries[ip], let mac = e.mac, now < e.deadline else { return nil }
+        guard let e = entries[ip], let mac = e.mac, e.probing || now < e.deadline else { return nil }
         return mac
     }
 
@@ -101,8 +108,11 @@ public struct ARPCache: Sendable {
     public mutating func lookup(_ ip: IPv4Address, now: Int64) -> ARPLookup {
         if let e = entries[ip] {
             if let mac = e.mac {
-                if now < e.deadline { return .resolved(mac) }
-                counters.expired &+= 1
+                if e.probing || now < e.deadline { return .resolved(mac) }
+                // Stale and used: keep sending to it while unicast probes confirm it.
+                entries[ip] = Entry(mac: mac, deadline: now &+ retransmitNanos, requests: 1, probing: true)
+                counters.requestsSent &+= 1
+                return .stale(mac)
             } else {
                 return .resolving(sendRequest: false)
             }
@@ -130,15 +140,23 @@ public struct ARPCache: Sendable {
     /// Removes `ip`'s entry.
     public mutating func remove(_ ip: IPv4Address) { entries[ip] = nil }
 
-    /// Runs the timers: resolving entries due for a request get one (`retry`), those out
-    /// of requests are removed (`failed`, to drop their packets); resolved entries past
-    /// their time are removed.
-    public mutating func expire(now: Int64, retry: (IPv4Address) -> Void, failed: (IPv4Address) -> Void) {
+    /// Runs the timers: resolving entries due for a request get one (`retry`, with no
+    /// address: broadcast), those out of requests are removed (`failed`, to drop their
+    /// packets); probed entries get their next unicast probe (`retry` with the address) or
+    /// are removed after the last; resolved entries unused past their time are removed.
+    public mutating func expire(now: Int64, retry: (IPv4Address, MACAddress?) -> Void, failed: (IPv4Address) -> Void) {
         var gone: [IPv4Address] = []
         for (ip, e) in entries where now >= e.deadline {
-            if e.mac != nil {
-                gone.append(ip)
-                counters.expired &+= 1
+            if let mac = e.mac {
+                if e.probing && e.requests < configuration.maximumRequests {
+                    entries[ip]?.requests += 1
+                    entries[ip]?.deadline = now &+ retransmitNanos
+                    counters.requestsSent &+= 1
+                    retry(ip, mac)
+                } else {
+                    gone.append(ip)
+                    counters.expired &+= 1
+                }
             } else if e.requests >= configuration.maximumRequests {
                 gone.append(ip)
                 counters.resolutionFailures &+= 1
@@ -147,7 +165,7 @@ public struct ARPCache: Sendable {
                 entries[ip]?.requests += 1
                 entries[ip]?.deadline = now &+ retransmitNanos
                 counters.requestsSent &+= 1
-                retry(ip)
+                retry(ip, nil)
             }
         }
         for ip in gone { entries[ip] = nil }

@@ -50,6 +50,9 @@ extension NetworkInterface {
             switch arp.lookup(ip, now: now) {
             case .resolved(let m):
                 mac = m
+            case .stale(let m):
+                mac = m
+                sendARP(.request, to: m, targetMAC: m, targetIP: ip)
             case .resolving(let sendRequest):
                 if sendRequest { sendARP(.request, to: .broadcast, targetMAC: .zero, targetIP: ip) }
                 counters.arp.pendingDropped &+= UInt64(pending.enqueue(frame, for: ip))

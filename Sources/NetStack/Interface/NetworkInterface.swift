@@ -180,8 +180,9 @@ public final class NetworkInterface: @unchecked Sendable {
 
     func runTimers(now: Int64) {
         nextTimer = now &+ timerInterval
-        arp.expire(now: now, retry: { ip in
-            _ = sendARP(.request, to: .broadcast, targetMAC: .zero, targetIP: ip)
+        arp.expire(now: now, retry: { ip, known in
+            // Resolving: broadcast. Probing a stale entry: unicast to the address we have.
+            _ = sendARP(.request, to: known ?? .broadcast, targetMAC: known ?? .zero, targetIP: ip)
         }, failed: { ip in
             counters.arp.pendingDropped &+= UInt64(pending.drop(for: ip))
         })
