@@ -17,11 +17,12 @@ final class EchoServerOnTap {
     var ours: String { "10.213.\(octet).2" }
     var kernels: String { "10.213.\(octet).1" }
 
-    init(port: UInt16 = 7, gateway: Bool = false) throws {
+    init(port: UInt16 = 7, gateway: Bool = false, queues: Int = 1) throws {
         name = uniqueTestName("jnst")
         octet = testSubnetOctet()
-        process = try ChildProcess([siblingExecutable("echo-server"), "--net", "tap:\(name)", "--ip", "10.213.\(octet).2/24",
-                                    "--host-ip", "10.213.\(octet).1/24", "--udp", "\(port)"]
+        process = try ChildProcess([siblingExecutable("echo-server"), "--net", queues == 1 ? "tap:\(name)" : "tap:\(name):\(queues)",
+                                    "--ip", "10.213.\(octet).2/24", "--host-ip", "10.213.\(octet).1/24", "--udp", "\(port)",
+                                    "--kthreads", "\(queues)"]
                                    + (gateway ? ["--gateway", "10.213.\(octet).1"] : []))
         guard process.waitForOutput("echo-server: ready", seconds: 10) else {
             let out = process.output
@@ -79,6 +80,28 @@ struct TapInteropTests {
         let out = server.finish()
         #expect(r.output.contains("echoed 50"), "\(r.output)")
         #expect(summaryValue(out, "udp.rx") == 50 && summaryValue(out, "udp.tx") == 50, "\(out)")
+    }
+
+    /// Two TAP queues polled from two kthreads: flows from 16 client sockets spread over
+    /// the queues, and every echo comes back.
+    @Test func twoQueuesOnTwoKThreads() throws {
+        let server = try EchoServerOnTap(queues: 2)
+        let script = """
+        import socket, sys
+        socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(16)]
+        ok = 0
+        for s in socks:
+            s.settimeout(3)
+            for i in range(10):
+                s.sendto(bytes([i]) * 100, (sys.argv[1], 7))
+                d, a = s.recvfrom(1000)
+                if d == bytes([i]) * 100: ok += 1
+        print("echoed", ok)
+        """
+        let r = try runChild(["python3", "-c", script, server.ours], seconds: 20)
+        let out = server.finish()
+        #expect(r.output.contains("echoed 160"), "\(r.output)")
+        #expect(summaryValue(out, "udp.rx") == 160, "\(out)")
     }
 
     @Test func portUnreachableReachesALinuxSender() throws {
