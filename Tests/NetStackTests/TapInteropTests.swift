@@ -219,4 +219,14 @@ struct TapInteropTests {
             #expect(r.output.hasPrefix(message), "\(args): \(r.output)")
         }
     }
+
+    @Test(.enabled(if: runningAsRoot && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "needs root to drop to an unprivileged user"))
+    func missingPrivilegesAreReportedClearly() throws {
+        let name = uniqueTestName("jnsp")
+        defer { _ = try? command("ip", "link", "del", name) }   // it must not exist, but never leave one
+        let r = try runChild(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                              siblingExecutable("echo-server"), "--net", "tap:\(name)", "--ip", "10.0.0.2/24", "--udp", "7"])
+        #expect(r.status == 1)
+        #expect(r.output == "echo-server: network device: tap:\(name): permission denied (creating or attaching a TAP interface needs root or CAP_NET_ADMIN)\n", "\(r.output)")
+    }
 }

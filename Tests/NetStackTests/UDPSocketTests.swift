@@ -164,4 +164,36 @@ final class TwoStacks: @unchecked Sendable {
         receiver.close()
         #expect(receiver.readiness == [.hangUp])
     }
+
+    /// Several uthreads blocked on one socket: each datagram wakes one of them, and all
+    /// datagrams are taken.
+    @Test func severalReceiversShareASocket() throws {
+        let s = try TwoStacks()
+        defer { s.stop() }
+        let socket = try UDPSocket(interface: s.b, port: 6100)
+        socket.receiveTimeout = .seconds(5)
+        let receivers = (0..<4).map { _ in
+            s.runtime.spawn { () -> Int in
+                var b = [UInt8](repeating: 0, count: 8)
+                var n = 0
+                while (try? socket.receive(into: &b)) != nil { n += 1; if b[0] == 0xFF { break } }
+                return n
+            }
+        }
+        try s.run {
+            UThread.sleep(for: .milliseconds(20))   // let them all block
+            let sender = try UDPSocket(interface: s.a, port: 6101)
+            // Resolve first (to a closed port): 40 datagrams would overflow ARP's queue.
+            try sender.send([0], to: SocketAddress(IPv4Address(10, 9, 0, 9), 9))
+            UThread.sleep(for: .milliseconds(20))
+            for i in 0..<40 { try sender.send([UInt8(i)], to: SocketAddress(IPv4Address(10, 9, 0, 9), 6100)) }
+            UThread.sleep(for: .milliseconds(50))
+            for _ in 0..<4 { try sender.send([0xFF], to: SocketAddress(IPv4Address(10, 9, 0, 9), 6100)) }
+        }
+        let start = MonotonicInstant.now
+        let counts = receivers.map { $0.join() }
+        #expect(counts.reduce(0, +) == 44, "\(counts)")
+        // Promptly: no receiver sat on a datagram until its 5 s timeout.
+        #expect(start.duration(to: .now) < .seconds(2))
+    }
 }

@@ -294,7 +294,9 @@ public final class UDPSocket: @unchecked Sendable {
         let wasEmpty = queue.isEmpty
         queue.append(frame)
         stats.received &+= 1
-        if !waiters.isEmpty { waiters[0].unpark() }
+        // Wake one waiter per datagram, taking it off the list so the next datagram wakes
+        // the next one (a woken waiter that finds the queue empty registers again).
+        if !waiters.isEmpty { waiters.removeFirst().unpark() }
         if wasEmpty { readinessHandler?(currentReadiness) }
         return true
     }
@@ -310,6 +312,7 @@ public final class UDPSocket: @unchecked Sendable {
 
     private func wakeAll() {
         for w in waiters { w.unpark() }
+        waiters.removeAll(keepingCapacity: true)
     }
 }
 
