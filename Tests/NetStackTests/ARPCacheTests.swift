@@ -187,4 +187,18 @@ let second: Int64 = 1_000_000_000
         let s = interface.statistics.arp
         #expect(s.requestsReceived == 2 && s.repliesSent == 1)
     }
+
+    /// An interface dropped with packets still waiting for ARP gives their buffers back.
+    @Test func droppingAnInterfaceReturnsItsBuffers() throws {
+        let link = try MemoryLink()
+        do {
+            let config = InterfaceConfiguration(mac: MAC(2, 0, 0, 0, 0, 1), address: try IPv4CIDR(parsing: "10.9.0.2/24"))
+            let interface = try NetworkInterface(link: link, configuration: config, clock: .manual(ManualClock()))
+            let socket = try UDPSocket(interface: interface, port: 4000)
+            for i in 0..<5 { try socket.send([UInt8(i)], to: SocketAddress(peerIP, 5000)) }
+            #expect(interface.pending.count == 5)
+            #expect(link.linkPool.freeCount == link.linkPool.count - 5)
+        }
+        #expect(link.linkPool.freeCount == link.linkPool.count)
+    }
 }

@@ -231,6 +231,12 @@ struct ARPPendingQueue: ~Copyable {
         take(matching: { $0 == ip }, body)
     }
 
+    /// Drops every packet queued.
+    mutating func removeAll() {
+        frames.removeAll()
+        head = 0
+    }
+
     /// Drops every packet queued for `ip`; returns how many.
     mutating func drop(for ip: IPv4Address) -> Int {
         var n = 0

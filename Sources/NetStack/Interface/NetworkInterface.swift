@@ -98,6 +98,11 @@ public final class NetworkInterface: @unchecked Sendable {
 
     deinit {
         stop()
+        // Buffers go back before the pool can go (stored properties are released in no
+        // promised order, and a pool dropped with buffers out keeps its memory mapped).
+        tx.removeAll()
+        rx.removeAll()
+        pending.removeAll()
         udpPorts.deallocate()
     }
 
