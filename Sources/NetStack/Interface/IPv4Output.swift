@@ -25,7 +25,7 @@ extension NetworkInterface {
     /// Writes the IPv4 header in front of the `payloadLength` transport bytes already at
     /// `transportOffset`, then the Ethernet header, and sends the frame or queues it for
     /// ARP. The frame's length must be `transportOffset + payloadLength`.
-    /// - Returns: false when there is no route or no room (counted).
+    /// - Returns: sent, queued for ARP, or why not (no route, transmit batch full; counted).
     @discardableResult
     func outputIPv4(_ frame: consuming PacketBuffer, to destination: IPv4Address, protocol proto: IPProtocol,
                     payloadLength: Int, now: Int64) -> OutputResult {
