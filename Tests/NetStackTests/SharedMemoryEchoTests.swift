@@ -151,4 +151,37 @@ func withEchoServerOverShm(drop: Double, _ body: (NetworkInterface, Runtime) thr
         usleep(200_000)
         #expect(runtime.statistics()[0].polls - before < 1000)
     }
+
+    /// echo-server's own fault injector (`--drop`): 30% of its frames lost each way.
+    @Test func echoServerWithItsOwnLoss() throws {
+        let path = "/dev/shm/netstack-test-\(uniqueTestName("f"))"
+        defer { unlink(path) }
+        let server = try ChildProcess([siblingExecutable("echo-server"), "--net", "shm:\(path)", "--ip", "10.9.0.9/24",
+                                       "--udp", "7", "--drop", "0.3", "--seed", "5"])
+        defer { server.kill() }
+        let device = try SharedMemoryDevice(path: path)
+        let config = InterfaceConfiguration(mac: MAC(device.info.mac), address: try IPv4CIDR(parsing: "10.9.0.2/24"))
+        let interface = try NetworkInterface(device: device, configuration: config)
+        #expect(server.waitForOutput("echo-server: ready", seconds: 10))
+        let runtime = try Runtime(RuntimeConfiguration(kthreads: 1))
+        try interface.start(on: runtime)
+        defer { interface.stop(); runtime.shutdown() }
+        let got = runtime.spawn { () -> Int in
+            let client = UDPSocket(interface: interface)
+            guard (try? client.connect(to: SocketAddress(IPv4Address(10, 9, 0, 9), 7))) != nil else { return -1 }
+            var buffer = [UInt8](repeating: 0, count: 64)
+            client.receiveTimeout = .milliseconds(3500)   // ARP may need its retries
+            var got = 0
+            for burst in 0..<10 {
+                for i in 0..<20 { _ = try? client.send([UInt8(burst), UInt8(i)]) }
+                while (try? client.receive(into: &buffer)) != nil { got += 1; client.receiveTimeout = .milliseconds(30) }
+                client.receiveTimeout = .milliseconds(30)
+            }
+            return got
+        }.join()
+        // 200 sent; each echo survives two 30% drops (49%), give or take.
+        #expect(got > 40 && got < 160, "\(got) echoes of 200")
+        #expect(server.stop() == 0)
+        #expect(summaryValue(server.output, "udp.rx") == summaryValue(server.output, "udp.tx"), "\(server.output)")
+    }
 }
