@@ -80,7 +80,7 @@ struct UdpSuite: ParsableCommand {
         let device = try SharedMemoryDevice(path: path)
         let config = InterfaceConfiguration(mac: NetStack.MACAddress(rawValue: device.info.mac.raw), address: try IPv4CIDR(parsing: "10.99.0.1/24"))
         let interface = try NetworkInterface(device: device, configuration: config)
-        try child.waitFor("ready")
+        _ = try child.waitFor("ready")
         var rc = RuntimeConfiguration(kthreads: 1)
         let client = Self.clientCPU
         rc.onKThreadStart = { _ in _ = cj_pin_to_nth_allowed_cpu(Int32(client)) }

@@ -102,7 +102,7 @@ final class TwoStacks: @unchecked Sendable {
             socket.isNonBlocking = false
             socket.receiveTimeout = nil
             let me = UThread.current
-            UThread.spawn { UThread.sleep(for: .milliseconds(20)); me.interrupt() }
+            _ = UThread.spawn { UThread.sleep(for: .milliseconds(20)); me.interrupt() }
             #expect(throws: SocketError.interrupted) { _ = try socket.receive(into: &b) }
         }
     }
@@ -116,7 +116,7 @@ final class TwoStacks: @unchecked Sendable {
             do throws(SocketError) { _ = try socket.receive(into: &b) } catch { return error }
             return nil
         }
-        try s.run { UThread.sleep(for: .milliseconds(20)) }
+        _ = try s.run { UThread.sleep(for: .milliseconds(20)) }
         socket.close()
         #expect(result.join() == .closed)
         #expect(throws: SocketError.closed) { try socket.send([1], to: SocketAddress(IPv4Address(10, 9, 0, 9), 1)) }
