@@ -13,4 +13,7 @@ objcopy --strip-debug "$(swift build -c release --show-bin-path)/junction-bench"
 allocs() { valgrind "$bench" udp --allocation-probe "$1" 2>&1 | sed -n 's/.*total heap usage: \([0-9,]*\) allocs.*/\1/p' | tr -d ,; }
 few=$(allocs 100) many=$(allocs 10000)
 echo "heap allocations: $few for 100 UDP round trips, $many for 10000"
-[ "$few" = "$many" ] && echo "per-packet allocations: none" || { echo "per-round-trip allocations: $(( (many - few) / 9900 ))"; exit 1; }
+# Start-up varies by a couple of allocations from run to run (random seeds, the runtime's
+# caches); one allocation per packet would add 19,800.
+diff=$(( many > few ? many - few : few - many ))
+[ "$diff" -le 2 ] && echo "per-packet allocations: none" || { echo "per-round-trip allocations: $(( (many - few) / 9900 ))"; exit 1; }
