@@ -79,6 +79,9 @@ public struct ARPCache: Sendable {
 
     public let configuration: ARPConfiguration
     private var entries: [IPv4Address: Entry]
+    /// The last reachable entry looked up, so a flow's packets skip hashing. Cleared by
+    /// every change to the table but `lookup`'s own.
+    private var memo: (ip: IPv4Address, mac: MACAddress, deadline: Int64)?
     public internal(set) var counters = ARPCounters()
     private let reachableNanos: Int64
     private let retransmitNanos: Int64
@@ -106,9 +109,12 @@ public struct ARPCache: Sendable {
 
     /// Finds `ip`, creating a resolving entry when there is none (or it expired).
     public mutating func lookup(_ ip: IPv4Address, now: Int64) -> ARPLookup {
+        if let m = memo, m.ip == ip, now < m.deadline { return .resolved(m.mac) }
         if let e = entries[ip] {
             if let mac = e.mac {
+                if !e.probing && now < e.deadline { memo = (ip, mac, e.deadline) }
                 if e.probing || now < e.deadline { return .resolved(mac) }
+                memo = nil
                 // Stale and used: keep sending to it while unicast probes confirm it.
                 entries[ip] = Entry(mac: mac, deadline: now &+ retransmitNanos, requests: 1, probing: true)
                 counters.requestsSent &+= 1
@@ -132,13 +138,17 @@ public struct ARPCache: Sendable {
         guard mac.isUnicast, mac != .zero, !ip.isUnspecified, !ip.isBroadcast, !ip.isMulticast else { return false }
         let existing = entries[ip]
         guard existing != nil || create else { return false }
+        memo = nil
         if existing == nil && entries.count >= configuration.capacity { evictOne() }
         entries[ip] = Entry(mac: mac, deadline: now &+ reachableNanos, requests: 0)
         return existing.map { $0.mac == nil } ?? false
     }
 
     /// Removes `ip`'s entry.
-    public mutating func remove(_ ip: IPv4Address) { entries[ip] = nil }
+    public mutating func remove(_ ip: IPv4Address) {
+        memo = nil
+        entries[ip] = nil
+    }
 
     /// Runs the timers: resolving entries due for a request get one (`retry`, with no
     /// address: broadcast), those out of requests are removed (`failed`, to drop their
@@ -146,6 +156,7 @@ public struct ARPCache: Sendable {
     /// are removed after the last; resolved entries unused past their time are removed.
     public mutating func expire(now: Int64, retry: (IPv4Address, MACAddress?) -> Void, failed: (IPv4Address) -> Void) {
         var gone: [IPv4Address] = []
+        if let m = memo, now >= m.deadline { memo = nil }
         for (ip, e) in entries where now >= e.deadline {
             if let mac = e.mac {
                 if e.probing && e.requests < configuration.maximumRequests {
@@ -179,7 +190,7 @@ public struct ARPCache: Sendable {
     private mutating func evictOne() {
         let victim = entries.filter { $0.value.mac != nil }.min { $0.value.deadline < $1.value.deadline }?.key
             ?? entries.min { $0.value.deadline < $1.value.deadline }?.key
-        if let victim { entries[victim] = nil; counters.evicted &+= 1 }
+        if let victim { entries[victim] = nil; counters.evicted &+= 1; memo = nil }
     }
 }
 
