@@ -11,6 +11,7 @@ JUNCTION_APT_PACKAGES=(
     busybox-static
     iproute2 procps
     golang-go
+    python3
 )
 
 missing=()
