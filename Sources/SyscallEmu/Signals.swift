@@ -362,6 +362,7 @@ extension LinuxProcess {
         t.blocked = initialMask & ~SignalSet.unblockable
         signals.register(t)
         AppThread.attach(t)
+        signals.lock.withLock { t.uthread = UThread.current }
     }
 
     /// Starts with `sig` ignored (the parent ignored it, and exec keeps that).

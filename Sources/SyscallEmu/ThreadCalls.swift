@@ -44,7 +44,6 @@ public final class AppThread: @unchecked Sendable {
     /// Attaches `thread` to the calling uthread (retained until the thread exits).
     static func attach(_ thread: AppThread) {
         guard let a = cj_area_or_null(), let t = a.pointee.current else { return }
-        thread.uthread = UThread.current
         t.pointee.app_thread = Unmanaged.passRetained(thread).toOpaque()
     }
 }
@@ -132,6 +131,8 @@ extension Handlers {
         p.signals.register(child)
         let _: JoinHandle<Void> = runtime.spawn {
             AppThread.attach(child)
+            // Under the signals lock: senders read it there (and unregister clears it).
+            p.signals.lock.withLock { child.uthread = UThread.current }
             cj_resume_application(start.pointer)
         }
         return Int64(tid)
