@@ -279,6 +279,9 @@ extension Handlers {
             for (i, off) in sigcontextOrder.enumerated() {
                 frameBase.storeBytes(of: mc.load(fromByteOffset: i * 8, as: UInt64.self), toByteOffset: off, as: UInt64.self)
             }
+            // The trap flag would fire inside the exit path (libOS code) after popfq, not
+            // on the application's next instruction as Linux arranges: it is dropped.
+            raw.pointee.rflags &= ~UInt64(0x100)
             let fpstate = mc.load(fromByteOffset: 184, as: UInt64.self)
             if fpstate != 0 {
                 let src = try UserMemory.pointer(fpstate, cj_xsave_size(), for: .read)
