@@ -34,6 +34,12 @@ func fsCall<T>(_ body: () throws(Errno) -> T) throws(LinuxError) -> T {
     }
 }
 
+extension OpenFile {
+    /// Reads and writes go straight between the host kernel and the caller's buffer (a
+    /// HostFS file): the kernel checks the buffer.
+    var hostCopies: Bool { handle.hostDescriptor != nil && location.node.kind == .regular }
+}
+
 extension LinuxProcess {
     /// The directory a *at call's path is relative to (nil: the cwd).
     func base(_ dirfd: UInt64) throws(LinuxError) -> Location? {
@@ -71,22 +77,22 @@ extension Handlers {
     static func registerFiles(_ d: Dispatcher) {
         d.register(0, "read") { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
-            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .write)
+            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .write, hostCopies: file.hostCopies)
             return Int64(try fsCall { () throws(Errno) in try file.read(into: buf) })
         }
         d.register(1, "write") { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
-            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .read)
+            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .read, hostCopies: file.hostCopies)
             return Int64(try fsCall { () throws(Errno) in try file.write(from: UnsafeRawBufferPointer(buf)) })
         }
         d.register(17, "pread64") { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
-            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .write)
+            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .write, hostCopies: file.hostCopies)
             return Int64(try fsCall { () throws(Errno) in try file.read(into: buf, at: Int64(bitPattern: f.a3)) })
         }
         d.register(18, "pwrite64") { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
-            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .read)
+            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .read, hostCopies: file.hostCopies)
             return Int64(try fsCall { () throws(Errno) in try file.write(from: UnsafeRawBufferPointer(buf), at: Int64(bitPattern: f.a3)) })
         }
         d.register(19, "readv") { f, p throws(LinuxError) in try vectored(f, p, write: false) }
@@ -394,7 +400,7 @@ extension Handlers {
             let base = try UserMemory.load(UInt64.self, at: f.a1 + UInt64(i * 16))
             let len = try UserMemory.load(UInt64.self, at: f.a1 + UInt64(i * 16 + 8))
             if len == 0 { continue }
-            let buf = try UserMemory.buffer(base, Int(clamping: len), for: write ? .read : .write)
+            let buf = try UserMemory.buffer(base, Int(clamping: len), for: write ? .read : .write, hostCopies: file.hostCopies)
             let n: Int
             do {
                 n = try fsCall { () throws(Errno) -> Int in

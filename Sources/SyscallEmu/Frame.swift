@@ -58,6 +58,22 @@ public enum UserMemory {
         return UnsafeMutableRawBufferPointer(start: try pointer(address, length, for: access), count: length)
     }
 
+    /// A buffer the host kernel itself will read or write (a file backed by a host
+    /// descriptor): only refused when absurd; the kernel answers EFAULT for the rest, as
+    /// Linux would (with the bytes before a bad page), and no page is touched here.
+    public static func kernelBuffer(_ address: UInt64, _ length: Int) throws(LinuxError) -> UnsafeMutableRawBufferPointer {
+        guard length >= 0 else { throw LinuxError(.EINVAL) }
+        if length == 0 { return UnsafeMutableRawBufferPointer(start: nil, count: 0) }
+        guard isPlausible(address, length), let p = UnsafeMutableRawPointer(bitPattern: UInt(address)) else { throw LinuxError(.EFAULT) }
+        return UnsafeMutableRawBufferPointer(start: p, count: length)
+    }
+
+    /// The buffer of a read or write on `file`: unprobed when the host kernel does the
+    /// copy, probed for `access` when the libOS does.
+    public static func buffer(_ address: UInt64, _ length: Int, for access: Access, hostCopies: Bool) throws(LinuxError) -> UnsafeMutableRawBufferPointer {
+        hostCopies ? try kernelBuffer(address, length) : try buffer(address, length, for: access)
+    }
+
     /// A NUL-terminated string of at most `limit` bytes (ENAMETOOLONG past it).
     public static func string(_ address: UInt64, limit: Int = 4096) throws(LinuxError) -> String {
         guard isPlausible(address) else { throw LinuxError(.EFAULT) }

@@ -35,6 +35,10 @@ int main(void) {
     int p[2];
     pipe(p);
 
+    // A writable page followed by an unmapped one: a file read stops at the hole.
+    char *rw = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(rw + 4096, 4096);
+    CALL("pread64 into 10 bytes before a hole", SYS_pread64, fd, rw + 4086, 100, 0);
     CALL("read into NULL+1", SYS_read, fd, (void *)1, 10);
     CALL("read into an unmapped page", SYS_read, fd, gone, 10);
     CALL("read into a read-only page", SYS_read, fd, ro, 10);
