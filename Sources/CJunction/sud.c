@@ -324,13 +324,20 @@ static bool in_arena(uintptr_t p) {
 static void rewrite_after(uintptr_t site) {
     uint8_t *sc = (uint8_t *)site;
     if (sc[0] != 0x0f || sc[1] != 0x05) return;
-    // The cmp must be on the same page (we read it) and the five bytes we replace in
-    // one 16-byte block (one cmpxchg16b).
+    // The cmp must be on the same page (we read it).
     size_t cmp_len;
-    if (((site + 2) & 4095) > 4096 - 6) return;
+    if (((site + 2) & 4095) > 4096 - 8) return;  // the cmp and the branch after it are read
     if (sc[2] == 0x48 && sc[3] == 0x3d) cmp_len = 6;
     else if (sc[2] == 0x3d) cmp_len = 5;
     else return;
+    // Only the wrapper shape `syscall; cmp $-4095/-4096, %rax; j<cc>`: the error check of
+    // a libc wrapper, whose cmp nothing branches to. Other code that moved the cmp could
+    // jump into the middle of the patch.
+    int32_t imm;
+    memcpy(&imm, sc + 2 + (cmp_len - 4), 4);
+    uint8_t next = sc[2 + cmp_len];
+    bool branch = (next >= 0x70 && next <= 0x7f) || (next == 0x0f && sc[3 + cmp_len] >= 0x80 && sc[3 + cmp_len] <= 0x8f);
+    if ((imm != -4095 && imm != -4096) || !branch) return;
     pthread_mutex_lock(&rewrite_lock);
     if (sc[0] != 0x0f || in_arena(site)) { pthread_mutex_unlock(&rewrite_lock); return; }
     int prot = protection_of(site, 2 + (int)cmp_len);
