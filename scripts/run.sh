@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 swift build -c release --product junction >&2
 if [[ $# -eq 0 ]]; then
-    # (fork is not implemented yet, so the shell sticks to builtins)
-    set -- /bin/busybox sh -c 'echo "hello from busybox sh under junction"; read -r line < /etc/os-release; echo "first line of /etc/os-release: $line"; for f in /etc/h*; do echo "$f"; done'
+    # (fork is not implemented yet, so the shell sticks to builtins, then execs a program)
+    set -- /bin/busybox sh -c 'echo "hello from busybox sh under junction"; read -r line < /etc/os-release; echo "first line of /etc/os-release: $line"; for f in /etc/h*; do echo "$f"; done; exec /bin/busybox uname -sm'
 fi
 exec .build/release/junction -- "$@"
