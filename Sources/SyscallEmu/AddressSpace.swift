@@ -77,25 +77,17 @@ public final class AddressSpace: @unchecked Sendable {
     public func mapsText(heap: Range<UInt64>) -> String {
         let mine = lock.withLock { ranges }
         let stack = lock.withLock { self.stack }
-        var out = ""
         var lines: [MapsLine] = []
-        guard let f = fopen("/proc/self/maps", "re") else { return out }
-        defer { fclose(f) }
-        var line: UnsafeMutablePointer<CChar>?
-        var cap = 0
-        while getline(&line, &cap, f) > 0 {
-            guard let line else { break }
-            let text = String(cString: line).trimmingSuffix("\n")
+        for text in ProcFS.hostLines("/proc/self/maps") {
             let fields = text.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
             guard fields.count >= 5 else { continue }
             let bounds = fields[0].split(separator: "-")
             guard bounds.count == 2, let lo = UInt64(bounds[0], radix: 16), let hi = UInt64(bounds[1], radix: 16) else { continue }
             let name = fields.count > 5 ? String(fields[5]).trimmingLeadingSpaces() : ""
-            let rest = fields[1...4].joined(separator: " ")
+            let (perms, device, inode) = (String(fields[1]), String(fields[3]), String(fields[4]))
             let offset = UInt64(fields[2], radix: 16) ?? 0
             if ["[vdso]", "[vvar]", "[vsyscall]"].contains(name) {
-                lines.append(MapsLine(range: lo..<hi, perms: String(fields[1]), offset: 0, device: String(fields[3]),
-                                      inode: String(fields[4]), label: name))
+                lines.append(MapsLine(range: lo..<hi, perms: perms, offset: 0, device: device, inode: inode, label: name))
                 continue
             }
             var pieces: [(Range<UInt64>, String)] = []
@@ -106,14 +98,12 @@ public final class AddressSpace: @unchecked Sendable {
             for (r, n) in pieces {
                 let label = stack.overlaps(r) && n.isEmpty ? "[stack]" : n
                 // The offset moves with the clipped start for file mappings.
-                var fs = rest.split(separator: " ").map(String.init)
-                if !name.isEmpty && !name.hasPrefix("[") { fs[1] = hex(offset + (r.lowerBound - lo), 8) }
-                lines.append(MapsLine(range: r, perms: String(fs[0]), offset: UInt64(fs[1], radix: 16) ?? 0, device: String(fs[2]),
-                                      inode: String(fs[3]), label: label))
+                let isFile = !name.isEmpty && !name.hasPrefix("[")
+                lines.append(MapsLine(range: r, perms: perms, offset: isFile ? offset + (r.lowerBound - lo) : offset,
+                                      device: device, inode: inode, label: label))
             }
         }
-        free(line)
-        // Calls-site rewriting splits a program's text into several mappings (pages it
+        // Call-site rewriting splits a program's text into several mappings (pages it
         // wrote are private copies now); Linux shows one line for what it mapped once.
         var merged: [MapsLine] = []
         for l in lines {
@@ -126,7 +116,7 @@ public final class AddressSpace: @unchecked Sendable {
                 merged.append(l)
             }
         }
-        return out + merged.map(\.text).joined()
+        return merged.map(\.text).joined()
     }
 }
 

@@ -16,9 +16,10 @@ let atEmptyPath: UInt64 = 0x1000
 
 /// Runs a FileSystem call, turning its Errno into the handler's error. A wait a signal
 /// interrupted ends the call (ERESTARTSYS: EINTR or a restart after the handler) or, if
-/// the signal went elsewhere, runs again; EPIPE also sends SIGPIPE to the thread.
+/// the signal went elsewhere, runs again; EPIPE also sends SIGPIPE to the thread unless
+/// the caller decides that itself (send with MSG_NOSIGNAL).
 @inline(__always)
-func fsCall<T>(_ body: () throws(Errno) -> T) throws(LinuxError) -> T {
+func fsCall<T>(raisingSIGPIPE: Bool = true, _ body: () throws(Errno) -> T) throws(LinuxError) -> T {
     while true {
         do { return try body() } catch {
             guard let p = Dispatcher.active?.process else { throw LinuxError(error) }
@@ -26,7 +27,7 @@ func fsCall<T>(_ body: () throws(Errno) -> T) throws(LinuxError) -> T {
                 try p.checkInterrupted(.restartSys)
                 continue
             }
-            if error == .brokenPipe {
+            if error == .brokenPipe && raisingSIGPIPE {
                 p.signals.send(SIGPIPE, SignalInfo(code: SignalInfo.user, pid: p.pid, uid: getuid()), to: AppThread.current)
             }
             throw LinuxError(error)

@@ -17,19 +17,8 @@ extension Handlers {
                 timeout = sec * 1_000_000_000 + nsec
             }
             // The mask for the length of the wait, as rt_sigsuspend does.
-            let t = AppThread.current
-            if f.a3 != 0, let t {
-                p.signals.beginTemporaryMask(of: t, try loadMask(f.a3, size: f.a4))
-            }
-            do throws(LinuxError) {
-                let n = try poll(p, fds: f.a0, count: f.a1, timeoutNanoseconds: timeout)
-                if f.a3 != 0, let t { p.signals.endTemporaryMask(of: t) }
-                return n
-            } catch {
-                // Interrupted: the handler's frame restores the mask (or afterCall, when
-                // no handler runs); other errors restore it now.
-                if f.a3 != 0, let t, !LinuxError.isRestart(-Int64(error.code)) { p.signals.endTemporaryMask(of: t) }
-                throw error
+            return try withMask(p, f.a3, f.a4) { () throws(LinuxError) in
+                try poll(p, fds: f.a0, count: f.a1, timeoutNanoseconds: timeout)
             }
         }
     }

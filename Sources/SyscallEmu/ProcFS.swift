@@ -86,6 +86,32 @@ public final class ProcFS: FileSystemInstance, @unchecked Sendable {
         }
     }
 
+    /// The stat of a /proc node: times are "now", as Linux's are for these.
+    func nodeStatus(inode: UInt64, mode: UInt32, size: Int64 = 0, links: UInt64 = 1) -> FileStatus {
+        var s = FileStatus()
+        s.device = deviceID
+        s.inode = inode
+        s.mode = mode
+        s.size = size
+        s.linkCount = links
+        s.accessTime = .now
+        s.modificationTime = s.accessTime
+        s.changeTime = s.accessTime
+        return s
+    }
+
+    /// The lines of a host text file (/proc/self/maps, mounts, stat).
+    static func hostLines(_ path: String) -> [String] {
+        guard let f = fopen(path, "re") else { return [] }
+        defer { fclose(f) }
+        var lines: [String] = []
+        var line: UnsafeMutablePointer<CChar>?
+        var cap = 0
+        while getline(&line, &cap, f) > 0, let line { lines.append(String(cString: line).trimmingSuffix("\n")) }
+        free(line)
+        return lines
+    }
+
     static func hostLink(_ fd: Int32) -> String? {
         var buf = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/fd/\(fd)", &buf, buf.count - 1)
@@ -95,16 +121,9 @@ public final class ProcFS: FileSystemInstance, @unchecked Sendable {
     /// The VFS's mount table; a host directory mounted shows the host's device and type
     /// for it (the host mount that holds its root).
     static func mounts(_ p: LinuxProcess) -> String {
-        var host: [(device: String, point: String, type: String, options: String)] = []
-        if let f = fopen("/proc/self/mounts", "re") {
-            var line: UnsafeMutablePointer<CChar>?
-            var cap = 0
-            while getline(&line, &cap, f) > 0, let line {
-                let parts = String(cString: line).split(separator: " ")
-                if parts.count >= 4 { host.append((String(parts[0]), String(parts[1]), String(parts[2]), String(parts[3]))) }
-            }
-            free(line)
-            fclose(f)
+        let host = hostLines("/proc/self/mounts").compactMap { l -> (device: String, point: String, type: String, options: String)? in
+            let parts = l.split(separator: " ")
+            return parts.count >= 4 ? (String(parts[0]), String(parts[1]), String(parts[2]), String(parts[3])) : nil
         }
         return p.fs.vfs.mountTable.map { m -> String in
             if let h = m.fileSystem as? HostFS,
@@ -141,13 +160,9 @@ public final class ProcFS: FileSystemInstance, @unchecked Sendable {
 
     /// The host's stat line with this program's name.
     static func stat(_ p: LinuxProcess) -> String {
-        guard let f = fopen("/proc/self/stat", "re") else { return "" }
-        defer { fclose(f) }
-        var buf = [CChar](repeating: 0, count: 1024)
-        guard fgets(&buf, Int32(buf.count), f) != nil else { return "" }
-        let line = String(cString: buf)
-        guard let close = line.lastIndex(of: ")") else { return line }
-        return "\(p.pid) (\(p.name)" + line[close...]
+        guard let line = hostLines("/proc/self/stat").first else { return "" }
+        guard let close = line.lastIndex(of: ")") else { return line + "\n" }
+        return "\(p.pid) (\(p.name)" + line[close...] + "\n"
     }
 }
 
@@ -176,15 +191,7 @@ final class ProcDirectory: Node, @unchecked Sendable {
     var kind: NodeKind { .directory }
 
     func status() throws(Errno) -> FileStatus {
-        var s = FileStatus()
-        s.device = fs.deviceID
-        s.inode = inode
-        s.mode = NodeKind.directory.modeBits | 0o555
-        s.linkCount = 2
-        s.accessTime = .now
-        s.modificationTime = s.accessTime
-        s.changeTime = s.accessTime
-        return s
+        fs.nodeStatus(inode: inode, mode: NodeKind.directory.modeBits | 0o555, links: 2)
     }
 
     func lookup(_ name: String) throws(Errno) -> any Node {
@@ -237,15 +244,8 @@ final class ProcLink: MagicLink, @unchecked Sendable {
     var fileSystem: any FileSystemInstance { fs }
     var kind: NodeKind { .symlink }
     func status() throws(Errno) -> FileStatus {
-        var s = FileStatus()
-        s.device = fs.deviceID
-        s.inode = inode
-        s.mode = NodeKind.symlink.modeBits | (openMode?() ?? 0o777)
-        s.size = openMode == nil ? Int64(target().utf8.count) : 64
-        s.accessTime = .now
-        s.modificationTime = s.accessTime
-        s.changeTime = s.accessTime
-        return s
+        fs.nodeStatus(inode: inode, mode: NodeKind.symlink.modeBits | (openMode?() ?? 0o777),
+                      size: openMode == nil ? Int64(target().utf8.count) : 64)
     }
     func readLink() throws(Errno) -> String { target() }
     func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle { throw .tooManySymbolicLinkLevels }
@@ -266,16 +266,7 @@ final class ProcText: Node, @unchecked Sendable {
 
     var fileSystem: any FileSystemInstance { fs }
     var kind: NodeKind { .regular }
-    func status() throws(Errno) -> FileStatus {
-        var s = FileStatus()
-        s.device = fs.deviceID
-        s.inode = inode
-        s.mode = NodeKind.regular.modeBits | 0o444
-        s.accessTime = .now
-        s.modificationTime = s.accessTime
-        s.changeTime = s.accessTime
-        return s
-    }
+    func status() throws(Errno) -> FileStatus { fs.nodeStatus(inode: inode, mode: NodeKind.regular.modeBits | 0o444) }
     func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle {
         if flags.canWrite { throw .permissionDenied }
         return SnapshotHandle(make())

@@ -298,41 +298,34 @@ public final class ProcessSignals: @unchecked Sendable {
     func take(for t: AppThread) -> (Int32, SignalInfo, SignalAction)? {
         lock.withLock { () -> (Int32, SignalInfo, SignalAction)? in
             let ready = (t.pending | pending) & ~t.blocked
-            guard ready != 0 else { return nil }
+            // Synchronous faults go first, then the lowest number.
             let first = ready & SignalSet.synchronous != 0 ? ready & SignalSet.synchronous : ready
-            let sig = Int32(first.trailingZeroBitCount + 1)
-            let bit = SignalSet.bit(sig)
-            let si: SignalInfo
-            if t.pending & bit != 0 {
-                t.pending &= ~bit
-                si = t.pendingInfo.removeValue(forKey: sig) ?? SignalInfo()
-            } else {
-                pending &= ~bit
-                si = info.removeValue(forKey: sig) ?? SignalInfo()
-            }
-            pendingCount.subtract(1, ordering: .relaxed)
+            guard let (sig, si) = dequeue(first, from: t) else { return nil }
             return (sig, si, actions[Int(sig)])
         }
     }
 
     /// Takes a pending signal in `set` (rt_sigtimedwait), whether blocked or not.
     func take(in set: UInt64, for t: AppThread) -> (Int32, SignalInfo)? {
-        lock.withLock { () -> (Int32, SignalInfo)? in
-            let ready = (t.pending | pending) & set
-            guard ready != 0 else { return nil }
-            let sig = Int32(ready.trailingZeroBitCount + 1)
-            let bit = SignalSet.bit(sig)
-            let si: SignalInfo
-            if t.pending & bit != 0 {
-                t.pending &= ~bit
-                si = t.pendingInfo.removeValue(forKey: sig) ?? SignalInfo()
-            } else {
-                pending &= ~bit
-                si = info.removeValue(forKey: sig) ?? SignalInfo()
-            }
-            pendingCount.subtract(1, ordering: .relaxed)
-            return (sig, si)
+        lock.withLock { dequeue((t.pending | pending) & set, from: t) }
+    }
+
+    /// Removes the lowest signal of `candidates` from `t`'s pending set or the process's
+    /// (lock held).
+    private func dequeue(_ candidates: UInt64, from t: AppThread) -> (Int32, SignalInfo)? {
+        guard candidates != 0 else { return nil }
+        let sig = Int32(candidates.trailingZeroBitCount + 1)
+        let bit = SignalSet.bit(sig)
+        let si: SignalInfo
+        if t.pending & bit != 0 {
+            t.pending &= ~bit
+            si = t.pendingInfo.removeValue(forKey: sig) ?? SignalInfo()
+        } else {
+            pending &= ~bit
+            si = info.removeValue(forKey: sig) ?? SignalInfo()
         }
+        pendingCount.subtract(1, ordering: .relaxed)
+        return (sig, si)
     }
 
     /// Starts a handler on `t`: blocks the action's mask and (without SA_NODEFER) the

@@ -135,7 +135,7 @@ extension Handlers {
                 let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[done...])
                 let n: Int
                 do {
-                    n = try fsCallNoSignal { () throws(Errno) -> Int in
+                    n = try fsCall(raisingSIGPIPE: false) { () throws(Errno) -> Int in
                         write ? try s.write(from: UnsafeRawBufferPointer(slice), at: 0, nonBlocking: nonBlocking)
                               : try s.read(into: slice, at: 0, nonBlocking: nonBlocking)
                     }
@@ -184,19 +184,5 @@ extension Handlers {
             try UserMemory.store(Int32(0), at: msghdr + 48)      // msg_flags
         }
         return Int64(n)
-    }
-}
-
-/// fsCall without the SIGPIPE (the caller decides, as MSG_NOSIGNAL says).
-@inline(__always)
-func fsCallNoSignal<T>(_ body: () throws(Errno) -> T) throws(LinuxError) -> T {
-    while true {
-        do { return try body() } catch {
-            if error == .interrupted, let p = Dispatcher.active?.process {
-                try p.checkInterrupted(.restartSys)
-                continue
-            }
-            throw LinuxError(error)
-        }
     }
 }

@@ -192,6 +192,8 @@ struct JunctionTests {
         #expect(r.status == 128 + 11, "\(r)")
         // A real fault in application code without a handler.
         try Junction.same(try Junction.compile("signals_more", ["-pthread"], as: "signals_more"), ["segv"])
+        // A signal frame whose vector state a handler broke: sigreturn ends it with SIGSEGV.
+        try Junction.same(try Junction.compile("signals_more", ["-pthread"], as: "signals_more"), ["badfp"])
     }
 
     @Test("faults handled by the program, the alternate stack, per-thread masks, EINTR and SA_RESTART, sigsuspend, sigtimedwait, alarm",

@@ -8,6 +8,7 @@
 //   signals_more sigpipe    write to a pipe without readers: SIGPIPE ends the process
 //   signals_more spin       wait for SIGUSR1 (sent from outside) in a loop without calls
 //   signals_more segv       a store to an unmapped address without a handler
+//   signals_more badfp      a handler corrupts its frame's XSAVE header (SIGSEGV)
 //   signals_more wait       print "ready", then sleep until SIGTERM (default action)
 #define _GNU_SOURCE
 #include <errno.h>
@@ -84,6 +85,13 @@ static void skip2(int sig, siginfo_t *info, void *ucv) {
     // SIGTRAP from int3: rip is already past it.
 }
 
+static void break_fpstate(int sig, siginfo_t *info, void *ucv) {
+    (void)sig; (void)info;
+    ucontext_t *uc = ucv;
+    // A reserved byte of the XSAVE header (offset 512 + 16) made nonzero.
+    ((unsigned char *)uc->uc_mcontext.fpregs)[512 + 16] = 1;
+}
+
 struct later { pthread_t target; int sig; int ms; int write_fd; };
 static void *signal_later(void *arg) {
     struct later *l = arg;
@@ -135,6 +143,15 @@ int main(int argc, char **argv) {
         printf("spinning\n");
         while (!hits) __asm__ volatile("" ::: "memory");
         printf("handled in the loop: %d\n", last_sig);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "badfp") == 0) {
+        // A handler that breaks its frame's saved vector state: sigreturn cannot restore
+        // it, and Linux ends the process with SIGSEGV.
+        on(SIGUSR1, break_fpstate, 0);
+        printf("breaking\n");
+        raise(SIGUSR1);
+        printf("not reached\n");
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "segv") == 0) {
