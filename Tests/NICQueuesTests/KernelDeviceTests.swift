@@ -1,6 +1,7 @@
 // KernelDeviceTests.swift: TAP against the Linux stack and AF_XDP on a veth pair in a
 // network namespace the test creates; both need root and skip cleanly without it.
 import Foundation
+import TestSupport
 import NICQueues
 import Testing
 
@@ -33,20 +34,20 @@ struct KernelDeviceTests {
         var c = TapConfiguration()
         c.bufferSize = 512   // room for 384-byte frames: larger ones arrive truncated
         let tap = try TapDevice(name: name, configuration: c)
-        defer { _ = try? sh("ip", "link", "del", name) }
+        defer { _ = try? runCommand("ip", "link", "del", name) }
         #expect(tap.interfaceName == name && tap.info.mtu == 1500)
-        try sh("ip", "addr", "add", "10.201.\(octet).1/24", "dev", name)
-        try sh("ip", "link", "set", name, "up")
-        let linuxMAC = try #require(MACAddress(try sh("cat", "/sys/class/net/\(name)/address").trimmingCharacters(in: .whitespacesAndNewlines)))
+        try runCommand("ip", "addr", "add", "10.201.\(octet).1/24", "dev", name)
+        try runCommand("ip", "link", "set", name, "up")
+        let linuxMAC = try #require(MACAddress(try runCommand("cat", "/sys/class/net/\(name)/address").trimmingCharacters(in: .whitespacesAndNewlines)))
         // Our ARP request reaches the kernel, which answers it on the TAP.
         #expect(try arpExchange(tap, senderIP: [10, 201, octet, 2], targetIP: [10, 201, octet, 1], expectFrom: linuxMAC))
         #expect(tap.statistics.txPackets >= 1 && tap.statistics.rxPackets >= 1)
         // The kernel counted what we sent.
-        let rxByKernel = Int(try sh("cat", "/sys/class/net/\(name)/statistics/rx_packets").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let rxByKernel = Int(try runCommand("cat", "/sys/class/net/\(name)/statistics/rx_packets").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         #expect(rxByKernel >= 1)
         // A frame larger than our buffers (the kernel now knows our address and pings it
         // with 1000 bytes) is dropped and counted, not delivered cut short.
-        let ping = try CleanChild(["/usr/bin/busybox", "ping", "-c", "1", "-s", "1000", "10.201.\(octet).2"])
+        let ping = try ChildProcess(["/usr/bin/busybox", "ping", "-c", "1", "-s", "1000", "10.201.\(octet).2"])
         defer { _ = ping.kill() }
         var batch = PacketBatch(capacity: 32)
         for _ in 0..<50 where tap.statistics.rxDropped == 0 {
@@ -59,14 +60,14 @@ struct KernelDeviceTests {
     @Test func tapWithSeveralQueues() throws {
         let name = uniqueName("jnqm")
         let tap = try DeviceSpec(parsing: "tap:\(name):2").open()
-        defer { _ = try? sh("ip", "link", "del", name) }
+        defer { _ = try? runCommand("ip", "link", "del", name) }
         #expect(tap.info.queueCount == 2)
-        try sh("ip", "link", "set", name, "up")
+        try runCommand("ip", "link", "set", name, "up")
         let frame = numberedFrame(1, size: 60, from: tap.info.mac)
         try transmitFrames(tap, [frame], queue: 0)
         try transmitFrames(tap, [frame, frame], queue: 1)
         #expect(tap.statistics.txPackets == 3)
-        let rxByKernel = Int(try sh("cat", "/sys/class/net/\(name)/statistics/rx_packets").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let rxByKernel = Int(try runCommand("cat", "/sys/class/net/\(name)/statistics/rx_packets").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         #expect(rxByKernel == 3)
         #expect(tap.notificationFD(queue: 0) != tap.notificationFD(queue: 1))
     }
@@ -82,17 +83,17 @@ struct KernelDeviceTests {
         let ns = uniqueName("jnqns")
         let ours = uniqueName("jnqa"), theirs = uniqueName("jnqb")
         let octet = subnetOctet()
-        try sh("ip", "netns", "add", ns)
+        try runCommand("ip", "netns", "add", ns)
         defer {
-            _ = try? sh("ip", "link", "del", ours)
-            _ = try? sh("ip", "netns", "del", ns)
+            _ = try? runCommand("ip", "link", "del", ours)
+            _ = try? runCommand("ip", "netns", "del", ns)
         }
-        try sh("ip", "link", "add", ours, "type", "veth", "peer", "name", theirs)
-        try sh("ip", "link", "set", theirs, "netns", ns)
-        try sh("ip", "-n", ns, "addr", "add", "10.202.\(octet).1/24", "dev", theirs)
-        try sh("ip", "-n", ns, "link", "set", theirs, "up")
-        try sh("ip", "link", "set", ours, "up")
-        let linuxMAC = try #require(MACAddress(try sh("ip", "netns", "exec", ns, "cat", "/sys/class/net/\(theirs)/address").trimmingCharacters(in: .whitespacesAndNewlines)))
+        try runCommand("ip", "link", "add", ours, "type", "veth", "peer", "name", theirs)
+        try runCommand("ip", "link", "set", theirs, "netns", ns)
+        try runCommand("ip", "-n", ns, "addr", "add", "10.202.\(octet).1/24", "dev", theirs)
+        try runCommand("ip", "-n", ns, "link", "set", theirs, "up")
+        try runCommand("ip", "link", "set", ours, "up")
+        let linuxMAC = try #require(MACAddress(try runCommand("ip", "netns", "exec", ns, "cat", "/sys/class/net/\(theirs)/address").trimmingCharacters(in: .whitespacesAndNewlines)))
 
         var c = XDPConfiguration()
         c.ownProgram = ownProgram
@@ -106,7 +107,7 @@ struct KernelDeviceTests {
         #expect(try arpExchange(xdp, senderIP: [10, 202, octet, 2], targetIP: [10, 202, octet, 1], expectFrom: linuxMAC))
         // Traffic the other end starts: it now knows our address, so its pings come to us,
         // and our replies go back (ping exits 0 only if all three replies arrived).
-        let ping = try CleanChild(["/usr/sbin/ip", "netns", "exec", ns, "busybox", "ping", "-c", "3", "-i", "0.2", "10.202.\(octet).2"])   // busybox-static is in deps.sh
+        let ping = try ChildProcess(["/usr/sbin/ip", "netns", "exec", ns, "busybox", "ping", "-c", "3", "-i", "0.2", "10.202.\(octet).2"])   // busybox-static is in deps.sh
         var pingStatus: Int32? = nil
         defer { if pingStatus == nil { _ = ping.kill() } }
         var echoRequests = 0
@@ -153,10 +154,10 @@ struct KernelDeviceTests {
 extension KernelDeviceTests {
     @Test func xdpZeroCopyOnlyFailsClearlyOnVeth() throws {
         let ours = uniqueName("jnqz"), theirs = uniqueName("jnqy")
-        try sh("ip", "link", "add", ours, "type", "veth", "peer", "name", theirs)
-        defer { _ = try? sh("ip", "link", "del", ours) }
-        try sh("ip", "link", "set", ours, "up")
-        try sh("ip", "link", "set", theirs, "up")
+        try runCommand("ip", "link", "add", ours, "type", "veth", "peer", "name", theirs)
+        defer { _ = try? runCommand("ip", "link", "del", ours) }
+        try runCommand("ip", "link", "set", ours, "up")
+        try runCommand("ip", "link", "set", theirs, "up")
         var c = XDPConfiguration()
         c.mode = .zeroCopy
         c.frames = 1024

@@ -1,5 +1,6 @@
 // Support.swift: frame builders and helpers shared by the NICQueues tests.
 import Foundation
+import TestSupport
 import NICQueues
 import Testing
 
@@ -64,22 +65,6 @@ struct TestFailure: Error, CustomStringConvertible {
 /// True when running as root (network tests need it).
 let isRoot = getuid() == 0
 
-/// Runs a command (for `ip`), throwing with its output when it fails.
-@discardableResult
-func sh(_ args: String...) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
-    if p.terminationStatus != 0 { throw TestFailure("\(args.joined(separator: " ")): \(text)") }
-    return text
-}
 
 /// An ARP request: who has `targetIP`? tell `senderIP` at `mac`.
 func arpRequest(from mac: MACAddress, senderIP: [UInt8], targetIP: [UInt8]) -> [UInt8] {
@@ -112,48 +97,3 @@ let nameCounter = Counter()
 /// A third octet for test subnets, unlikely to meet another test run's.
 func subnetOctet() -> UInt8 { UInt8(truncatingIfNeeded: (Int(getpid()) &* 7 &+ nameCounter.add()) % 200 + 20) }
 
-/// A child process started with default signal dispositions and an empty signal mask
-/// (the test runner blocks signals its children would otherwise inherit, which stops
-/// tools like ping that pace themselves with SIGALRM).
-struct CleanChild {
-    let pid: pid_t
-
-    init(_ args: [String]) throws {
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for fd in 0...2 { posix_spawn_file_actions_addopen(&actions, Int32(fd), "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0) }
-        let argv = args.map { strdup($0) } + [nil]
-        defer { for a in argv { free(a) } }
-        var p: pid_t = 0
-        let r = posix_spawn(&p, args[0], &actions, &attr, argv, environ)
-        if r != 0 { throw TestFailure("posix_spawn \(args[0]): \(String(cString: strerror(r)))") }
-        pid = p
-    }
-
-    /// The exit status once it has exited, or nil while it runs.
-    func poll() -> Int32? {
-        var status: Int32 = 0
-        let r = waitpid(pid, &status, WNOHANG)
-        if r == pid { return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
-        return r < 0 ? -1 : nil
-    }
-
-    /// Kills it (SIGKILL) and reaps it.
-    func kill() -> Int32 {
-        if let s = poll() { return s }
-        _ = Glibc.kill(pid, SIGKILL)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
-        return 128 + SIGKILL
-    }
-}

@@ -128,22 +128,6 @@ func manualInterface(_ a: consuming LoopbackDevice, configure: (inout InterfaceC
 /// True when running as root (the TAP and namespace tests need it).
 let runningAsRoot = getuid() == 0
 
-/// Runs a command, throwing with its output when it fails.
-@discardableResult
-func command(_ args: String...) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
-    if p.terminationStatus != 0 { throw InterfaceTestFailure("\(args.joined(separator: " ")): \(text)") }
-    return text
-}
 
 struct InterfaceTestFailure: Error, CustomStringConvertible {
     let description: String

@@ -27,7 +27,7 @@ final class EchoServerOnTap {
         guard process.waitForOutput("echo-server: ready", seconds: 10) else {
             let out = process.output
             process.kill()
-            _ = try? command("ip", "link", "del", name)
+            _ = try? runCommand("ip", "link", "del", name)
             throw InterfaceTestFailure("echo-server did not start: \(out)")
         }
     }
@@ -35,7 +35,7 @@ final class EchoServerOnTap {
     /// Stops the server (SIGTERM) and returns what it printed (its counters).
     func finish() -> String {
         process.stop()
-        _ = try? command("ip", "link", "del", name)   // normally gone with the process
+        _ = try? runCommand("ip", "link", "del", name)   // normally gone with the process
         return process.output
     }
 
@@ -132,10 +132,10 @@ struct TapInteropTests {
         let name = uniqueTestName("jnsc")
         let octet = testSubnetOctet()
         let tap = try TapDevice(name: name)
-        defer { _ = try? command("ip", "link", "del", name) }
-        _ = try? command("sysctl", "-qw", "net.ipv6.conf.\(name).disable_ipv6=1")
-        try command("ip", "addr", "add", "10.214.\(octet).1/24", "dev", name)
-        try command("ip", "link", "set", name, "up")
+        defer { _ = try? runCommand("ip", "link", "del", name) }
+        _ = try? runCommand("sysctl", "-qw", "net.ipv6.conf.\(name).disable_ipv6=1")
+        try runCommand("ip", "addr", "add", "10.214.\(octet).1/24", "dev", name)
+        try runCommand("ip", "link", "set", name, "up")
         let script = """
         import socket, sys
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -183,7 +183,7 @@ struct TapInteropTests {
     @Test func offLinkClientIsAnsweredThroughTheGateway() throws {
         let server = try EchoServerOnTap(gateway: true)
         let client = "10.215.\(server.octet).1"
-        try command("ip", "addr", "add", "\(client)/32", "dev", server.name)
+        try runCommand("ip", "addr", "add", "\(client)/32", "dev", server.name)
         let script = """
         import socket, sys
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -223,7 +223,7 @@ struct TapInteropTests {
     @Test(.enabled(if: runningAsRoot && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "needs root to drop to an unprivileged user"))
     func missingPrivilegesAreReportedClearly() throws {
         let name = uniqueTestName("jnsp")
-        defer { _ = try? command("ip", "link", "del", name) }   // it must not exist, but never leave one
+        defer { _ = try? runCommand("ip", "link", "del", name) }   // it must not exist, but never leave one
         let r = try runChild(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                               siblingExecutable("echo-server"), "--net", "tap:\(name)", "--ip", "10.0.0.2/24", "--udp", "7"])
         #expect(r.status == 1)

@@ -3,14 +3,34 @@
 // signals its children would inherit: ping paces itself with SIGALRM, echo-server stops
 // on SIGTERM), its output in a file, killed and reaped when the test is done with it.
 import Foundation
+import Synchronization
 
-final class ChildProcess {
-    let pid: pid_t
-    let outputPath: String
-    private(set) var status: Int32?
+private let childCounter = Atomic<Int>(0)
 
-    init(_ args: [String]) throws {
-        outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("netstack-child-\(getpid())-\(uniqueTestName("o"))").path
+/// A failed command or spawn, with its output.
+public struct CommandFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+/// Runs a command (e.g. `ip`) through /usr/bin/env, throwing with its output (stdout and
+/// stderr) when it fails.
+@discardableResult
+public func runCommand(_ args: String...) throws -> String {
+    let r = try runProcess("/usr/bin/env", args)
+    let text = r.stdout + r.stderr
+    if r.status != 0 { throw CommandFailure("\(args.joined(separator: " ")): \(text)") }
+    return text
+}
+
+public final class ChildProcess {
+    public let pid: pid_t
+    public let outputPath: String
+    public private(set) var status: Int32?
+
+    public init(_ args: [String]) throws {
+        let n = childCounter.add(1, ordering: .relaxed).newValue
+        outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("test-child-\(getpid())-\(n)").path
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -30,7 +50,7 @@ final class ChildProcess {
         defer { for a in argv { free(a) } }
         var p: pid_t = 0
         let r = posix_spawnp(&p, args[0], &actions, &attr, argv, environ)
-        if r != 0 { throw InterfaceTestFailure("spawn \(args[0]): \(String(cString: strerror(r)))") }
+        if r != 0 { throw CommandFailure("spawn \(args[0]): \(String(cString: strerror(r)))") }
         pid = p
     }
 
@@ -39,10 +59,10 @@ final class ChildProcess {
         unlink(outputPath)
     }
 
-    var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+    public var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
 
     /// The exit status once it has exited (128 + N for signal N), or nil while it runs.
-    func poll() -> Int32? {
+    public func poll() -> Int32? {
         if let status { return status }
         var s: Int32 = 0
         let r = waitpid(pid, &s, WNOHANG)
@@ -52,7 +72,7 @@ final class ChildProcess {
     }
 
     /// Waits up to `seconds` for it to exit.
-    func wait(seconds: Double) -> Int32? {
+    public func wait(seconds: Double) -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if let s = poll() { return s }
@@ -62,7 +82,7 @@ final class ChildProcess {
     }
 
     /// Waits up to `seconds` for `text` in its output.
-    func waitForOutput(_ text: String, seconds: Double) -> Bool {
+    public func waitForOutput(_ text: String, seconds: Double) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if output.contains(text) { return true }
@@ -74,7 +94,7 @@ final class ChildProcess {
 
     /// Sends `signal` and waits for the exit (SIGKILL after 5 s).
     @discardableResult
-    func stop(signal: Int32 = SIGTERM) -> Int32 {
+    public func stop(signal: Int32 = SIGTERM) -> Int32 {
         if let s = poll() { return s }
         Glibc.kill(pid, signal)
         if let s = wait(seconds: 5) { return s }
@@ -83,7 +103,7 @@ final class ChildProcess {
 
     /// Kills it (SIGKILL) and reaps it.
     @discardableResult
-    func kill() -> Int32 {
+    public func kill() -> Int32 {
         if let s = poll() { return s }
         Glibc.kill(pid, SIGKILL)
         var s: Int32 = 0
@@ -94,7 +114,7 @@ final class ChildProcess {
 }
 
 /// Runs a command to completion (at most `seconds`), returning its status and output.
-func runChild(_ args: [String], seconds: Double = 20) throws -> (status: Int32, output: String) {
+public func runChild(_ args: [String], seconds: Double = 20) throws -> (status: Int32, output: String) {
     let c = try ChildProcess(args)
     let s = c.wait(seconds: seconds) ?? c.kill()
     return (s, c.output)
