@@ -1,0 +1,163 @@
+// TCP.swift: the TCP header (RFC 9293 §3.1) and its options: MSS (kind 2), window scale
+// (3, RFC 7323), SACK-permitted (4) and SACK (5, RFC 2018), timestamps (8, RFC 7323);
+// sequence-number arithmetic modulo 2^32; the checksum over the pseudo-header.
+// SKELETON (branch tcp): bodies marked "tcpcore" are filled in by the core work.
+
+/// A TCP sequence number: arithmetic and comparison modulo 2^32 (RFC 9293 §3.4).
+public struct SequenceNumber: Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: UInt32
+    @inline(__always) public init(_ rawValue: UInt32) { self.rawValue = rawValue }
+    @inline(__always) public static func + (a: SequenceNumber, n: Int) -> SequenceNumber { SequenceNumber(a.rawValue &+ UInt32(truncatingIfNeeded: n)) }
+    @inline(__always) public static func - (a: SequenceNumber, n: Int) -> SequenceNumber { SequenceNumber(a.rawValue &- UInt32(truncatingIfNeeded: n)) }
+    /// The signed distance from `b` to `a` (a - b), valid while |a - b| < 2^31.
+    @inline(__always) public static func - (a: SequenceNumber, b: SequenceNumber) -> Int { Int(Int32(bitPattern: a.rawValue &- b.rawValue)) }
+    @inline(__always) public static func += (a: inout SequenceNumber, n: Int) { a = a + n }
+    @inline(__always) public static func < (a: SequenceNumber, b: SequenceNumber) -> Bool { Int32(bitPattern: a.rawValue &- b.rawValue) < 0 }
+    @inline(__always) public static func <= (a: SequenceNumber, b: SequenceNumber) -> Bool { Int32(bitPattern: a.rawValue &- b.rawValue) <= 0 }
+    @inline(__always) public static func > (a: SequenceNumber, b: SequenceNumber) -> Bool { b < a }
+    @inline(__always) public static func >= (a: SequenceNumber, b: SequenceNumber) -> Bool { b <= a }
+    public static func max(_ a: SequenceNumber, _ b: SequenceNumber) -> SequenceNumber { a < b ? b : a }
+    public static func min(_ a: SequenceNumber, _ b: SequenceNumber) -> SequenceNumber { a < b ? a : b }
+    public var description: String { String(rawValue) }
+}
+
+/// The control bits.
+public struct TCPFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let fin = TCPFlags(rawValue: 0x01)
+    public static let syn = TCPFlags(rawValue: 0x02)
+    public static let rst = TCPFlags(rawValue: 0x04)
+    public static let psh = TCPFlags(rawValue: 0x08)
+    public static let ack = TCPFlags(rawValue: 0x10)
+    public static let urg = TCPFlags(rawValue: 0x20)
+    public static let ece = TCPFlags(rawValue: 0x40)
+    public static let cwr = TCPFlags(rawValue: 0x80)
+    public var description: String {
+        let names: [(TCPFlags, String)] = [(.syn, "S"), (.fin, "F"), (.rst, "R"), (.psh, "P"), (.ack, "."), (.urg, "U"), (.ece, "E"), (.cwr, "W")]
+        let s = names.filter { contains($0.0) }.map(\.1).joined()
+        return s.isEmpty ? "none" : s
+    }
+}
+
+/// One SACK block: the bytes [start, end) the receiver holds (RFC 2018).
+public struct SACKBlock: Hashable, Sendable {
+    public var start: SequenceNumber
+    public var end: SequenceNumber
+    public init(start: SequenceNumber, end: SequenceNumber) { self.start = start; self.end = end }
+}
+
+/// Up to four SACK blocks, stored inline (no allocation on the per-segment path).
+public struct SACKBlocks: RandomAccessCollection, Hashable, Sendable {
+    public static let capacity = 4
+    private var storage: (SACKBlock, SACKBlock, SACKBlock, SACKBlock)
+    public private(set) var count: Int = 0
+    public init() {
+        let z = SACKBlock(start: SequenceNumber(0), end: SequenceNumber(0))
+        storage = (z, z, z, z)
+    }
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { count }
+    public subscript(i: Int) -> SACKBlock {
+        get {
+            precondition(i >= 0 && i < count)
+            switch i { case 0: return storage.0; case 1: return storage.1; case 2: return storage.2; default: return storage.3 }
+        }
+        set {
+            precondition(i >= 0 && i < count)
+            switch i { case 0: storage.0 = newValue; case 1: storage.1 = newValue; case 2: storage.2 = newValue; default: storage.3 = newValue }
+        }
+    }
+    /// Appends `block`; false when four are already there.
+    @discardableResult
+    public mutating func append(_ block: SACKBlock) -> Bool {
+        guard count < Self.capacity else { return false }
+        count += 1
+        self[count - 1] = block
+        return true
+    }
+    public mutating func removeAll() { count = 0 }
+    public static func == (a: SACKBlocks, b: SACKBlocks) -> Bool { a.elementsEqual(b) }
+    public func hash(into h: inout Hasher) { for b in self { h.combine(b) } }
+}
+
+/// The timestamps option's two values (RFC 7323 §3).
+public struct TCPTimestamp: Hashable, Sendable {
+    public var value: UInt32
+    public var echoReply: UInt32
+    public init(value: UInt32, echoReply: UInt32) { self.value = value; self.echoReply = echoReply }
+}
+
+/// The options a segment carries, parsed (unknown kinds are skipped, as RFC 9293 §3.1 asks).
+public struct TCPOptions: Hashable, Sendable {
+    public var maximumSegmentSize: UInt16?
+    /// The shift count as sent (a receiver clamps values above 14 to 14, RFC 7323 §2.3).
+    public var windowScale: UInt8?
+    public var sackPermitted = false
+    public var timestamp: TCPTimestamp?
+    public var sackBlocks = SACKBlocks()
+    public init() {}
+
+    /// Bytes these options take on the wire, padded to a multiple of 4.
+    public var encodedLength: Int { fatalError("tcpcore") }
+}
+
+/// A zero-copy view of a TCP segment, checked once: at least 20 bytes, a data offset of at
+/// least 5 words that fits the buffer, well-formed options (a length byte that runs past the
+/// header or is below 2 is `badLength`), and the checksum over the pseudo-header.
+public struct TCPSegmentView {
+    /// The whole segment (header and payload).
+    public let bytes: UnsafeRawBufferPointer
+    /// The options, parsed at validation.
+    public let options: TCPOptions
+
+    public init(validating buffer: UnsafeRawBufferPointer, source: IPv4Address, destination: IPv4Address,
+                verifyChecksum: Bool = true) throws(WireError) { fatalError("tcpcore") }
+
+    public var sourcePort: UInt16 { bytes.u16(0) }
+    public var destinationPort: UInt16 { bytes.u16(2) }
+    public var sequenceNumber: SequenceNumber { SequenceNumber(bytes.u32(4)) }
+    public var acknowledgmentNumber: SequenceNumber { SequenceNumber(bytes.u32(8)) }
+    /// Header length in bytes (data offset × 4).
+    public var headerLength: Int { Int(bytes.u8(12) >> 4) * 4 }
+    public var flags: TCPFlags { TCPFlags(rawValue: bytes.u8(13)) }
+    public var window: UInt16 { bytes.u16(14) }
+    public var checksum: UInt16 { bytes.u16(16) }
+    public var urgentPointer: UInt16 { bytes.u16(18) }
+    public var payload: UnsafeRawBufferPointer { bytes.slice(headerLength, bytes.count) }
+}
+
+/// The fields of a TCP header, as a value.
+public struct TCPHeader: Hashable, Sendable {
+    public var sourcePort: UInt16
+    public var destinationPort: UInt16
+    public var sequenceNumber: SequenceNumber
+    public var acknowledgmentNumber: SequenceNumber
+    public var flags: TCPFlags
+    public var window: UInt16
+    public var urgentPointer: UInt16 = 0
+    public var options = TCPOptions()
+
+    public static let minimumLength = 20
+
+    public init(sourcePort: UInt16, destinationPort: UInt16, sequenceNumber: SequenceNumber,
+                acknowledgmentNumber: SequenceNumber, flags: TCPFlags, window: UInt16, options: TCPOptions = TCPOptions()) {
+        self.sourcePort = sourcePort
+        self.destinationPort = destinationPort
+        self.sequenceNumber = sequenceNumber
+        self.acknowledgmentNumber = acknowledgmentNumber
+        self.flags = flags
+        self.window = window
+        self.options = options
+    }
+
+    /// Header length with these options.
+    public var length: Int { Self.minimumLength + options.encodedLength }
+
+    /// Writes the header and the checksum over the pseudo-header, the header and the
+    /// `payloadLength` bytes the caller has already placed after it.
+    /// - Returns: the header length.
+    @discardableResult
+    public func emit(into buffer: UnsafeMutableRawBufferPointer, source: IPv4Address, destination: IPv4Address,
+                     payloadLength: Int, computeChecksum: Bool = true) throws(WireError) -> Int { fatalError("tcpcore") }
+}
