@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "elf-run", targets: ["elf-run"]),
         .executable(name: "nic-peer", targets: ["nic-peer"]),
         .executable(name: "echo-server", targets: ["echo-server"]),
+        .executable(name: "http-hello", targets: ["http-hello"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -175,7 +176,11 @@ let package = Package(
         // demultiplexing over a NICQueues device on the UThreads runtime; Sockets/ is UDP.
         .target(
             name: "NetStack",
-            dependencies: ["NICQueues", "UThreads"],
+            dependencies: [
+                "NICQueues",
+                "UThreads",
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
             // Every packet touches the interface's and the sockets' state (a class's
             // stored properties, guarded by the interface's lock): dynamic exclusivity
             // checks were a third of the per-packet time (perf, Performance.md).
@@ -192,11 +197,17 @@ let package = Package(
             ],
             exclude: ["Fixtures"]
         ),
-        // A UDP echo server on NICQueues + NetStack + UThreads (and the interop tests' peer).
+        // A UDP and TCP echo server on NICQueues + NetStack + UThreads (and the interop tests' peer).
         .executableTarget(
             name: "echo-server",
             dependencies: ["NetStack", "NICQueues", "UThreads"],
             path: "Examples/echo-server"
+        ),
+        // A minimal HTTP/1.1 server on NetStack alone (curl from the host over TAP).
+        .executableTarget(
+            name: "http-hello",
+            dependencies: ["NetStack", "NICQueues", "UThreads"],
+            path: "Examples/http-hello"
         ),
     ]
 )

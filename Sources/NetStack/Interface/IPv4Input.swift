@@ -1,5 +1,6 @@
 // IPv4Input.swift: the receive path: Ethernet demultiplexing, IPv4 checks and
-// reassembly, ICMP (echo, errors for our UDP sockets) and UDP delivery to sockets.
+// reassembly, ICMP (echo, errors for our UDP sockets and TCP connections), UDP delivery
+// to sockets and TCP to the demultiplexer (TCPDemux.swift).
 import NICQueues
 
 extension NetworkInterface {
@@ -49,6 +50,9 @@ extension NetworkInterface {
         case .udp:
             counters.ipv4.delivered &+= 1
             inputUDP(frame, ip: ip, ipOffset: ipOffset, broadcast: broadcast, now: now)
+        case .tcp:
+            counters.ipv4.delivered &+= 1
+            inputTCP(ip, broadcast: broadcast, now: now)
         case .icmp:
             counters.ipv4.delivered &+= 1
             inputICMP(ip, broadcast: broadcast, now: now)
@@ -125,7 +129,7 @@ extension NetworkInterface {
             counters.icmp.echoRepliesReceived &+= 1
         case .destinationUnreachable(let code, _):
             counters.icmp.unreachableReceived &+= 1
-            reportUnreachable(code, quote: packet.payload)
+            reportUnreachable(code, quote: packet.payload, now: now)
         case .timeExceeded:
             counters.icmp.ignored &+= 1
         }
@@ -134,9 +138,15 @@ extension NetworkInterface {
     /// Port (or host, network, protocol) unreachable for a datagram one of our connected
     /// UDP sockets sent: the socket's next call fails with `connectionRefused` (Linux sets
     /// `sk_err` on connected sockets only, RFC 1122 §4.1.3.3).
-    func reportUnreachable(_ code: ICMPUnreachableCode, quote: UnsafeRawBufferPointer) {
-        guard let quoted = try? IPv4Packet(validatingQuoted: quote), quoted.protocol == .udp, quoted.source == address else {
+    func reportUnreachable(_ code: ICMPUnreachableCode, quote: UnsafeRawBufferPointer, now: Int64) {
+        guard let quoted = try? IPv4Packet(validatingQuoted: quote), quoted.protocol == .udp || quoted.protocol == .tcp,
+              quoted.source == address, quoted.payload.count >= 4 else {
             counters.icmp.ignored &+= 1
+            return
+        }
+        if quoted.protocol == .tcp {
+            // RFC 1122 §4.2.3.9 (the connection decides whether it is hard or soft).
+            reportTCPUnreachable(localPort: quoted.payload.u16(0), remote: SocketAddress(quoted.destination, quoted.payload.u16(2)), now: now)
             return
         }
         let udp = quoted.payload

@@ -53,10 +53,36 @@ public struct InterfaceCounters: Sendable, Equatable {
         /// `OutDatagrams`.
         public var sent: UInt64 = 0
     }
+    public struct TCP: Sendable, Equatable {
+        /// `ActiveOpens`: connects started.
+        public var activeOpens: UInt64 = 0
+        /// `PassiveOpens`: children made by listeners (cookie ones included).
+        public var passiveOpens: UInt64 = 0
+        /// `InSegs`: segments that passed the checks.
+        public var segmentsReceived: UInt64 = 0
+        /// `OutSegs`.
+        public var segmentsSent: UInt64 = 0
+        /// `InErrs`: bad checksums and malformed headers (by reason in `wire`), and
+        /// segments to or from broadcast addresses or port 0.
+        public var inErrors: UInt64 = 0
+        /// `OutRsts`.
+        public var resetsSent: UInt64 = 0
+        /// Segments for no connection and no listener (answered with RST).
+        public var noPorts: UInt64 = 0
+        /// `ListenOverflows`: SYNs or cookie ACKs dropped because the accept queue was full.
+        public var listenOverflows: UInt64 = 0
+        /// `SyncookiesSent`, `SyncookiesRecv`, `SyncookiesFailed`.
+        public var synCookiesSent: UInt64 = 0
+        public var synCookiesAccepted: UInt64 = 0
+        public var synCookiesFailed: UInt64 = 0
+        /// Segments not sent: no buffer, or larger than a frame.
+        public var outDiscards: UInt64 = 0
+    }
     public var ethernet = Ethernet()
     public var ipv4 = IPv4()
     public var icmp = ICMP()
     public var udp = UDP()
+    public var tcp = TCP()
     public var arp = ARPCounters()
     public var wire = WireCounters()
     public var reassembly = ReassemblyCounters()
@@ -64,7 +90,7 @@ public struct InterfaceCounters: Sendable, Equatable {
     public init() {}
 
     public static func == (a: InterfaceCounters, b: InterfaceCounters) -> Bool {
-        a.ethernet == b.ethernet && a.ipv4 == b.ipv4 && a.icmp == b.icmp && a.udp == b.udp && a.arp == b.arp && a.wire == b.wire
+        a.ethernet == b.ethernet && a.ipv4 == b.ipv4 && a.icmp == b.icmp && a.udp == b.udp && a.tcp == b.tcp && a.arp == b.arp && a.wire == b.wire
     }
 
     /// Every counter, one per line, grouped as `netstat -s` groups them.
@@ -93,6 +119,13 @@ public struct InterfaceCounters: Sendable, Equatable {
         s += "Udp:\n"
         s += "    \(udp.received) packets received\n    \(udp.noPorts) packets to unknown port received\n"
         s += "    \(udp.receiveQueueFull) receive buffer errors\n    \(udp.sent) packets sent\n"
+        s += "Tcp:\n"
+        s += "    \(tcp.activeOpens) active connection openings\n    \(tcp.passiveOpens) passive connection openings\n"
+        s += "    \(tcp.segmentsReceived) segments received\n    \(tcp.segmentsSent) segments sent out\n"
+        s += "    \(tcp.inErrors) bad segments received\n    \(tcp.resetsSent) resets sent\n"
+        s += "    \(tcp.noPorts) segments for no connection\n    \(tcp.listenOverflows) listen queue overflows\n"
+        s += "    \(tcp.synCookiesSent) SYN cookies sent\n    \(tcp.synCookiesAccepted) SYN cookies accepted\n"
+        s += "    \(tcp.synCookiesFailed) SYN cookies failed\n    \(tcp.outDiscards) segments not sent\n"
         let w = wire.description
         if !w.isEmpty { s += "Refused:\n" + w.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n") + "\n" }
         return s

@@ -1,6 +1,6 @@
 // NetworkInterface.swift: one IPv4 interface over a NICQueues device: its state (ARP
-// cache, packets awaiting resolution, UDP port table, counters), the receive batch loop
-// and the timers. Input is IPv4Input.swift, output IPv4Output.swift, the poller Poller.swift.
+// cache, packets awaiting resolution, UDP port table, TCP demultiplexing, counters), the
+// receive batch loop and the timers. Input is IPv4Input.swift, output IPv4Output.swift, the poller Poller.swift.
 import NICQueues
 import Synchronization
 import UThreads
@@ -51,6 +51,11 @@ public final class NetworkInterface: @unchecked Sendable {
     var icmpRefilled: Int64 = 0
     var nextTimer: Int64 = 0
     var deviceError: NICError?
+    /// TCP connections, listeners, ports and timers (TCPDemux.swift).
+    var tcp = TCPDemux()
+    /// The timer uthread, parked until `timerWakeAt` (unparked for an earlier TCP deadline).
+    var timerWaker: UThreadRef?
+    var timerWakeAt: Int64 = .max
 
     // Poller state (Poller.swift).
     var hooks: [PollHookToken] = []
@@ -104,6 +109,15 @@ public final class NetworkInterface: @unchecked Sendable {
         rx.removeAll()
         pending.removeAll()
         udpPorts.deallocate()
+        // Connections still in the table (the application let go of the interface first).
+        for e in tcp.timers.unordered {
+            let b = e.block.takeUnretainedValue()
+            b.timerEntries -= 1
+            if b.retired && b.timerEntries == 0 { e.block.release() }
+        }
+        for (_, u) in tcp.connections { u.release() }
+        for u in tcp.graveyard { u.release() }
+        tcp.deallocate()
     }
 
     /// The interface's address.
@@ -144,7 +158,6 @@ public final class NetworkInterface: @unchecked Sendable {
     @discardableResult
     public func poll(queue: Int = 0, now: Int64) -> Int {
         lock.lock()
-        defer { lock.unlock() }
         var n = 0
         do {
             n = try link.receive(queue: queue, into: &rx, limit: receiveBatchSize)
@@ -153,8 +166,12 @@ public final class NetworkInterface: @unchecked Sendable {
         }
         while let frame = rx.popFirst() { input(frame, now: now) }
         if now >= nextTimer { runTimers(now: now) }
+        if let d = tcp.earliestDeadline, d <= now { runTCPTimers(now: now) }
         flush()
         _ = try? link.reclaim(queue: queue)
+        let bury = !tcp.graveyard.isEmpty
+        lock.unlock()
+        if bury { tcpBury() }
         return n
     }
 
@@ -162,12 +179,15 @@ public final class NetworkInterface: @unchecked Sendable {
     @discardableResult
     public func poll(queue: Int = 0) -> Int { poll(queue: queue, now: clock.now) }
 
-    /// Runs the timers now (ARP retries and expiry, reassembly timeouts) and transmits.
+    /// Runs the timers now (ARP retries and expiry, reassembly timeouts, the TCP timers
+    /// that are due) and transmits.
     public func tick(now: Int64) {
         lock.withLock {
             runTimers(now: now)
+            runTCPTimers(now: now)
             flush()
         }
+        tcpBury()
     }
 
     /// Sends the gratuitous ARP announcements the configuration asks for (RFC 5227 §2.3:

@@ -1,6 +1,7 @@
 // Poller.swift: runs an interface on a UThreads runtime: a poll hook per device queue
 // (on kthread queue % kthreads) that drains the queue in batches and lets its kthread
-// sleep on the device's notification fd when idle, and a timer uthread for ARP retries.
+// sleep on the device's notification fd when idle, and a timer uthread for ARP retries
+// and the TCP timers (it wakes at the earliest TCP deadline).
 import NICQueues
 import Synchronization
 import UThreads
@@ -33,9 +34,25 @@ extension NetworkInterface {
         lock.withLock { hooks = tokens }
         announce(now: clock.now)
         timerThread = runtime.spawn { [self] in
+            lock.withLock { timerWaker = UThread.current }
             while running.load(ordering: .acquiring) {
-                UThread.sleep(for: .nanoseconds(timerInterval))
+                // Until the earliest TCP deadline, at most timerInterval; a connection
+                // that schedules an earlier one unparks us (tcpSchedule).
+                let wake = lock.withLock { () -> Int64 in
+                    let now = MonotonicInstant.now.nanoseconds
+                    let w: Int64
+                    if case .monotonic = clock { w = nextTimerWake(now: now) } else { w = now &+ timerInterval }
+                    timerWakeAt = w
+                    return w
+                }
+                UThread.park(until: MonotonicInstant(nanoseconds: wake))
+                if UThread.takeInterrupt() { break }
+                lock.withLock { timerWakeAt = .min }   // running: no unparks needed
                 tick(now: clock.now)
+            }
+            lock.withLock {
+                timerWaker = nil
+                timerWakeAt = .max
             }
         }
     }

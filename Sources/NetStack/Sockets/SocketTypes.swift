@@ -55,6 +55,25 @@ public enum SocketError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A blocking call outside a uthread: it could not park (EPERM here; the library OS
     /// always calls from uthreads).
     case notOnUThread
+    /// TCP: the peer reset the connection (ECONNRESET).
+    case connectionReset
+    /// TCP: retransmissions, SYN retries or keepalive probes ran out (ETIMEDOUT).
+    case connectionTimedOut
+    /// TCP: write after shutdown(SHUT_WR), close, or the connection's end (EPIPE).
+    case brokenPipe
+    /// TCP: connect on a connected socket (EISCONN).
+    case alreadyConnected
+    /// TCP: a non-blocking connect has started (EINPROGRESS); the socket turns writable
+    /// when it completes.
+    case inProgress
+    /// TCP: connect while a non-blocking connect is still going (EALREADY).
+    case alreadyInProgress
+    /// TCP: read, write or shutdown on a stream socket that is not connected (ENOTCONN).
+    case notConnectedStream
+    /// TCP: the connection was aborted here (ECONNABORTED).
+    case connectionAborted
+    /// An argument or a call the socket's state does not allow (EINVAL).
+    case invalidArgument
 
     /// The errno Linux returns for it.
     public var errno: Int32 {
@@ -72,6 +91,15 @@ public enum SocketError: Error, Equatable, Sendable, CustomStringConvertible {
         case .connectionRefused: ECONNREFUSED
         case .closed: EBADF
         case .notOnUThread: EPERM
+        case .connectionReset: ECONNRESET
+        case .connectionTimedOut: ETIMEDOUT
+        case .brokenPipe: EPIPE
+        case .alreadyConnected: EISCONN
+        case .inProgress: EINPROGRESS
+        case .alreadyInProgress: EALREADY
+        case .notConnectedStream: ENOTCONN
+        case .connectionAborted: ECONNABORTED
+        case .invalidArgument: EINVAL
         }
     }
 
@@ -92,6 +120,15 @@ public enum SocketError: Error, Equatable, Sendable, CustomStringConvertible {
         case .connectionRefused: "connection refused (ICMP port unreachable)"
         case .closed: "the socket is closed"
         case .notOnUThread: "a blocking socket call must run on a uthread"
+        case .connectionReset: "connection reset by peer"
+        case .connectionTimedOut: "connection timed out"
+        case .brokenPipe: "broken pipe: the connection is shut down for writing"
+        case .alreadyConnected: "the socket is already connected"
+        case .inProgress: "the connection is in progress"
+        case .alreadyInProgress: "a connection attempt is already in progress"
+        case .notConnectedStream: "the socket is not connected"
+        case .connectionAborted: "connection aborted"
+        case .invalidArgument: "invalid argument"
         }
     }
 }
@@ -106,6 +143,43 @@ public struct SocketReadiness: OptionSet, Sendable, Hashable {
     public static let writable = SocketReadiness(rawValue: 2)
     /// An error is pending (`connectionRefused`...).
     public static let error = SocketReadiness(rawValue: 4)
-    /// Closed.
+    /// Closed (TCP: both directions are done, EPOLLHUP).
     public static let hangUp = SocketReadiness(rawValue: 8)
+    /// TCP: the peer's FIN arrived (EPOLLRDHUP).
+    public static let readHangUp = SocketReadiness(rawValue: 16)
+}
+
+extension SocketError {
+    /// The socket error for a TCP state machine's error (the errno Linux gives for it).
+    /// - Parameters:
+    ///   - remote: the peer, named by ``SocketError/hostUnreachable(_:)``.
+    public init(_ error: TCPError, remote: IPv4Address? = nil) {
+        switch error {
+        case .refused: self = .connectionRefused
+        case .reset: self = .connectionReset
+        case .timedOut: self = .connectionTimedOut
+        case .unreachable: self = .hostUnreachable(remote ?? .any)
+        case .aborted: self = .connectionAborted
+        case .writeClosed: self = .brokenPipe
+        case .notConnected: self = .notConnectedStream
+        }
+    }
+}
+
+extension SocketReadiness {
+    /// The socket readiness of a TCP connection's.
+    public init(_ r: TCPReadiness) {
+        var s: SocketReadiness = []
+        if r.contains(.readable) { s.insert(.readable) }
+        if r.contains(.writable) { s.insert(.writable) }
+        if r.contains(.error) { s.insert(.error) }
+        if r.contains(.hangUp) { s.insert(.hangUp) }
+        if r.contains(.readHangUp) { s.insert(.readHangUp) }
+        self = s
+    }
+}
+
+/// Which directions ``TCPSocket/shutdown(_:)`` closes (SHUT_RD, SHUT_WR, SHUT_RDWR).
+public enum SocketShutdown: Sendable, Hashable {
+    case read, write, both
 }

@@ -65,7 +65,7 @@ public enum WireError: UInt8, Error, CaseIterable, Hashable, Sendable, CustomStr
 
 /// The protocol layer a refusal is counted against.
 public enum WireLayer: Int, CaseIterable, Hashable, Sendable, CustomStringConvertible {
-    case ethernet, arp, ipv4, icmp, udp
+    case ethernet, arp, ipv4, icmp, udp, tcp
 
     public var description: String {
         switch self {
@@ -74,6 +74,7 @@ public enum WireLayer: Int, CaseIterable, Hashable, Sendable, CustomStringConver
         case .ipv4: "IPv4"
         case .icmp: "ICMP"
         case .udp: "UDP"
+        case .tcp: "TCP"
         }
     }
 }
@@ -87,8 +88,8 @@ public enum WireLayer: Int, CaseIterable, Hashable, Sendable, CustomStringConver
 /// ```
 public struct WireCounters: Sendable, Equatable, CustomStringConvertible {
     @usableFromInline static let reasons = 17
-    @usableFromInline static let slots = 5 * 17
-    @usableFromInline var counts = InlineArray<85, UInt64>(repeating: 0)
+    @usableFromInline static let slots = 6 * 17
+    @usableFromInline var counts = InlineArray<102, UInt64>(repeating: 0)
 
     public init() {
         precondition(WireError.allCases.count == Self.reasons && WireLayer.allCases.count * Self.reasons == Self.slots,

@@ -1,0 +1,181 @@
+// TCPControlBlock.swift: what the interface keeps per TCP socket: the connection state
+// machine, ports and addresses, options, the uthreads parked on it, readiness reporting,
+// and the step after every input, timer or application call (send what the connection
+// asks, reschedule its timer, report readiness, leave the table when finished).
+import NICQueues
+import UThreads
+
+/// The state behind a ``TCPSocket`` (or a listener's child not yet accepted). Every field
+/// is guarded by the interface's lock. The interface's table holds it while it has a
+/// connection that is not finished, so it outlives a socket the application closed.
+final class TCPControlBlock: @unchecked Sendable {
+    unowned(unsafe) let interface: NetworkInterface
+    var configuration: TCPConfiguration
+    var connection: TCPConnection?
+    /// Bound local port (0: none), and whether the port table counts it.
+    var localPort: UInt16 = 0
+    var holdsPort = false
+    var remote: SocketAddress?
+    var key: TCPFlowKey?
+    var inTable = false
+
+    // Application-side state.
+    var waiters: [UThreadRef] = []
+    var readinessHandler: (@Sendable (SocketReadiness) -> Void)?
+    var nonBlocking = false
+    var receiveTimeout: Duration?
+    var sendTimeout: Duration?
+    var reuseAddress = false
+    var appClosed = false
+    var readShut = false
+    /// A non-blocking connect started and its outcome not yet reported by connect().
+    var connectPending = false
+
+    /// The listener of a child still in SYN-RECEIVED (unretained: a listener detaches its
+    /// children when it closes).
+    var parent: Unmanaged<TCPListener>?
+
+    // What was reported last (readiness changes are reported, not levels).
+    var lastReadiness: SocketReadiness = []
+    var lastReadable = 0
+    var lastSpace = 0
+    var lastState: TCPState = .closed
+
+    // Timer heap bookkeeping (TCPDemux.swift).
+    var timerAt: Int64 = .max
+    var timerGeneration: UInt32 = 0
+    var timerEntries = 0
+    var retired = false
+
+    init(interface: NetworkInterface, configuration: TCPConfiguration) {
+        self.interface = interface
+        self.configuration = configuration
+        waiters.reserveCapacity(2)
+    }
+
+    var state: TCPState { connection?.state ?? .closed }
+
+    /// Readiness as epoll would see it.
+    var currentReadiness: SocketReadiness {
+        if appClosed { return [.hangUp] }
+        guard let r = connection?.readiness else { return [.writable, .hangUp] }   // Linux: a fresh socket is EPOLLOUT|EPOLLHUP
+        var s = SocketReadiness(r)
+        if readShut { s.insert(.readable) }
+        if connectPending || state == .synSent || state == .synReceived { s.remove(.writable) }
+        return s
+    }
+
+    // MARK: from the network (lock held)
+
+    func segmentArrived(_ segment: TCPSegment, now: Int64) {
+        connection!.input(segment, now: now)
+        afterChange(now: now)
+    }
+
+    func unreachable(now: Int64) {
+        connection!.icmpUnreachable(now: now)
+        afterChange(now: now)
+    }
+
+    func timersDue(now: Int64) {
+        guard connection != nil else { return }
+        if let d = connection?.nextDeadline, d <= now {
+            connection!.handleTimers(now: now)
+        }
+        afterChange(now: now)
+    }
+
+    /// After anything touched the connection: transmit what it wants sent, keep its timer
+    /// scheduled, report readiness, hand an established child to its listener, and leave
+    /// the table when the connection is finished.
+    func afterChange(now: Int64) {
+        guard connection != nil, let remote else { return }
+        let i = interface
+        let port = localPort
+        while let segment = connection!.nextSegment(now: now) {
+            i.transmitTCP(segment, localPort: port, remote: remote, now: now) { buffer in
+                connection!.copyPayload(of: segment, into: buffer)
+            }
+        }
+        if let d = connection?.nextDeadline { i.tcpSchedule(self, at: d) }
+        let s = connection?.state ?? .closed
+        if let p = parent {
+            switch s {
+            case .listen, .synSent, .synReceived: break
+            case .closed:
+                parent = nil
+                p._withUnsafeGuaranteedRef { $0.childFailed(self) }
+            default:
+                parent = nil
+                p._withUnsafeGuaranteedRef { $0.childEstablished(self) }
+            }
+        }
+        notify()
+        if inTable && connection?.isFinished == true { leaveTable() }
+    }
+
+    /// Out of the table (the connection is over); the port is free again.
+    func leaveTable() {
+        guard inTable, let key else { return }
+        inTable = false
+        releasePort()
+        interface.tcpRetire(self, key: key)
+    }
+
+    func releasePort() {
+        if holdsPort {
+            holdsPort = false
+            interface.tcpReleasePort(localPort)
+        }
+    }
+
+    /// Reports a change of readiness to the handler and wakes every parked uthread (they
+    /// re-check their own condition). New data counts as a change (edge-triggered epoll
+    /// wants an event per arrival).
+    func notify() {
+        let r = currentReadiness
+        let readable = connection?.readableBytes ?? 0
+        let space = connection?.writableSpace ?? 0
+        let s = state
+        let changed = r != lastReadiness || readable > lastReadable || (lastSpace == 0 && space > 0) || s != lastState
+        lastReadiness = r
+        lastReadable = readable
+        lastSpace = space
+        lastState = s
+        guard changed else { return }
+        wakeAll()
+        readinessHandler?(r)
+    }
+
+    func wakeAll() {
+        if waiters.isEmpty { return }
+        for w in waiters { w.unpark() }
+        waiters.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: parking (lock held on entry and on return)
+
+    enum WaitOutcome { case woken, timedOut, interrupted }
+
+    /// Parks the calling uthread until `notify` wakes it, `deadline` passes (set from
+    /// `timeout` on the first wait) or it is interrupted.
+    func park(deadline: inout MonotonicInstant?, timeout: Duration?) throws(SocketError) -> WaitOutcome {
+        guard UThread.isInUThread else { throw .notOnUThread }
+        if deadline == nil, let t = timeout { deadline = MonotonicInstant.now.advanced(by: t) }
+        let lock = interface.lock
+        let me = UThread.current
+        waiters.append(me)
+        lock.unlock()
+        var timedOut = false
+        if let deadline { timedOut = UThread.park(until: deadline) } else { UThread.park() }
+        let interrupted = UThread.takeInterrupt()
+        lock.lock()
+        if let k = waiters.firstIndex(of: me) { waiters.remove(at: k) }
+        if interrupted { return .interrupted }
+        if timedOut || deadline.map({ MonotonicInstant.now >= $0 }) == true { return .timedOut }
+        return .woken
+    }
+
+    /// The socket error for the connection's error.
+    func socketError(_ e: TCPError) -> SocketError { SocketError(e, remote: remote?.address) }
+}
