@@ -1,6 +1,8 @@
-// main.swift: echo-server, a UDP echo server on NICQueues + NetStack + UThreads:
-//   echo-server --net DEVICE --ip A.B.C.D/NN [--gateway G] [--host-ip H/NN] --udp PORT
-//               [--tcp PORT] [--kthreads N] [--drop P] [--seed S]
+// main.swift: echo-server, a UDP and TCP echo server on NICQueues + NetStack + UThreads:
+//   echo-server --net DEVICE --ip A.B.C.D/NN [--gateway G] [--host-ip H/NN] [--udp PORT]
+//               [--tcp PORT [--backlog N] [--tcp-buffer BYTES]] [--kthreads N] [--drop P] [--seed S]
+// At least one of --udp and --tcp. TCP: one uthread per connection echoes until the
+// peer's FIN, then closes.
 // With --net tap:NAME the TAP interface is created and brought up, and --host-ip gives
 // the kernel's side its address. Prints "echo-server: ready ..." when it answers, and its
 // counters (netstat -s style) when SIGINT or SIGTERM stops it.
@@ -16,7 +18,7 @@ func fail(_ message: String, status: Int32 = 1) -> Never {
     exit(status)
 }
 
-let usage = "usage: echo-server --net DEVICE --ip A.B.C.D/NN [--gateway G] [--host-ip H/NN] --udp PORT [--tcp PORT] [--kthreads N] [--drop P] [--seed S]"
+let usage = "usage: echo-server --net DEVICE --ip A.B.C.D/NN [--gateway G] [--host-ip H/NN] [--udp PORT] [--tcp PORT [--backlog N] [--tcp-buffer BYTES]] [--kthreads N] [--drop P] [--seed S]"
 
 struct Options {
     var net: String?
@@ -24,7 +26,9 @@ struct Options {
     var gateway: String?
     var hostIP: String?
     var udp: UInt16?
-    var tcp: String?
+    var tcp: UInt16?
+    var backlog = 128
+    var tcpBuffer: Int?
     var kthreads = 1
     var drop = 0.0
     var seed: UInt64 = 1
@@ -49,7 +53,18 @@ func parse(_ args: [String]) -> Options {
             let v = value(a)
             guard let p = UInt16(v), p != 0 else { fail("--udp: '\(v)' is not a port from 1 to 65535", status: 2) }
             o.udp = p
-        case "--tcp": o.tcp = value(a)
+        case "--tcp":
+            let v = value(a)
+            guard let p = UInt16(v), p != 0 else { fail("--tcp: '\(v)' is not a port from 1 to 65535", status: 2) }
+            o.tcp = p
+        case "--backlog":
+            let v = value(a)
+            guard let n = Int(v), n >= 1 else { fail("--backlog: '\(v)' is not a positive number", status: 2) }
+            o.backlog = n
+        case "--tcp-buffer":
+            let v = value(a)
+            guard let n = Int(v), n >= 1024 else { fail("--tcp-buffer: '\(v)' is not a size of at least 1024 bytes", status: 2) }
+            o.tcpBuffer = n
         case "--kthreads":
             let v = value(a)
             guard let n = Int(v), (1...64).contains(n) else { fail("--kthreads: '\(v)' is not a number from 1 to 64", status: 2) }
@@ -86,13 +101,29 @@ func run(_ argv: [String]) throws(NetStackError) {
 }
 
 let stopRequested = Atomic<Bool>(false)
+/// Bytes echoed over TCP, and connections served to their end.
+let tcpEchoed = Atomic<Int>(0)
+let tcpServed = Atomic<Int>(0)
+
+/// Echoes one TCP connection until the peer's FIN (or an error), then closes it.
+func tcpEcho(_ connection: TCPSocket, bufferSize: Int) {
+    var buffer = [UInt8](repeating: 0, count: bufferSize)
+    defer { connection.close() }
+    while true {
+        let n: Int
+        do { n = try connection.read(into: &buffer) } catch { return }
+        if n == 0 { break }
+        do { _ = try buffer.withUnsafeBytes { b throws(SocketError) in try connection.write(UnsafeRawBufferPointer(rebasing: b[..<n])) } } catch { return }
+        tcpEchoed.add(n, ordering: .relaxed)
+    }
+    tcpServed.add(1, ordering: .relaxed)
+}
 
 func main() throws(NetStackError) {
     let o = parse(CommandLine.arguments)
-    if let tcp = o.tcp { fail("--tcp \(tcp): not yet: TCP is issue 8", status: 2) }
     guard let net = o.net else { fail("--net is required\n\(usage)", status: 2) }
     guard let ip = o.ip else { fail("--ip is required\n\(usage)", status: 2) }
-    guard let port = o.udp else { fail("--udp is required\n\(usage)", status: 2) }
+    guard o.udp != nil || o.tcp != nil else { fail("--udp or --tcp is required\n\(usage)", status: 2) }
     let cidr = try IPv4CIDR(parsing: ip)
     var gateway: IPv4Address? = nil
     if let g = o.gateway {
@@ -129,31 +160,51 @@ func main() throws(NetStackError) {
     let runtime: Runtime
     do { runtime = try Runtime(RuntimeConfiguration(kthreads: o.kthreads)) } catch { throw .runtime(error.description) }
     try interface.start(on: runtime)
-    let socket: UDPSocket
-    do { socket = try UDPSocket(interface: interface, port: port) } catch { throw .invalidConfiguration("--udp \(port): \(error)") }
-
-    runtime.spawn {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            do throws(SocketError) {
-                let (n, from) = try socket.receiveFrom(into: &buffer)
-                _ = try? socket.send(buffer[..<n], to: from)
-            } catch .closed {
-                return
-            } catch {
-                continue
+    if let port = o.udp {
+        let socket: UDPSocket
+        do { socket = try UDPSocket(interface: interface, port: port) } catch { throw .invalidConfiguration("--udp \(port): \(error)") }
+        runtime.spawn {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                do throws(SocketError) {
+                    let (n, from) = try socket.receiveFrom(into: &buffer)
+                    _ = try? socket.send(buffer[..<n], to: from)
+                } catch .closed {
+                    return
+                } catch {
+                    continue
+                }
+            }
+        }
+    }
+    if let port = o.tcp {
+        var tcpConfig = TCPConfiguration()
+        if let b = o.tcpBuffer {
+            tcpConfig.receiveBufferSize = b
+            tcpConfig.sendBufferSize = b
+        }
+        let listener: TCPListener
+        do { listener = try TCPListener(interface: interface, port: port, backlog: o.backlog, configuration: tcpConfig) } catch {
+            throw .invalidConfiguration("--tcp \(port): \(error)")
+        }
+        let bufferSize = min(o.tcpBuffer ?? 65536, 65536)
+        runtime.spawn {
+            while true {
+                let connection: TCPSocket
+                do { connection = try listener.accept() } catch { return }
+                _ = UThread.spawn { tcpEcho(connection, bufferSize: bufferSize) }
             }
         }
     }
     for s in [SIGINT, SIGTERM] { signal(s) { _ in stopRequested.store(true, ordering: .releasing) } }
-    print("echo-server: ready on \(info.name) mac \(mac) ip \(cidr) udp \(port)")
+    print("echo-server: ready on \(info.name) mac \(mac) ip \(cidr)" + (o.udp.map { " udp \($0)" } ?? "") + (o.tcp.map { " tcp \($0)" } ?? ""))
     fflush(nil)
     runtime.spawn {
         while !stopRequested.load(ordering: .acquiring) && !interface.isLinkDown { UThread.sleep(for: .milliseconds(20)) }
         if interface.isLinkDown { print("echo-server: the link is down (\(interface.lastDeviceError.map { "\($0)" } ?? "peer gone"))") }
         let c = interface.statistics
         print(c.description, terminator: "")
-        print("summary: eth.rx=\(c.ethernet.framesReceived) eth.tx=\(c.ethernet.framesSent) udp.rx=\(c.udp.received) udp.tx=\(c.udp.sent) udp.noports=\(c.udp.noPorts) icmp.echo=\(c.icmp.echoRepliesSent)")
+        print("summary: eth.rx=\(c.ethernet.framesReceived) eth.tx=\(c.ethernet.framesSent) udp.rx=\(c.udp.received) udp.tx=\(c.udp.sent) udp.noports=\(c.udp.noPorts) icmp.echo=\(c.icmp.echoRepliesSent) tcp.in=\(c.tcp.segmentsReceived) tcp.out=\(c.tcp.segmentsSent) tcp.passive=\(c.tcp.passiveOpens) tcp.rst=\(c.tcp.resetsSent) tcp.cookies=\(c.tcp.synCookiesSent) tcp.echoed=\(tcpEchoed.load(ordering: .relaxed)) tcp.connections=\(tcpServed.load(ordering: .relaxed))")
         if let e = interface.lastDeviceError { print("device error: \(e)") }
         fflush(nil)
         if case .sharedMemory(let path) = spec { unlink(path) }   // exit skips the device's own clean-up
