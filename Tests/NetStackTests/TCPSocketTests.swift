@@ -32,6 +32,16 @@ func pattern(_ count: Int, from offset: Int = 0, seed: Int = 0) -> [UInt8] {
     (0..<count).map { patternByte(offset + $0, seed: seed) }
 }
 
+/// Writes the first `n` bytes of `chunk` (all of them, blocking); the error, if any.
+func writePrefix(_ c: TCPSocket, _ chunk: [UInt8], _ n: Int) -> SocketError? {
+    chunk.withUnsafeBytes { b -> SocketError? in
+        do throws(SocketError) {
+            _ = try c.write(UnsafeRawBufferPointer(rebasing: b[..<n]))
+            return nil
+        } catch { return error }
+    }
+}
+
 /// An echo service on `listener`: one uthread per connection until the peer's FIN.
 func startEcho(_ listener: TCPListener, on runtime: Runtime) {
     runtime.spawn {
@@ -39,7 +49,7 @@ func startEcho(_ listener: TCPListener, on runtime: Runtime) {
             _ = UThread.spawn {
                 var buffer = [UInt8](repeating: 0, count: 16384)
                 while let n = try? c.read(into: &buffer), n > 0 {
-                    guard (try? buffer.withUnsafeBytes { b in try c.write(UnsafeRawBufferPointer(rebasing: b[..<n])) }) != nil else { break }
+                    if writePrefix(c, buffer, n) != nil { break }
                 }
                 c.close()
             }

@@ -210,7 +210,8 @@ struct TapInteropTests {
             (["--net", "loopback", "--ip", "10.0.0.2/24", "--udp", "0"], "echo-server: --udp: '0' is not a port from 1 to 65535"),
             (["--net", "loopback", "--ip", "10.0.0.2/24", "--udp", "7", "--gateway", "10.1.0.1"],
              "echo-server: invalid network configuration: gateway 10.1.0.1 is not another address on 10.0.0.0/24"),
-            (["--net", "loopback", "--ip", "10.0.0.2/24", "--udp", "7", "--tcp", "80"], "echo-server: --tcp 80: not yet: TCP is issue 8"),
+            (["--net", "loopback", "--ip", "10.0.0.2/24"], "echo-server: --udp or --tcp is required"),
+            (["--net", "loopback", "--ip", "10.0.0.2/24", "--tcp", "0"], "echo-server: --tcp: '0' is not a port from 1 to 65535"),
             (["--net", "loopback", "--ip", "10.0.0.2/24", "--udp", "7", "--host-ip", "10.0.0.1/24"], "echo-server: invalid network configuration: --host-ip is for --net tap:NAME only"),
         ]
         for (args, message) in cases {
