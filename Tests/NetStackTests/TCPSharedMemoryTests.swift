@@ -125,7 +125,7 @@ struct FaultCase: Sendable, CustomTestStringConvertible {
         FaultCase(name: "5% duplication", duplicate: 0.05),
     ])
     func transferThroughFaults(_ fault: FaultCase) throws {
-        let size = fault.drop >= 0.05 ? (longTests ? 16 << 20 : 2 << 20) : (longTests ? 64 << 20 : 4 << 20)
+        let size = fault.drop >= 0.05 ? (longTests ? 32 << 20 : 4 << 20) : (longTests ? 256 << 20 : 16 << 20)
         var result: TransferResult? = nil
         let (out, stats) = try withTCPEchoServerOverShm(faults: fault.configuration) { interface, runtime in
             result = echoTransfer(interface, runtime: runtime, size: size, seed: Int(fault.drop * 1000))

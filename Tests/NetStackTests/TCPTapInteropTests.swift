@@ -41,15 +41,14 @@ final class ServerOnTap {
     deinit { finish() }
 }
 
-/// Bytes streamed each way by the bulk tests: 100 MB with JUNCTION_LONG_TESTS=1 (or in a
-/// release build), less by default (debug builds move some tens of MB/s).
-let bulkBytes: Int = {
-    #if DEBUG
-    return longTests ? 100_000_000 : 20_000_000
-    #else
-    return 100_000_000
-    #endif
-}()
+/// Bytes streamed each way by the bulk tests: 100 MB (about 5 s each in a debug build);
+/// 1 GB with JUNCTION_LONG_TESTS=1.
+let bulkBytes = longTests ? 1_000_000_000 : 100_000_000
+
+/// The stream our client sends: a block of pattern bytes whose length (a prime) does not
+/// divide any buffer size, so a slipped, lost or repeated piece shows.
+let streamPeriod = 1_000_003
+let streamBlock = pattern(streamPeriod, seed: 3)
 
 @Suite(.enabled(if: runningAsRoot, "needs root: creates TAP interfaces"), .serialized)
 struct TCPTapInteropTests {
@@ -187,7 +186,7 @@ struct TCPTapInteropTests {
                 var offset = 0
                 while offset < size {
                     let n = min(chunk.count, size - offset)
-                    for k in 0..<n { chunk[k] = patternByte(offset + k, seed: 3) }
+                    for k in 0..<n { chunk[k] = streamBlock[(offset + k) % streamPeriod] }
                     if let e = writePrefix(c, chunk, n) { return "write: \(e)" }
                     offset += n
                 }
@@ -202,7 +201,12 @@ struct TCPTapInteropTests {
                 let n: Int
                 do throws(SocketError) { n = try c.read(into: &buffer) } catch { failure = "read at \(got): \(error)"; break }
                 if n == 0 { break }
-                for k in 0..<n where buffer[k] != patternByte(got + k, seed: 3) { intact = false; break }
+                var p = got % streamPeriod
+                for k in 0..<n {
+                    if buffer[k] != streamBlock[p] { intact = false; break }
+                    p += 1
+                    if p == streamPeriod { p = 0 }
+                }
                 got += n
             }
             if let e = writer.join(), failure == nil { failure = e }
@@ -217,13 +221,14 @@ struct TCPTapInteropTests {
         // The server's digest of what it received is the digest of our stream.
         let digest = try runChild(["python3", "-c", """
             import hashlib, sys
-            size = int(sys.argv[1])
+            size, period = int(sys.argv[1]), int(sys.argv[2])
+            block = bytes(((o * 2654435761 + 3) >> 13) & 0xFF for o in range(period))
             h = hashlib.sha256()
-            step = 1 << 20
-            for base in range(0, size, step):
-                h.update(bytes(((o * 2654435761 + 3) >> 13) & 0xFF for o in range(base, min(size, base + step))))
+            for base in range(0, size - size % period, period):
+                h.update(block)
+            h.update(block[:size % period])
             print(h.hexdigest())
-            """, "\(size)"], seconds: 120)
+            """, "\(size)", "\(streamPeriod)"], seconds: 120)
         #expect(linux.output.contains(digest.output.trimmingCharacters(in: .whitespacesAndNewlines)), "\(linux.output) vs \(digest.output)")
         #expect(interface.statistics.wire.total == 0, "\(interface.statistics.wire)")
     }

@@ -61,7 +61,7 @@ final class TCPControlBlock: @unchecked Sendable {
         guard let r = connection?.readiness else { return [.writable, .hangUp] }   // Linux: a fresh socket is EPOLLOUT|EPOLLHUP
         var s = SocketReadiness(r)
         if readShut { s.insert(.readable) }
-        if connectPending || state == .synSent || state == .synReceived { s.remove(.writable) }
+        if state == .synSent || state == .synReceived { s.remove(.writable) }
         return s
     }
 
@@ -97,7 +97,8 @@ final class TCPControlBlock: @unchecked Sendable {
                 connection!.copyPayload(of: segment, into: buffer)
             }
         }
-        if let d = connection?.nextDeadline { i.tcpSchedule(self, at: d) }
+        // Never at or before `now`: a deadline the timers did not move must not spin the heap.
+        if let d = connection?.nextDeadline { i.tcpSchedule(self, at: max(d, now &+ 1)) }
         let s = connection?.state ?? .closed
         if let p = parent {
             switch s {
