@@ -21,7 +21,7 @@ struct TcpSuite: ParsableCommand {
     @OptionGroup var options: SuiteOptions
 
     @Option(help: .hidden) var serveShm: String?
-    @Option(help: .hidden) var serveKernel = false
+    @Flag(help: .hidden) var serveKernel = false
     @Option(help: .hidden) var cpu: Int = 0
     @Option(help: "Congestion control of our stack: newreno or cubic.")
     var congestion: String = "cubic"
@@ -209,6 +209,7 @@ struct TcpSuite: ParsableCommand {
     /// The child: NetStack on `shm:PATH` at 10.97.0.2: an echo listener on port 7 and a
     /// sink on port 9, a uthread per connection, until killed.
     static func serveOverShm(_ path: String, cpu: Int, congestion: String) throws -> Never {
+        _ = cj_die_with_parent()
         let device = try SharedMemoryDevice(path: path)
         let config = InterfaceConfiguration(mac: NetStack.MACAddress(rawValue: device.info.mac.raw), address: try IPv4CIDR(parsing: "10.97.0.2/24"))
         let interface = try NetworkInterface(device: device, configuration: config)
@@ -366,6 +367,7 @@ struct TcpSuite: ParsableCommand {
     /// The child: an epoll echo server on 127.0.0.1:PORT and a sink on PORT+1 (reads to end
     /// of stream, answers one byte), one thread, until killed.
     static func serveKernel(cpu: Int) -> Never {
+        _ = cj_die_with_parent()
         _ = cj_pin_to_nth_allowed_cpu(Int32(cpu))
         func listener(_ port: UInt16) -> Int32? {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)

@@ -117,6 +117,7 @@ struct UdpSuite: ParsableCommand {
 
     /// The child: NetStack on `shm:PATH` at 10.99.0.2, echoing UDP port 7 until killed.
     static func serveOverShm(_ path: String, cpu: Int) throws -> Never {
+        _ = cj_die_with_parent()
         let device = try SharedMemoryDevice(path: path)
         let config = InterfaceConfiguration(mac: NetStack.MACAddress(rawValue: device.info.mac.raw), address: try IPv4CIDR(parsing: "10.99.0.2/24"))
         let interface = try NetworkInterface(device: device, configuration: config)
@@ -216,6 +217,7 @@ struct UdpSuite: ParsableCommand {
 
     /// The child: a UDP echo server on 127.0.0.1 (port printed), blocking or spinning.
     static func serveKernel(spinning: Bool, cpu: Int) -> Never {
+        _ = cj_die_with_parent()
         _ = cj_pin_to_nth_allowed_cpu(Int32(cpu))
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         var addr = sockaddr_in()

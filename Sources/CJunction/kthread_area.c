@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -245,4 +246,12 @@ int cj_pin_to_nth_allowed_cpu(int nth) {
         }
     }
     return -EINVAL;
+}
+
+int cj_die_with_parent(void) {
+    pid_t parent = getppid();
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return -errno;
+    // The parent may have gone before the call: then nobody would send the signal.
+    if (getppid() != parent || parent == 1) _exit(1);
+    return 0;
 }

@@ -189,6 +189,10 @@ int cj_allowed_cpu_count(void);
 /// Returns the CPU number or -errno.
 int cj_pin_to_nth_allowed_cpu(int nth);
 
+/// Asks the kernel to SIGKILL the calling process when its parent exits (a benchmark's or
+/// test's helper child must not outlive a parent that crashed). Returns 0 or -errno.
+int cj_die_with_parent(void);
+
 /// The calling OS thread's kernel thread id.
 int32_t cj_gettid(void);
 
