@@ -227,3 +227,13 @@ final class Simulation {
         }
     }
 }
+
+/// Whether a listener would take `syn` (`== nil` on the optional needs Copyable).
+func acceptsSYN(_ syn: TCPSegment) -> Bool {
+    let c = TCPConnection(acceptingSYN: syn, local: tcpServerAddress, remote: tcpClientAddress, isn: SequenceNumber(1),
+                          mss: 1460, configuration: plainConfiguration(), now: 0)
+    switch consume c {
+    case .none: return false
+    case .some: return true
+    }
+}

@@ -71,7 +71,8 @@ extension TCPConnection {
 
     /// RFC 5961 §7: an ACK in answer to a suspicious segment, rate-limited.
     mutating func challengeACK(now: Int64) {
-        if now - challengeSlotStart >= 1_000_000_000 || now < challengeSlotStart {
+        if let start = challengeSlotStart, now >= start, now - start < 1_000_000_000 {
+        } else {
             challengeSlotStart = now
             challengeACKsInSlot = 0
         }
@@ -142,6 +143,25 @@ extension TCPConnection {
         if current == .synReceived && f.contains(.syn) && !f.contains(.ack) && !f.contains(.rst)
             && seg.sequenceNumber == irs {
             sndNxt = iss
+            return
+        }
+
+        // Simultaneous open (RFC 9293 figure 8, line 6): the peer's SYN-ACK repeats the SYN
+        // we already took, so the sequence test would refuse it; its ACK completes ours.
+        if current == .synReceived && f.contains([.syn, .ack]) && !f.contains(.rst) && seg.sequenceNumber == irs {
+            let ack = seg.acknowledgmentNumber
+            guard ack > sndUna && ack <= sndMax else {
+                resetToSend = (ack, false)
+                return
+            }
+            sndWnd = Int(seg.window)
+            maxSndWnd = max(maxSndWnd, sndWnd)
+            sndWl1 = seg.sequenceNumber
+            sndWl2 = ack
+            enterEstablished(now: now)
+            var synACK = seg
+            synACK.window = 0
+            newlyAcknowledged(synACK, now: now)
             return
         }
 
@@ -262,7 +282,8 @@ extension TCPConnection {
 
     mutating func newlyAcknowledged(_ seg: TCPSegment, now: Int64) {
         let ack = seg.acknowledgmentNumber
-        let acked = ack - sndUna
+        // Bytes of data (and FIN) newly acknowledged; the SYN is not data.
+        let acked = ack - sndUna - (sndUna == iss ? 1 : 0)
         // RTT: RFC 7323 §4 RTTM from the echoed timestamp; otherwise Karn's timed segment.
         if timestampsEnabled, let ts = seg.options.timestamp, ts.echoReply != 0 {
             let ms = Int64(Int32(bitPattern: Self.timestampClock(now) &- ts.echoReply))
@@ -299,7 +320,7 @@ extension TCPConnection {
                 retransmitFirstPending = true
                 congestion.congestionWindow = max(congestion.congestionWindow - acked + (acked >= mss ? mss : 0), mss)
             }
-        } else {
+        } else if acked > 0 {
             congestion.onACK(acked: acked, mss: mss, now: now, smoothedRTT: rtt.smoothed)
         }
         duplicateACKs = 0

@@ -83,7 +83,7 @@ public struct TCPConnection: ~Copyable {
     var unacknowledgedBytes = 0
     /// RFC 5961 §7 rate limit: challenge ACKs sent in the current one-second slot.
     var challengeACKsInSlot = 0
-    var challengeSlotStart: Int64 = .min
+    var challengeSlotStart: Int64?
 
     // MARK: retransmission and congestion
     var rtt: RTTEstimator
