@@ -206,9 +206,11 @@ extension TCPConnection {
         if !isRetransmission && sndUna == sndMax && configuration.slowStartAfterIdle && now - lastSendTime > rtt.rto {
             congestion.restart(window: configuration.initialWindowSegments * mss, now: now)
         }
+        // In flight: RFC 6675's pipe in recovery; otherwise what lies between SND.UNA and
+        // SND.NXT less what the peer has SACKed (after a timeout SND.NXT skips over it).
         let flight = inRecovery && sackEnabled
             ? scoreboard.pipe(una: sndUna, max: sndMax, highRxt: highRxt, mss: mss)
-            : sndNxt - sndUna
+            : sndNxt - sndUna - (sackEnabled ? scoreboard.sackedBytes(below: sndNxt) : 0)
         let windowRoom = (sndUna + sndWnd) - sndNxt
         let room = max(min(congestion.congestionWindow - flight, windowRoom), 0)
         let options = segmentOptions(now: now)

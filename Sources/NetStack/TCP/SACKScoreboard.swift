@@ -85,6 +85,15 @@ struct SACKScoreboard: ~Copyable {
         if count > 0 && ranges[0].start < una { ranges[0].start = una }
     }
 
+    /// SACKed bytes below `limit`.
+    func sackedBytes(below limit: SequenceNumber) -> Int {
+        var n = 0
+        for i in 0..<count where ranges[i].start < limit {
+            n += SequenceNumber.min(ranges[i].end, limit) - ranges[i].start
+        }
+        return n
+    }
+
     /// Whether `seq` is SACKed.
     func isSACKed(_ seq: SequenceNumber) -> Bool {
         for i in 0..<count where ranges[i].start <= seq && seq < ranges[i].end { return true }
