@@ -165,6 +165,26 @@ struct TCPReceiveTests {
         #expect(d.drain(ms).last?.options.sackBlocks.count == 3)
     }
 
+    @Test("D-SACK (RFC 2883): data received twice is reported in the first block")
+    func duplicateSACK() {
+        var config = plainConfiguration()
+        config.selectiveAcknowledgments = true
+        let c = optionClient(config, peer: options(mss: 1460, sack: true))
+        c.conn.input(segment(5001, 1001, .ack, payload: bytes(100)), now: ms)
+        _ = c.receiveAll()
+        c.conn.handleTimers(now: sec)
+        _ = c.drain(sec)
+        c.conn.input(segment(5001, 1001, .ack, payload: bytes(100)), now: sec)
+        let out = c.drain(sec)
+        #expect(out.count == 1 && Array(out[0].options.sackBlocks) == [SACKBlock(start: SequenceNumber(5001), end: SequenceNumber(5101))])
+        // Reported once; a partly old segment reports the old part, beside the out-of-order block.
+        c.conn.input(segment(5301, 1001, .ack, payload: bytes(100)), now: sec)
+        #expect(Array(c.drain(sec)[0].options.sackBlocks) == [SACKBlock(start: SequenceNumber(5301), end: SequenceNumber(5401))])
+        c.conn.input(segment(5051, 1001, .ack, payload: bytes(100)), now: sec)
+        #expect(Array(c.drain(sec)[0].options.sackBlocks) == [SACKBlock(start: SequenceNumber(5051), end: SequenceNumber(5101)),
+                                                             SACKBlock(start: SequenceNumber(5301), end: SequenceNumber(5401))])
+    }
+
     @Test("out-of-order data beyond outOfOrderLimit is dropped and counted; in-order bytes are exact")
     func outOfOrderLimit() {
         var config = plainConfiguration()
@@ -199,6 +219,7 @@ struct TCPReceiveTests {
         // RTO 200 ms (the minimum; the handshake's RTT was 0), doubling.
         #expect(probes == [200 * ms, 600 * ms, 1400 * ms, 3000 * ms])
         #expect(c.conn.info.statistics.zeroWindowProbes == 4)
+        #expect(c.conn.info.statistics.retransmittedSegments == 0)
         c.conn.input(segment(5001, 1001, .ack, window: 65535), now: t + 2 * ms)
         // The 80-byte tail waits for an ACK (Nagle).
         #expect(c.drain(t + 2 * ms).map(\.payloadLength) == [1460, 1460])
@@ -259,6 +280,12 @@ struct TCPReceiveTests {
         _ = more.withUnsafeMutableBytes { try? c.conn.receive(into: $0) }
         let update = c.drain(4 * ms)
         #expect(update.count == 1 && update[0].window == UInt16(1460 * 4 + 100))
+        // Filled again: data at RCV.NXT into a zero window is dropped but ACKed.
+        c.conn.input(segment(UInt32(5001 + 8 * 1460), 1001, .ack, payload: bytes(1460 * 4 + 100)), now: 5 * ms)
+        #expect(c.drain(5 * ms).last?.window == 0)
+        c.conn.input(segment(UInt32(5001 + 12 * 1460 + 100), 1001, .ack, payload: bytes(10)), now: 6 * ms)
+        let zero = c.drain(6 * ms)
+        #expect(zero.count == 1 && zero[0].acknowledgmentNumber == SequenceNumber(UInt32(5001 + 12 * 1460 + 100)))
         // Data beyond the advertised window is not accepted.
         c.conn.input(segment(UInt32(5001 + 8 * 1460), 1001, .ack, payload: bytes(1460 * 5)), now: 5 * ms)
         #expect(c.conn.readableBytes <= 8 * 1460)

@@ -218,6 +218,22 @@ struct TCPRecoveryTests {
         #expect(sent == [s(1), s(4)])
     }
 
+    @Test("after an idle RTO the window restarts from the initial window (RFC 5681 §4.1), unless disabled", arguments: [true, false])
+    func idleRestart(_ restart: Bool) {
+        var config = plainConfiguration()
+        config.slowStartAfterIdle = restart
+        config.initialWindowSegments = 2
+        let (c, out) = clientWithFlight(config, segments: 2)
+        #expect(out.count == 2)
+        // The handshake's sample was 0 ms: RTO 200 ms. Two ACKs grow cwnd to 4 segments.
+        c.conn.input(segment(5001, s(1), .ack), now: ms)
+        c.conn.input(segment(5001, s(2), .ack), now: ms)
+        #expect(c.conn.info.congestionWindow == 4 * mss)
+        _ = c.send([UInt8](repeating: 1, count: 4 * mss))
+        let later = c.drain(10 * sec)
+        #expect(later.count == (restart ? 2 : 4))
+    }
+
     @Test("NewReno congestion avoidance: one MSS per window of ACKed bytes")
     func newRenoGrowth() {
         var r = NewReno(initialWindow: 10 * mss)

@@ -259,6 +259,9 @@ struct TCPStateTests {
         let out = c.drain(ms)
         #expect(out.count == 1 && out[0].flags == .ack && out[0].sequenceNumber == SequenceNumber(1001))
         #expect(c.conn.info.statistics.challengeACKs == 1)
+        // Outside the window too.
+        c.conn.input(segment(5001 &+ 1_000_000, 0, .syn), now: ms)
+        #expect(c.drain(ms).count == 1 && c.conn.info.statistics.challengeACKs == 2)
     }
 
     @Test("an ACK of unsent data gets a challenge ACK, rate-limited (RFC 5961 §5, §7)")

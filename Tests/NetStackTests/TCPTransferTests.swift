@@ -86,6 +86,11 @@ struct TCPTransferTests {
         let sim = runTransfer(c, seed: 11)
         let a = sim.client.conn.info.statistics
         let b = sim.server!.conn.info.statistics
+        for st in [a, b] {
+            // Every retransmission has one cause.
+            #expect(st.retransmittedSegments == st.timeoutRetransmits + st.fastRetransmits + st.sackRetransmits, "\(st)")
+            #expect(st.bytesReceived == UInt64(transferSize) && st.bytesSent == UInt64(transferSize))
+        }
         if c.lossy {
             #expect(a.retransmittedSegments + b.retransmittedSegments > 0)
             #expect(a.retransmittedSegments < UInt64(transferSize / 1000), "\(a)")

@@ -49,8 +49,12 @@ extension TCPConnection {
     func segmentOptions(now: Int64) -> TCPOptions {
         var o = TCPOptions()
         if timestampsEnabled { o.timestamp = TCPTimestamp(value: Self.timestampClock(now), echoReply: tsRecent) }
-        if sackEnabled && receiveBuffer.rangeCount > 0 {
-            o.sackBlocks = receiveBuffer.sackBlocks(limit: timestampsEnabled ? 3 : 4)
+        let limit = timestampsEnabled ? 3 : 4
+        if let d = duplicateReport {
+            o.sackBlocks.append(d)
+            for b in receiveBuffer.sackBlocks(limit: limit - 1) { o.sackBlocks.append(b) }
+        } else if sackEnabled && receiveBuffer.rangeCount > 0 {
+            o.sackBlocks = receiveBuffer.sackBlocks(limit: limit)
         }
         return o
     }
@@ -64,6 +68,7 @@ extension TCPConnection {
         ackNow = false
         delayedACKDeadline = nil
         unacknowledgedBytes = 0
+        duplicateReport = nil
         statistics.segmentsSent += 1
         return s
     }
@@ -127,6 +132,7 @@ extension TCPConnection {
         sndMax = SequenceNumber.max(sndMax, sndNxt)
         if retransmission {
             statistics.retransmittedSegments += 1
+            statistics.timeoutRetransmits += 1
         } else {
             timedSequence = sndNxt
             timedAt = now
@@ -242,7 +248,9 @@ extension TCPConnection {
         let start = sndNxt
         let end = start + length + (fin ? 1 : 0)
         if isRetransmission {
+            // Only a timeout moves SND.NXT back, so this is go-back-N after one.
             statistics.retransmittedSegments += 1
+            statistics.timeoutRetransmits += 1
             timedSequence = nil
         } else if timedSequence == nil {
             timedSequence = end

@@ -60,7 +60,7 @@ public struct TCPConnection: ~Copyable {
     /// Largest in-order payload seen (the receiver's idea of a full-sized segment).
     var receiveMSS: Int
 
-    // MARK: buffers
+    // MARK: buffers (each owns its memory and frees it when the connection goes)
     var sendBuffer: SendBuffer
     var receiveBuffer: ReceiveBuffer
     var scoreboard = SACKScoreboard()
@@ -79,6 +79,8 @@ public struct TCPConnection: ~Copyable {
     // MARK: acknowledgments
     var ackNow = false
     var delayedACKDeadline: Int64?
+    /// A D-SACK block for the next ACK (RFC 2883).
+    var duplicateReport: SACKBlock?
     /// In-order payload received since our last ACK.
     var unacknowledgedBytes = 0
     /// RFC 5961 §7 rate limit: challenge ACKs sent in the current one-second slot.
@@ -204,8 +206,6 @@ public struct TCPConnection: ~Copyable {
         sndWl2 = ack.acknowledgmentNumber
         if ack.sequenceLength > 0 { input(ack, now: now) }
     }
-
-    deinit {}
 
     /// The smallest shift that lets `size` bytes be advertised in 16 bits (RFC 7323 §2.3, at most 14).
     static func windowScale(forBuffer size: Int) -> UInt8 {
