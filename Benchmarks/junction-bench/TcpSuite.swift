@@ -25,6 +25,8 @@ struct TcpSuite: ParsableCommand {
     @Option(help: .hidden) var cpu: Int = 0
     @Option(help: "Congestion control of our stack: newreno or cubic.")
     var congestion: String = "cubic"
+    @Option(help: "MTU of the shm link (Linux's loopback has 65536; 9000 is a jumbo-frame Ethernet).")
+    var mtu: Int = 9000
 
     static let message = 64
     static let manyConnections = 64
@@ -47,11 +49,9 @@ struct TcpSuite: ParsableCommand {
     }
 
     func run() throws {
-        if let path = serveShm { try Self.serveOverShm(path, cpu: cpu, congestion: congestion) }
+        if let path = serveShm { try Self.serveOverShm(path, cpu: cpu, congestion: congestion, mtu: mtu) }
         if serveKernel { Self.serveKernel(cpu: cpu) }
         let o = options
-        let counts = Counts(rounds: o.iterations(20_000), requests: o.iterations(200_000),
-                            bulkBytes: o.iterations(1 << 30), connections: o.iterations(5_000))
         let names = [
             "TCP 64 B request/response, median, NetStack both ends over shm",
             "TCP 64 B request/response, p99, NetStack both ends over shm",
@@ -61,6 +61,12 @@ struct TcpSuite: ParsableCommand {
             "TCP connections/s (connect, 64 B exchange, close), NetStack over shm",
         ]
         guard names.contains(where: { o.wants($0) }) else { o.emit(SuiteReport(suite: "tcp", results: [])); return }
+        // Sections not asked for (--only) still run, with token counts.
+        let rounds = o.wants(names[0]) || o.wants(names[1]) ? o.iterations(20_000) : 1
+        let requests = o.wants(names[2]) || o.wants(names[3]) ? o.iterations(200_000) : Self.manyConnections
+        let counts = Counts(rounds: rounds, requests: requests,
+                            bulkBytes: o.wants(names[4]) ? o.iterations(1 << 30) : 1 << 16,
+                            connections: o.wants(names[5]) ? o.iterations(5_000) : 1)
         var linux = try kernelFigures(counts)
         let ours = try shmFigures(counts)
         // A second Linux run after ours (the machine drifts); Linux keeps its best.
@@ -87,13 +93,22 @@ struct TcpSuite: ParsableCommand {
 
     // MARK: NetStack over shm
 
+    /// The shm link's geometry for `mtu`: buffers big enough for one frame.
+    static func link(mtu: Int) -> SharedMemoryConfiguration {
+        var c = SharedMemoryConfiguration()
+        c.mtu = mtu
+        c.bufferSize = mtu <= 1500 ? 2048 : 16384
+        c.buffersPerSide = mtu <= 1500 ? 8192 : 4096
+        return c
+    }
+
     func shmFigures(_ counts: Counts) throws -> Figures {
         let path = "/dev/shm/junction-bench-tcp-\(getpid())"
         defer { unlink(path) }
-        let child = try Child(["tcp", "--serve-shm", path, "--cpu", "\(Self.serverCPU)", "--congestion", congestion])
+        let child = try Child(["tcp", "--serve-shm", path, "--cpu", "\(Self.serverCPU)", "--congestion", congestion, "--mtu", "\(mtu)"])
         defer { child.kill() }
-        let device = try SharedMemoryDevice(path: path)
-        let config = InterfaceConfiguration(mac: NetStack.MACAddress(rawValue: device.info.mac.raw), address: try IPv4CIDR(parsing: "10.97.0.1/24"))
+        let device = try SharedMemoryDevice(path: path, configuration: Self.link(mtu: mtu))
+        let config = InterfaceConfiguration(mac: NetStack.MACAddress(rawValue: device.info.mac.raw), address: try IPv4CIDR(parsing: "10.97.0.1/24"), mtu: mtu)
         let interface = try NetworkInterface(device: device, configuration: config)
         _ = try child.waitFor("ready")
         var rc = RuntimeConfiguration(kthreads: 1)
@@ -208,10 +223,10 @@ struct TcpSuite: ParsableCommand {
 
     /// The child: NetStack on `shm:PATH` at 10.97.0.2: an echo listener on port 7 and a
     /// sink on port 9, a uthread per connection, until killed.
-    static func serveOverShm(_ path: String, cpu: Int, congestion: String) throws -> Never {
+    static func serveOverShm(_ path: String, cpu: Int, congestion: String, mtu: Int) throws -> Never {
         _ = cj_die_with_parent()
-        let device = try SharedMemoryDevice(path: path)
-        let config = InterfaceConfiguration(mac: NetStack.MACAddress(rawValue: device.info.mac.raw), address: try IPv4CIDR(parsing: "10.97.0.2/24"))
+        let device = try SharedMemoryDevice(path: path, configuration: link(mtu: mtu))
+        let config = InterfaceConfiguration(mac: NetStack.MACAddress(rawValue: device.info.mac.raw), address: try IPv4CIDR(parsing: "10.97.0.2/24"), mtu: mtu)
         let interface = try NetworkInterface(device: device, configuration: config)
         var rc = RuntimeConfiguration(kthreads: 1)
         rc.onKThreadStart = { _ in _ = cj_pin_to_nth_allowed_cpu(Int32(cpu)) }
