@@ -218,9 +218,10 @@ extension TCPConnection {
             ? scoreboard.pipe(una: sndUna, max: sndMax, highRxt: highRxt, mss: mss)
             : sndNxt - sndUna - (sackEnabled ? scoreboard.sackedBytes(below: sndNxt) : 0)
         let windowRoom = (sndUna + sndWnd) - sndNxt
-        let room = max(min(congestion.congestionWindow - flight, windowRoom), 0)
+        var room = max(min(congestion.congestionWindow - flight, windowRoom), 0)
         let options = segmentOptions(now: now)
         let limit = payloadLimit(options)
+        if forceSend && room == 0 && isRetransmission { room = min(limit, mss) }
         let length = min(available, limit, room)
         if available > 0 && length == 0 {
             // Window-limited with nothing in flight: the persist timer keeps probing

@@ -92,6 +92,8 @@ public struct TCPConnection: ~Copyable {
     var retransmitDeadline: Int64?
     /// Consecutive timeouts of the oldest outstanding segment.
     var retransmitCount = 0
+    /// When the retransmission timer last fired.
+    var lastTimeout: Int64 = .min
     /// Karn's algorithm without timestamps: the sequence number whose ACK ends the timed
     /// segment, and when it was sent (nil: nothing timed).
     var timedSequence: SequenceNumber?
