@@ -95,12 +95,9 @@ extension TCPConnection {
         return UInt16(field)
     }
 
-    /// Free receive space (the window's ceiling).
-    var receiveWindowAvailable: Int { receiveBuffer.free }
-
     /// After the application read: a window update when the window has at least doubled
     /// and grown by a useful amount (Linux's tcp_cleanup_rbuf; SWS rule of §3.8.6.2.2).
-    mutating func windowOpened(from before: Int) {
+    mutating func windowOpened() {
         guard isSynchronized, !finReceived else { return }
         let advertised = max(rcvAdv - rcvNxt, 0)
         let free = receiveBuffer.free

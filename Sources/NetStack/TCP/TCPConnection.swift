@@ -342,9 +342,8 @@ public struct TCPConnection: ~Copyable {
     public mutating func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TCPError) -> Int? {
         if buffer.isEmpty { return 0 }
         if receiveBuffer.count > 0 {
-            let before = receiveWindowAvailable
             let n = receiveBuffer.read(into: buffer)
-            windowOpened(from: before)
+            windowOpened()
             return n
         }
         if finReceived { return 0 }
