@@ -167,6 +167,21 @@ struct TCPRecoveryTests {
         #expect(c.conn.info.statistics.timeouts == 0)
     }
 
+    @Test("limited transmit (RFC 3042): the first two duplicate ACKs each release one new segment")
+    func limitedTransmit() {
+        var config = plainConfiguration()
+        config.initialWindowSegments = 4
+        let (c, out) = clientWithFlight(config, segments: 8)
+        #expect(out.count == 4)
+        c.conn.input(segment(5001, s(0), .ack), now: ms)
+        #expect(c.drain(ms).map(\.sequenceNumber.rawValue) == [s(4)])
+        c.conn.input(segment(5001, s(0), .ack), now: 2 * ms)
+        #expect(c.drain(2 * ms).map(\.sequenceNumber.rawValue) == [s(5)])
+        // The third: fast retransmit of segment 0, no new data (cwnd = ssthresh + 3 segments).
+        c.conn.input(segment(5001, s(0), .ack), now: 3 * ms)
+        #expect(c.drain(3 * ms).map(\.sequenceNumber.rawValue) == [s(0)])
+    }
+
     @Test("SACK recovery resends exactly the holes (RFC 6675)", arguments: [CongestionControlAlgorithm.newReno, .cubic])
     func sackHoles(_ algorithm: CongestionControlAlgorithm) {
         var config = plainConfiguration()

@@ -1,8 +1,8 @@
 // Output.swift: what to send next: a queued RST, the SYN or SYN-ACK, retransmissions
 // (fast retransmit, NewReno partial ACKs, SACK holes chosen by RFC 6675 NextSeg), new data
-// under the peer's and the congestion window with Nagle (RFC 896) and sender SWS avoidance
-// (RFC 9293 §3.8.6.2.1), the FIN, probes, and ACKs carrying a window that avoids receiver
-// SWS (§3.8.6.2.2), timestamps and SACK blocks.
+// under the peer's and the congestion window (with RFC 3042 limited transmit), Nagle
+// (RFC 896) and sender SWS avoidance (RFC 9293 §3.8.6.2.1), the FIN, probes, and ACKs
+// carrying a window that avoids receiver SWS (§3.8.6.2.2), timestamps and SACK blocks.
 
 extension TCPConnection {
     /// The next segment to transmit now (ACKs, data under the congestion and peer
@@ -215,7 +215,10 @@ extension TCPConnection {
             ? scoreboard.pipe(una: sndUna, max: sndMax, highRxt: highRxt, mss: mss)
             : sndNxt - sndUna - (sackEnabled ? scoreboard.sackedBytes(below: sndNxt) : 0)
         let windowRoom = (sndUna + sndWnd) - sndNxt
-        var room = max(min(congestion.congestionWindow - flight, windowRoom), 0)
+        // RFC 3042 limited transmit: the first two duplicate ACKs each let one new segment
+        // go beyond cwnd, so a small window still collects three duplicates.
+        let limitedTransmit = !inRecovery && !isRetransmission ? min(duplicateACKs, 2) * mss : 0
+        var room = max(min(congestion.congestionWindow + limitedTransmit - flight, windowRoom), 0)
         let options = segmentOptions(now: now)
         let limit = payloadLimit(options)
         if forceSend && room == 0 && isRetransmission { room = min(limit, mss) }
