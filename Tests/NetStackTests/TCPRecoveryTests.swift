@@ -118,6 +118,20 @@ struct TCPRecoveryTests {
         #expect(c.conn.info.statistics.retransmittedSegments == 2)
     }
 
+    @Test("after a lost SYN: cwnd of one segment (RFC 5681 §3.1) and a 3 s RTO without a sample (RFC 6298 §5.7)")
+    func lostSYN() {
+        let c = makeClient()
+        _ = c.drain(0)
+        c.conn.handleTimers(now: sec)
+        _ = c.drain(sec)
+        c.conn.input(segment(5000, 1001, [.syn, .ack], options: options(mss: 1460)), now: sec + 10 * ms)
+        #expect(c.conn.state == .established)
+        #expect(c.conn.info.congestionWindow == 1460)
+        #expect(c.conn.info.smoothedRTT == nil && c.conn.info.rto == .seconds(3))
+        _ = c.send([UInt8](repeating: 1, count: 3000))
+        #expect(c.drain(sec + 10 * ms).map(\.payloadLength) == [1460])
+    }
+
     @Test("SYN-ACK retries per synAckRetries")
     func synAckRetries() {
         var config = plainConfiguration()

@@ -135,6 +135,22 @@ struct TCPStateTests {
         #expect(c.conn.state == .closed)
     }
 
+    @Test("shutdownWrite, FIN-WAIT-2, then close(): the FIN-WAIT-2 timer starts at close")
+    func closeInFinWait2() {
+        var config = plainConfiguration()
+        config.finWait2Timeout = .seconds(5)
+        let c = establishedClient(config)
+        c.conn.shutdownWrite()
+        _ = c.drain(0)
+        c.conn.input(segment(5001, 1002, .ack), now: ms)
+        #expect(c.conn.state == .finWait2 && c.conn.nextDeadline == nil)
+        c.conn.close()
+        _ = c.drain(10 * sec)
+        #expect(c.conn.nextDeadline == 15 * sec)
+        c.conn.handleTimers(now: 15 * sec)
+        #expect(c.conn.state == .closed)
+    }
+
     @Test("passive close: CLOSE-WAIT, end of stream, LAST-ACK, CLOSED")
     func passiveClose() {
         let c = establishedClient()

@@ -58,6 +58,12 @@ extension TCPConnection {
     mutating func enterEstablished(now: Int64) {
         current = finQueued ? .finWait1 : .established
         lastReceiveTime = now
+        if handshakeRetransmitted {
+            // RFC 5681 §3.1: after a lost SYN or SYN-ACK the initial window is one segment;
+            // RFC 6298 §5.7: with no RTT sample, the RTO goes back to 3 s.
+            congestion.congestionWindow = sendMSS
+            rtt.fallBack(to: 3_000_000_000)
+        }
     }
 
     mutating func enterTimeWait(now: Int64) {

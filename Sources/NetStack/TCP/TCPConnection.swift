@@ -92,6 +92,8 @@ public struct TCPConnection: ~Copyable {
     var retransmitDeadline: Int64?
     /// Consecutive timeouts of the oldest outstanding segment.
     var retransmitCount = 0
+    /// The SYN or SYN-ACK had to be sent again.
+    var handshakeRetransmitted = false
     /// When the retransmission timer last fired.
     var lastTimeout: Int64 = .min
     /// Karn's algorithm without timestamps: the sequence number whose ACK ends the timed

@@ -54,6 +54,7 @@ extension TCPConnection {
         timedSequence = nil
         if handshake {
             sndNxt = iss
+            handshakeRetransmitted = true
         } else {
             let mss = sendMSS
             // RFC 5681 eq. 4 on the first timeout; later ones keep ssthresh (as Linux).
