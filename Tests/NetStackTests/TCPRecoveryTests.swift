@@ -229,6 +229,23 @@ struct TCPRecoveryTests {
         #expect(c.conn.info.congestionWindow == c.conn.info.slowStartThreshold)
     }
 
+    @Test("NextSeg rule 3: with nothing lost left and no new data, a hole below the highest SACK goes")
+    func sackRule3() {
+        var config = plainConfiguration()
+        config.selectiveAcknowledgments = true
+        let (c, _) = clientWithFlight(config, segments: 6, sack: true)
+        func block(_ a: Int, _ b: Int) -> SACKBlock { SACKBlock(start: SequenceNumber(s(a)), end: SequenceNumber(s(b))) }
+        // Segments 0 and 4 are lost; 1, 2, 3 and 5 arrive.
+        var sent: [UInt32] = []
+        for (i, blocks) in [[block(1, 2)], [block(1, 3)], [block(1, 4)], [block(5, 6), block(1, 4)]].enumerated() {
+            c.conn.input(segment(5001, s(0), .ack, options: options(blocks: blocks)), now: Int64(i + 1) * ms)
+            sent += c.drain(Int64(i + 1) * ms).map(\.sequenceNumber.rawValue)
+        }
+        // Segment 4 is not "lost" by IsLost (one segment SACKed above it), but rule 3 sends it.
+        #expect(sent == [s(0), s(4)])
+        #expect(c.conn.info.statistics.sackRetransmits == 1 && c.conn.info.statistics.fastRetransmits == 1)
+    }
+
     @Test("after a timeout, SACKed segments are not sent again")
     func timeoutSkipsSACKed() {
         var config = plainConfiguration()

@@ -31,6 +31,9 @@ extension TCPConnection {
         }
         if let s = retransmission(now: now) { return s }
         if let s = dataSegment(now: now) { return s }
+        // RFC 6675 NextSeg rule 3: nothing lost to resend and no new data: fill a hole
+        // below the highest SACKed byte anyway.
+        if let hole = sackHole(lostOnly: false) { return resendHole(hole, now: now) }
         if probePending {
             probePending = false
             // A segment one below SND.UNA: the peer must answer with an ACK carrying its
@@ -181,11 +184,22 @@ extension TCPConnection {
             if highRxt < end { highRxt = end }
             return s
         }
-        guard inRecovery && sackEnabled else { return nil }
+        guard let hole = sackHole(lostOnly: true) else { return nil }
+        return resendHole(hole, now: now)
+    }
+
+    /// A hole NextSeg may fill now (rule 1 when `lostOnly`, rule 3 otherwise), if the
+    /// congestion window leaves room for a segment beside the pipe.
+    func sackHole(lostOnly: Bool) -> (start: SequenceNumber, end: SequenceNumber)? {
+        guard inRecovery && sackEnabled && sndUna < sndMax else { return nil }
         let mss = sendMSS
         let pipe = scoreboard.pipe(una: sndUna, max: sndMax, highRxt: highRxt, mss: mss)
         guard congestion.congestionWindow - pipe >= mss else { return nil }
-        guard let hole = scoreboard.nextLostHole(from: highRxt, una: sndUna, mss: mss) else { return nil }
+        return lostOnly ? scoreboard.nextLostHole(from: highRxt, una: sndUna, mss: mss)
+                        : scoreboard.nextHole(from: highRxt, una: sndUna)
+    }
+
+    mutating func resendHole(_ hole: (start: SequenceNumber, end: SequenceNumber), now: Int64) -> TCPOutgoingSegment {
         statistics.sackRetransmits += 1
         let s = resend(from: hole.start, to: hole.end, now: now)
         let end = s.sequenceNumber + s.payloadLength + (s.flags.contains(.fin) ? 1 : 0)

@@ -159,6 +159,18 @@ struct SACKScoreboard: ~Copyable {
         return nil
     }
 
+    /// RFC 6675 §4 NextSeg rule 3: the first unSACKed byte at or above `from` below the
+    /// highest SACKed byte, lost or not, and the end of its hole.
+    func nextHole(from: SequenceNumber, una: SequenceNumber) -> (start: SequenceNumber, end: SequenceNumber)? {
+        var cursor = SequenceNumber.max(from, una)
+        for i in 0..<count {
+            let r = ranges[i]
+            if cursor < r.start { return (cursor, r.start) }
+            if cursor < r.end { cursor = r.end }
+        }
+        return nil
+    }
+
     private static func overlap(_ a: SequenceNumber, _ b: SequenceNumber, _ c: SequenceNumber, _ d: SequenceNumber) -> Int {
         let lo = SequenceNumber.max(a, c), hi = SequenceNumber.min(b, d)
         return lo < hi ? hi - lo : 0
