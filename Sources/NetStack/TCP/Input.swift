@@ -154,7 +154,7 @@ extension TCPConnection {
 
         // Simultaneous open (RFC 9293 figure 8, line 6): the peer's SYN-ACK repeats the SYN
         // we already took, so the sequence test would refuse it; its ACK completes ours.
-        if current == .synReceived && f.contains([.syn, .ack]) && !f.contains(.rst) && seg.sequenceNumber == irs {
+        if current == .synReceived && f.contains(.synACK) && !f.contains(.rst) && seg.sequenceNumber == irs {
             let ack = seg.acknowledgmentNumber
             guard ack > sndUna && ack <= sndMax else {
                 resetToSend = (ack, false)
@@ -270,7 +270,7 @@ extension TCPConnection {
         let newWindow = Int(seg.window) << sendWindowShift
         if ack > sndUna {
             newlyAcknowledged(seg, now: now)
-        } else if ack == sndUna && sndMax > sndUna && seg.payload.isEmpty && seg.flags.isDisjoint(with: [.syn, .fin])
+        } else if ack == sndUna && sndMax > sndUna && seg.payload.isEmpty && seg.flags.isDisjoint(with: .synFIN)
                     && (newWindow == sndWnd || !seg.options.sackBlocks.isEmpty) {
             // RFC 5681 §2's duplicate ACK (a SACK-carrying ACK counts whatever its window).
             if sackEnabled { scoreboard.add(seg.options.sackBlocks, una: sndUna, max: sndMax) }

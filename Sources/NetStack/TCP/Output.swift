@@ -13,7 +13,7 @@ extension TCPConnection {
             statistics.resetsSent += 1
             statistics.segmentsSent += 1
             return TCPOutgoingSegment(sequenceNumber: r.seq, acknowledgmentNumber: r.ack ? rcvNxt : SequenceNumber(0),
-                                      flags: r.ack ? [.rst, .ack] : .rst, window: 0)
+                                      flags: r.ack ? .rstACK : .rst, window: 0)
         }
         switch current {
         case .closed, .listen:
@@ -55,7 +55,8 @@ extension TCPConnection {
         let limit = timestampsEnabled ? 3 : 4
         if let d = duplicateReport {
             o.sackBlocks.append(d)
-            for b in receiveBuffer.sackBlocks(limit: limit - 1) { o.sackBlocks.append(b) }
+            let recent = receiveBuffer.sackBlocks(limit: limit - 1)
+            for i in 0..<recent.count { o.sackBlocks.append(recent[i]) }
         } else if sackEnabled && receiveBuffer.rangeCount > 0 {
             o.sackBlocks = receiveBuffer.sackBlocks(limit: limit)
         }
@@ -120,7 +121,7 @@ extension TCPConnection {
             if configuration.timestamps { o.timestamp = TCPTimestamp(value: Self.timestampClock(now), echoReply: 0) }
         } else {
             // RFC 7323 §2.2 / RFC 2018 §2: a SYN-ACK carries only what the SYN offered.
-            flags = [.syn, .ack]
+            flags = .synACK
             if windowScalingNegotiated {
                 o.windowScale = UInt8(receiveWindowShift)
             }

@@ -34,8 +34,11 @@ struct SACKScoreboard: ~Copyable {
     @discardableResult
     mutating func add(_ blocks: SACKBlocks, una: SequenceNumber, max sndMax: SequenceNumber) -> Bool {
         var changed = false
-        for b in blocks where b.start < b.end && b.start >= una && b.end <= sndMax {
-            if insert(b) { changed = true }
+        // Indices, not `for in`: the iterator goes through Collection's witnesses, which an
+        // unspecialized build allocates for.
+        for i in 0..<blocks.count {
+            let b = blocks[i]
+            if b.start < b.end && b.start >= una && b.end <= sndMax && insert(b) { changed = true }
         }
         return changed
     }

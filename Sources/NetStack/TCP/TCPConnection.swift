@@ -171,7 +171,7 @@ public struct TCPConnection: ~Copyable {
     /// (no SYN bit, ACK or RST set). Data on the SYN is not kept (no TCP Fast Open).
     public init?(acceptingSYN syn: TCPSegment, local: SocketAddress, remote: SocketAddress, isn: SequenceNumber,
                  mss: Int, configuration: TCPConfiguration, now: Int64) {
-        guard syn.flags.contains(.syn), syn.flags.isDisjoint(with: [.ack, .rst, .fin]) else { return nil }
+        guard syn.flags.contains(.syn), syn.flags.isDisjoint(with: .ackRSTFIN) else { return nil }
         self.init(local: local, remote: remote, isn: isn, mss: mss, configuration: configuration, state: .synReceived,
                   activeOpen: false, now: now)
         acceptPeerSYN(syn, now: now)
@@ -285,14 +285,15 @@ public struct TCPConnection: ~Copyable {
     /// The earliest time ``handleTimers(now:)`` has work (retransmission, delayed ACK,
     /// persist, keepalive, TIME_WAIT, FIN_WAIT_2), or nil.
     public var nextDeadline: Int64? {
-        var d: Int64? = nil
-        func take(_ t: Int64?) { if let t, d == nil || t < d! { d = t } }
-        take(retransmitDeadline)
-        take(delayedACKDeadline)
-        take(persistDeadline)
-        take(keepaliveDeadline)
-        take(lifetimeDeadline)
-        return d
+        Self.earliest(Self.earliest(Self.earliest(retransmitDeadline, delayedACKDeadline),
+                                    Self.earliest(persistDeadline, keepaliveDeadline)), lifetimeDeadline)
+    }
+
+    @inline(__always)
+    private static func earliest(_ a: Int64?, _ b: Int64?) -> Int64? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return min(a, b)
     }
 
     public var info: TCPInfo {
@@ -447,7 +448,7 @@ public struct TCPConnection: ~Copyable {
         }
         return TCPOutgoingSegment(sequenceNumber: SequenceNumber(0),
                                   acknowledgmentNumber: segment.sequenceNumber + segment.sequenceLength,
-                                  flags: [.rst, .ack], window: 0)
+                                  flags: .rstACK, window: 0)
     }
 
     // MARK: shared transitions
@@ -470,6 +471,16 @@ public struct TCPConnection: ~Copyable {
     mutating func queueReset() {
         resetToSend = (SequenceNumber.max(sndNxt, sndMax), false)
     }
+}
+
+extension TCPFlags {
+    // Combinations as constants: an array literal of an OptionSet builds an Array first,
+    // which unoptimized builds allocate on every segment.
+    static let synACK = TCPFlags(rawValue: TCPFlags.syn.rawValue | TCPFlags.ack.rawValue)
+    static let rstACK = TCPFlags(rawValue: TCPFlags.rst.rawValue | TCPFlags.ack.rawValue)
+    static let synFIN = TCPFlags(rawValue: TCPFlags.syn.rawValue | TCPFlags.fin.rawValue)
+    static let synRST = TCPFlags(rawValue: TCPFlags.syn.rawValue | TCPFlags.rst.rawValue)
+    static let ackRSTFIN = TCPFlags(rawValue: TCPFlags.ack.rawValue | TCPFlags.rst.rawValue | TCPFlags.fin.rawValue)
 }
 
 extension Duration {
