@@ -232,7 +232,8 @@ struct TCPStateTests {
         #expect(throws: TCPError.reset) { try buffer.withUnsafeMutableBytes { try c.conn.receive(into: $0) } }
     }
 
-    @Test("RST in SYN-RECEIVED, FIN-WAIT-2, CLOSE-WAIT, LAST-ACK and TIME-WAIT closes", arguments: [0, 1, 2, 3, 4])
+    @Test("RST in SYN-RECEIVED, FIN-WAIT-2, CLOSE-WAIT, LAST-ACK, TIME-WAIT, FIN-WAIT-1 and CLOSING closes",
+          arguments: [0, 1, 2, 3, 4, 5, 6])
     func rstEachState(_ which: Int) {
         let e: Endpoint
         switch which {
@@ -255,13 +256,22 @@ struct TCPStateTests {
             e.conn.input(segment(5001, 1001, [.fin, .ack]), now: 0)
             e.conn.close(); _ = e.drain(0)
             #expect(e.conn.state == .lastAck)
-        default:
+        case 4:
             e = establishedClient()
             e.conn.shutdownWrite(); _ = e.drain(0)
             e.conn.input(segment(5001, 1002, [.fin, .ack]), now: 0)
             #expect(e.conn.state == .timeWait)
+        case 5:
+            e = establishedClient()
+            e.conn.shutdownWrite(); _ = e.drain(0)
+            #expect(e.conn.state == .finWait1)
+        default:
+            e = establishedClient()
+            e.conn.shutdownWrite(); _ = e.drain(0)
+            e.conn.input(segment(5001, 1001, [.fin, .ack]), now: 0)
+            #expect(e.conn.state == .closing)
         }
-        let rcvNxt: UInt32 = which >= 2 ? 5002 : 5001
+        let rcvNxt: UInt32 = [2, 3, 4, 6].contains(which) ? 5002 : 5001
         e.conn.input(segment(rcvNxt, 0, .rst), now: ms)
         #expect(e.conn.state == .closed)
         #expect(e.conn.info.statistics.resetsReceived == 1)
