@@ -77,6 +77,7 @@ struct TCPStateTests {
         deliver(synAckB, to: a)
         #expect(a.conn.state == .established && b.conn.state == .established)
         #expect(a.conn.info.sackEnabled && a.conn.info.timestampsEnabled && a.conn.info.receiveWindowScale > 0)
+        #expect(a.conn.info.statistics.retransmittedSegments == 0)
     }
 
     @Test("simultaneous close: FIN-WAIT-1, CLOSING, TIME-WAIT, then CLOSED after the configured time")

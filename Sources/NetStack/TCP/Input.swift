@@ -127,6 +127,7 @@ extension TCPConnection {
             // Simultaneous open (RFC 9293 §3.5, figure 8): SYN-ACK from our ISN again.
             current = .synReceived
             sndNxt = iss
+            simultaneousOpen = true
         }
     }
 

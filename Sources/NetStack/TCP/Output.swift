@@ -128,7 +128,9 @@ extension TCPConnection {
             o.sackPermitted = sackEnabled
             if timestampsEnabled { o.timestamp = TCPTimestamp(value: Self.timestampClock(now), echoReply: tsRecent) }
         }
-        let retransmission = sndMax > iss
+        // Our SYN again, now with an ACK, is no retransmission in a simultaneous open.
+        let retransmission = sndMax > iss && !simultaneousOpen
+        simultaneousOpen = false
         sndNxt = iss + 1
         sndMax = SequenceNumber.max(sndMax, sndNxt)
         if retransmission {

@@ -92,6 +92,8 @@ public struct TCPConnection: ~Copyable {
     var retransmitDeadline: Int64?
     /// Consecutive timeouts of the oldest outstanding segment.
     var retransmitCount = 0
+    /// A simultaneous open turned our SYN into a SYN-ACK still to send.
+    var simultaneousOpen = false
     /// The SYN or SYN-ACK had to be sent again.
     var handshakeRetransmitted = false
     /// When the retransmission timer last fired.
