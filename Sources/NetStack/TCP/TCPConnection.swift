@@ -11,6 +11,13 @@
 /// ``nextSegment(now:)`` again). The application side: ``send(_:)``, ``receive(into:)``,
 /// ``shutdownWrite()``, ``close()``, ``abort()``, after each of which the caller drains
 /// ``nextSegment(now:)``. A connection whose ``isFinished`` is true can be dropped.
+///
+/// A connection that ends with a RST (``abort()``, ``close()`` with unread data, data after
+/// ``close()``, keepalive giving up) is CLOSED at once but still hands out that RST from
+/// ``nextSegment(now:)``; ``isFinished`` turns true only after it. Segments reaching a
+/// CLOSED connection are ignored: once it is dropped, the owner answers them with
+/// ``reset(answering:)``. A SYN in TIME-WAIT gets a challenge ACK here (RFC 5961); reusing
+/// the 4-tuple for a new connection is the owner's decision.
 public struct TCPConnection: ~Copyable {
     public let local: SocketAddress
     public let remote: SocketAddress
