@@ -227,6 +227,28 @@ struct TCPReceiveTests {
         #expect(c.drain(t + 3 * ms).map(\.payloadLength) == [80])
     }
 
+    @Test("a window that closes with data in flight: the timeout still resends, and a live peer is not given up on")
+    func zeroWindowInFlight() {
+        var config = plainConfiguration()
+        config.maximumRetransmissions = 2
+        let c = establishedClient(config)
+        _ = c.send([UInt8](repeating: 1, count: 1000))
+        #expect(c.drain(0).map(\.payloadLength) == [1000])
+        // The peer shrinks its window to zero without acknowledging (RFC 9293 discourages it).
+        c.conn.input(segment(5001, 1001, .ack, window: 0), now: ms)
+        var t: Int64 = 0
+        for _ in 0..<5 {
+            t = c.conn.nextDeadline!
+            c.conn.handleTimers(now: t)
+            let out = c.drain(t)
+            #expect(out.count == 1 && out[0].sequenceNumber == SequenceNumber(1001) && out[0].payloadLength == 1000)
+            c.conn.input(segment(5001, 1001, .ack, window: 0), now: t + ms)
+        }
+        #expect(c.conn.state == .established)
+        c.conn.input(segment(5001, 2001, .ack, window: 65535), now: t + 2 * ms)
+        #expect(c.conn.info.bytesInFlight == 0 && c.conn.nextDeadline == nil)
+    }
+
     @Test("keepalive: probes after idle, every interval, then timedOut with RST; an answer resets it")
     func keepalive() {
         let c = establishedClient()

@@ -118,6 +118,20 @@ struct TCPRecoveryTests {
         #expect(c.conn.info.statistics.retransmittedSegments == 2)
     }
 
+    @Test("after a lost SYN: cwnd of one segment (RFC 5681 §3.1) and a 3 s RTO without a sample (RFC 6298 §5.7)")
+    func lostSYN() {
+        let c = makeClient()
+        _ = c.drain(0)
+        c.conn.handleTimers(now: sec)
+        _ = c.drain(sec)
+        c.conn.input(segment(5000, 1001, [.syn, .ack], options: options(mss: 1460)), now: sec + 10 * ms)
+        #expect(c.conn.state == .established)
+        #expect(c.conn.info.congestionWindow == 1460)
+        #expect(c.conn.info.smoothedRTT == nil && c.conn.info.rto == .seconds(3))
+        _ = c.send([UInt8](repeating: 1, count: 3000))
+        #expect(c.drain(sec + 10 * ms).map(\.payloadLength) == [1460])
+    }
+
     @Test("SYN-ACK retries per synAckRetries")
     func synAckRetries() {
         var config = plainConfiguration()
@@ -167,6 +181,21 @@ struct TCPRecoveryTests {
         #expect(c.conn.info.statistics.timeouts == 0)
     }
 
+    @Test("limited transmit (RFC 3042): the first two duplicate ACKs each release one new segment")
+    func limitedTransmit() {
+        var config = plainConfiguration()
+        config.initialWindowSegments = 4
+        let (c, out) = clientWithFlight(config, segments: 8)
+        #expect(out.count == 4)
+        c.conn.input(segment(5001, s(0), .ack), now: ms)
+        #expect(c.drain(ms).map(\.sequenceNumber.rawValue) == [s(4)])
+        c.conn.input(segment(5001, s(0), .ack), now: 2 * ms)
+        #expect(c.drain(2 * ms).map(\.sequenceNumber.rawValue) == [s(5)])
+        // The third: fast retransmit of segment 0, no new data (cwnd = ssthresh + 3 segments).
+        c.conn.input(segment(5001, s(0), .ack), now: 3 * ms)
+        #expect(c.drain(3 * ms).map(\.sequenceNumber.rawValue) == [s(0)])
+    }
+
     @Test("SACK recovery resends exactly the holes (RFC 6675)", arguments: [CongestionControlAlgorithm.newReno, .cubic])
     func sackHoles(_ algorithm: CongestionControlAlgorithm) {
         var config = plainConfiguration()
@@ -198,6 +227,23 @@ struct TCPRecoveryTests {
         c.conn.input(segment(5001, s(10), .ack), now: t + ms)
         #expect(c.conn.info.bytesInFlight == 0 && c.conn.info.statistics.timeouts == 0)
         #expect(c.conn.info.congestionWindow == c.conn.info.slowStartThreshold)
+    }
+
+    @Test("NextSeg rule 3: with nothing lost left and no new data, a hole below the highest SACK goes")
+    func sackRule3() {
+        var config = plainConfiguration()
+        config.selectiveAcknowledgments = true
+        let (c, _) = clientWithFlight(config, segments: 6, sack: true)
+        func block(_ a: Int, _ b: Int) -> SACKBlock { SACKBlock(start: SequenceNumber(s(a)), end: SequenceNumber(s(b))) }
+        // Segments 0 and 4 are lost; 1, 2, 3 and 5 arrive.
+        var sent: [UInt32] = []
+        for (i, blocks) in [[block(1, 2)], [block(1, 3)], [block(1, 4)], [block(5, 6), block(1, 4)]].enumerated() {
+            c.conn.input(segment(5001, s(0), .ack, options: options(blocks: blocks)), now: Int64(i + 1) * ms)
+            sent += c.drain(Int64(i + 1) * ms).map(\.sequenceNumber.rawValue)
+        }
+        // Segment 4 is not "lost" by IsLost (one segment SACKed above it), but rule 3 sends it.
+        #expect(sent == [s(0), s(4)])
+        #expect(c.conn.info.statistics.sackRetransmits == 1 && c.conn.info.statistics.fastRetransmits == 1)
     }
 
     @Test("after a timeout, SACKed segments are not sent again")

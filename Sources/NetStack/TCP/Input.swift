@@ -58,6 +58,12 @@ extension TCPConnection {
     mutating func enterEstablished(now: Int64) {
         current = finQueued ? .finWait1 : .established
         lastReceiveTime = now
+        if handshakeRetransmitted {
+            // RFC 5681 §3.1: after a lost SYN or SYN-ACK the initial window is one segment;
+            // RFC 6298 §5.7: with no RTT sample, the RTO goes back to 3 s.
+            congestion.congestionWindow = sendMSS
+            rtt.fallBack(to: 3_000_000_000)
+        }
     }
 
     mutating func enterTimeWait(now: Int64) {
@@ -121,6 +127,7 @@ extension TCPConnection {
             // Simultaneous open (RFC 9293 §3.5, figure 8): SYN-ACK from our ISN again.
             current = .synReceived
             sndNxt = iss
+            simultaneousOpen = true
         }
     }
 
@@ -148,7 +155,7 @@ extension TCPConnection {
 
         // Simultaneous open (RFC 9293 figure 8, line 6): the peer's SYN-ACK repeats the SYN
         // we already took, so the sequence test would refuse it; its ACK completes ours.
-        if current == .synReceived && f.contains([.syn, .ack]) && !f.contains(.rst) && seg.sequenceNumber == irs {
+        if current == .synReceived && f.contains(.synACK) && !f.contains(.rst) && seg.sequenceNumber == irs {
             let ack = seg.acknowledgmentNumber
             guard ack > sndUna && ack <= sndMax else {
                 resetToSend = (ack, false)
@@ -264,7 +271,7 @@ extension TCPConnection {
         let newWindow = Int(seg.window) << sendWindowShift
         if ack > sndUna {
             newlyAcknowledged(seg, now: now)
-        } else if ack == sndUna && sndMax > sndUna && seg.payload.isEmpty && seg.flags.isDisjoint(with: [.syn, .fin])
+        } else if ack == sndUna && sndMax > sndUna && seg.payload.isEmpty && seg.flags.isDisjoint(with: .synFIN)
                     && (newWindow == sndWnd || !seg.options.sackBlocks.isEmpty) {
             // RFC 5681 §2's duplicate ACK (a SACK-carrying ACK counts whatever its window).
             if sackEnabled { scoreboard.add(seg.options.sackBlocks, una: sndUna, max: sndMax) }
