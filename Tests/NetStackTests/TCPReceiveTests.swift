@@ -312,4 +312,38 @@ struct TCPReceiveTests {
         c.conn.input(segment(UInt32(5001 + 8 * 1460), 1001, .ack, payload: bytes(1460 * 5)), now: 5 * ms)
         #expect(c.conn.readableBytes <= 8 * 1460)
     }
+    @Test("a scaled window rounded up offers at most one scaling unit past the buffer, and shrinks by less than one unit rather than offer what cannot be stored")
+    func scaledWindowFilledExactly() {
+        var config = plainConfiguration()
+        config.windowScaling = true
+        config.receiveBufferSize = 100_000   // shift 1: windows are multiples of 2
+        let c = makeClient(config)
+        _ = c.drain(0)
+        c.conn.input(segment(5000, 1001, [.syn, .ack], options: options(mss: 1460, wscale: 0)), now: 0)
+        #expect(c.conn.info.receiveWindowScale == 1)
+        var next = 5001, edge = 5001
+        var t: Int64 = 0
+        // The application never reads; the peer sends segments of varying (odd and even)
+        // sizes up to the latest edge we advertise, as a conforming sender may, and each
+        // segment gets its own ACK. Rounding up moves the edge right (RFC 7323 Appendix F)
+        // until the ring's one unit of slack is used; then the edge may move left by less
+        // than a unit (Linux's tcp_shrink_window) rather than offer unstorable bytes.
+        for i in 0..<400 {
+            for a in c.drain(t) {
+                let right = Int(a.acknowledgmentNumber.rawValue) + (Int(a.window) << c.conn.info.receiveWindowScale)
+                #expect(right > edge - 2, "the window shrank by a unit or more: \(right) < \(edge)")
+                #expect(right <= 5001 + 100_000 + 2, "offered past the ring: \(right)")
+                edge = right
+            }
+            if next >= edge { break }
+            let n = min(777 + i % 3, edge - next)
+            c.conn.input(segment(UInt32(next), 1001, .ack, payload: bytes(n)), now: t)
+            next += n
+            t += 50 * ms
+            c.conn.handleTimers(now: t)   // the delayed ACK: one ACK (and window) per segment
+        }
+        #expect(c.conn.info.statistics.droppedSegments == 0)
+        #expect(c.conn.readableBytes == next - 5001)
+        #expect(c.conn.readableBytes >= 100_000 && c.conn.readableBytes <= 100_000 + 2)
+    }
 }

@@ -119,7 +119,7 @@ extension TCPConnection {
             retransmitDeadline = nil
             retransmitCount = 0
             timedSequence = nil
-            rcvAdv = rcvNxt + min(receiveBuffer.free, 65535)
+            rcvAdv = rcvNxt + min(receiveBuffer.windowSpace, 65535)
             enterEstablished(now: now)
             ackNow = true
             processText(seg, dropText: false, now: now)
@@ -413,7 +413,8 @@ extension TCPConnection {
             }
             seq = rcvNxt
         }
-        // Trim to the buffer (a window rounded up by scaling may offer a little more).
+        // Trim to the ring (windows never offer more than it stores: a sender ignoring
+        // our window, or an old window edge after the buffer shrank).
         let offset = seq - rcvNxt
         let room = max(receiveBuffer.free - offset, 0)
         if payload.count > room {

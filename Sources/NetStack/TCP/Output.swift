@@ -86,15 +86,18 @@ extension TCPConnection {
     /// min(buffer / 2, MSS) (RFC 9293 §3.8.6.2.2) and never to the left (§3.8.6.2.2 too).
     mutating func windowToAdvertise() -> UInt16 {
         let advertised = max(rcvAdv - rcvNxt, 0)
-        var window = receiveBuffer.free
+        var window = receiveBuffer.windowSpace
         if window - advertised < min(receiveBuffer.capacity / 2, localMSS) { window = advertised }
         window = min(window, 65535 << receiveWindowShift)
         var field = window >> receiveWindowShift
         if field << receiveWindowShift < advertised {
-            // Scaling rounds down; round up instead rather than shrink the window.
+            // Scaling rounds down; round up instead rather than shrink the window. The
+            // ring's slack (one scaling unit) stores what that offers beyond SO_RCVBUF.
             field = (advertised + (1 << receiveWindowShift) - 1) >> receiveWindowShift
         }
-        field = min(field, 65535)
+        // Never offer what cannot be stored: a sender may fill every byte offered, and
+        // trimming it would cost a retransmission (rounding up repeatedly could creep).
+        field = min(field, 65535, receiveBuffer.free >> receiveWindowShift)
         rcvAdv = SequenceNumber.max(rcvAdv, rcvNxt + (field << receiveWindowShift))
         return UInt16(field)
     }
@@ -104,7 +107,7 @@ extension TCPConnection {
     mutating func windowOpened() {
         guard isSynchronized, !finReceived else { return }
         let advertised = max(rcvAdv - rcvNxt, 0)
-        let free = receiveBuffer.free
+        let free = receiveBuffer.windowSpace
         if free - advertised >= min(receiveBuffer.capacity / 2, localMSS) && free >= 2 * advertised {
             ackNow = true
         }
@@ -143,7 +146,7 @@ extension TCPConnection {
         if retransmitDeadline == nil { retransmitDeadline = now + rtt.rto }
         lastSendTime = now
         // The window of a SYN is not scaled (RFC 7323 §2.2).
-        let window = min(receiveBuffer.free, 65535)
+        let window = min(receiveBuffer.windowSpace, 65535)
         if current == .synReceived { rcvAdv = SequenceNumber.max(rcvAdv, rcvNxt + window) }
         lastAckSent = rcvNxt
         ackNow = false

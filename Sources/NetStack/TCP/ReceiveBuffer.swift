@@ -10,7 +10,13 @@ let outOfOrderRangeCapacity = 64
 
 struct ReceiveBuffer: ~Copyable {
     private let storage: UnsafeMutableRawPointer
+    /// The configured size (SO_RCVBUF): what window advertisements are computed from.
     let capacity: Int
+    /// Bytes the ring holds beyond `capacity`: one window-scaling unit, so a window that
+    /// scaling rounded up (it must not shrink, RFC 7323 §2.4) never offers more than the
+    /// ring can store (the sender may fill every byte we offered).
+    let slack: Int
+    private var physical: Int { capacity + slack }
     private var head = 0
     /// In-order bytes ready for the application.
     private(set) var count = 0
@@ -24,9 +30,10 @@ struct ReceiveBuffer: ~Copyable {
     /// Bytes held out of order.
     private(set) var outOfOrderBytes = 0
 
-    init(capacity: Int) {
+    init(capacity: Int, slack: Int = 0) {
         self.capacity = max(capacity, 1)
-        storage = UnsafeMutableRawPointer.allocate(byteCount: self.capacity, alignment: 16)
+        self.slack = max(slack, 0)
+        storage = UnsafeMutableRawPointer.allocate(byteCount: self.capacity + self.slack, alignment: 16)
         ranges = .allocate(capacity: outOfOrderRangeCapacity)
         stamps = .allocate(capacity: outOfOrderRangeCapacity)
     }
@@ -37,15 +44,19 @@ struct ReceiveBuffer: ~Copyable {
         stamps.deallocate()
     }
 
-    /// Space after the in-order bytes (the window's ceiling; out-of-order bytes sit in it).
-    var free: Int { capacity - count }
+    /// Space after the in-order bytes that can be stored (out-of-order bytes sit in it):
+    /// the hard ceiling of any window.
+    var free: Int { physical - count }
+
+    /// Space after the in-order bytes by the configured size: what a new window offers.
+    var windowSpace: Int { max(capacity - count, 0) }
 
     /// Copies `bytes` to `offset` bytes past the in-order data (offset 0 is RCV.NXT).
     mutating func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         precondition(offset >= 0 && offset + bytes.count <= free)
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
-        let start = (head + count + offset) % capacity
-        let first = min(bytes.count, capacity - start)
+        let start = (head + count + offset) % physical
+        let first = min(bytes.count, physical - start)
         (storage + start).copyMemory(from: base, byteCount: first)
         if first < bytes.count { storage.copyMemory(from: base + first, byteCount: bytes.count - first) }
     }
@@ -60,7 +71,7 @@ struct ReceiveBuffer: ~Copyable {
     @discardableResult
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         let n = peek(into: buffer)
-        head = (head + n) % capacity
+        head = (head + n) % physical
         count -= n
         return n
     }
@@ -68,7 +79,7 @@ struct ReceiveBuffer: ~Copyable {
     func peek(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         let n = min(buffer.count, count)
         guard n > 0, let out = buffer.baseAddress else { return 0 }
-        let first = min(n, capacity - head)
+        let first = min(n, physical - head)
         out.copyMemory(from: storage + head, byteCount: first)
         if first < n { (out + first).copyMemory(from: storage, byteCount: n - first) }
         return n

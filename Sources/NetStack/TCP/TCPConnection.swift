@@ -154,7 +154,10 @@ public struct TCPConnection: ~Copyable {
         localMSS = max(mss, 64)
         receiveMSS = min(localMSS, 536)
         sendBuffer = SendBuffer(capacity: configuration.sendBufferSize)
-        receiveBuffer = ReceiveBuffer(capacity: configuration.receiveBufferSize)
+        // One scaling unit of slack (see ReceiveBuffer.slack); the shift is a function of
+        // the buffer size, so it is known before the handshake says whether scaling is on.
+        receiveBuffer = ReceiveBuffer(capacity: configuration.receiveBufferSize,
+                                      slack: configuration.windowScaling ? 1 << Int(Self.windowScale(forBuffer: configuration.receiveBufferSize)) : 0)
         rtt = RTTEstimator(initial: configuration.initialRTO.nanoseconds, minimum: configuration.minimumRTO.nanoseconds,
                            maximum: configuration.maximumRTO.nanoseconds)
         congestion = CongestionController(configuration.congestionControl,
