@@ -1,6 +1,5 @@
 // TCPTypes.swift: the values the TCP state machine works with: its states, configuration,
 // the segments it takes and the segments it asks to send, its errors and counters.
-// SKELETON (branch tcp): the API contract between the core (TCP/) and the sockets.
 
 /// RFC 9293 §3.3.2.
 public enum TCPState: String, Sendable, Hashable {
@@ -55,6 +54,9 @@ public struct TCPConfiguration: Sendable, Hashable {
     public var maximumRetransmissions = 15
     /// Initial congestion window in segments (RFC 6928).
     public var initialWindowSegments = 10
+    /// RFC 5681 §4.1: after an idle period longer than the RTO, restart from the initial
+    /// window (Linux's tcp_slow_start_after_idle, on by default).
+    public var slowStartAfterIdle = true
     /// Bytes of out-of-order data held at most (beyond it, segments are dropped and counted).
     public var outOfOrderLimit = 256 * 1024
     /// SO_LINGER: nil = close returns at once and the FIN goes in the background;

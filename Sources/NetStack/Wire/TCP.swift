@@ -1,7 +1,6 @@
 // TCP.swift: the TCP header (RFC 9293 §3.1) and its options: MSS (kind 2), window scale
 // (3, RFC 7323), SACK-permitted (4) and SACK (5, RFC 2018), timestamps (8, RFC 7323);
 // sequence-number arithmetic modulo 2^32; the checksum over the pseudo-header.
-// SKELETON (branch tcp): bodies marked "tcpcore" are filled in by the core work.
 
 /// A TCP sequence number: arithmetic and comparison modulo 2^32 (RFC 9293 §3.4).
 public struct SequenceNumber: Hashable, Sendable, CustomStringConvertible {
@@ -98,8 +97,89 @@ public struct TCPOptions: Hashable, Sendable {
     public var sackBlocks = SACKBlocks()
     public init() {}
 
-    /// Bytes these options take on the wire, padded to a multiple of 4.
-    public var encodedLength: Int { fatalError("tcpcore") }
+    /// Bytes these options take on the wire, padded to a multiple of 4. The layout is
+    /// Linux's: each option padded with NOPs to a 4-byte boundary, SACK-permitted sharing
+    /// the timestamps' word when both are present.
+    public var encodedLength: Int {
+        var n = 0
+        if maximumSegmentSize != nil { n += 4 }
+        if timestamp != nil { n += 12 } else if sackPermitted { n += 4 }
+        if windowScale != nil { n += 4 }
+        if !sackBlocks.isEmpty { n += 4 + 8 * sackBlocks.count }
+        return n
+    }
+
+    /// Most option bytes a header holds (data offset 15 words).
+    public static let maximumLength = 40
+
+    enum Kind {
+        static let end: UInt8 = 0, nop: UInt8 = 1, mss: UInt8 = 2, windowScale: UInt8 = 3
+        static let sackPermitted: UInt8 = 4, sack: UInt8 = 5, timestamp: UInt8 = 8
+    }
+
+    /// Parses the option bytes of a header. Unknown kinds are skipped; a known kind with
+    /// the wrong length is ignored, as Linux ignores it.
+    static func parse(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> TCPOptions {
+        var o = TCPOptions()
+        var i = 0
+        let end = bytes.count
+        while i < end {
+            let kind = bytes.u8(i)
+            if kind == Kind.end { break }
+            if kind == Kind.nop { i += 1; continue }
+            guard i + 1 < end else { throw .badLength }
+            let length = Int(bytes.u8(i + 1))
+            guard length >= 2, i + length <= end else { throw .badLength }
+            switch (kind, length) {
+            case (Kind.mss, 4): o.maximumSegmentSize = bytes.u16(i + 2)
+            case (Kind.windowScale, 3): o.windowScale = bytes.u8(i + 2)
+            case (Kind.sackPermitted, 2): o.sackPermitted = true
+            case (Kind.timestamp, 10): o.timestamp = TCPTimestamp(value: bytes.u32(i + 2), echoReply: bytes.u32(i + 6))
+            case (Kind.sack, _) where (length - 2) % 8 == 0 && length > 2:
+                o.sackBlocks.removeAll()
+                var at = i + 2
+                while at < i + length {
+                    o.sackBlocks.append(SACKBlock(start: SequenceNumber(bytes.u32(at)), end: SequenceNumber(bytes.u32(at + 4))))
+                    at += 8
+                }
+            default: break
+            }
+            i += length
+        }
+        return o
+    }
+
+    /// Writes the options (``encodedLength`` bytes) at the start of `buffer`.
+    func emit(into buffer: UnsafeMutableRawBufferPointer) {
+        var i = 0
+        func nops(_ n: Int) { for _ in 0..<n { buffer.put(Kind.nop, at: i); i += 1 } }
+        if let mss = maximumSegmentSize {
+            buffer.put(Kind.mss, at: i); buffer.put(UInt8(4), at: i + 1); buffer.put(mss, at: i + 2); i += 4
+        }
+        if let ts = timestamp {
+            if sackPermitted {
+                buffer.put(Kind.sackPermitted, at: i); buffer.put(UInt8(2), at: i + 1); i += 2
+            } else {
+                nops(2)
+            }
+            buffer.put(Kind.timestamp, at: i); buffer.put(UInt8(10), at: i + 1)
+            buffer.put(ts.value, at: i + 2); buffer.put(ts.echoReply, at: i + 6); i += 10
+        } else if sackPermitted {
+            nops(2)
+            buffer.put(Kind.sackPermitted, at: i); buffer.put(UInt8(2), at: i + 1); i += 2
+        }
+        if let shift = windowScale {
+            nops(1)
+            buffer.put(Kind.windowScale, at: i); buffer.put(UInt8(3), at: i + 1); buffer.put(shift, at: i + 2); i += 3
+        }
+        if !sackBlocks.isEmpty {
+            nops(2)
+            buffer.put(Kind.sack, at: i); buffer.put(UInt8(2 + 8 * sackBlocks.count), at: i + 1); i += 2
+            for b in sackBlocks {
+                buffer.put(b.start.rawValue, at: i); buffer.put(b.end.rawValue, at: i + 4); i += 8
+            }
+        }
+    }
 }
 
 /// A zero-copy view of a TCP segment, checked once: at least 20 bytes, a data offset of at
@@ -112,7 +192,19 @@ public struct TCPSegmentView {
     public let options: TCPOptions
 
     public init(validating buffer: UnsafeRawBufferPointer, source: IPv4Address, destination: IPv4Address,
-                verifyChecksum: Bool = true) throws(WireError) { fatalError("tcpcore") }
+                verifyChecksum: Bool = true) throws(WireError) {
+        guard buffer.count >= TCPHeader.minimumLength else { throw .truncated }
+        let headerLength = Int(buffer.u8(12) >> 4) * 4
+        guard headerLength >= TCPHeader.minimumLength else { throw .badHeaderLength }
+        guard headerLength <= buffer.count else { throw .truncated }
+        if verifyChecksum {
+            var sum = InternetChecksum.pseudoHeader(source: source, destination: destination, protocol: .tcp, length: buffer.count)
+            sum.add(buffer)
+            guard sum.folded == 0xFFFF else { throw .badChecksum }
+        }
+        options = try TCPOptions.parse(buffer.slice(TCPHeader.minimumLength, headerLength))
+        bytes = buffer
+    }
 
     public var sourcePort: UInt16 { bytes.u16(0) }
     public var destinationPort: UInt16 { bytes.u16(2) }
@@ -159,5 +251,34 @@ public struct TCPHeader: Hashable, Sendable {
     /// - Returns: the header length.
     @discardableResult
     public func emit(into buffer: UnsafeMutableRawBufferPointer, source: IPv4Address, destination: IPv4Address,
-                     payloadLength: Int, computeChecksum: Bool = true) throws(WireError) -> Int { fatalError("tcpcore") }
+                     payloadLength: Int, computeChecksum: Bool = true) throws(WireError) -> Int {
+        let optionLength = options.encodedLength
+        guard optionLength <= TCPOptions.maximumLength else { throw .unencodable }
+        let length = Self.minimumLength + optionLength
+        guard payloadLength >= 0, buffer.count >= length + payloadLength else { throw .bufferTooSmall }
+        buffer.put(sourcePort, at: 0)
+        buffer.put(destinationPort, at: 2)
+        buffer.put(sequenceNumber.rawValue, at: 4)
+        buffer.put(acknowledgmentNumber.rawValue, at: 8)
+        buffer.put(UInt8(length / 4) << 4, at: 12)
+        buffer.put(flags.rawValue, at: 13)
+        buffer.put(window, at: 14)
+        buffer.put(UInt16(0), at: 16)
+        buffer.put(urgentPointer, at: 18)
+        options.emit(into: UnsafeMutableRawBufferPointer(rebasing: buffer[Self.minimumLength..<length]))
+        if computeChecksum {
+            var sum = InternetChecksum.pseudoHeader(source: source, destination: destination, protocol: .tcp,
+                                                    length: length + payloadLength)
+            sum.add(buffer.slice(0, length + payloadLength))
+            buffer.put(sum.checksum, at: 16)
+        }
+        return length
+    }
+
+    /// The header of a validated segment.
+    public init(_ view: TCPSegmentView) {
+        self.init(sourcePort: view.sourcePort, destinationPort: view.destinationPort, sequenceNumber: view.sequenceNumber,
+                  acknowledgmentNumber: view.acknowledgmentNumber, flags: view.flags, window: view.window, options: view.options)
+        urgentPointer = view.urgentPointer
+    }
 }

@@ -1,0 +1,259 @@
+// Output.swift: what to send next: a queued RST, the SYN or SYN-ACK, retransmissions
+// (fast retransmit, NewReno partial ACKs, SACK holes chosen by RFC 6675 NextSeg), new data
+// under the peer's and the congestion window with Nagle (RFC 896) and sender SWS avoidance
+// (RFC 9293 §3.8.6.2.1), the FIN, probes, and ACKs carrying a window that avoids receiver
+// SWS (§3.8.6.2.2), timestamps and SACK blocks.
+
+extension TCPConnection {
+    /// The next segment to transmit now (ACKs, data under the congestion and peer
+    /// windows, retransmissions, FIN, RST, probes), or nil. Call until nil.
+    public mutating func nextSegment(now: Int64) -> TCPOutgoingSegment? {
+        if let r = resetToSend {
+            resetToSend = nil
+            statistics.resetsSent += 1
+            statistics.segmentsSent += 1
+            return TCPOutgoingSegment(sequenceNumber: r.seq, acknowledgmentNumber: r.ack ? rcvNxt : SequenceNumber(0),
+                                      flags: r.ack ? [.rst, .ack] : .rst, window: 0)
+        }
+        switch current {
+        case .closed, .listen:
+            return nil
+        case .synSent, .synReceived:
+            if sndNxt == iss { return synSegment(now: now) }
+            return current == .synReceived && ackNow ? acknowledgment(now: now) : nil
+        case .timeWait, .finWait2:
+            if current == .finWait2 && userClosed && lifetimeDeadline == nil {
+                lifetimeDeadline = now + configuration.finWait2Timeout.nanoseconds
+            }
+            return ackNow ? acknowledgment(now: now) : nil
+        case .established, .closeWait, .finWait1, .closing, .lastAck:
+            break
+        }
+        if let s = retransmission(now: now) { return s }
+        if let s = dataSegment(now: now) { return s }
+        if probePending {
+            probePending = false
+            // A segment one below SND.UNA: the peer must answer with an ACK carrying its
+            // window (zero-window probe and keepalive alike, as Linux sends them).
+            return finish(TCPOutgoingSegment(sequenceNumber: sndUna - 1, acknowledgmentNumber: rcvNxt, flags: .ack,
+                                             window: 0, options: segmentOptions(now: now)))
+        }
+        return ackNow ? acknowledgment(now: now) : nil
+    }
+
+    // MARK: pieces
+
+    /// Options every segment after the handshake carries: the timestamp (RFC 7323 §3.2),
+    /// and SACK blocks while data is held out of order (RFC 2018 §4; three fit beside a
+    /// timestamp).
+    func segmentOptions(now: Int64) -> TCPOptions {
+        var o = TCPOptions()
+        if timestampsEnabled { o.timestamp = TCPTimestamp(value: Self.timestampClock(now), echoReply: tsRecent) }
+        if sackEnabled && receiveBuffer.rangeCount > 0 {
+            o.sackBlocks = receiveBuffer.sackBlocks(limit: timestampsEnabled ? 3 : 4)
+        }
+        return o
+    }
+
+    /// Fills in the window and does the bookkeeping of every segment that carries an ACK.
+    mutating func finish(_ segment: TCPOutgoingSegment) -> TCPOutgoingSegment {
+        var s = segment
+        s.acknowledgmentNumber = rcvNxt
+        s.window = windowToAdvertise()
+        lastAckSent = rcvNxt
+        ackNow = false
+        delayedACKDeadline = nil
+        unacknowledgedBytes = 0
+        statistics.segmentsSent += 1
+        return s
+    }
+
+    mutating func acknowledgment(now: Int64) -> TCPOutgoingSegment {
+        finish(TCPOutgoingSegment(sequenceNumber: sndNxt, acknowledgmentNumber: rcvNxt, flags: .ack, window: 0,
+                                  options: segmentOptions(now: now)))
+    }
+
+    /// The window to advertise (scaled down), moving the right edge only by at least
+    /// min(buffer / 2, MSS) (RFC 9293 §3.8.6.2.2) and never to the left (§3.8.6.2.2 too).
+    mutating func windowToAdvertise() -> UInt16 {
+        let advertised = max(rcvAdv - rcvNxt, 0)
+        var window = receiveBuffer.free
+        if window - advertised < min(receiveBuffer.capacity / 2, localMSS) { window = advertised }
+        window = min(window, 65535 << receiveWindowShift)
+        var field = window >> receiveWindowShift
+        if field << receiveWindowShift < advertised {
+            // Scaling rounds down; round up instead rather than shrink the window.
+            field = (advertised + (1 << receiveWindowShift) - 1) >> receiveWindowShift
+        }
+        field = min(field, 65535)
+        rcvAdv = SequenceNumber.max(rcvAdv, rcvNxt + (field << receiveWindowShift))
+        return UInt16(field)
+    }
+
+    /// Free receive space (the window's ceiling).
+    var receiveWindowAvailable: Int { receiveBuffer.free }
+
+    /// After the application read: a window update when the window has at least doubled
+    /// and grown by a useful amount (Linux's tcp_cleanup_rbuf; SWS rule of §3.8.6.2.2).
+    mutating func windowOpened(from before: Int) {
+        guard isSynchronized, !finReceived else { return }
+        let advertised = max(rcvAdv - rcvNxt, 0)
+        let free = receiveBuffer.free
+        if free - advertised >= min(receiveBuffer.capacity / 2, localMSS) && free >= 2 * advertised {
+            ackNow = true
+        }
+    }
+
+    mutating func synSegment(now: Int64) -> TCPOutgoingSegment {
+        var o = TCPOptions()
+        o.maximumSegmentSize = UInt16(clamping: localMSS)
+        let flags: TCPFlags
+        if current == .synSent {
+            flags = .syn
+            if configuration.windowScaling { o.windowScale = UInt8(receiveWindowShift) }
+            o.sackPermitted = configuration.selectiveAcknowledgments
+            if configuration.timestamps { o.timestamp = TCPTimestamp(value: Self.timestampClock(now), echoReply: 0) }
+        } else {
+            // RFC 7323 §2.2 / RFC 2018 §2: a SYN-ACK carries only what the SYN offered.
+            flags = [.syn, .ack]
+            if windowScalingNegotiated {
+                o.windowScale = UInt8(receiveWindowShift)
+            }
+            o.sackPermitted = sackEnabled
+            if timestampsEnabled { o.timestamp = TCPTimestamp(value: Self.timestampClock(now), echoReply: tsRecent) }
+        }
+        let retransmission = sndMax > iss
+        sndNxt = iss + 1
+        sndMax = SequenceNumber.max(sndMax, sndNxt)
+        if retransmission {
+            statistics.retransmittedSegments += 1
+        } else {
+            timedSequence = sndNxt
+            timedAt = now
+        }
+        if retransmitDeadline == nil { retransmitDeadline = now + rtt.rto }
+        lastSendTime = now
+        // The window of a SYN is not scaled (RFC 7323 §2.2).
+        let window = min(receiveBuffer.free, 65535)
+        if current == .synReceived { rcvAdv = SequenceNumber.max(rcvAdv, rcvNxt + window) }
+        lastAckSent = rcvNxt
+        ackNow = false
+        statistics.segmentsSent += 1
+        return TCPOutgoingSegment(sequenceNumber: iss, acknowledgmentNumber: flags.contains(.ack) ? rcvNxt : SequenceNumber(0),
+                                  flags: flags, window: UInt16(window), options: o)
+    }
+
+    /// Largest payload of a segment carrying `options`.
+    func payloadLimit(_ options: TCPOptions) -> Int {
+        max(min(peerMSS, localMSS) - options.encodedLength, 1)
+    }
+
+    /// The same bytes again: [start, min(end, start + one segment)), with the FIN if it
+    /// lies there and was sent.
+    mutating func resend(from start: SequenceNumber, to end: SequenceNumber, now: Int64) -> TCPOutgoingSegment {
+        let options = segmentOptions(now: now)
+        let dataLimit = SequenceNumber.min(end, dataEnd)
+        let length = max(min(payloadLimit(options), dataLimit - start), 0)
+        let fin = finSent && start + length == dataEnd && end > dataEnd
+        var flags: TCPFlags = .ack
+        if fin { flags.insert(.fin) }
+        statistics.retransmittedSegments += 1
+        timedSequence = nil
+        if retransmitDeadline == nil { retransmitDeadline = now + rtt.rto }
+        lastSendTime = now
+        let segmentEnd = start + length + (fin ? 1 : 0)
+        if sndNxt < segmentEnd && sndNxt >= start { sndNxt = segmentEnd }
+        return finish(TCPOutgoingSegment(sequenceNumber: start, acknowledgmentNumber: rcvNxt, flags: flags, window: 0,
+                                         options: options, payloadLength: length))
+    }
+
+    /// Fast retransmit, a NewReno partial ACK's retransmission, or RFC 6675 NextSeg rule 1.
+    mutating func retransmission(now: Int64) -> TCPOutgoingSegment? {
+        guard sndUna < sndMax else { retransmitFirstPending = false; return nil }
+        if retransmitFirstPending {
+            retransmitFirstPending = false
+            statistics.fastRetransmits += 1
+            let s = resend(from: sndUna, to: sndMax, now: now)
+            let end = s.sequenceNumber + s.payloadLength + (s.flags.contains(.fin) ? 1 : 0)
+            if highRxt < end { highRxt = end }
+            return s
+        }
+        guard inRecovery && sackEnabled else { return nil }
+        let mss = sendMSS
+        let pipe = scoreboard.pipe(una: sndUna, max: sndMax, highRxt: highRxt, mss: mss)
+        guard congestion.congestionWindow - pipe >= mss else { return nil }
+        guard let hole = scoreboard.nextLostHole(from: highRxt, una: sndUna, mss: mss) else { return nil }
+        statistics.sackRetransmits += 1
+        let s = resend(from: hole.start, to: hole.end, now: now)
+        let end = s.sequenceNumber + s.payloadLength + (s.flags.contains(.fin) ? 1 : 0)
+        if highRxt < end { highRxt = end }
+        return s
+    }
+
+    /// Data from SND.NXT (new, or again after a timeout), and the FIN after it.
+    mutating func dataSegment(now: Int64) -> TCPOutgoingSegment? {
+        // After a timeout, what the peer has SACKed need not go again.
+        if sackEnabled && sndNxt < sndMax {
+            let skipped = scoreboard.skipSACKed(sndNxt)
+            if skipped != sndNxt { sndNxt = SequenceNumber.min(skipped, sndMax) }
+        }
+        let available = max(dataEnd - sndNxt, 0)
+        let finToSend = finQueued && sndNxt <= dataEnd
+        guard available > 0 || finToSend else { return nil }
+        let isRetransmission = sndNxt < sndMax
+        let mss = sendMSS
+        // RFC 5681 §4.1: after an idle RTO, start again from the restart window.
+        if !isRetransmission && sndUna == sndMax && configuration.slowStartAfterIdle && now - lastSendTime > rtt.rto {
+            congestion.restart(window: configuration.initialWindowSegments * mss, now: now)
+        }
+        let flight = inRecovery && sackEnabled
+            ? scoreboard.pipe(una: sndUna, max: sndMax, highRxt: highRxt, mss: mss)
+            : sndNxt - sndUna
+        let windowRoom = (sndUna + sndWnd) - sndNxt
+        let room = max(min(congestion.congestionWindow - flight, windowRoom), 0)
+        let options = segmentOptions(now: now)
+        let limit = payloadLimit(options)
+        let length = min(available, limit, room)
+        if available > 0 && length == 0 {
+            // Window-limited with nothing in flight: the persist timer keeps probing
+            // (RFC 9293 §3.8.6.1).
+            if windowRoom <= 0 && sndUna == sndMax { armPersist(now: now) }
+            return nil
+        }
+        if !isRetransmission && length > 0 {
+            let full = length >= min(limit, mss)
+            // Nagle (RFC 896, RFC 9293 §3.7.4): a short segment only with nothing
+            // unacknowledged, or when the application asked for no delay; a FIN pushes.
+            let push = length == available && (configuration.noDelay || sndUna == sndMax || finQueued)
+            // Sender SWS avoidance (§3.8.6.2.1): half the largest window is worth sending.
+            let half = maxSndWnd > 0 && length >= maxSndWnd / 2
+            if !(full || push || half || forceSend) {
+                if sndUna == sndMax { armPersist(now: now) }
+                return nil
+            }
+        }
+        forceSend = false
+        let fin = finQueued && sndNxt + length == dataEnd
+        var flags: TCPFlags = .ack
+        if length > 0 && sndNxt + length == dataEnd { flags.insert(.psh) }
+        if fin { flags.insert(.fin) }
+        let start = sndNxt
+        let end = start + length + (fin ? 1 : 0)
+        if isRetransmission {
+            statistics.retransmittedSegments += 1
+            timedSequence = nil
+        } else if timedSequence == nil {
+            timedSequence = end
+            timedAt = now
+        }
+        let fresh = max(end - SequenceNumber.max(start, sndMax), 0)
+        statistics.bytesSent += UInt64(min(fresh, length))
+        sndNxt = end
+        sndMax = SequenceNumber.max(sndMax, end)
+        if retransmitDeadline == nil { retransmitDeadline = now + rtt.rto }
+        persistDeadline = nil
+        lastSendTime = now
+        return finish(TCPOutgoingSegment(sequenceNumber: start, acknowledgmentNumber: rcvNxt, flags: flags, window: 0,
+                                         options: options, payloadLength: length))
+    }
+}
