@@ -39,6 +39,8 @@ func withTCPEchoServerOverShm(faults: FaultConfiguration?, serverArguments: [Str
     let runtime = try Runtime(RuntimeConfiguration(kthreads: kthreads))
     try interface.start(on: runtime)
     try body(interface, runtime)
+    // Our connections end after the server's FIN (and TIME_WAIT): the server is done too.
+    _ = eventually(seconds: 15) { interface.tcpConnectionCount == 0 }
     usleep(100_000)
     interface.stop()
     runtime.shutdown()
@@ -67,6 +69,7 @@ func echoTransfer(_ interface: NetworkInterface, runtime: Runtime, size: Int, se
             return TransferResult(intact: false, bytes: 0, seconds: 0, statistics: TCPStatistics(), error: "connect: \(error)")
         }
         c.receiveTimeout = .seconds(20)
+        c.sendTimeout = .seconds(20)
         let writer = UThread.spawn { () -> String? in
             var chunk = [UInt8](repeating: 0, count: 65536)
             var offset = 0
@@ -91,6 +94,7 @@ func echoTransfer(_ interface: NetworkInterface, runtime: Runtime, size: Int, se
         }
         if let e = writer.join(), failure == nil { failure = e }
         let statistics = c.info.statistics
+        if failure != nil { failure! += " (state \(c.state), info \(c.info))" }
         c.close()
         let seconds = Double(MonotonicInstant.now.nanoseconds - start.nanoseconds) / 1e9
         return TransferResult(intact: intact && got == size, bytes: got, seconds: seconds, statistics: statistics, error: failure)
