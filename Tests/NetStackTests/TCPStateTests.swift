@@ -77,6 +77,7 @@ struct TCPStateTests {
         deliver(synAckB, to: a)
         #expect(a.conn.state == .established && b.conn.state == .established)
         #expect(a.conn.info.sackEnabled && a.conn.info.timestampsEnabled && a.conn.info.receiveWindowScale > 0)
+        #expect(a.conn.info.statistics.retransmittedSegments == 0)
     }
 
     @Test("simultaneous close: FIN-WAIT-1, CLOSING, TIME-WAIT, then CLOSED after the configured time")
@@ -132,6 +133,22 @@ struct TCPStateTests {
         c.conn.input(segment(5001, 1002, .ack), now: ms)
         #expect(c.conn.state == .finWait2 && c.conn.nextDeadline == ms + 5 * sec)
         c.conn.handleTimers(now: ms + 5 * sec)
+        #expect(c.conn.state == .closed)
+    }
+
+    @Test("shutdownWrite, FIN-WAIT-2, then close(): the FIN-WAIT-2 timer starts at close")
+    func closeInFinWait2() {
+        var config = plainConfiguration()
+        config.finWait2Timeout = .seconds(5)
+        let c = establishedClient(config)
+        c.conn.shutdownWrite()
+        _ = c.drain(0)
+        c.conn.input(segment(5001, 1002, .ack), now: ms)
+        #expect(c.conn.state == .finWait2 && c.conn.nextDeadline == nil)
+        c.conn.close()
+        _ = c.drain(10 * sec)
+        #expect(c.conn.nextDeadline == 15 * sec)
+        c.conn.handleTimers(now: 15 * sec)
         #expect(c.conn.state == .closed)
     }
 
@@ -216,7 +233,8 @@ struct TCPStateTests {
         #expect(throws: TCPError.reset) { try buffer.withUnsafeMutableBytes { try c.conn.receive(into: $0) } }
     }
 
-    @Test("RST in SYN-RECEIVED, FIN-WAIT-2, CLOSE-WAIT, LAST-ACK and TIME-WAIT closes", arguments: [0, 1, 2, 3, 4])
+    @Test("RST in SYN-RECEIVED, FIN-WAIT-2, CLOSE-WAIT, LAST-ACK, TIME-WAIT, FIN-WAIT-1 and CLOSING closes",
+          arguments: [0, 1, 2, 3, 4, 5, 6])
     func rstEachState(_ which: Int) {
         let e: Endpoint
         switch which {
@@ -239,13 +257,22 @@ struct TCPStateTests {
             e.conn.input(segment(5001, 1001, [.fin, .ack]), now: 0)
             e.conn.close(); _ = e.drain(0)
             #expect(e.conn.state == .lastAck)
-        default:
+        case 4:
             e = establishedClient()
             e.conn.shutdownWrite(); _ = e.drain(0)
             e.conn.input(segment(5001, 1002, [.fin, .ack]), now: 0)
             #expect(e.conn.state == .timeWait)
+        case 5:
+            e = establishedClient()
+            e.conn.shutdownWrite(); _ = e.drain(0)
+            #expect(e.conn.state == .finWait1)
+        default:
+            e = establishedClient()
+            e.conn.shutdownWrite(); _ = e.drain(0)
+            e.conn.input(segment(5001, 1001, [.fin, .ack]), now: 0)
+            #expect(e.conn.state == .closing)
         }
-        let rcvNxt: UInt32 = which >= 2 ? 5002 : 5001
+        let rcvNxt: UInt32 = [2, 3, 4, 6].contains(which) ? 5002 : 5001
         e.conn.input(segment(rcvNxt, 0, .rst), now: ms)
         #expect(e.conn.state == .closed)
         #expect(e.conn.info.statistics.resetsReceived == 1)
@@ -259,6 +286,9 @@ struct TCPStateTests {
         let out = c.drain(ms)
         #expect(out.count == 1 && out[0].flags == .ack && out[0].sequenceNumber == SequenceNumber(1001))
         #expect(c.conn.info.statistics.challengeACKs == 1)
+        // Outside the window too.
+        c.conn.input(segment(5001 &+ 1_000_000, 0, .syn), now: ms)
+        #expect(c.drain(ms).count == 1 && c.conn.info.statistics.challengeACKs == 2)
     }
 
     @Test("an ACK of unsent data gets a challenge ACK, rate-limited (RFC 5961 §5, §7)")

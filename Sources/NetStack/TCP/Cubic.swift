@@ -89,7 +89,7 @@ struct Cubic: CongestionControl {
     private mutating func reduce(mss: Int) {
         let cwnd = Double(congestionWindow) / Double(mss)
         wMax = cwnd < wMax ? cwnd * (1 + Self.beta) / 2 : cwnd
-        slowStartThreshold = max(Int(Double(congestionWindow) * Self.beta), 2 * mss)
+        slowStartThreshold = max(Int((Double(congestionWindow) * Self.beta).rounded()), 2 * mss)
         epochStart = nil
         pending = 0
     }

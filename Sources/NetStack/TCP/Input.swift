@@ -58,6 +58,12 @@ extension TCPConnection {
     mutating func enterEstablished(now: Int64) {
         current = finQueued ? .finWait1 : .established
         lastReceiveTime = now
+        if handshakeRetransmitted {
+            // RFC 5681 §3.1: after a lost SYN or SYN-ACK the initial window is one segment;
+            // RFC 6298 §5.7: with no RTT sample, the RTO goes back to 3 s.
+            congestion.congestionWindow = sendMSS
+            rtt.fallBack(to: 3_000_000_000)
+        }
     }
 
     mutating func enterTimeWait(now: Int64) {
@@ -105,7 +111,7 @@ extension TCPConnection {
         acceptPeerSYN(seg, now: now)
         if !offeredScaling { sendWindowShift = 0; receiveWindowShift = 0; windowScalingNegotiated = false }
         if f.contains(.ack) {
-            rtt.sample(synRTT(seg, now: now))
+            if let sample = synRTT(seg, now: now) { rtt.sample(sample) }
             sndUna = seg.acknowledgmentNumber
             if sndNxt < sndUna { sndNxt = sndUna }
             recover = sndUna
@@ -121,16 +127,17 @@ extension TCPConnection {
             // Simultaneous open (RFC 9293 §3.5, figure 8): SYN-ACK from our ISN again.
             current = .synReceived
             sndNxt = iss
+            simultaneousOpen = true
         }
     }
 
     /// The handshake's RTT sample: from the echoed timestamp, or from the SYN's send time
-    /// if it was not retransmitted (Karn).
-    private func synRTT(_ seg: TCPSegment, now: Int64) -> Int64 {
+    /// if it was not retransmitted (Karn); nil when neither applies.
+    private func synRTT(_ seg: TCPSegment, now: Int64) -> Int64? {
         if timestampsEnabled, let ts = seg.options.timestamp, ts.echoReply != 0 {
-            return Int64(Int32(bitPattern: Self.timestampClock(now) &- ts.echoReply)) * 1_000_000
+            return max(Int64(Int32(bitPattern: Self.timestampClock(now) &- ts.echoReply)), 0) * 1_000_000
         }
-        return now - timedAt
+        return timedSequence != nil ? now - timedAt : nil
     }
 
     // MARK: synchronized states (RFC 9293 §3.10.7.4)
@@ -148,7 +155,7 @@ extension TCPConnection {
 
         // Simultaneous open (RFC 9293 figure 8, line 6): the peer's SYN-ACK repeats the SYN
         // we already took, so the sequence test would refuse it; its ACK completes ours.
-        if current == .synReceived && f.contains([.syn, .ack]) && !f.contains(.rst) && seg.sequenceNumber == irs {
+        if current == .synReceived && f.contains(.synACK) && !f.contains(.rst) && seg.sequenceNumber == irs {
             let ack = seg.acknowledgmentNumber
             guard ack > sndUna && ack <= sndMax else {
                 resetToSend = (ack, false)
@@ -182,6 +189,13 @@ extension TCPConnection {
             return
         }
 
+        // RFC 5961 §4 / RFC 9293 §3.10.7.4 fourth: a SYN here, whatever its sequence
+        // number, is answered with a challenge ACK.
+        if f.contains(.syn) {
+            challengeACK(now: now)
+            return
+        }
+
         // RFC 7323 §5.3 PAWS: a timestamp older than TS.Recent marks an old duplicate.
         if timestampsEnabled, let ts = seg.options.timestamp, Int32(bitPattern: ts.value &- tsRecent) < 0 {
             statistics.droppedSegments += 1
@@ -198,9 +212,10 @@ extension TCPConnection {
             acceptable = window == 0 ? seq == rcvNxt : seq >= rcvNxt && seq < rcvNxt + window
         } else if window == 0 {
             // A zero window takes nothing, but the ACK and window of a segment at RCV.NXT
-            // still count (a zero-window probe's answer depends on it).
+            // still count; the text is dropped and ACKed (the window may have opened since).
             acceptable = seq == rcvNxt
             dropText = true
+            if acceptable { ackNow = true }
         } else {
             let last = seq + (length - 1)
             acceptable = (seq >= rcvNxt && seq < rcvNxt + window) || (last >= rcvNxt && last < rcvNxt + window)
@@ -208,6 +223,7 @@ extension TCPConnection {
         if !acceptable {
             if length > 0 && seq + length <= rcvNxt {
                 statistics.duplicateSegments += 1
+                if !seg.payload.isEmpty { reportDuplicate(seq, seq + seg.payload.count) }
             } else {
                 statistics.droppedSegments += 1
             }
@@ -224,11 +240,6 @@ extension TCPConnection {
         lastReceiveTime = now
         keepaliveProbesSent = 0
 
-        // RFC 5961 §4 / RFC 9293 §3.10.7.4 fourth: a SYN here is answered with a challenge ACK.
-        if f.contains(.syn) {
-            challengeACK(now: now)
-            return
-        }
         guard f.contains(.ack) else { return }
 
         if current == .synReceived {
@@ -260,7 +271,7 @@ extension TCPConnection {
         let newWindow = Int(seg.window) << sendWindowShift
         if ack > sndUna {
             newlyAcknowledged(seg, now: now)
-        } else if ack == sndUna && sndMax > sndUna && seg.payload.isEmpty && seg.flags.isDisjoint(with: [.syn, .fin])
+        } else if ack == sndUna && sndMax > sndUna && seg.payload.isEmpty && seg.flags.isDisjoint(with: .synFIN)
                     && (newWindow == sndWnd || !seg.options.sackBlocks.isEmpty) {
             // RFC 5681 §2's duplicate ACK (a SACK-carrying ACK counts whatever its window).
             if sackEnabled { scoreboard.add(seg.options.sackBlocks, una: sndUna, max: sndMax) }
@@ -389,10 +400,15 @@ extension TCPConnection {
         if seq < rcvNxt {
             let cut = rcvNxt - seq
             if cut >= payload.count {
-                if !payload.isEmpty { statistics.duplicateSegments += 1; ackNow = true }
+                if !payload.isEmpty {
+                    statistics.duplicateSegments += 1
+                    reportDuplicate(seq, seq + payload.count)
+                    ackNow = true
+                }
                 if fin && seq + payload.count < rcvNxt { fin = false }
                 payload = UnsafeRawBufferPointer(start: nil, count: 0)
-            } else {
+            } else if cut > 0 {
+                reportDuplicate(seq, rcvNxt)
                 payload = UnsafeRawBufferPointer(rebasing: payload[cut...])
             }
             seq = rcvNxt
@@ -431,6 +447,7 @@ extension TCPConnection {
                 let end = seq + payload.count
                 if receiveBuffer.holds(seq, end) {
                     statistics.duplicateSegments += 1
+                    reportDuplicate(seq, end)
                 } else if receiveBuffer.outOfOrderBytes + payload.count > configuration.outOfOrderLimit {
                     statistics.droppedSegments += 1
                     fin = false
@@ -459,6 +476,12 @@ extension TCPConnection {
         } else if let p = pendingFIN, p == rcvNxt {
             finArrived(now: now)
         }
+    }
+
+    /// RFC 2883 D-SACK: the next ACK's first SACK block reports bytes received twice.
+    mutating func reportDuplicate(_ start: SequenceNumber, _ end: SequenceNumber) {
+        guard sackEnabled else { return }
+        duplicateReport = SACKBlock(start: start, end: end)
     }
 
     /// The peer's FIN, in order (RFC 9293 §3.10.7.4 eighth).

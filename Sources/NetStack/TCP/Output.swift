@@ -1,8 +1,8 @@
 // Output.swift: what to send next: a queued RST, the SYN or SYN-ACK, retransmissions
 // (fast retransmit, NewReno partial ACKs, SACK holes chosen by RFC 6675 NextSeg), new data
-// under the peer's and the congestion window with Nagle (RFC 896) and sender SWS avoidance
-// (RFC 9293 §3.8.6.2.1), the FIN, probes, and ACKs carrying a window that avoids receiver
-// SWS (§3.8.6.2.2), timestamps and SACK blocks.
+// under the peer's and the congestion window (with RFC 3042 limited transmit), Nagle
+// (RFC 896) and sender SWS avoidance (RFC 9293 §3.8.6.2.1), the FIN, probes, and ACKs
+// carrying a window that avoids receiver SWS (§3.8.6.2.2), timestamps and SACK blocks.
 
 extension TCPConnection {
     /// The next segment to transmit now (ACKs, data under the congestion and peer
@@ -13,7 +13,7 @@ extension TCPConnection {
             statistics.resetsSent += 1
             statistics.segmentsSent += 1
             return TCPOutgoingSegment(sequenceNumber: r.seq, acknowledgmentNumber: r.ack ? rcvNxt : SequenceNumber(0),
-                                      flags: r.ack ? [.rst, .ack] : .rst, window: 0)
+                                      flags: r.ack ? .rstACK : .rst, window: 0)
         }
         switch current {
         case .closed, .listen:
@@ -31,6 +31,9 @@ extension TCPConnection {
         }
         if let s = retransmission(now: now) { return s }
         if let s = dataSegment(now: now) { return s }
+        // RFC 6675 NextSeg rule 3: nothing lost to resend and no new data: fill a hole
+        // below the highest SACKed byte anyway.
+        if let hole = sackHole(lostOnly: false) { return resendHole(hole, now: now) }
         if probePending {
             probePending = false
             // A segment one below SND.UNA: the peer must answer with an ACK carrying its
@@ -49,8 +52,13 @@ extension TCPConnection {
     func segmentOptions(now: Int64) -> TCPOptions {
         var o = TCPOptions()
         if timestampsEnabled { o.timestamp = TCPTimestamp(value: Self.timestampClock(now), echoReply: tsRecent) }
-        if sackEnabled && receiveBuffer.rangeCount > 0 {
-            o.sackBlocks = receiveBuffer.sackBlocks(limit: timestampsEnabled ? 3 : 4)
+        let limit = timestampsEnabled ? 3 : 4
+        if let d = duplicateReport {
+            o.sackBlocks.append(d)
+            let recent = receiveBuffer.sackBlocks(limit: limit - 1)
+            for i in 0..<recent.count { o.sackBlocks.append(recent[i]) }
+        } else if sackEnabled && receiveBuffer.rangeCount > 0 {
+            o.sackBlocks = receiveBuffer.sackBlocks(limit: limit)
         }
         return o
     }
@@ -64,6 +72,7 @@ extension TCPConnection {
         ackNow = false
         delayedACKDeadline = nil
         unacknowledgedBytes = 0
+        duplicateReport = nil
         statistics.segmentsSent += 1
         return s
     }
@@ -90,12 +99,9 @@ extension TCPConnection {
         return UInt16(field)
     }
 
-    /// Free receive space (the window's ceiling).
-    var receiveWindowAvailable: Int { receiveBuffer.free }
-
     /// After the application read: a window update when the window has at least doubled
     /// and grown by a useful amount (Linux's tcp_cleanup_rbuf; SWS rule of §3.8.6.2.2).
-    mutating func windowOpened(from before: Int) {
+    mutating func windowOpened() {
         guard isSynchronized, !finReceived else { return }
         let advertised = max(rcvAdv - rcvNxt, 0)
         let free = receiveBuffer.free
@@ -115,18 +121,21 @@ extension TCPConnection {
             if configuration.timestamps { o.timestamp = TCPTimestamp(value: Self.timestampClock(now), echoReply: 0) }
         } else {
             // RFC 7323 §2.2 / RFC 2018 §2: a SYN-ACK carries only what the SYN offered.
-            flags = [.syn, .ack]
+            flags = .synACK
             if windowScalingNegotiated {
                 o.windowScale = UInt8(receiveWindowShift)
             }
             o.sackPermitted = sackEnabled
             if timestampsEnabled { o.timestamp = TCPTimestamp(value: Self.timestampClock(now), echoReply: tsRecent) }
         }
-        let retransmission = sndMax > iss
+        // Our SYN again, now with an ACK, is no retransmission in a simultaneous open.
+        let retransmission = sndMax > iss && !simultaneousOpen
+        simultaneousOpen = false
         sndNxt = iss + 1
         sndMax = SequenceNumber.max(sndMax, sndNxt)
         if retransmission {
             statistics.retransmittedSegments += 1
+            statistics.timeoutRetransmits += 1
         } else {
             timedSequence = sndNxt
             timedAt = now
@@ -178,11 +187,22 @@ extension TCPConnection {
             if highRxt < end { highRxt = end }
             return s
         }
-        guard inRecovery && sackEnabled else { return nil }
+        guard let hole = sackHole(lostOnly: true) else { return nil }
+        return resendHole(hole, now: now)
+    }
+
+    /// A hole NextSeg may fill now (rule 1 when `lostOnly`, rule 3 otherwise), if the
+    /// congestion window leaves room for a segment beside the pipe.
+    func sackHole(lostOnly: Bool) -> (start: SequenceNumber, end: SequenceNumber)? {
+        guard inRecovery && sackEnabled && sndUna < sndMax else { return nil }
         let mss = sendMSS
         let pipe = scoreboard.pipe(una: sndUna, max: sndMax, highRxt: highRxt, mss: mss)
         guard congestion.congestionWindow - pipe >= mss else { return nil }
-        guard let hole = scoreboard.nextLostHole(from: highRxt, una: sndUna, mss: mss) else { return nil }
+        return lostOnly ? scoreboard.nextLostHole(from: highRxt, una: sndUna, mss: mss)
+                        : scoreboard.nextHole(from: highRxt, una: sndUna)
+    }
+
+    mutating func resendHole(_ hole: (start: SequenceNumber, end: SequenceNumber), now: Int64) -> TCPOutgoingSegment {
         statistics.sackRetransmits += 1
         let s = resend(from: hole.start, to: hole.end, now: now)
         let end = s.sequenceNumber + s.payloadLength + (s.flags.contains(.fin) ? 1 : 0)
@@ -206,13 +226,19 @@ extension TCPConnection {
         if !isRetransmission && sndUna == sndMax && configuration.slowStartAfterIdle && now - lastSendTime > rtt.rto {
             congestion.restart(window: configuration.initialWindowSegments * mss, now: now)
         }
+        // In flight: RFC 6675's pipe in recovery; otherwise what lies between SND.UNA and
+        // SND.NXT less what the peer has SACKed (after a timeout SND.NXT skips over it).
         let flight = inRecovery && sackEnabled
             ? scoreboard.pipe(una: sndUna, max: sndMax, highRxt: highRxt, mss: mss)
-            : sndNxt - sndUna
+            : sndNxt - sndUna - (sackEnabled ? scoreboard.sackedBytes(below: sndNxt) : 0)
         let windowRoom = (sndUna + sndWnd) - sndNxt
-        let room = max(min(congestion.congestionWindow - flight, windowRoom), 0)
+        // RFC 3042 limited transmit: the first two duplicate ACKs each let one new segment
+        // go beyond cwnd, so a small window still collects three duplicates.
+        let limitedTransmit = !inRecovery && !isRetransmission ? min(duplicateACKs, 2) * mss : 0
+        var room = max(min(congestion.congestionWindow + limitedTransmit - flight, windowRoom), 0)
         let options = segmentOptions(now: now)
         let limit = payloadLimit(options)
+        if forceSend && room == 0 && isRetransmission { room = min(limit, mss) }
         let length = min(available, limit, room)
         if available > 0 && length == 0 {
             // Window-limited with nothing in flight: the persist timer keeps probing
@@ -240,7 +266,9 @@ extension TCPConnection {
         let start = sndNxt
         let end = start + length + (fin ? 1 : 0)
         if isRetransmission {
+            // Only a timeout moves SND.NXT back, so this is go-back-N after one.
             statistics.retransmittedSegments += 1
+            statistics.timeoutRetransmits += 1
             timedSequence = nil
         } else if timedSequence == nil {
             timedSequence = end

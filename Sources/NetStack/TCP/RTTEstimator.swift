@@ -41,6 +41,14 @@ struct RTTEstimator {
         backoffShift = 0
     }
 
+    /// RFC 6298 §5.7: a handshake that needed a retransmission and gave no sample starts
+    /// data transfer with an RTO of at least `value` (3 s).
+    mutating func fallBack(to value: Int64) {
+        guard smoothed == nil else { return }
+        baseRTO = min(max(baseRTO, value), maximum)
+        backoffShift = 0
+    }
+
     /// RFC 6298 §5.5: RTO ← RTO × 2 (up to the maximum).
     mutating func backOff() {
         if rto < maximum { backoffShift += 1 }

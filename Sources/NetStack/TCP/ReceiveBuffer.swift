@@ -56,7 +56,7 @@ struct ReceiveBuffer: ~Copyable {
         count += n
     }
 
-    /// Copies up to `buffer.count` in-order bytes out and drops them when `consume`.
+    /// Copies up to `buffer.count` in-order bytes out and drops them.
     @discardableResult
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         let n = peek(into: buffer)

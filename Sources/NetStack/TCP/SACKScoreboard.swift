@@ -34,8 +34,11 @@ struct SACKScoreboard: ~Copyable {
     @discardableResult
     mutating func add(_ blocks: SACKBlocks, una: SequenceNumber, max sndMax: SequenceNumber) -> Bool {
         var changed = false
-        for b in blocks where b.start < b.end && b.start >= una && b.end <= sndMax {
-            if insert(b) { changed = true }
+        // Indices, not `for in`: the iterator goes through Collection's witnesses, which an
+        // unspecialized build allocates for.
+        for i in 0..<blocks.count {
+            let b = blocks[i]
+            if b.start < b.end && b.start >= una && b.end <= sndMax && insert(b) { changed = true }
         }
         return changed
     }
@@ -83,6 +86,15 @@ struct SACKScoreboard: ~Copyable {
             count -= removed
         }
         if count > 0 && ranges[0].start < una { ranges[0].start = una }
+    }
+
+    /// SACKed bytes below `limit`.
+    func sackedBytes(below limit: SequenceNumber) -> Int {
+        var n = 0
+        for i in 0..<count where ranges[i].start < limit {
+            n += SequenceNumber.min(ranges[i].end, limit) - ranges[i].start
+        }
+        return n
     }
 
     /// Whether `seq` is SACKed.
@@ -145,6 +157,18 @@ struct SACKScoreboard: ~Copyable {
                 let end = SequenceNumber.min(r.start, boundary)
                 return cursor < end ? (cursor, r.start) : nil
             }
+            if cursor < r.end { cursor = r.end }
+        }
+        return nil
+    }
+
+    /// RFC 6675 §4 NextSeg rule 3: the first unSACKed byte at or above `from` below the
+    /// highest SACKed byte, lost or not, and the end of its hole.
+    func nextHole(from: SequenceNumber, una: SequenceNumber) -> (start: SequenceNumber, end: SequenceNumber)? {
+        var cursor = SequenceNumber.max(from, una)
+        for i in 0..<count {
+            let r = ranges[i]
+            if cursor < r.start { return (cursor, r.start) }
             if cursor < r.end { cursor = r.end }
         }
         return nil

@@ -75,14 +75,14 @@ public struct SYNCookies: Sendable {
             options.windowScale = nil
         }
         return TCPOutgoingSegment(sequenceNumber: SequenceNumber(cookie), acknowledgmentNumber: remoteISN + 1,
-                                  flags: [.syn, .ack], window: UInt16(clamping: configuration.receiveBufferSize),
+                                  flags: .synACK, window: UInt16(clamping: configuration.receiveBufferSize),
                                   options: options)
     }
 
     /// The handshake state, if `ack` (ACK set, no SYN/RST) carries a valid cookie from the
     /// last two minutes.
     public func validate(_ ack: TCPSegment, local: SocketAddress, remote: SocketAddress, now: Int64) -> Decoded? {
-        guard ack.flags.contains(.ack), ack.flags.isDisjoint(with: [.syn, .rst]) else { return nil }
+        guard ack.flags.contains(.ack), ack.flags.isDisjoint(with: .synRST) else { return nil }
         let cookie = (ack.acknowledgmentNumber - 1).rawValue
         let remoteISN = ack.sequenceNumber - 1
         let count = Self.counter(now)

@@ -11,6 +11,13 @@
 /// ``nextSegment(now:)`` again). The application side: ``send(_:)``, ``receive(into:)``,
 /// ``shutdownWrite()``, ``close()``, ``abort()``, after each of which the caller drains
 /// ``nextSegment(now:)``. A connection whose ``isFinished`` is true can be dropped.
+///
+/// A connection that ends with a RST (``abort()``, ``close()`` with unread data, data after
+/// ``close()``, keepalive giving up) is CLOSED at once but still hands out that RST from
+/// ``nextSegment(now:)``; ``isFinished`` turns true only after it. Segments reaching a
+/// CLOSED connection are ignored: once it is dropped, the owner answers them with
+/// ``reset(answering:)``. A SYN in TIME-WAIT gets a challenge ACK here (RFC 5961); reusing
+/// the 4-tuple for a new connection is the owner's decision.
 public struct TCPConnection: ~Copyable {
     public let local: SocketAddress
     public let remote: SocketAddress
@@ -60,7 +67,7 @@ public struct TCPConnection: ~Copyable {
     /// Largest in-order payload seen (the receiver's idea of a full-sized segment).
     var receiveMSS: Int
 
-    // MARK: buffers
+    // MARK: buffers (each owns its memory and frees it when the connection goes)
     var sendBuffer: SendBuffer
     var receiveBuffer: ReceiveBuffer
     var scoreboard = SACKScoreboard()
@@ -79,6 +86,8 @@ public struct TCPConnection: ~Copyable {
     // MARK: acknowledgments
     var ackNow = false
     var delayedACKDeadline: Int64?
+    /// A D-SACK block for the next ACK (RFC 2883).
+    var duplicateReport: SACKBlock?
     /// In-order payload received since our last ACK.
     var unacknowledgedBytes = 0
     /// RFC 5961 §7 rate limit: challenge ACKs sent in the current one-second slot.
@@ -90,6 +99,12 @@ public struct TCPConnection: ~Copyable {
     var retransmitDeadline: Int64?
     /// Consecutive timeouts of the oldest outstanding segment.
     var retransmitCount = 0
+    /// A simultaneous open turned our SYN into a SYN-ACK still to send.
+    var simultaneousOpen = false
+    /// The SYN or SYN-ACK had to be sent again.
+    var handshakeRetransmitted = false
+    /// When the retransmission timer last fired.
+    var lastTimeout: Int64 = .min
     /// Karn's algorithm without timestamps: the sequence number whose ACK ends the timed
     /// segment, and when it was sent (nil: nothing timed).
     var timedSequence: SequenceNumber?
@@ -165,7 +180,7 @@ public struct TCPConnection: ~Copyable {
     /// (no SYN bit, ACK or RST set). Data on the SYN is not kept (no TCP Fast Open).
     public init?(acceptingSYN syn: TCPSegment, local: SocketAddress, remote: SocketAddress, isn: SequenceNumber,
                  mss: Int, configuration: TCPConfiguration, now: Int64) {
-        guard syn.flags.contains(.syn), syn.flags.isDisjoint(with: [.ack, .rst, .fin]) else { return nil }
+        guard syn.flags.contains(.syn), syn.flags.isDisjoint(with: .ackRSTFIN) else { return nil }
         self.init(local: local, remote: remote, isn: isn, mss: mss, configuration: configuration, state: .synReceived,
                   activeOpen: false, now: now)
         acceptPeerSYN(syn, now: now)
@@ -204,8 +219,6 @@ public struct TCPConnection: ~Copyable {
         sndWl2 = ack.acknowledgmentNumber
         if ack.sequenceLength > 0 { input(ack, now: now) }
     }
-
-    deinit {}
 
     /// The smallest shift that lets `size` bytes be advertised in 16 bits (RFC 7323 §2.3, at most 14).
     static func windowScale(forBuffer size: Int) -> UInt8 {
@@ -281,14 +294,15 @@ public struct TCPConnection: ~Copyable {
     /// The earliest time ``handleTimers(now:)`` has work (retransmission, delayed ACK,
     /// persist, keepalive, TIME_WAIT, FIN_WAIT_2), or nil.
     public var nextDeadline: Int64? {
-        var d: Int64? = nil
-        func take(_ t: Int64?) { if let t, d == nil || t < d! { d = t } }
-        take(retransmitDeadline)
-        take(delayedACKDeadline)
-        take(persistDeadline)
-        take(keepaliveDeadline)
-        take(lifetimeDeadline)
-        return d
+        Self.earliest(Self.earliest(Self.earliest(retransmitDeadline, delayedACKDeadline),
+                                    Self.earliest(persistDeadline, keepaliveDeadline)), lifetimeDeadline)
+    }
+
+    @inline(__always)
+    private static func earliest(_ a: Int64?, _ b: Int64?) -> Int64? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return min(a, b)
     }
 
     public var info: TCPInfo {
@@ -340,9 +354,8 @@ public struct TCPConnection: ~Copyable {
     public mutating func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TCPError) -> Int? {
         if buffer.isEmpty { return 0 }
         if receiveBuffer.count > 0 {
-            let before = receiveWindowAvailable
             let n = receiveBuffer.read(into: buffer)
-            windowOpened(from: before)
+            windowOpened()
             return n
         }
         if finReceived { return 0 }
@@ -444,7 +457,7 @@ public struct TCPConnection: ~Copyable {
         }
         return TCPOutgoingSegment(sequenceNumber: SequenceNumber(0),
                                   acknowledgmentNumber: segment.sequenceNumber + segment.sequenceLength,
-                                  flags: [.rst, .ack], window: 0)
+                                  flags: .rstACK, window: 0)
     }
 
     // MARK: shared transitions
@@ -467,6 +480,16 @@ public struct TCPConnection: ~Copyable {
     mutating func queueReset() {
         resetToSend = (SequenceNumber.max(sndNxt, sndMax), false)
     }
+}
+
+extension TCPFlags {
+    // Combinations as constants: an array literal of an OptionSet builds an Array first,
+    // which unoptimized builds allocate on every segment.
+    static let synACK = TCPFlags(rawValue: TCPFlags.syn.rawValue | TCPFlags.ack.rawValue)
+    static let rstACK = TCPFlags(rawValue: TCPFlags.rst.rawValue | TCPFlags.ack.rawValue)
+    static let synFIN = TCPFlags(rawValue: TCPFlags.syn.rawValue | TCPFlags.fin.rawValue)
+    static let synRST = TCPFlags(rawValue: TCPFlags.syn.rawValue | TCPFlags.rst.rawValue)
+    static let ackRSTFIN = TCPFlags(rawValue: TCPFlags.ack.rawValue | TCPFlags.rst.rawValue | TCPFlags.fin.rawValue)
 }
 
 extension Duration {

@@ -174,10 +174,14 @@ public struct TCPStatistics: Sendable, Hashable {
     public var segmentsSent: UInt64 = 0
     public var bytesReceived: UInt64 = 0
     public var bytesSent: UInt64 = 0
-    /// Segments sent again, for any reason.
+    /// Segments sent again, for any reason: the sum of ``timeoutRetransmits``,
+    /// ``fastRetransmits`` and ``sackRetransmits``.
     public var retransmittedSegments: UInt64 = 0
     /// Retransmission timeouts.
     public var timeouts: UInt64 = 0
+    /// Segments sent again after a timeout (SYN, SYN-ACK, and data from SND.UNA on).
+    public var timeoutRetransmits: UInt64 = 0
+    /// Segments sent again on the third duplicate ACK, or on a NewReno partial ACK.
     public var fastRetransmits: UInt64 = 0
     /// Recovery episodes entered (fast recovery).
     public var recoveries: UInt64 = 0

@@ -34,7 +34,11 @@ extension TCPConnection {
     mutating func retransmissionTimeout(now: Int64) {
         let handshake = current == .synSent || current == .synReceived
         guard handshake || sndUna < sndMax else { return }
-        retransmitCount += 1
+        // A peer that keeps answering with a zero window is alive: the retransmissions are
+        // window probes and do not count toward giving up (as in Linux's retransmit timer).
+        let peerAlive = !handshake && sndWnd == 0 && lastReceiveTime > lastTimeout
+        lastTimeout = now
+        if !peerAlive { retransmitCount += 1 }
         let limit = switch current {
         case .synSent: configuration.synRetries
         case .synReceived: configuration.synAckRetries
@@ -50,6 +54,7 @@ extension TCPConnection {
         timedSequence = nil
         if handshake {
             sndNxt = iss
+            handshakeRetransmitted = true
         } else {
             let mss = sendMSS
             // RFC 5681 eq. 4 on the first timeout; later ones keep ssthresh (as Linux).
@@ -65,6 +70,9 @@ extension TCPConnection {
             recover = sndMax
             highRxt = sndUna
             sndNxt = sndUna
+            // The oldest segment goes even into a zero window (RFC 9293 §3.8.6.1: the
+            // window must be probed).
+            forceSend = true
         }
         retransmitDeadline = now + rtt.rto
     }

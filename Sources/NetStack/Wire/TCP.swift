@@ -175,7 +175,8 @@ public struct TCPOptions: Hashable, Sendable {
         if !sackBlocks.isEmpty {
             nops(2)
             buffer.put(Kind.sack, at: i); buffer.put(UInt8(2 + 8 * sackBlocks.count), at: i + 1); i += 2
-            for b in sackBlocks {
+            for k in 0..<sackBlocks.count {
+                let b = sackBlocks[k]
                 buffer.put(b.start.rawValue, at: i); buffer.put(b.end.rawValue, at: i + 4); i += 8
             }
         }
