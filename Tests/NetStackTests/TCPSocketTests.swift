@@ -424,6 +424,42 @@ func eventually(seconds: Double = 5, _ condition: () -> Bool) -> Bool {
         listener.close()
     }
 
+    /// A new SYN for a 4-tuple the server holds in TIME-WAIT starts a new connection.
+    @Test func aNewSYNEndsTIMEWAIT() throws {
+        let s = try TwoStacks()
+        defer { s.stop() }
+        var serverConfig = testTCPConfiguration()
+        serverConfig.timeWaitDuration = .seconds(30)
+        let listener = try TCPListener(interface: s.b, port: 80, configuration: serverConfig)
+        let first = try s.run { () throws -> TCPSocket in
+            let c = TCPSocket(interface: s.a, configuration: testTCPConfiguration())
+            try c.bind(port: 5000)
+            try c.connect(to: serverAddress)
+            let server = try listener.accept()
+            server.close()   // the server closes first: it ends in TIME-WAIT
+            var b = [UInt8](repeating: 0, count: 10)
+            #expect(try c.read(into: &b) == 0)
+            c.close()
+            return server
+        }
+        #expect(eventually { first.state == .timeWait && s.a.tcpConnectionCount == 0 }, "\(first.state)")
+        let second = try s.run { () throws -> TCPState in
+            let c = TCPSocket(interface: s.a, configuration: testTCPConfiguration())
+            try c.bind(port: 5000)
+            c.sendTimeout = .seconds(5)
+            try c.connect(to: serverAddress)
+            let server = try listener.accept()
+            #expect(try c.write([42]) == 1)
+            var b = [UInt8](repeating: 0, count: 10)
+            #expect(try server.read(into: &b) == 1 && b[0] == 42)
+            c.abort()
+            server.close()
+            return server.state
+        }
+        #expect(second != .timeWait)
+        listener.close()
+    }
+
     @Test func errnoMapping() {
         #expect(SocketError(TCPError.refused) == .connectionRefused)
         #expect(SocketError(TCPError.reset).errno == ECONNRESET)
