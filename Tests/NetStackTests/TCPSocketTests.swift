@@ -460,6 +460,36 @@ func eventually(seconds: Double = 5, _ condition: () -> Bool) -> Bool {
         listener.close()
     }
 
+    /// The timer uthread wakes at the earliest TCP deadline, not only every 50 ms: a 5 ms
+    /// TIME-WAIT ends within a few milliseconds on an idle interface.
+    @Test func timersRunAtTheirDeadline() throws {
+        let s = try TwoStacks()
+        defer { s.stop() }
+        var c5 = testTCPConfiguration()
+        c5.timeWaitDuration = .milliseconds(5)
+        let config = c5
+        let listener = try TCPListener(interface: s.b, port: 80, configuration: config)
+        var waits: [Int64] = []
+        for _ in 0..<5 {
+            let c = try s.run { () throws -> TCPSocket in
+                let c = try TCPSocket.connect(interface: s.a, to: serverAddress, configuration: config)
+                let server = try listener.accept()
+                c.close()   // we close first: TIME-WAIT here
+                var b = [UInt8](repeating: 0, count: 10)
+                _ = try server.read(into: &b)
+                server.close()
+                return c
+            }
+            while c.state != .timeWait && c.state != .closed { usleep(200) }
+            let start = MonotonicInstant.now.nanoseconds
+            while s.a.tcpConnectionCount > 0 && MonotonicInstant.now.nanoseconds - start < 1_000_000_000 { usleep(200) }
+            waits.append((MonotonicInstant.now.nanoseconds - start) / 1_000_000)
+        }
+        let average = waits.reduce(0, +) / Int64(waits.count)
+        #expect(average < 20, "TIME-WAIT of 5 ms took \(waits) ms")
+        listener.close()
+    }
+
     @Test func errnoMapping() {
         #expect(SocketError(TCPError.refused) == .connectionRefused)
         #expect(SocketError(TCPError.reset).errno == ECONNRESET)
