@@ -62,7 +62,7 @@ func eventually(seconds: Double = 5, _ condition: () -> Bool) -> Bool {
     let deadline = MonotonicInstant.now.advanced(by: .milliseconds(Int64(seconds * 1000)))
     while MonotonicInstant.now < deadline {
         if condition() { return true }
-        usleep(5_000)
+        if UThread.isInUThread { UThread.sleep(for: .milliseconds(5)) } else { usleep(5_000) }   // never block a kthread
     }
     return condition()
 }
@@ -488,6 +488,26 @@ func eventually(seconds: Double = 5, _ condition: () -> Bool) -> Bool {
         let average = waits.reduce(0, +) / Int64(waits.count)
         #expect(average < 20, "TIME-WAIT of 5 ms took \(waits) ms")
         listener.close()
+    }
+
+    /// Closing a listener resets the connections nobody accepted.
+    @Test func closingAListenerResetsWhatWasNotAccepted() throws {
+        let s = try TwoStacks()
+        defer { s.stop() }
+        let listener = try TCPListener(interface: s.b, port: 80, configuration: testTCPConfiguration())
+        let errors = try s.run { () throws -> [SocketError?] in
+            let clients = try (0..<3).map { _ in try TCPSocket.connect(interface: s.a, to: serverAddress, configuration: testTCPConfiguration()) }
+            for _ in 0..<500 where listener.pendingConnections < 3 { UThread.sleep(for: .milliseconds(10)) }
+            #expect(listener.pendingConnections == 3)
+            listener.close()
+            return clients.map { c in
+                c.receiveTimeout = .seconds(5)
+                var b = [UInt8](repeating: 0, count: 10)
+                do throws(SocketError) { _ = try c.read(into: &b); return nil } catch { return error }
+            }
+        }
+        #expect(errors == [.connectionReset, .connectionReset, .connectionReset])
+        #expect(eventually { s.a.tcpConnectionCount == 0 && s.b.tcpConnectionCount == 0 })
     }
 
     @Test func errnoMapping() {

@@ -238,11 +238,12 @@ public final class TCPSocket: @unchecked Sendable {
             case .synSent, .synReceived:
                 if b.nonBlocking { throw .alreadyInProgress }
             case .closed:
-                if b.connectPending, let e = b.connection!.takeError() {
+                if b.connectPending {
                     b.connectPending = false
-                    throw b.socketError(e)
+                    if let e = b.connection!.takeError() { throw b.socketError(e) }
+                    throw .connectionRefused
                 }
-                throw b.connectPending ? .connectionRefused : .invalidArgument
+                throw .invalidArgument
             default:
                 if b.connectPending { b.connectPending = false; return }
                 throw .alreadyConnected
@@ -402,8 +403,7 @@ public final class TCPSocket: @unchecked Sendable {
                 case .notConnected:
                     // Still connecting: a blocking write waits for the handshake.
                     if b.state != .synSent && b.state != .synReceived { throw .notConnectedStream }
-                case .reset: throw .brokenPipe
-                default: throw b.socketError(error)
+                default: throw b.socketError(error)   // the connection's error once, then EPIPE
                 }
                 n = 0
             }
