@@ -186,7 +186,11 @@ public final class TCPSocket: @unchecked Sendable {
     /// documentation): it must be short and must not call back into the socket or the
     /// interface (set a flag, unpark a uthread).
     public func setReadinessHandler(_ handler: (@Sendable (SocketReadiness) -> Void)?) {
-        withLock { block.readinessHandler = handler }
+        // The old handler is released after the lock (it may hold the last reference to a
+        // socket, whose deinit takes the lock).
+        var old = handler
+        withLock { swap(&old, &block.readinessHandler) }
+        old = nil
     }
 
     // MARK: bind and connect
