@@ -129,6 +129,8 @@ struct FaultCase: Sendable, CustomTestStringConvertible {
         FaultCase(name: "5% duplication", duplicate: 0.05),
     ])
     func transferThroughFaults(_ fault: FaultCase) throws {
+        // JUNCTION_TCP_FAULT_CASE="5% loss" runs that case alone (to reproduce one).
+        if let only = ProcessInfo.processInfo.environment["JUNCTION_TCP_FAULT_CASE"], only != fault.name { return }
         let size = fault.drop >= 0.05 ? (longTests ? 32 << 20 : 4 << 20) : (longTests ? 256 << 20 : 16 << 20)
         var result: TransferResult? = nil
         var counters = InterfaceCounters()
