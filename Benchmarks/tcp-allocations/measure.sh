@@ -11,8 +11,9 @@ for m in .build/release/CJunction.build/module.modulemap .build/release/CNICQueu
          .build/checkouts/swift-system/Sources/CSystem/include/module.modulemap; do
     maps+=(-Xcc "-fmodule-map-file=$m")
 done
-objects=$(ls .build/release/{NetStack,NICQueues,UThreads,CNICQueues,CJunction,SystemPackage,CSystem}.build/*.o)
-swiftc -O -I .build/release/Modules "${maps[@]}" Benchmarks/tcp-allocations/main.swift $objects \
+# (an array: some object names have spaces; HeapModule is NetStack's timer heap)
+objects=(.build/release/{NetStack,NICQueues,UThreads,CNICQueues,CJunction,SystemPackage,CSystem,HeapModule,InternalCollectionsUtilities}.build/*.o)
+swiftc -O -I .build/release/Modules "${maps[@]}" Benchmarks/tcp-allocations/main.swift "${objects[@]}" \
     -lxdp -lbpf -libverbs -o "$out"
 objcopy --strip-debug "$out"   # valgrind cannot read the toolchain's DWARF 5
 "$out" 200000

@@ -104,11 +104,24 @@ let stopRequested = Atomic<Bool>(false)
 /// Bytes echoed over TCP, and connections served to their end.
 let tcpEchoed = Atomic<Int>(0)
 let tcpServed = Atomic<Int>(0)
+/// Sums of the served connections' statistics: retransmitted, out-of-order kept, dropped
+/// (window, memory), duplicate ACKs received.
+let tcpRetransmitted = Atomic<Int>(0)
+let tcpOutOfOrder = Atomic<Int>(0)
+let tcpDropped = Atomic<Int>(0)
+let tcpDuplicateACKs = Atomic<Int>(0)
 
 /// Echoes one TCP connection until the peer's FIN (or an error), then closes it.
 func tcpEcho(_ connection: TCPSocket, bufferSize: Int) {
     var buffer = [UInt8](repeating: 0, count: bufferSize)
-    defer { connection.close() }
+    defer {
+        let s = connection.info.statistics
+        tcpRetransmitted.add(Int(s.retransmittedSegments), ordering: .relaxed)
+        tcpOutOfOrder.add(Int(s.outOfOrderSegments), ordering: .relaxed)
+        tcpDropped.add(Int(s.droppedSegments), ordering: .relaxed)
+        tcpDuplicateACKs.add(Int(s.duplicateACKsReceived), ordering: .relaxed)
+        connection.close()
+    }
     while true {
         let n: Int
         do { n = try connection.read(into: &buffer) } catch { return }
@@ -204,7 +217,7 @@ func main() throws(NetStackError) {
         if interface.isLinkDown { print("echo-server: the link is down (\(interface.lastDeviceError.map { "\($0)" } ?? "peer gone"))") }
         let c = interface.statistics
         print(c.description, terminator: "")
-        print("summary: eth.rx=\(c.ethernet.framesReceived) eth.tx=\(c.ethernet.framesSent) udp.rx=\(c.udp.received) udp.tx=\(c.udp.sent) udp.noports=\(c.udp.noPorts) icmp.echo=\(c.icmp.echoRepliesSent) tcp.in=\(c.tcp.segmentsReceived) tcp.out=\(c.tcp.segmentsSent) tcp.passive=\(c.tcp.passiveOpens) tcp.rst=\(c.tcp.resetsSent) tcp.cookies=\(c.tcp.synCookiesSent) tcp.echoed=\(tcpEchoed.load(ordering: .relaxed)) tcp.connections=\(tcpServed.load(ordering: .relaxed))")
+        print("summary: eth.rx=\(c.ethernet.framesReceived) eth.tx=\(c.ethernet.framesSent) udp.rx=\(c.udp.received) udp.tx=\(c.udp.sent) udp.noports=\(c.udp.noPorts) icmp.echo=\(c.icmp.echoRepliesSent) tcp.in=\(c.tcp.segmentsReceived) tcp.out=\(c.tcp.segmentsSent) tcp.passive=\(c.tcp.passiveOpens) tcp.rst=\(c.tcp.resetsSent) tcp.cookies=\(c.tcp.synCookiesSent) tcp.echoed=\(tcpEchoed.load(ordering: .relaxed)) tcp.connections=\(tcpServed.load(ordering: .relaxed)) tcp.retrans=\(tcpRetransmitted.load(ordering: .relaxed)) tcp.ooo=\(tcpOutOfOrder.load(ordering: .relaxed)) tcp.dropped=\(tcpDropped.load(ordering: .relaxed)) tcp.dupacks=\(tcpDuplicateACKs.load(ordering: .relaxed)) tcp.outdiscards=\(c.tcp.outDiscards) ip.outdiscards=\(c.ipv4.outDiscards)")
         if let e = interface.lastDeviceError { print("device error: \(e)") }
         fflush(nil)
         if case .sharedMemory(let path) = spec { unlink(path) }   // exit skips the device's own clean-up

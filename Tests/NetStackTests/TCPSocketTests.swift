@@ -62,7 +62,7 @@ func eventually(seconds: Double = 5, _ condition: () -> Bool) -> Bool {
     let deadline = MonotonicInstant.now.advanced(by: .milliseconds(Int64(seconds * 1000)))
     while MonotonicInstant.now < deadline {
         if condition() { return true }
-        usleep(5_000)
+        if UThread.isInUThread { UThread.sleep(for: .milliseconds(5)) } else { usleep(5_000) }   // never block a kthread
     }
     return condition()
 }
@@ -422,6 +422,92 @@ func eventually(seconds: Double = 5, _ condition: () -> Bool) -> Bool {
         c.close()
         #expect(throws: SocketError.closed) { _ = try c.write([1]) }
         listener.close()
+    }
+
+    /// A new SYN for a 4-tuple the server holds in TIME-WAIT starts a new connection.
+    @Test func aNewSYNEndsTIMEWAIT() throws {
+        let s = try TwoStacks()
+        defer { s.stop() }
+        var serverConfig = testTCPConfiguration()
+        serverConfig.timeWaitDuration = .seconds(30)
+        let listener = try TCPListener(interface: s.b, port: 80, configuration: serverConfig)
+        let first = try s.run { () throws -> TCPSocket in
+            let c = TCPSocket(interface: s.a, configuration: testTCPConfiguration())
+            try c.bind(port: 5000)
+            try c.connect(to: serverAddress)
+            let server = try listener.accept()
+            server.close()   // the server closes first: it ends in TIME-WAIT
+            var b = [UInt8](repeating: 0, count: 10)
+            #expect(try c.read(into: &b) == 0)
+            c.close()
+            return server
+        }
+        #expect(eventually { first.state == .timeWait && s.a.tcpConnectionCount == 0 }, "\(first.state)")
+        let second = try s.run { () throws -> TCPState in
+            let c = TCPSocket(interface: s.a, configuration: testTCPConfiguration())
+            try c.bind(port: 5000)
+            c.sendTimeout = .seconds(5)
+            try c.connect(to: serverAddress)
+            let server = try listener.accept()
+            #expect(try c.write([42]) == 1)
+            var b = [UInt8](repeating: 0, count: 10)
+            #expect(try server.read(into: &b) == 1 && b[0] == 42)
+            c.abort()
+            server.close()
+            return server.state
+        }
+        #expect(second != .timeWait)
+        listener.close()
+    }
+
+    /// The timer uthread wakes at the earliest TCP deadline, not only every 50 ms: a 5 ms
+    /// TIME-WAIT ends within a few milliseconds on an idle interface.
+    @Test func timersRunAtTheirDeadline() throws {
+        let s = try TwoStacks()
+        defer { s.stop() }
+        var c5 = testTCPConfiguration()
+        c5.timeWaitDuration = .milliseconds(5)
+        let config = c5
+        let listener = try TCPListener(interface: s.b, port: 80, configuration: config)
+        var waits: [Int64] = []
+        for _ in 0..<5 {
+            let c = try s.run { () throws -> TCPSocket in
+                let c = try TCPSocket.connect(interface: s.a, to: serverAddress, configuration: config)
+                let server = try listener.accept()
+                c.close()   // we close first: TIME-WAIT here
+                var b = [UInt8](repeating: 0, count: 10)
+                _ = try server.read(into: &b)
+                server.close()
+                return c
+            }
+            while c.state != .timeWait && c.state != .closed { usleep(200) }
+            let start = MonotonicInstant.now.nanoseconds
+            while s.a.tcpConnectionCount > 0 && MonotonicInstant.now.nanoseconds - start < 1_000_000_000 { usleep(200) }
+            waits.append((MonotonicInstant.now.nanoseconds - start) / 1_000_000)
+        }
+        let average = waits.reduce(0, +) / Int64(waits.count)
+        #expect(average < 20, "TIME-WAIT of 5 ms took \(waits) ms")
+        listener.close()
+    }
+
+    /// Closing a listener resets the connections nobody accepted.
+    @Test func closingAListenerResetsWhatWasNotAccepted() throws {
+        let s = try TwoStacks()
+        defer { s.stop() }
+        let listener = try TCPListener(interface: s.b, port: 80, configuration: testTCPConfiguration())
+        let errors = try s.run { () throws -> [SocketError?] in
+            let clients = try (0..<3).map { _ in try TCPSocket.connect(interface: s.a, to: serverAddress, configuration: testTCPConfiguration()) }
+            for _ in 0..<500 where listener.pendingConnections < 3 { UThread.sleep(for: .milliseconds(10)) }
+            #expect(listener.pendingConnections == 3)
+            listener.close()
+            return clients.map { c in
+                c.receiveTimeout = .seconds(5)
+                var b = [UInt8](repeating: 0, count: 10)
+                do throws(SocketError) { _ = try c.read(into: &b); return nil } catch { return error }
+            }
+        }
+        #expect(errors == [.connectionReset, .connectionReset, .connectionReset])
+        #expect(eventually { s.a.tcpConnectionCount == 0 && s.b.tcpConnectionCount == 0 })
     }
 
     @Test func errnoMapping() {

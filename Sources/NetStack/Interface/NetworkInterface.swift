@@ -16,7 +16,15 @@ let timerInterval: Int64 = 50_000_000
 let ephemeralPorts: ClosedRange<UInt16> = 32768...60999
 
 /// An IPv4 interface over one NICQueues device: ARP, IPv4 (no forwarding), ICMP echo and
-/// errors, UDP demultiplexing to ``UDPSocket``s.
+/// errors, UDP demultiplexing to ``UDPSocket``s, TCP to ``TCPSocket``s and
+/// ``TCPListener``s.
+///
+/// TCP: connections are found by their 4-tuple in a hash table, listeners by port (TCP's
+/// port space is apart from UDP's, as in Linux); a segment for neither is answered with
+/// RST. Each connection's next deadline (retransmission, delayed ACK, persist, keepalive,
+/// TIME_WAIT) sits in a min-heap; the poller runs the due ones, and the timer uthread
+/// sleeps until the earliest (at most 50 ms). A connection the application closed stays
+/// in the table until its FIN exchange and TIME_WAIT are over.
 ///
 /// All state is behind one spin lock: the poller of each device queue (a UThreads poll
 /// hook, see ``start(on:)``) and sending uthreads take it for the few microseconds a

@@ -230,8 +230,18 @@ extension NetworkInterface {
         if let block = tcp.connections[TCPFlowKey(localPort: localPort, remote: remote)] {
             // No retain: the table holds it, and nothing removes it while we hold the lock
             // except its own processing (which defers the release to the graveyard).
-            block._withUnsafeGuaranteedRef { $0.segmentArrived(segment, now: now) }
-            return
+            let reused = block._withUnsafeGuaranteedRef { b -> Bool in
+                // A new SYN beyond the old connection's sequence space ends its TIME-WAIT
+                // and goes to the listener (RFC 6191's rule without timestamps, as Linux).
+                if segment.flags.contains(.syn), !segment.flags.contains(.ack), tcp.listeners[localPort] != nil,
+                   b.state == .timeWait, let next = b.connection?.rcvNxt, segment.sequenceNumber > next {
+                    b.leaveTable()
+                    return true
+                }
+                b.segmentArrived(segment, now: now)
+                return false
+            }
+            if !reused { return }
         }
         if let listener = tcp.listeners[localPort] {
             listener._withUnsafeGuaranteedRef { $0.segmentArrived(segment, from: remote, now: now) }

@@ -32,8 +32,9 @@ public final class TCPListener: @unchecked Sendable {
     // Guarded by interface.lock.
     /// Children in SYN-RECEIVED (retained through the table).
     private var embryos: [ObjectIdentifier: Unmanaged<TCPControlBlock>] = [:]
-    /// Established, waiting for accept (retained here).
-    private var acceptQueue: [TCPControlBlock] = []
+    /// Established, waiting for accept (retained here; a taken slot is nil, so trimming the
+    /// queue under the lock never releases a block).
+    private var acceptQueue: [TCPControlBlock?] = []
     private var acceptHead = 0
     private var waiters: [UThreadRef] = []
     private var readinessHandler: (@Sendable (SocketReadiness) -> Void)?
@@ -106,7 +107,9 @@ public final class TCPListener: @unchecked Sendable {
     /// Called, with the interface's lock held, when a connection starts waiting or the
     /// listener closes; it must be short and must not call into the interface.
     public func setReadinessHandler(_ handler: (@Sendable (SocketReadiness) -> Void)?) {
-        interface.lock.withLock { readinessHandler = handler }
+        var old = handler
+        interface.lock.withLock { swap(&old, &readinessHandler) }
+        old = nil   // released without the lock (it may hold a socket whose deinit takes it)
     }
 
     /// The next established connection (parking until there is one, when blocking).
@@ -116,7 +119,7 @@ public final class TCPListener: @unchecked Sendable {
         var deadline: MonotonicInstant? = nil
         while true {
             if acceptHead < acceptQueue.count {
-                let block = acceptQueue[acceptHead]
+                let block = acceptQueue[acceptHead].take()!
                 acceptHead += 1
                 if acceptHead == acceptQueue.count {
                     acceptQueue.removeAll(keepingCapacity: true)
@@ -169,12 +172,12 @@ public final class TCPListener: @unchecked Sendable {
                 }
             }
             embryos.removeAll()
-            for b in acceptQueue[acceptHead...] {
+            for case let b? in acceptQueue[acceptHead...] {
                 b.appClosed = true
                 if b.connection != nil { b.connection!.abort() }
                 b.afterChange(now: now)
             }
-            orphans = Array(acceptQueue[acceptHead...])   // released below, outside the lock
+            orphans = acceptQueue[acceptHead...].compactMap { $0 }   // released below, outside the lock
             acceptQueue.removeAll()
             acceptHead = 0
             for w in waiters { w.unpark() }

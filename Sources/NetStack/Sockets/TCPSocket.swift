@@ -186,7 +186,11 @@ public final class TCPSocket: @unchecked Sendable {
     /// documentation): it must be short and must not call back into the socket or the
     /// interface (set a flag, unpark a uthread).
     public func setReadinessHandler(_ handler: (@Sendable (SocketReadiness) -> Void)?) {
-        withLock { block.readinessHandler = handler }
+        // The old handler is released after the lock (it may hold the last reference to a
+        // socket, whose deinit takes the lock).
+        var old = handler
+        withLock { swap(&old, &block.readinessHandler) }
+        old = nil
     }
 
     // MARK: bind and connect
@@ -238,11 +242,12 @@ public final class TCPSocket: @unchecked Sendable {
             case .synSent, .synReceived:
                 if b.nonBlocking { throw .alreadyInProgress }
             case .closed:
-                if b.connectPending, let e = b.connection!.takeError() {
+                if b.connectPending {
                     b.connectPending = false
-                    throw b.socketError(e)
+                    if let e = b.connection!.takeError() { throw b.socketError(e) }
+                    throw .connectionRefused
                 }
-                throw b.connectPending ? .connectionRefused : .invalidArgument
+                throw .invalidArgument
             default:
                 if b.connectPending { b.connectPending = false; return }
                 throw .alreadyConnected
@@ -402,8 +407,7 @@ public final class TCPSocket: @unchecked Sendable {
                 case .notConnected:
                     // Still connecting: a blocking write waits for the handshake.
                     if b.state != .synSent && b.state != .synReceived { throw .notConnectedStream }
-                case .reset: throw .brokenPipe
-                default: throw b.socketError(error)
+                default: throw b.socketError(error)   // the connection's error once, then EPIPE
                 }
                 n = 0
             }
