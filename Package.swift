@@ -171,9 +171,11 @@ let package = Package(
             name: "LoaderTests",
             dependencies: ["Loader", "TestSupport"]
         ),
-        // Ethernet, ARP, IPv4, ICMP, UDP: Wire/ parses and emits, holding no state (and
-        // imports nothing); Fragments/ reassembles IPv4; Interface/ runs ARP, routing and
-        // demultiplexing over a NICQueues device on the UThreads runtime; Sockets/ is UDP.
+        // Ethernet, ARP, IPv4, ICMP, UDP, TCP: Wire/ parses and emits, holding no state (and
+        // imports nothing); Fragments/ reassembles IPv4; TCP/ is the TCP state machine (no
+        // device, no lock, no clock); Interface/ runs ARP, routing, demultiplexing and the
+        // TCP timer heap over a NICQueues device on the UThreads runtime; Sockets/ are UDP
+        // and TCP sockets and listeners.
         .target(
             name: "NetStack",
             dependencies: [

@@ -204,6 +204,9 @@ struct TcpSuite: ParsableCommand {
                 var one = [UInt8](repeating: 0, count: 1)
                 guard try bulk.read(into: &one) == 1 else { throw SocketError.connectionReset }
                 f.bulk = Double(counts.bulkBytes) * 8 / (nowNanos() - t0)
+                if getenv("JUNCTION_BENCH_VERBOSE") != nil {
+                    FileHandle.standardError.write("bulk sender: \(bulk.info)\ninterface: \(interface.statistics)\n".data(using: .utf8)!)
+                }
                 bulk.close()
 
                 // Connections per second.
