@@ -109,7 +109,12 @@ struct TcpSuite: ParsableCommand {
         defer { child.kill() }
         let device = try SharedMemoryDevice(path: path, configuration: Self.link(mtu: mtu))
         let config = InterfaceConfiguration(mac: NetStack.MACAddress(rawValue: device.info.mac.raw), address: try IPv4CIDR(parsing: "10.97.0.1/24"), mtu: mtu)
-        let interface = try NetworkInterface(device: device, configuration: config)
+        let interface: NetworkInterface
+        if let p = getenv("JUNCTION_BENCH_PCAP") {   // headers of every frame, for diagnosis
+            interface = try NetworkInterface(device: try PcapCapture(wrapping: device, path: String(cString: p), snapLength: 96), configuration: config)
+        } else {
+            interface = try NetworkInterface(device: device, configuration: config)
+        }
         _ = try child.waitFor("ready")
         var rc = RuntimeConfiguration(kthreads: 1)
         let client = Self.clientCPU
@@ -193,6 +198,17 @@ struct TcpSuite: ParsableCommand {
                 let bulk = try TCPSocket.connect(interface: interface, to: sink, configuration: bulkConfiguration, timeout: .seconds(10))
                 bulk.receiveTimeout = .seconds(60)
                 let chunk = [UInt8](repeating: 0x42, count: 64 * 1024)
+                let bulkDone = Atomic<Bool>(false)
+                if getenv("JUNCTION_BENCH_VERBOSE") != nil {
+                    UThread.spawn {
+                        while !bulkDone.load(ordering: .relaxed) {
+                            UThread.sleep(for: .milliseconds(500))
+                            let i = bulk.info
+                            FileHandle.standardError.write("bulk: \(i.state) inflight \(i.bytesInFlight) peerWindow \(i.peerWindow) cwnd \(i.congestionWindow) rto \(i.rto) sent \(i.statistics.bytesSent) segs \(i.statistics.segmentsSent) acks \(i.statistics.segmentsReceived)\n".data(using: .utf8)!)
+                        }
+                    }
+                }
+                defer { bulkDone.store(true, ordering: .relaxed) }
                 t0 = nowNanos()
                 var left = counts.bulkBytes
                 while left > 0 {
@@ -255,6 +271,17 @@ struct TcpSuite: ParsableCommand {
             while let c = try? sink.accept() {
                 UThread.spawn {
                     var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+                    let done = Atomic<Bool>(false)
+                    if getenv("JUNCTION_BENCH_VERBOSE") != nil {
+                        UThread.spawn {
+                            while !done.load(ordering: .relaxed) {
+                                UThread.sleep(for: .milliseconds(500))
+                                let i = c.info
+                                FileHandle.standardError.write("sink: \(i.state) readable \(c.readableBytes) received \(i.statistics.bytesReceived) segs \(i.statistics.segmentsReceived) acks-sent \(i.statistics.segmentsSent) dropped \(i.statistics.droppedSegments) updates \(i.statistics.windowUpdates) tcp \(interface.statistics.tcp) ipv4-outDiscards \(interface.statistics.ipv4.outDiscards)\n".data(using: .utf8)!)
+                            }
+                        }
+                    }
+                    defer { done.store(true, ordering: .relaxed) }
                     while let n = try? buffer.withUnsafeMutableBytes({ try c.read(into: $0) }), n > 0 {}
                     _ = try? c.write([UInt8(1)])
                     c.close()

@@ -109,6 +109,66 @@ struct TCPReceiveTests {
         #expect(d.drain(0).map(\.payloadLength) == [200])
         _ = d.send([UInt8](repeating: 1, count: 100))
         #expect(d.drain(0).map(\.payloadLength) == [100])
+
+        // Minshall's rule (Linux): full segments unacknowledged do not hold a short tail;
+        // only an unacknowledged short segment does.
+        let e = establishedClient()
+        _ = e.send([UInt8](repeating: 5, count: 2 * 1460 + 300))
+        #expect(e.drain(0).map(\.payloadLength) == [1460, 1460, 300])
+        _ = e.send([UInt8](repeating: 6, count: 50))
+        #expect(e.drain(ms).isEmpty)                          // the 300 is still in flight
+        e.conn.input(segment(5001, 1001 + 2 * 1460 + 300, .ack), now: 2 * ms)
+        #expect(e.drain(2 * ms).map(\.payloadLength) == [50])
+    }
+
+    @Test("passive open with the peer's ISN anywhere in sequence space: reading a full buffer sends a window update", arguments: [UInt32(5000), 0x8000_0000, 0x9000_0000, 0xFFFF_FF00])
+    func windowUpdateAfterPassiveOpen(peerISN: UInt32) {
+        var config = plainConfiguration()
+        config.receiveBufferSize = 8 * 1460
+        let syn = segment(peerISN, 0, .syn, options: options(mss: 1460))
+        let s = Endpoint(TCPConnection(acceptingSYN: syn, local: tcpServerAddress, remote: tcpClientAddress,
+                                       isn: SequenceNumber(1000), mss: 1460, configuration: config, now: 0)!)
+        _ = s.drain(0)
+        var next = peerISN &+ 1
+        s.conn.input(segment(next, 1001, .ack), now: 0)
+        for _ in 0..<8 {
+            s.conn.input(segment(next, 1001, .ack, payload: bytes(1460)), now: ms)
+            next = next &+ 1460
+        }
+        #expect(s.drain(ms).last?.window == 0)
+        var buffer = [UInt8](repeating: 0, count: 8 * 1460)
+        _ = buffer.withUnsafeMutableBytes { try? s.conn.receive(into: $0) }
+        let update = s.drain(2 * ms)
+        #expect(update.count == 1 && update.first?.window == UInt16(8 * 1460), "\(update)")
+        #expect(s.conn.info.statistics.windowUpdates == 1)
+    }
+
+    @Test("a delayed ACK goes when the application has read everything, unless it answers requests (Linux's tcp_cleanup_rbuf)")
+    func ackOnRead() {
+        let c = establishedClient()
+        c.conn.input(segment(5001, 1001, .ack, payload: bytes(1000)), now: ms)
+        #expect(c.drain(ms).isEmpty)                          // delayed
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        _ = buffer.withUnsafeMutableBytes { try? c.conn.receive(into: $0) }
+        let ack = c.drain(2 * ms)
+        #expect(ack.count == 1 && ack[0].acknowledgmentNumber == SequenceNumber(6001) && ack[0].payloadLength == 0)
+        // Request/response: our answer carried the last ACK, so the next request's ACK
+        // waits for the next answer instead of going alone on the read.
+        c.conn.input(segment(6001, 1001, .ack, payload: bytes(100)), now: 3 * ms)
+        _ = buffer.withUnsafeMutableBytes { try? c.conn.receive(into: $0) }
+        _ = c.send([UInt8](repeating: 7, count: 100))
+        let answer = c.drain(3 * ms)
+        #expect(answer.count == 1 && answer[0].payloadLength == 100 && answer[0].acknowledgmentNumber == SequenceNumber(6101))
+        c.conn.input(segment(6101, 1101, .ack, payload: bytes(100)), now: 4 * ms)
+        _ = buffer.withUnsafeMutableBytes { try? c.conn.receive(into: $0) }
+        #expect(c.drain(4 * ms).isEmpty)
+        // No answer within the delayed-ACK timeout: the ACK goes alone, and the
+        // connection is no longer treated as interactive.
+        c.conn.handleTimers(now: 4 * ms + 40 * ms)
+        #expect(c.drain(44 * ms).map(\.acknowledgmentNumber) == [SequenceNumber(6201)])
+        c.conn.input(segment(6201, 1101, .ack, payload: bytes(100)), now: 50 * ms)
+        _ = buffer.withUnsafeMutableBytes { try? c.conn.receive(into: $0) }
+        #expect(c.drain(50 * ms).map(\.acknowledgmentNumber) == [SequenceNumber(6301)])
     }
 
     @Test("delayed ACK: one segment waits for the timeout, the second full one is ACKed at once")
@@ -221,10 +281,11 @@ struct TCPReceiveTests {
         #expect(c.conn.info.statistics.zeroWindowProbes == 4)
         #expect(c.conn.info.statistics.retransmittedSegments == 0)
         c.conn.input(segment(5001, 1001, .ack, window: 65535), now: t + 2 * ms)
-        // The 80-byte tail waits for an ACK (Nagle).
-        #expect(c.drain(t + 2 * ms).map(\.payloadLength) == [1460, 1460])
-        c.conn.input(segment(5001, 1001 + 2920, .ack, window: 65535), now: t + 3 * ms)
-        #expect(c.drain(t + 3 * ms).map(\.payloadLength) == [80])
+        // The 80-byte tail goes too: no other short segment is in flight (Nagle with
+        // Minshall's rule, as Linux).
+        #expect(c.drain(t + 2 * ms).map(\.payloadLength) == [1460, 1460, 80])
+        c.conn.input(segment(5001, 1001 + 3000, .ack, window: 65535), now: t + 3 * ms)
+        #expect(c.drain(t + 3 * ms).isEmpty)
     }
 
     @Test("a window that closes with data in flight: the timeout still resends, and a live peer is not given up on")

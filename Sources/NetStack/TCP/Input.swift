@@ -22,6 +22,12 @@ extension TCPConnection {
         irs = syn.sequenceNumber
         rcvNxt = irs + 1
         lastAckSent = rcvNxt
+        // The right edge starts at RCV.NXT (nothing offered yet). Left at its initial 0,
+        // the modular max() that only moves it right would keep 0 whenever RCV.NXT lies
+        // in the half of the sequence space "before" 0 (half the ISNs): every window
+        // computation then believed a huge window was already offered, no window update
+        // ever went out after a read, and a bulk sender sat on persist timers.
+        rcvAdv = rcvNxt
         peerMSS = max(Int(syn.options.maximumSegmentSize ?? 536), 64)
         // RFC 7323 §2.2: scaling only when both sides sent the option.
         windowScalingNegotiated = configuration.windowScaling && syn.options.windowScale != nil

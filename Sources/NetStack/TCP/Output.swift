@@ -106,10 +106,18 @@ extension TCPConnection {
     /// and grown by a useful amount (Linux's tcp_cleanup_rbuf; SWS rule of §3.8.6.2.2).
     mutating func windowOpened() {
         guard isSynchronized, !finReceived else { return }
+        // Linux's tcp_cleanup_rbuf too: a delayed ACK goes now once the application has
+        // read everything (unless it answers requests: then the answer carries it) or
+        // more than a segment waits for one. A sender blocked on a full send buffer with a
+        // short tail that Nagle holds waits for exactly that ACK (40 ms a round otherwise).
+        if delayedACKDeadline != nil && ((receiveBuffer.count == 0 && !interactive) || unacknowledgedBytes > localMSS) {
+            ackNow = true
+        }
         let advertised = max(rcvAdv - rcvNxt, 0)
         let free = receiveBuffer.windowSpace
         if free - advertised >= min(receiveBuffer.capacity / 2, localMSS) && free >= 2 * advertised {
             ackNow = true
+            statistics.windowUpdates += 1
         }
     }
 
@@ -251,9 +259,12 @@ extension TCPConnection {
         }
         if !isRetransmission && length > 0 {
             let full = length >= min(limit, mss)
-            // Nagle (RFC 896, RFC 9293 §3.7.4): a short segment only with nothing
-            // unacknowledged, or when the application asked for no delay; a FIN pushes.
-            let push = length == available && (configuration.noDelay || sndUna == sndMax || finQueued)
+            // Nagle (RFC 896, RFC 9293 §3.7.4) with Minshall's refinement, as Linux: a
+            // short segment waits only while an earlier short one is unacknowledged (a
+            // bulk sender's tail must not wait for the receiver's delayed ACK); no delay
+            // when the application asked for none; a FIN pushes.
+            let shortInFlight = lastShortEnd > sndUna && lastShortEnd <= sndMax
+            let push = length == available && (configuration.noDelay || sndUna == sndMax || finQueued || !shortInFlight)
             // Sender SWS avoidance (§3.8.6.2.1): half the largest window is worth sending.
             let half = maxSndWnd > 0 && length >= maxSndWnd / 2
             if !(full || push || half || forceSend) {
@@ -277,6 +288,8 @@ extension TCPConnection {
             timedSequence = end
             timedAt = now
         }
+        if !isRetransmission && length < mss { lastShortEnd = end }
+        if length > 0 { interactive = rcvNxt != lastAckSent }   // this segment carries an awaited ACK
         let fresh = max(end - SequenceNumber.max(start, sndMax), 0)
         statistics.bytesSent += UInt64(min(fresh, length))
         sndNxt = end

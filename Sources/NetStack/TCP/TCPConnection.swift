@@ -86,6 +86,13 @@ public struct TCPConnection: ~Copyable {
     // MARK: acknowledgments
     var ackNow = false
     var delayedACKDeadline: Int64?
+    /// Our last data segment carried an ACK the peer was waiting for (request/response):
+    /// an application read then leaves the delayed ACK to ride on the answer (Linux's
+    /// ping-pong mode). Cleared when the delayed-ACK timer fires.
+    var interactive = false
+    /// The end of the last short (sub-MSS) segment sent: Nagle holds a short segment only
+    /// while an earlier short one is unacknowledged (Minshall's rule, as Linux).
+    var lastShortEnd = SequenceNumber(0)
     /// A D-SACK block for the next ACK (RFC 2883).
     var duplicateReport: SACKBlock?
     /// In-order payload received since our last ACK.

@@ -201,6 +201,8 @@ public struct TCPStatistics: Sendable, Hashable {
     public var zeroWindowProbes: UInt64 = 0
     public var keepaliveProbes: UInt64 = 0
     public var delayedACKs: UInt64 = 0
+    /// Window updates: ACKs sent because the application's reads opened the window.
+    public var windowUpdates: UInt64 = 0
     public init() {}
 }
 

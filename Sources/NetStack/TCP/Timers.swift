@@ -11,6 +11,7 @@ extension TCPConnection {
         }
         if let d = delayedACKDeadline, now >= d {
             delayedACKDeadline = nil
+            interactive = false   // no answer came to carry the ACK
             if isSynchronized {
                 ackNow = true
                 statistics.delayedACKs += 1
