@@ -4,7 +4,9 @@
 // connections, one-way bulk throughput, and connections per second (connect, one 64-byte
 // exchange, close). The servers are this binary in a child process, pinned to the second
 // CPU; the clients run on the first. Linux's side uses epoll on one thread on each end,
-// ours one kthread with a uthread per connection on each end.
+// blocking, and again busy-polling (reads with MSG_DONTWAIT, epoll with timeout 0: what
+// our kthreads do before they sleep); ours one kthread with a uthread per connection on
+// each end.
 import ArgumentParser
 import CJunction
 import Dispatch
@@ -22,6 +24,7 @@ struct TcpSuite: ParsableCommand {
 
     @Option(help: .hidden) var serveShm: String?
     @Flag(help: .hidden) var serveKernel = false
+    @Flag(help: .hidden) var spin = false
     @Option(help: .hidden) var cpu: Int = 0
     @Option(help: "Congestion control of our stack: newreno or cubic.")
     var congestion: String = "cubic"
@@ -33,6 +36,7 @@ struct TcpSuite: ParsableCommand {
     /// The echo port and the sink port (reads to end of stream, then answers one byte).
     static let echoPort: UInt16 = 7, sinkPort: UInt16 = 9
     static let linuxPeer = "Linux TCP on 127.0.0.1 (epoll)"
+    static let spinningPeer = "Linux TCP on 127.0.0.1, busy-polling (MSG_DONTWAIT, epoll timeout 0)"
     static let clientCPU = 0
     static var serverCPU: Int { Int(cj_allowed_cpu_count()) > 1 ? 1 : 0 }
 
@@ -50,7 +54,7 @@ struct TcpSuite: ParsableCommand {
 
     func run() throws {
         if let path = serveShm { try Self.serveOverShm(path, cpu: cpu, congestion: congestion, mtu: mtu) }
-        if serveKernel { Self.serveKernel(cpu: cpu) }
+        if serveKernel { Self.serveKernel(cpu: cpu, spinning: spin) }
         let o = options
         let names = [
             "TCP 64 B request/response, median, NetStack both ends over shm",
@@ -67,14 +71,16 @@ struct TcpSuite: ParsableCommand {
         let counts = Counts(rounds: rounds, requests: requests,
                             bulkBytes: o.wants(names[4]) ? o.iterations(1 << 30) : 1 << 16,
                             connections: o.wants(names[5]) ? o.iterations(5_000) : 1)
-        var linux = try kernelFigures(counts)
+        var linux = try kernelFigures(counts, spinning: false)
+        var spinning = try kernelFigures(counts, spinning: true)
         let ours = try shmFigures(counts)
         // A second Linux run after ours (the machine drifts); Linux keeps its best.
-        linux = linux.best(try kernelFigures(counts))
+        linux = linux.best(try kernelFigures(counts, spinning: false))
+        spinning = spinning.best(try kernelFigures(counts, spinning: true))
         var results: [BenchResult] = []
         func add(_ i: Int, _ unit: String, _ f: KeyPath<Figures, Double>, lowerIsBetter: Bool) {
             guard o.wants(names[i]) else { return }
-            results.append(BenchResult(name: names[i], unit: unit, value: ours[keyPath: f], peers: [Self.linuxPeer: linux[keyPath: f]],
+            results.append(BenchResult(name: names[i], unit: unit, value: ours[keyPath: f], peers: [Self.linuxPeer: linux[keyPath: f], Self.spinningPeer: spinning[keyPath: f]],
                                        lowerIsBetter: lowerIsBetter))
         }
         add(0, "µs", \.median, lowerIsBetter: true)
@@ -295,12 +301,12 @@ struct TcpSuite: ParsableCommand {
 
     // MARK: Linux TCP on loopback
 
-    func kernelFigures(_ counts: Counts) throws -> Figures {
-        let child = try Child(["tcp", "--serve-kernel", "--cpu", "\(Self.serverCPU)"])
+    func kernelFigures(_ counts: Counts, spinning: Bool) throws -> Figures {
+        let child = try Child(["tcp", "--serve-kernel", "--cpu", "\(Self.serverCPU)"] + (spinning ? ["--spin"] : []))
         defer { child.kill() }
         let line = try child.waitFor("port ")
         guard let port = UInt16(line.dropFirst(5).trimmingCharacters(in: .whitespaces)) else { throw BenchFailure("no port: \(line)") }
-        return try onPinnedThread(Self.clientCPU) { try Self.kernelClient(echoPort: port, sinkPort: port + 1, counts) }
+        return try onPinnedThread(Self.clientCPU) { try Self.kernelClient(echoPort: port, sinkPort: port + 1, counts, spinning: spinning) }
     }
 
     static func kernelConnect(_ port: UInt16) throws -> Int32 {
@@ -318,33 +324,34 @@ struct TcpSuite: ParsableCommand {
     }
 
     /// Writes `n` bytes and reads `n` back (blocking).
-    static func kernelExchange(_ fd: Int32, _ out: UnsafeRawPointer, _ into: UnsafeMutableRawPointer, _ n: Int) throws {
+    static func kernelExchange(_ fd: Int32, _ out: UnsafeRawPointer, _ into: UnsafeMutableRawPointer, _ n: Int, spinning: Bool = false) throws {
         guard write(fd, out, n) == n else { throw BenchFailure("write: \(errno)") }
         var got = 0
         while got < n {
-            let k = read(fd, into + got, n - got)
+            let k = recv(fd, into + got, n - got, spinning ? Int32(MSG_DONTWAIT) : 0)
+            if k < 0 && spinning && errno == EAGAIN { continue }
             guard k > 0 else { throw BenchFailure("read: \(k) \(errno)") }
             got += k
         }
     }
 
-    static func kernelClient(echoPort: UInt16, sinkPort: UInt16, _ counts: Counts) throws -> Figures {
+    static func kernelClient(echoPort: UInt16, sinkPort: UInt16, _ counts: Counts, spinning: Bool) throws -> Figures {
         var f = Figures()
         let out = UnsafeMutableRawPointer.allocate(byteCount: 1 << 16, alignment: 64)
         let into = UnsafeMutableRawPointer.allocate(byteCount: 1 << 16, alignment: 64)
         defer { out.deallocate(); into.deallocate() }
         out.initializeMemory(as: UInt8.self, repeating: 0xA5, count: 1 << 16)
         let fd = try kernelConnect(echoPort)
-        for _ in 0..<1000 { try kernelExchange(fd, out, into, message) }
+        for _ in 0..<1000 { try kernelExchange(fd, out, into, message, spinning: spinning) }
         var samples = [Double](repeating: 0, count: counts.rounds)
         for i in 0..<counts.rounds {
             let t0 = nowNanos()
-            try kernelExchange(fd, out, into, message)
+            try kernelExchange(fd, out, into, message, spinning: spinning)
             samples[i] = nowNanos() - t0
         }
         (f.median, f.p99) = latency(samples)
         var t0 = nowNanos()
-        for _ in 0..<counts.requests { try kernelExchange(fd, out, into, message) }
+        for _ in 0..<counts.requests { try kernelExchange(fd, out, into, message, spinning: spinning) }
         f.rps1 = Double(counts.requests) / ((nowNanos() - t0) / 1e9) / 1000
         close(fd)
 
@@ -366,7 +373,8 @@ struct TcpSuite: ParsableCommand {
         t0 = nowNanos()
         for c in fds { _ = write(c, out, message) }
         while finished < manyConnections {
-            let n = epoll_wait(ep, &events, 64, 10_000)
+            let n = epoll_wait(ep, &events, 64, spinning ? 0 : 10_000)
+            if n == 0 && spinning { continue }
             guard n > 0 else { throw BenchFailure("epoll_wait: \(n) \(errno)") }
             for e in events[0..<Int(n)] {
                 let i = Int(e.data.u64), c = fds[i]
@@ -402,7 +410,7 @@ struct TcpSuite: ParsableCommand {
         t0 = nowNanos()
         for _ in 0..<counts.connections {
             let c = try kernelConnect(echoPort)
-            try kernelExchange(c, out, into, message)
+            try kernelExchange(c, out, into, message, spinning: spinning)
             close(c)
         }
         f.cps = Double(counts.connections) / ((nowNanos() - t0) / 1e9) / 1000
@@ -411,7 +419,7 @@ struct TcpSuite: ParsableCommand {
 
     /// The child: an epoll echo server on 127.0.0.1:PORT and a sink on PORT+1 (reads to end
     /// of stream, answers one byte), one thread, until killed.
-    static func serveKernel(cpu: Int) -> Never {
+    static func serveKernel(cpu: Int, spinning: Bool) -> Never {
         _ = cj_die_with_parent()
         _ = cj_pin_to_nth_allowed_cpu(Int32(cpu))
         func listener(_ port: UInt16) -> Int32? {
@@ -448,7 +456,7 @@ struct TcpSuite: ParsableCommand {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 18, alignment: 64)
         var events = [epoll_event](repeating: epoll_event(), count: 256)
         while true {
-            let n = epoll_wait(ep, &events, 256, -1)
+            let n = epoll_wait(ep, &events, 256, spinning ? 0 : -1)
             if n <= 0 { continue }
             for e in events[0..<Int(n)] {
                 let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: e.data.u64)), kind = e.data.u64 >> 32
