@@ -428,17 +428,32 @@ public struct TCPConnection: ~Copyable {
         if error == nil { error = .aborted }
     }
 
-    /// An ICMP error about a segment of ours: hard errors end a connection attempt
-    /// (RFC 1122 §4.2.3.9; soft otherwise).
+    /// An ICMP destination unreachable about a segment of ours, without its code: taken
+    /// as host unreachable.
     public mutating func icmpUnreachable(now: Int64) {
+        icmpUnreachable(.host, now: now)
+    }
+
+    /// An ICMP destination unreachable about a segment of ours (RFC 1122 §4.2.3.9): during
+    /// the handshake it ends the attempt (a hard error, as Linux's tcp_v4_err treats it);
+    /// afterwards it is a soft error, reported by SO_ERROR while the connection goes on.
+    /// The error is Linux's icmp_err_convert: port or protocol unreachable is a refusal
+    /// (ECONNREFUSED), network unreachable ENETUNREACH, the rest EHOSTUNREACH.
+    /// Fragmentation needed is path MTU discovery's business, not an error.
+    public mutating func icmpUnreachable(_ code: ICMPUnreachableCode, now: Int64) {
+        guard code != .fragmentationNeeded else { return }
+        let e: TCPError = switch code {
+        case .port, .protocol: .refused
+        case .network: .networkUnreachable
+        default: .unreachable
+        }
         switch current {
         case .synSent, .synReceived:
-            error = .unreachable
+            error = e
             enterClosed()
         case .closed: break
         default:
-            // A soft error: reported by SO_ERROR, the connection goes on.
-            if error == nil { error = .unreachable }
+            if error == nil { error = e }
         }
     }
 
