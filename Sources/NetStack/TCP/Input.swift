@@ -271,11 +271,19 @@ extension TCPConnection {
         let newWindow = Int(seg.window) << sendWindowShift
         if ack > sndUna {
             newlyAcknowledged(seg, now: now)
-        } else if ack == sndUna && sndMax > sndUna && seg.payload.isEmpty && seg.flags.isDisjoint(with: .synFIN)
-                    && (newWindow == sndWnd || !seg.options.sackBlocks.isEmpty) {
-            // RFC 5681 §2's duplicate ACK (a SACK-carrying ACK counts whatever its window).
-            if sackEnabled { scoreboard.add(seg.options.sackBlocks, una: sndUna, max: sndMax) }
-            duplicateACK(now: now)
+        } else if ack == sndUna && sndMax > sndUna && seg.payload.isEmpty && seg.flags.isDisjoint(with: .synFIN) {
+            if sackEnabled {
+                // RFC 6675 §2's DupAck: only an ACK that SACKs something new counts, so a
+                // duplicated frame (or a D-SACK, or a window update) is no evidence of loss.
+                if scoreboard.add(seg.options.sackBlocks, una: sndUna, max: sndMax) { duplicateACK(now: now) }
+            } else if newWindow == sndWnd {
+                // RFC 5681 §2's duplicate ACK. A frame the network duplicated counts too: without
+                // SACK it cannot be told from the identical duplicates a receiver sends for
+                // back-to-back out-of-order segments (even the timestamp, with its 1 ms tick,
+                // is often the same), and missing those would turn fast retransmits into
+                // timeouts; three identical copies are needed for a spurious one.
+                duplicateACK(now: now)
+            }
         }
         // Window update, if the segment is newer than the one that last set it.
         if sndWl1 < seg.sequenceNumber || (sndWl1 == seg.sequenceNumber && sndWl2 <= ack) {
