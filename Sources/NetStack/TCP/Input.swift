@@ -296,6 +296,17 @@ extension TCPConnection {
                 persistBackoff = 0
             }
         }
+        if let end = sentPastWindow {
+            if sndUna >= end {
+                sentPastWindow = nil
+            } else if sndWnd > 0 && sndNxt > sndUna {
+                // The window opened (RFC 9293 §3.8.6.1): what a timeout pushed past it was
+                // dropped, so it goes again now, as much as fits, instead of waiting for a
+                // timeout backed off against the closed window.
+                sentPastWindow = nil
+                sndNxt = sndUna
+            }
+        }
         return true
     }
 
@@ -306,7 +317,17 @@ extension TCPConnection {
         // RTT: RFC 7323 §4 RTTM from the echoed timestamp; otherwise Karn's timed segment.
         if timestampsEnabled, let ts = seg.options.timestamp, ts.echoReply != 0 {
             let ms = Int64(Int32(bitPattern: Self.timestampClock(now) &- ts.echoReply))
-            if ms >= 0 { rtt.sample(ms * 1_000_000) }
+            if let t = timeoutTimestamp, Int32(bitPattern: ts.echoReply &- t) < 0 {
+                // An echo older than the last timeout names a transmission from before it:
+                // its ACK was lost (the peer echoes that TSval again when our retransmission
+                // arrives as a duplicate, RFC 7323 §4.3), so "now − TSecr" measures the
+                // timeout, not the path. Sampled, each such loss grew SRTT and RTTVAR by the
+                // RTO itself and the RTO fed on itself to tens of seconds; Karn's rule
+                // (RFC 6298 §3) applies instead: no sample, the backoff stays.
+            } else if ms >= 0 {
+                rtt.sample(ms * 1_000_000)
+                timeoutTimestamp = nil
+            }
         } else if let t = timedSequence, ack >= t {
             rtt.sample(now - timedAt)
         }

@@ -241,7 +241,11 @@ extension TCPConnection {
         var room = max(min(congestion.congestionWindow + limitedTransmit - flight, windowRoom), 0)
         let options = segmentOptions(now: now)
         let limit = payloadLimit(options)
-        if forceSend && room == 0 && isRetransmission { room = min(limit, mss) }
+        if forceSend && room == 0 && isRetransmission {
+            room = min(limit, mss)
+            // Beyond the window: remember it, to send it again when the window opens.
+            if windowRoom < room { sentPastWindow = sndNxt + room }
+        }
         let length = min(available, limit, room)
         if available > 0 && length == 0 {
             // Window-limited with nothing in flight: the persist timer keeps probing

@@ -105,6 +105,13 @@ public struct TCPConnection: ~Copyable {
     var handshakeRetransmitted = false
     /// When the retransmission timer last fired.
     var lastTimeout: Int64 = .min
+    /// The timestamp clock when the retransmission timer last fired, until an ACK echoes a
+    /// later one: an older echo gives no RTT sample (see `newlyAcknowledged`).
+    var timeoutTimestamp: UInt32?
+    /// The end of data a timeout sent past the peer's window (into a zero or too small
+    /// window, RFC 9293 §3.8.6.1): the peer dropped what did not fit, so once the window
+    /// opens it is sent again at once rather than after another (backed-off) timeout.
+    var sentPastWindow: SequenceNumber?
     /// Karn's algorithm without timestamps: the sequence number whose ACK ends the timed
     /// segment, and when it was sent (nil: nothing timed).
     var timedSequence: SequenceNumber?
