@@ -66,4 +66,44 @@ struct TCPStallTests {
         #expect(again.count == 1)
         #expect(again.first?.sequenceNumber == SequenceNumber(1001) && again.first?.payloadLength == min(1460, Int(window)))
     }
+
+    @Test("after a timeout sent data past a closed window, our ACKs stay inside the peer's window (Linux's tcp_acceptable_seq)")
+    func acknowledgmentsStayAcceptable() {
+        let c = establishedClient()
+        #expect(c.send([UInt8](repeating: 1, count: 1460)) == 1460)
+        _ = c.drain(0)
+        c.conn.input(segment(5001, 1001, .ack, window: 0), now: 5 * ms)
+        let d = c.conn.nextDeadline!
+        c.conn.handleTimers(now: d)
+        #expect(c.drain(d).first?.payloadLength == 1460)
+        // The peer sends data while its window stays closed: our ACK must carry a sequence
+        // number its zero window accepts (SND.UNA), or it drops the ACK and waits for ours.
+        withExtendedLifetime(bytes(100)) {
+            c.conn.input(segment(5001, 1001, [.ack, .psh], window: 0, payload: bytes(100)), now: d + ms)
+        }
+        c.conn.handleTimers(now: d + 250 * ms)
+        let ack = c.drain(d + 250 * ms).first { $0.payloadLength == 0 }
+        #expect(ack?.sequenceNumber == SequenceNumber(1001) && ack?.acknowledgmentNumber == SequenceNumber(5101))
+    }
+
+    @Test("with our window closed, a peer's ACK from beyond it still acknowledges our data (RFC 9293 §3.10.7.4)")
+    func zeroWindowStillTakesACKs() {
+        var config = plainConfiguration()
+        config.receiveBufferSize = 1460
+        let c = establishedClient(config)
+        // Our data in flight.
+        #expect(c.send([UInt8](repeating: 1, count: 500)) == 500)
+        #expect(c.drain(0).count == 1)
+        // The peer fills our receive buffer: our window is zero.
+        let data = bytes(1460)
+        c.conn.input(segment(5001, 1001, [.ack, .psh], payload: data), now: ms)
+        _ = c.drain(ms)
+        #expect(c.conn.info.bytesInFlight == 500)
+        // The peer, having sent past our window (its SND.NXT is ahead of our RCV.NXT),
+        // acknowledges our 500 bytes from there. The ACK counts though the segment is not
+        // acceptable.
+        c.conn.input(segment(5001 + 1460 + 1460, 1501, .ack), now: 2 * ms)
+        #expect(c.conn.info.bytesInFlight == 0)
+        #expect(c.conn.nextDeadline == nil || c.conn.nextDeadline! > 2 * ms)
+    }
 }

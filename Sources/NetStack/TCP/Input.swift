@@ -232,6 +232,13 @@ extension TCPConnection {
                 lifetimeDeadline = now + configuration.timeWaitDuration.nanoseconds
             }
             ackNow = true
+            // RFC 9293 §3.10.7.4: "If the RCV.WND is zero, no segments will be acceptable,
+            // but special allowance should be made to accept valid ACKs": a peer that sent
+            // past our closed window still acknowledges our data (its ACKs carry its
+            // SND.NXT), and ignoring that would leave both ends waiting.
+            if window == 0 && seq > rcvNxt && f.contains(.ack) && current != .synReceived {
+                _ = processACK(seg, now: now)
+            }
             return
         }
 
