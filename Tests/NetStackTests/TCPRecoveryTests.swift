@@ -229,6 +229,33 @@ struct TCPRecoveryTests {
         #expect(c.conn.info.congestionWindow == c.conn.info.slowStartThreshold)
     }
 
+    @Test("with SACK, a duplicated ACK frame is no duplicate ACK: only new SACK information counts (RFC 6675 §2)")
+    func duplicatedFramesAreNoDupACKs() {
+        var config = plainConfiguration()
+        config.selectiveAcknowledgments = true
+        config.initialWindowSegments = 10
+        let (c, out) = clientWithFlight(config, segments: 10, sack: true)
+        #expect(out.count == 10)
+        func block(_ a: Int, _ b: Int) -> SACKBlock { SACKBlock(start: SequenceNumber(s(a)), end: SequenceNumber(s(b))) }
+        // Segment 0 is delayed (reordered), segment 1 arrived: one SACK, its frame duplicated
+        // three times by the network. One DupAck, not four: no fast retransmit.
+        let ack = segment(5001, s(0), .ack, options: options(blocks: [block(1, 2)]))
+        var t = ms
+        for _ in 0..<4 {
+            c.conn.input(ack, now: t)
+            #expect(c.drain(t).allSatisfy { $0.sequenceNumber != SequenceNumber(s(0)) })
+            t += ms
+        }
+        #expect(c.conn.info.statistics.fastRetransmits == 0 && c.conn.info.statistics.recoveries == 0)
+        #expect(c.conn.info.statistics.duplicateACKsReceived == 1)
+        // Real duplicates, each SACKing one more segment, still reach the threshold.
+        c.conn.input(segment(5001, s(0), .ack, options: options(blocks: [block(1, 3)])), now: t)
+        _ = c.drain(t)
+        c.conn.input(segment(5001, s(0), .ack, options: options(blocks: [block(1, 4)])), now: t + ms)
+        #expect(c.drain(t + ms).first?.sequenceNumber == SequenceNumber(s(0)))
+        #expect(c.conn.info.statistics.fastRetransmits == 1)
+    }
+
     @Test("NextSeg rule 3: with nothing lost left and no new data, a hole below the highest SACK goes")
     func sackRule3() {
         var config = plainConfiguration()

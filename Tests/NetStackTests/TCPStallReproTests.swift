@@ -36,6 +36,7 @@ import UThreads
         for round in 0..<6 {
             let r = echoTransfer(a, runtime: runtime, size: 32 << 20, seed: round)
             print("round \(round): \(r.bytes) in \(r.seconds) s \(r.error ?? "ok")")
+            #expect(r.error == nil, "round \(round) stalled")
             if r.error != nil {
                 if let s = serverSocket.withLock({ $0 }) { print("SERVER: state \(s.state) readable \(s.readableBytes) info \(s.info)") }
                 break

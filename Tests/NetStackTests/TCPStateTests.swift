@@ -399,4 +399,26 @@ struct TCPStateTests {
         c.conn.icmpUnreachable(now: ms)
         #expect(c.conn.state == .closed && c.conn.pendingError == .unreachable)
     }
+
+    @Test("ICMP unreachable codes map as Linux's: port and protocol refuse, network and host are unreachable; soft once established",
+          arguments: [(ICMPUnreachableCode.port, TCPError.refused), (.protocol, .refused),
+                      (.network, .networkUnreachable), (.host, .unreachable), (.communicationProhibited, .unreachable)])
+    func unreachableCodes(_ code: ICMPUnreachableCode, _ expected: TCPError) {
+        let c = makeClient()
+        _ = c.drain(0)
+        c.conn.icmpUnreachable(code, now: ms)
+        #expect(c.conn.state == .closed && c.conn.pendingError == expected)
+        // Established: a soft error, the connection goes on (RFC 1122 §4.2.3.9).
+        let d = makeClient()
+        _ = d.drain(0)
+        d.conn.input(segment(5000, 1001, [.syn, .ack]), now: ms)
+        _ = d.drain(ms)
+        d.conn.icmpUnreachable(code, now: ms)
+        #expect(d.conn.state == .established)
+        // Fragmentation needed is no error at all.
+        let e = makeClient()
+        _ = e.drain(0)
+        e.conn.icmpUnreachable(.fragmentationNeeded, now: ms)
+        #expect(e.conn.state == .synSent && e.conn.pendingError == nil)
+    }
 }

@@ -146,7 +146,7 @@ extension NetworkInterface {
         }
         if quoted.protocol == .tcp {
             // RFC 1122 §4.2.3.9 (the connection decides whether it is hard or soft).
-            reportTCPUnreachable(localPort: quoted.payload.u16(0), remote: SocketAddress(quoted.destination, quoted.payload.u16(2)), now: now)
+            reportTCPUnreachable(code, localPort: quoted.payload.u16(0), remote: SocketAddress(quoted.destination, quoted.payload.u16(2)), now: now)
             return
         }
         let udp = quoted.payload

@@ -258,9 +258,9 @@ extension NetworkInterface {
     }
 
     /// An ICMP destination unreachable quoting one of our TCP segments.
-    func reportTCPUnreachable(localPort: UInt16, remote: SocketAddress, now: Int64) {
+    func reportTCPUnreachable(_ code: ICMPUnreachableCode, localPort: UInt16, remote: SocketAddress, now: Int64) {
         guard let block = tcp.connections[TCPFlowKey(localPort: localPort, remote: remote)] else { return }
-        block._withUnsafeGuaranteedRef { $0.unreachable(now: now) }
+        block._withUnsafeGuaranteedRef { $0.unreachable(code, now: now) }
     }
 
     // MARK: output (lock held)

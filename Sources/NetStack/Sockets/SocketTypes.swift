@@ -159,6 +159,7 @@ extension SocketError {
         case .reset: self = .connectionReset
         case .timedOut: self = .connectionTimedOut
         case .unreachable: self = .hostUnreachable(remote ?? .any)
+        case .networkUnreachable: self = .networkUnreachable(remote ?? .any)
         case .aborted: self = .connectionAborted
         case .writeClosed: self = .brokenPipe
         case .notConnected: self = .notConnectedStream

@@ -72,8 +72,8 @@ final class TCPControlBlock: @unchecked Sendable {
         afterChange(now: now)
     }
 
-    func unreachable(now: Int64) {
-        connection!.icmpUnreachable(now: now)
+    func unreachable(_ code: ICMPUnreachableCode, now: Int64) {
+        connection!.icmpUnreachable(code, now: now)
         afterChange(now: now)
     }
 

@@ -238,6 +238,13 @@ extension TCPConnection {
                 lifetimeDeadline = now + configuration.timeWaitDuration.nanoseconds
             }
             ackNow = true
+            // RFC 9293 §3.10.7.4: "If the RCV.WND is zero, no segments will be acceptable,
+            // but special allowance should be made to accept valid ACKs": a peer that sent
+            // past our closed window still acknowledges our data (its ACKs carry its
+            // SND.NXT), and ignoring that would leave both ends waiting.
+            if window == 0 && seq > rcvNxt && f.contains(.ack) && current != .synReceived {
+                _ = processACK(seg, now: now)
+            }
             return
         }
 
@@ -277,11 +284,19 @@ extension TCPConnection {
         let newWindow = Int(seg.window) << sendWindowShift
         if ack > sndUna {
             newlyAcknowledged(seg, now: now)
-        } else if ack == sndUna && sndMax > sndUna && seg.payload.isEmpty && seg.flags.isDisjoint(with: .synFIN)
-                    && (newWindow == sndWnd || !seg.options.sackBlocks.isEmpty) {
-            // RFC 5681 §2's duplicate ACK (a SACK-carrying ACK counts whatever its window).
-            if sackEnabled { scoreboard.add(seg.options.sackBlocks, una: sndUna, max: sndMax) }
-            duplicateACK(now: now)
+        } else if ack == sndUna && sndMax > sndUna && seg.payload.isEmpty && seg.flags.isDisjoint(with: .synFIN) {
+            if sackEnabled {
+                // RFC 6675 §2's DupAck: only an ACK that SACKs something new counts, so a
+                // duplicated frame (or a D-SACK, or a window update) is no evidence of loss.
+                if scoreboard.add(seg.options.sackBlocks, una: sndUna, max: sndMax) { duplicateACK(now: now) }
+            } else if newWindow == sndWnd {
+                // RFC 5681 §2's duplicate ACK. A frame the network duplicated counts too: without
+                // SACK it cannot be told from the identical duplicates a receiver sends for
+                // back-to-back out-of-order segments (even the timestamp, with its 1 ms tick,
+                // is often the same), and missing those would turn fast retransmits into
+                // timeouts; three identical copies are needed for a spurious one.
+                duplicateACK(now: now)
+            }
         }
         // Window update, if the segment is newer than the one that last set it.
         if sndWl1 < seg.sequenceNumber || (sndWl1 == seg.sequenceNumber && sndWl2 <= ack) {
@@ -294,6 +309,17 @@ extension TCPConnection {
                 persistBackoff = 0
             }
         }
+        if let end = sentPastWindow {
+            if sndUna >= end {
+                sentPastWindow = nil
+            } else if sndWnd > 0 && sndNxt > sndUna {
+                // The window opened (RFC 9293 §3.8.6.1): what a timeout pushed past it was
+                // dropped, so it goes again now, as much as fits, instead of waiting for a
+                // timeout backed off against the closed window.
+                sentPastWindow = nil
+                sndNxt = sndUna
+            }
+        }
         return true
     }
 
@@ -304,7 +330,17 @@ extension TCPConnection {
         // RTT: RFC 7323 §4 RTTM from the echoed timestamp; otherwise Karn's timed segment.
         if timestampsEnabled, let ts = seg.options.timestamp, ts.echoReply != 0 {
             let ms = Int64(Int32(bitPattern: Self.timestampClock(now) &- ts.echoReply))
-            if ms >= 0 { rtt.sample(ms * 1_000_000) }
+            if let t = timeoutTimestamp, Int32(bitPattern: ts.echoReply &- t) < 0 {
+                // An echo older than the last timeout names a transmission from before it:
+                // its ACK was lost (the peer echoes that TSval again when our retransmission
+                // arrives as a duplicate, RFC 7323 §4.3), so "now − TSecr" measures the
+                // timeout, not the path. Sampled, each such loss grew SRTT and RTTVAR by the
+                // RTO itself and the RTO fed on itself to tens of seconds; Karn's rule
+                // (RFC 6298 §3) applies instead: no sample, the backoff stays.
+            } else if ms >= 0 {
+                rtt.sample(ms * 1_000_000)
+                timeoutTimestamp = nil
+            }
         } else if let t = timedSequence, ack >= t {
             rtt.sample(now - timedAt)
         }

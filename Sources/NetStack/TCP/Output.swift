@@ -78,8 +78,14 @@ extension TCPConnection {
     }
 
     mutating func acknowledgment(now: Int64) -> TCPOutgoingSegment {
-        finish(TCPOutgoingSegment(sequenceNumber: sndNxt, acknowledgmentNumber: rcvNxt, flags: .ack, window: 0,
-                                  options: segmentOptions(now: now)))
+        // Linux's tcp_acceptable_seq: never past the peer's window. With data sent beyond it
+        // (a timeout into a zero window) an ACK at SND.NXT fails the peer's acceptability
+        // test (RFC 9293 §3.10.7.4: a zero window accepts only SEG.SEQ = RCV.NXT), its ACK
+        // field is ignored, and two ends each waiting for the other's window deadlock.
+        var seq = sndNxt
+        if current != .synReceived && sndNxt > sndUna + sndWnd { seq = sndUna + sndWnd }
+        return finish(TCPOutgoingSegment(sequenceNumber: seq, acknowledgmentNumber: rcvNxt, flags: .ack, window: 0,
+                                         options: segmentOptions(now: now)))
     }
 
     /// The window to advertise (scaled down), moving the right edge only by at least
@@ -249,7 +255,11 @@ extension TCPConnection {
         var room = max(min(congestion.congestionWindow + limitedTransmit - flight, windowRoom), 0)
         let options = segmentOptions(now: now)
         let limit = payloadLimit(options)
-        if forceSend && room == 0 && isRetransmission { room = min(limit, mss) }
+        if forceSend && room == 0 && isRetransmission {
+            room = min(limit, mss)
+            // Beyond the window: remember it, to send it again when the window opens.
+            if windowRoom < room { sentPastWindow = sndNxt + room }
+        }
         let length = min(available, limit, room)
         if available > 0 && length == 0 {
             // Window-limited with nothing in flight: the persist timer keeps probing

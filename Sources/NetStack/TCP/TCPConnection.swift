@@ -112,6 +112,13 @@ public struct TCPConnection: ~Copyable {
     var handshakeRetransmitted = false
     /// When the retransmission timer last fired.
     var lastTimeout: Int64 = .min
+    /// The timestamp clock when the retransmission timer last fired, until an ACK echoes a
+    /// later one: an older echo gives no RTT sample (see `newlyAcknowledged`).
+    var timeoutTimestamp: UInt32?
+    /// The end of data a timeout sent past the peer's window (into a zero or too small
+    /// window, RFC 9293 §3.8.6.1): the peer dropped what did not fit, so once the window
+    /// opens it is sent again at once rather than after another (backed-off) timeout.
+    var sentPastWindow: SequenceNumber?
     /// Karn's algorithm without timestamps: the sequence number whose ACK ends the timed
     /// segment, and when it was sent (nil: nothing timed).
     var timedSequence: SequenceNumber?
@@ -435,17 +442,32 @@ public struct TCPConnection: ~Copyable {
         if error == nil { error = .aborted }
     }
 
-    /// An ICMP error about a segment of ours: hard errors end a connection attempt
-    /// (RFC 1122 §4.2.3.9; soft otherwise).
+    /// An ICMP destination unreachable about a segment of ours, without its code: taken
+    /// as host unreachable.
     public mutating func icmpUnreachable(now: Int64) {
+        icmpUnreachable(.host, now: now)
+    }
+
+    /// An ICMP destination unreachable about a segment of ours (RFC 1122 §4.2.3.9): during
+    /// the handshake it ends the attempt (a hard error, as Linux's tcp_v4_err treats it);
+    /// afterwards it is a soft error, reported by SO_ERROR while the connection goes on.
+    /// The error is Linux's icmp_err_convert: port or protocol unreachable is a refusal
+    /// (ECONNREFUSED), network unreachable ENETUNREACH, the rest EHOSTUNREACH.
+    /// Fragmentation needed is path MTU discovery's business, not an error.
+    public mutating func icmpUnreachable(_ code: ICMPUnreachableCode, now: Int64) {
+        guard code != .fragmentationNeeded else { return }
+        let e: TCPError = switch code {
+        case .port, .protocol: .refused
+        case .network: .networkUnreachable
+        default: .unreachable
+        }
         switch current {
         case .synSent, .synReceived:
-            error = .unreachable
+            error = e
             enterClosed()
         case .closed: break
         default:
-            // A soft error: reported by SO_ERROR, the connection goes on.
-            if error == nil { error = .unreachable }
+            if error == nil { error = e }
         }
     }
 

@@ -131,8 +131,10 @@ public enum TCPError: Error, Sendable, Hashable, CustomStringConvertible {
     case reset
     /// Retransmissions, SYN retries or keepalive probes ran out (ETIMEDOUT).
     case timedOut
-    /// An ICMP unreachable ended the connection attempt (EHOSTUNREACH / ENETUNREACH).
+    /// An ICMP host (or other) unreachable ended the connection attempt (EHOSTUNREACH).
     case unreachable
+    /// An ICMP network unreachable ended the connection attempt (ENETUNREACH).
+    case networkUnreachable
     /// The application aborted it.
     case aborted
     /// Write after shutdown(SHUT_WR) or close (EPIPE).
@@ -146,6 +148,7 @@ public enum TCPError: Error, Sendable, Hashable, CustomStringConvertible {
         case .reset: "connection reset by peer"
         case .timedOut: "connection timed out"
         case .unreachable: "host unreachable"
+        case .networkUnreachable: "network unreachable"
         case .aborted: "connection aborted"
         case .writeClosed: "the connection is shut down for writing"
         case .notConnected: "not connected"

@@ -71,6 +71,7 @@ extension TCPConnection {
             recover = sndMax
             highRxt = sndUna
             sndNxt = sndUna
+            timeoutTimestamp = Self.timestampClock(now)
             // The oldest segment goes even into a zero window (RFC 9293 §3.8.6.1: the
             // window must be probed).
             forceSend = true
