@@ -25,6 +25,7 @@ import UThreads
         try a.start(on: runtime); try b.start(on: runtime)
         defer { a.stop(); b.stop(); runtime.shutdown() }
         let listener = try TCPListener(interface: b, port: 7, configuration: testTCPConfiguration())
+        defer { listener.close() }   // first: the last round's accept uthread must not outlive the runtime
         let serverSocket = Mutex<TCPSocket?>(nil)
         runtime.spawn {
             guard let c = try? listener.accept() else { return }
