@@ -85,8 +85,7 @@ extension TCPConnection {
         // a timeout into a zero window crosses.
         var seq = sndNxt
         if current != .synReceived && isSynchronized {
-            seq = SequenceNumber.min(SequenceNumber.max(sndNxt, sndMax), sndUna + sndWnd)
-            if seq < sndNxt && sndNxt <= sndUna + sndWnd { seq = sndNxt }
+            seq = SequenceNumber.min(sndMax, sndUna + sndWnd)
         }
         return finish(TCPOutgoingSegment(sequenceNumber: seq, acknowledgmentNumber: rcvNxt, flags: .ack, window: 0,
                                          options: segmentOptions(now: now)))
