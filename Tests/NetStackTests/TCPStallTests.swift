@@ -106,4 +106,36 @@ struct TCPStallTests {
         #expect(c.conn.info.bytesInFlight == 0)
         #expect(c.conn.nextDeadline == nil || c.conn.nextDeadline! > 2 * ms)
     }
+
+    @Test("after a timeout moved SND.NXT back, a pure ACK carries SND.MAX, which the peer accepts")
+    func acknowledgmentsFromSNDMAX() {
+        let c = establishedClient()
+        #expect(c.send([UInt8](repeating: 1, count: 3 * 1460)) == 3 * 1460)
+        #expect(c.drain(0).count == 3)
+        let d = c.conn.nextDeadline!
+        c.conn.handleTimers(now: d)
+        #expect(c.drain(d).count == 1)
+        // The peer holds all three segments (its ACK was lost) and sends data.
+        withExtendedLifetime(bytes(100)) {
+            c.conn.input(segment(5001, 1001, [.ack, .psh], payload: bytes(100)), now: d + ms)
+        }
+        c.conn.handleTimers(now: d + 100 * ms)
+        let ack = c.drain(d + 100 * ms).first { $0.payloadLength == 0 }
+        #expect(ack?.sequenceNumber == SequenceNumber(1001 + 3 * 1460))
+    }
+
+    @Test("with our window zero, a peer's ACK below RCV.NXT still counts (RFC 9293 §3.10.7.4)")
+    func zeroWindowTakesACKsFromBelow() {
+        var config = plainConfiguration()
+        config.receiveBufferSize = 1460
+        let c = establishedClient(config)
+        #expect(c.send([UInt8](repeating: 1, count: 500)) == 500)
+        _ = c.drain(0)
+        c.conn.input(segment(5001, 1001, [.ack, .psh], payload: bytes(1460)), now: ms)
+        _ = c.drain(ms)
+        // The peer's timeout moved its SND.NXT back below our RCV.NXT; its ACK of our data
+        // comes from there.
+        c.conn.input(segment(5001 + 1000, 1501, .ack), now: 2 * ms)
+        #expect(c.conn.info.bytesInFlight == 0)
+    }
 }

@@ -184,3 +184,60 @@ struct TCPStressTests {
         }
     }
 }
+
+@Suite("TCP: a lossy echo, as the stall repro runs it")
+struct TCPLossyEchoTests {
+    /// The stall TCPStallReproTests showed, without processes: an echo server that reads
+    /// only what it can write back (so its window closes while its own sends wait), a
+    /// client reading slowly through a small buffer, 5% loss each way. No gap in the
+    /// client's progress may come near a receive timeout.
+    @Test("5% loss, small buffers, an echo blocked on its writes, a slow reader: no stall", arguments: 1...4 as ClosedRange<UInt64>)
+    func lossyEcho(_ seed: UInt64) {
+        var config = TCPConfiguration()
+        config.receiveBufferSize = 16384
+        config.sendBufferSize = 16384
+        config.timeWaitDuration = .seconds(1)
+        config.maximumRetransmissions = 30
+        let sim = Simulation(seed: seed, client: config)
+        sim.loss = 0.05
+        let size = 1_000_000
+        var sent = 0, got = 0
+        var pending: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        var lastProgress: Int64 = 0, longestGap: Int64 = 0
+        while sim.now < 600 * sec && got < size {
+            let c = sim.client
+            if c.conn.state == .established {
+                while sent < size {
+                    let chunk = [UInt8](repeating: UInt8(truncatingIfNeeded: sent), count: min(4096, size - sent))
+                    let n = chunk.withUnsafeBytes { (try? c.conn.send($0)) ?? 0 }
+                    if n <= 0 { break }
+                    sent += n
+                }
+                let n = buffer.withUnsafeMutableBytes { (try? c.conn.receive(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<1000]))) ?? nil } ?? 0
+                if n > 0 {
+                    got += n
+                    longestGap = max(longestGap, sim.now - lastProgress)
+                    lastProgress = sim.now
+                }
+            }
+            if let s = sim.server, s.conn.state == .established {
+                // An echo: what it read goes back before it reads more.
+                if !pending.isEmpty {
+                    let n = pending.withUnsafeBytes { (try? s.conn.send($0)) ?? 0 }
+                    if n > 0 { pending.removeFirst(n) }
+                }
+                if pending.isEmpty, let n = buffer.withUnsafeMutableBytes({ (try? s.conn.receive(into: $0)) ?? nil }), n > 0 {
+                    pending = Array(buffer[..<n])
+                }
+            }
+            if !sim.step() {
+                // No packet or timer left: go on only while the applications have work.
+                let busy = sim.client.conn.readableBytes > 0 || !pending.isEmpty || (sim.server?.conn.readableBytes ?? 0) > 0
+                if !busy { break }
+            }
+        }
+        #expect(got == size, "seed \(seed): \(got) of \(size) echoed by \(sim.now / ms) ms; client \(sim.client.conn.info)")
+        #expect(longestGap < 10 * sec, "seed \(seed): \(longestGap / ms) ms without progress")
+    }
+}

@@ -239,10 +239,11 @@ extension TCPConnection {
             }
             ackNow = true
             // RFC 9293 §3.10.7.4: "If the RCV.WND is zero, no segments will be acceptable,
-            // but special allowance should be made to accept valid ACKs": a peer that sent
-            // past our closed window still acknowledges our data (its ACKs carry its
-            // SND.NXT), and ignoring that would leave both ends waiting.
-            if window == 0 && seq > rcvNxt && f.contains(.ack) && current != .synReceived {
+            // but special allowance should be made to accept valid ACKs": a peer whose
+            // sequence number is not exactly RCV.NXT (it sent past our closed window, or
+            // its timeout moved SND.NXT back) still acknowledges our data, and ignoring
+            // that would leave both ends waiting (processACK checks the ACK, RFC 5961 §5).
+            if window == 0 && f.contains(.ack) && current != .synReceived {
                 _ = processACK(seg, now: now)
             }
             return

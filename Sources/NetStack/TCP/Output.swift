@@ -78,12 +78,15 @@ extension TCPConnection {
     }
 
     mutating func acknowledgment(now: Int64) -> TCPOutgoingSegment {
-        // Linux's tcp_acceptable_seq: never past the peer's window. With data sent beyond it
-        // (a timeout into a zero window) an ACK at SND.NXT fails the peer's acceptability
-        // test (RFC 9293 §3.10.7.4: a zero window accepts only SEG.SEQ = RCV.NXT), its ACK
-        // field is ignored, and two ends each waiting for the other's window deadlock.
+        // The highest sequence number sent (Linux's snd_nxt, which a timeout does not move
+        // back): after go-back-N rewound SND.NXT, an ACK from there lies below what the peer
+        // already holds, fails its acceptability test (RFC 9293 §3.10.7.4) and is dropped with
+        // its ACK field. And never past the peer's window (Linux's tcp_acceptable_seq), which
+        // a timeout into a zero window crosses.
         var seq = sndNxt
-        if current != .synReceived && sndNxt > sndUna + sndWnd { seq = sndUna + sndWnd }
+        if current != .synReceived && isSynchronized {
+            seq = SequenceNumber.min(sndMax, sndUna + sndWnd)
+        }
         return finish(TCPOutgoingSegment(sequenceNumber: seq, acknowledgmentNumber: rcvNxt, flags: .ack, window: 0,
                                          options: segmentOptions(now: now)))
     }
