@@ -8,7 +8,7 @@ import UThreads
 /// The state behind a ``TCPSocket`` (or a listener's child not yet accepted). Every field
 /// is guarded by the interface's lock. The interface's table holds it while it has a
 /// connection that is not finished, so it outlives a socket the application closed.
-final class TCPControlBlock: @unchecked Sendable {
+final class TCPControlBlock: UThreadParking, @unchecked Sendable {
     unowned(unsafe) let interface: NetworkInterface
     var configuration: TCPConfiguration
     var connection: TCPConnection?
@@ -148,33 +148,16 @@ final class TCPControlBlock: @unchecked Sendable {
         readinessHandler?(r)
     }
 
-    func wakeAll() {
-        if waiters.isEmpty { return }
-        for w in waiters { w.unpark() }
-        waiters.removeAll(keepingCapacity: true)
-    }
+    func wakeAll() { wakeAllWaiters() }
 
     // MARK: parking (lock held on entry and on return)
-
-    enum WaitOutcome { case woken, timedOut, interrupted }
 
     /// Parks the calling uthread until `notify` wakes it, `deadline` passes (set from
     /// `timeout` on the first wait) or it is interrupted.
     func park(deadline: inout MonotonicInstant?, timeout: Duration?) throws(SocketError) -> WaitOutcome {
         guard UThread.isInUThread else { throw .notOnUThread }
         if deadline == nil, let t = timeout { deadline = MonotonicInstant.now.advanced(by: t) }
-        let lock = interface.lock
-        let me = UThread.current
-        waiters.append(me)
-        lock.unlock()
-        var timedOut = false
-        if let deadline { timedOut = UThread.park(until: deadline) } else { UThread.park() }
-        let interrupted = UThread.takeInterrupt()
-        lock.lock()
-        if let k = waiters.firstIndex(of: me) { waiters.remove(at: k) }
-        if interrupted { return .interrupted }
-        if timedOut || deadline.map({ MonotonicInstant.now >= $0 }) == true { return .timedOut }
-        return .woken
+        return parkWaiting(lock: interface.lock, until: deadline)
     }
 
     /// The socket error for the connection's error.

@@ -23,7 +23,7 @@ import UThreads
 ///
 /// ``setReadinessHandler(_:)`` reports `.readable` when a connection is waiting and
 /// `.hangUp` once closed, under the interface's lock.
-public final class TCPListener: @unchecked Sendable {
+public final class TCPListener: UThreadParking, @unchecked Sendable {
     public let interface: NetworkInterface
     public let port: UInt16
     public let backlog: Int
@@ -36,7 +36,7 @@ public final class TCPListener: @unchecked Sendable {
     /// queue under the lock never releases a block).
     private var acceptQueue: [TCPControlBlock?] = []
     private var acceptHead = 0
-    private var waiters: [UThreadRef] = []
+    var waiters: [UThreadRef] = []
     private var readinessHandler: (@Sendable (SocketReadiness) -> Void)?
     private var isClosed = false
     private var nonBlocking = false
@@ -136,17 +136,10 @@ public final class TCPListener: @unchecked Sendable {
             if nonBlocking { lock.unlock(); throw .wouldBlock }
             guard UThread.isInUThread else { lock.unlock(); throw .notOnUThread }
             if deadline == nil, let t = timeout { deadline = MonotonicInstant.now.advanced(by: t) }
-            let me = UThread.current
-            waiters.append(me)
-            lock.unlock()
-            var timedOut = false
-            if let deadline { timedOut = UThread.park(until: deadline) } else { UThread.park() }
-            let interrupted = UThread.takeInterrupt()
-            lock.lock()
-            if let k = waiters.firstIndex(of: me) { waiters.remove(at: k) }
+            let outcome = parkWaiting(lock: lock, until: deadline)
             if acceptHead < acceptQueue.count || isClosed { continue }
-            if interrupted { lock.unlock(); throw .interrupted }
-            if timedOut || deadline.map({ MonotonicInstant.now >= $0 }) == true { lock.unlock(); throw .timedOut }
+            if outcome == .interrupted { lock.unlock(); throw .interrupted }
+            if outcome == .timedOut { lock.unlock(); throw .timedOut }
         }
     }
 
@@ -180,8 +173,7 @@ public final class TCPListener: @unchecked Sendable {
             orphans = acceptQueue[acceptHead...].compactMap { $0 }   // released below, outside the lock
             acceptQueue.removeAll()
             acceptHead = 0
-            for w in waiters { w.unpark() }
-            waiters.removeAll()
+            wakeAllWaiters()
             report()
             i.flush()
         }

@@ -274,7 +274,7 @@ public final class TCPSocket: @unchecked Sendable {
         }
         // Blocking: wait for the handshake.
         var deadline: MonotonicInstant? = nil
-        var outcome = TCPControlBlock.WaitOutcome.woken
+        var outcome = WaitOutcome.woken
         while true {
             switch b.state {
             case .synSent, .synReceived: break
@@ -339,7 +339,7 @@ public final class TCPSocket: @unchecked Sendable {
         i.lock.lock()
         defer { i.lock.unlock() }
         var deadline: MonotonicInstant? = nil
-        var outcome = TCPControlBlock.WaitOutcome.woken
+        var outcome = WaitOutcome.woken
         while true {
             if b.appClosed { throw .closed }
             guard b.connection != nil else { throw .notConnectedStream }
@@ -395,7 +395,7 @@ public final class TCPSocket: @unchecked Sendable {
         defer { i.lock.unlock() }
         var sent = 0
         var deadline: MonotonicInstant? = nil
-        var outcome = TCPControlBlock.WaitOutcome.woken
+        var outcome = WaitOutcome.woken
         while true {
             if b.appClosed { throw .closed }
             guard b.connection != nil else { throw .notConnectedStream }

@@ -26,13 +26,13 @@ public struct UDPSocketStatistics: Sendable, Equatable {
 ///
 /// Blocking calls park the calling uthread; the interface's poller unparks it. Any
 /// number of uthreads may use one socket; its state is guarded by the interface's lock.
-public final class UDPSocket: @unchecked Sendable {
+public final class UDPSocket: UThreadParking, @unchecked Sendable {
     public let interface: NetworkInterface
     // Guarded by interface.lock.
     private var queue: PacketBatch
     private let sources: UnsafeMutablePointer<SocketAddress>
     private var sourceHead = 0
-    private var waiters: [UThreadRef] = []
+    var waiters: [UThreadRef] = []
     private var pendingError: SocketError?
     private var readinessHandler: (@Sendable (SocketReadiness) -> Void)?
     private var stats = UDPSocketStatistics()
@@ -252,17 +252,10 @@ public final class UDPSocket: @unchecked Sendable {
             if nonBlocking { lock.unlock(); throw .wouldBlock }
             guard UThread.isInUThread else { lock.unlock(); throw .notOnUThread }
             if deadline == nil, let t = timeout { deadline = MonotonicInstant.now.advanced(by: t) }
-            let me = UThread.current
-            waiters.append(me)
-            lock.unlock()
-            var timedOut = false
-            if let deadline { timedOut = UThread.park(until: deadline) } else { UThread.park() }
-            let interrupted = UThread.takeInterrupt()
-            lock.lock()
-            if let k = waiters.firstIndex(of: me) { waiters.remove(at: k) }
+            let outcome = parkWaiting(lock: lock, until: deadline)
             if !queue.isEmpty || pendingError != nil || isClosed { continue }
-            if interrupted { lock.unlock(); throw .interrupted }
-            if timedOut || deadline.map({ MonotonicInstant.now >= $0 }) == true { lock.unlock(); throw .timedOut }
+            if outcome == .interrupted { lock.unlock(); throw .interrupted }
+            if outcome == .timedOut { lock.unlock(); throw .timedOut }
         }
     }
 
@@ -310,10 +303,7 @@ public final class UDPSocket: @unchecked Sendable {
         readinessHandler?(currentReadiness)
     }
 
-    private func wakeAll() {
-        for w in waiters { w.unpark() }
-        waiters.removeAll(keepingCapacity: true)
-    }
+    private func wakeAll() { wakeAllWaiters() }
 }
 
 extension NetworkInterface {
