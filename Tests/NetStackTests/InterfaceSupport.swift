@@ -143,3 +143,19 @@ let testNameCounter = Atomic<Int>(0)
 
 /// A /24 third octet unlikely to meet another run's.
 func testSubnetOctet() -> UInt8 { UInt8(truncatingIfNeeded: (Int(getpid()) &* 13 &+ testNameCounter.add(1, ordering: .relaxed).newValue) % 200 + 30) }
+
+/// An interface on a manual clock over a loopback pair whose far end the test plays, and
+/// that already knows the far end (so replies go straight out).
+final class InterfaceHarness {
+    let interface: NetworkInterface, clock: ManualClock, far: LoopbackDevice, farMAC: MAC, ourMAC: MAC
+    init() throws {
+        let pair = try LoopbackDevice.pair()
+        far = pair.b
+        farMAC = MAC(far.info.mac)
+        (interface, clock) = try manualInterface(pair.a)
+        ourMAC = interface.configuration.mac
+        try inject(far, [arpFrame(.request, from: farMAC, ip: peerIP, to: .zero, targetIP: ourIP, destination: .broadcast)])
+        interface.poll(now: clock.now)
+        _ = try drain(far)
+    }
+}

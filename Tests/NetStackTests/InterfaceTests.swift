@@ -6,23 +6,9 @@ import NICQueues
 import Testing
 
 @Suite struct InterfaceTests {
-    /// An interface that already knows the far end (so replies go straight out).
-    final class Harness {
-        let interface: NetworkInterface, clock: ManualClock, far: LoopbackDevice, farMAC: MAC, ourMAC: MAC
-        init() throws {
-            let pair = try LoopbackDevice.pair()
-            far = pair.b
-            farMAC = MAC(far.info.mac)
-            (interface, clock) = try manualInterface(pair.a)
-            ourMAC = interface.configuration.mac
-            try inject(far, [arpFrame(.request, from: farMAC, ip: peerIP, to: .zero, targetIP: ourIP, destination: .broadcast)])
-            interface.poll(now: clock.now)
-            _ = try drain(far)
-        }
-    }
 
     @Test func echoRequestsGetReplies() throws {
-        let h = try Harness()
+        let h = try InterfaceHarness()
         let (interface, clock, farMAC, ourMAC) = (h.interface, h.clock, h.farMAC, h.ourMAC)
         let data = Array(0..<UInt8(100))
         try inject(h.far, [ipv4Frame(from: farMAC, to: ourMAC, source: peerIP, destination: ourIP, protocol: .icmp,
@@ -37,7 +23,7 @@ import Testing
     }
 
     @Test func closedPortsAndUnknownProtocolsAreUnreachable() throws {
-        let h = try Harness()
+        let h = try InterfaceHarness()
         let (interface, clock, farMAC, ourMAC) = (h.interface, h.clock, h.farMAC, h.ourMAC)
         let udp = udpBytes(source: peerIP, destination: ourIP, sourcePort: 999, destinationPort: 4321, payload: [1, 2, 3])
         let datagram = ipv4Frame(from: farMAC, to: ourMAC, source: peerIP, destination: ourIP, protocol: .udp, transport: udp)
@@ -58,7 +44,7 @@ import Testing
     }
 
     @Test func packetsForOtherAddressesAndStationsAreCountedAndDropped() throws {
-        let h = try Harness()
+        let h = try InterfaceHarness()
         let (interface, clock, farMAC, ourMAC) = (h.interface, h.clock, h.farMAC, h.ourMAC)
         let other = IPv4Address(10, 9, 0, 50)
         try inject(h.far, [
@@ -75,7 +61,7 @@ import Testing
     }
 
     @Test func fragmentedDatagramsAreReassembledAndDelivered() throws {
-        let h = try Harness()
+        let h = try InterfaceHarness()
         let (interface, clock, farMAC, ourMAC) = (h.interface, h.clock, h.farMAC, h.ourMAC)
         let socket = try UDPSocket(interface: interface, port: 7000)
         socket.isNonBlocking = true

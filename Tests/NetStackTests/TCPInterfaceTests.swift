@@ -26,22 +26,9 @@ func tcpBytes(source: IPv4Address, destination: IPv4Address, sourcePort: UInt16,
 }
 
 @Suite(.serialized) struct TCPInterfaceTests {
-    final class Harness {
-        let interface: NetworkInterface, clock: ManualClock, far: LoopbackDevice, farMAC: MAC, ourMAC: MAC
-        init() throws {
-            let pair = try LoopbackDevice.pair()
-            far = pair.b
-            farMAC = MAC(far.info.mac)
-            (interface, clock) = try manualInterface(pair.a)
-            ourMAC = interface.configuration.mac
-            try inject(far, [arpFrame(.request, from: farMAC, ip: peerIP, to: .zero, targetIP: ourIP, destination: .broadcast)])
-            interface.poll(now: clock.now)
-            _ = try drain(far)
-        }
-    }
 
     @Test func aSYNToAClosedPortGetsARST() throws {
-        let h = try Harness()
+        let h = try InterfaceHarness()
         let syn = tcpBytes(source: peerIP, destination: ourIP, sourcePort: 40000, destinationPort: 81, sequence: 1000, flags: .syn)
         try inject(h.far, [ipv4Frame(from: h.farMAC, to: h.ourMAC, source: peerIP, destination: ourIP, protocol: .tcp, transport: syn)])
         h.interface.poll(now: h.clock.now)
@@ -63,7 +50,7 @@ func tcpBytes(source: IPv4Address, destination: IPv4Address, sourcePort: UInt16,
     }
 
     @Test func anICMPPortUnreachableRefusesAConnectionAttempt() throws {
-        let h = try Harness()
+        let h = try InterfaceHarness()
         let c = TCPSocket(interface: h.interface)
         c.isNonBlocking = true
         #expect(throws: SocketError.inProgress) { try c.connect(to: SocketAddress(peerIP, 80)) }
