@@ -158,6 +158,8 @@ public final class LinuxProcess: @unchecked Sendable {
     public let signals: ProcessSignals
     /// The application's mappings (for /proc/self/maps).
     public let addressSpace = AddressSpace()
+    /// Who makes sockets, by family (SocketHandle.swift); LibOS fills it.
+    public let sockets = SocketProviders()
     /// What /proc/self/cmdline and environ show.
     public var commandLine: [String] = []
     public var environment: [String] = []
