@@ -70,10 +70,10 @@ let package = Package(
                 "FileSystem",
                 "Loader",
                 .product(name: "SystemPackage", package: "swift-system"),
-            ],
-            // Every call passes through the dispatcher: no dynamic exclusivity checks on
-            // its path (its tables are written once at start-up; shared state is locked).
-            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+            ]
+            // Every call passes through the dispatcher: its lock-guarded class properties
+            // are declared `@exclusivity(unchecked)` (no dynamic checks on that path, and no
+            // access tracked per OS thread across a uthread park).
         ),
         // Composes an instance: runtime, file systems, program, interception.
         .target(
@@ -98,10 +98,10 @@ let package = Package(
         .executableTarget(
             name: "elf-run",
             dependencies: ["Loader"],
-            path: "Examples/elf-run",
-            // A static Swift runtime: elf-run's own start-up is part of every program it
-            // runs, and dynamic loading of the Swift libraries is most of it.
-            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
+            path: "Examples/elf-run"
+            // Build it with a static Swift runtime (`swift build -c release
+            // --static-swift-stdlib --product elf-run`): its own start-up is part of every
+            // program it runs, and loading the Swift libraries is most of it.
         ),
         // NIC queues: the C side (AF_XDP through libxdp/libbpf, ibverbs, TAP, fd passing).
         .target(
@@ -182,11 +182,11 @@ let package = Package(
                 "NICQueues",
                 "UThreads",
                 .product(name: "HeapModule", package: "swift-collections"),
-            ],
+            ]
             // Every packet touches the interface's and the sockets' state (a class's
-            // stored properties, guarded by the interface's lock): dynamic exclusivity
-            // checks were a third of the per-packet time (perf, Performance.md).
-            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+            // stored properties, guarded by the interface's lock): those properties are
+            // `@exclusivity(unchecked)`, as dynamic checks were a third of the per-packet
+            // time (perf, Performance.md).
         ),
         .testTarget(
             name: "NetStackTests",

@@ -20,7 +20,7 @@ public final class DescriptorTable: @unchecked Sendable {
     }
 
     private let lock = FSLock()
-    private var entries: [Int32: Entry] = [:]
+    @exclusivity(unchecked) private var entries: [Int32: Entry] = [:]
 
     public init() {}
 
@@ -87,9 +87,9 @@ public final class ProgramBreak: @unchecked Sendable {
     public static let reservation: UInt64 = 1 << 30
 
     private let lock = FSLock()
-    public private(set) var start: UInt64
-    private var current: UInt64
-    private var mappedEnd: UInt64
+    @exclusivity(unchecked) public private(set) var start: UInt64
+    @exclusivity(unchecked) private var current: UInt64
+    @exclusivity(unchecked) private var mappedEnd: UInt64
 
     /// execve: gives the old reservation back and reserves again after `newStart`.
     public func reset(start newStart: UInt64) throws(LinuxError) {
