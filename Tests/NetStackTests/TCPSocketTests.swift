@@ -4,6 +4,7 @@
 // shutdown, linger, options, readiness callbacks, the connection table emptying.
 import Glibc
 import NICQueues
+@testable import NetProtocols
 @testable import NetStack
 import Synchronization
 import Testing

@@ -1,7 +1,7 @@
 // NetworkInterface.swift: one IPv4 interface over a NICQueues device: its state (ARP
 // cache, packets awaiting resolution, UDP port table, TCP demultiplexing, counters), the
 // receive batch loop and the timers. Input is IPv4Input.swift, output IPv4Output.swift, the poller Poller.swift.
-import NICQueues
+import NICQueuesCore
 import Synchronization
 import UThreads
 

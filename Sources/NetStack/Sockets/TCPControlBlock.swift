@@ -2,7 +2,7 @@
 // machine, ports and addresses, options, the uthreads parked on it, readiness reporting,
 // and the step after every input, timer or application call (send what the connection
 // asks, reschedule its timer, report readiness, leave the table when finished).
-import NICQueues
+import NICQueuesCore
 import UThreads
 
 /// The state behind a ``TCPSocket`` (or a listener's child not yet accepted). Every field

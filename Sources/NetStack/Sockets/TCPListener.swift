@@ -1,7 +1,7 @@
 // TCPListener.swift: a listening TCP socket: SYNs become SYN-RECEIVED children (at most
 // `backlog`; beyond it, SYN cookies), established children wait in the accept queue,
 // accept() takes them (parking, non-blocking or with a timeout).
-import NICQueues
+import NICQueuesCore
 import UThreads
 
 /// A listening TCP socket.

@@ -1,7 +1,7 @@
 // UDPSocket.swift: UDP sockets over a NetworkInterface: bind (ephemeral ports), connect,
 // send/sendTo, receive/receiveFrom, blocking (the uthread parks) or not, timeouts, a
 // bounded receive queue of pool buffers with a drop counter, readiness callbacks.
-import NICQueues
+import NICQueuesCore
 import UThreads
 
 /// Counters of one socket.
