@@ -48,6 +48,9 @@ public struct InstanceConfiguration: Sendable {
     public var trace = false
     public var interception: InterceptionMode = .auto
     public var mounts: [MountSpec] = []
+    /// Host directories whose AF_UNIX sockets bound inside the instance are also host
+    /// sockets (--unix-export).
+    public var unixExports: [String] = []
 
     public init() {}
 }
@@ -237,6 +240,8 @@ public enum Instance {
                 throw .runtime("descriptor table: errno \(error.code)")
             }
         }
+        process.sockets.set(UnixSocketProvider(fs: fs, pid: process.pid, exports: configuration.unixExports),
+                            for: SocketConstants.AF_UNIX)
         // Dispositions an exec keeps: what the parent ignored stays ignored.
         for sig in inheritedIgnored { process.ignoreAtStart(sig) }
         let dispatcher = Dispatcher(process: process, trace: configuration.trace)

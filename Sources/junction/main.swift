@@ -24,6 +24,9 @@ struct Junction: ParsableCommand {
     @Option(help: "Mount a file system: memfs:/PATH or host:/SOURCE:/PATH (repeatable).")
     var mount: [String] = []
 
+    @Option(name: .customLong("unix-export"), help: "A host directory where AF_UNIX sockets the program binds are also host sockets, reachable by host programs (repeatable).")
+    var unixExport: [String] = []
+
     @Argument(parsing: .captureForPassthrough, help: "The program and its arguments.")
     var command: [String] = []
 
@@ -39,6 +42,7 @@ struct Junction: ParsableCommand {
         config.kthreads = kthreads
         config.trace = strace
         config.interception = mode
+        config.unixExports = unixExport
         do {
             config.mounts = try mount.map { spec throws(InstanceError) in try MountSpec(parsing: spec) }
             var environment: [String] = []
