@@ -74,7 +74,7 @@ struct UnixSocketTests {
             #expect(try a.receive(16, nonBlocking: true).0 == Array("pong".utf8))
             #expect(bytes(of: try a.peerAddress()) == [1, 0])
         }
-        #expect(throws: Errno.socketTypeNotSupported) { try p.makeSocket(family: AF_UNIX, type: 3, protocol: 0) }
+        #expect(throws: Errno.socketTypeNotSupported) { try p.makeSocket(family: AF_UNIX, type: 4, protocol: 0) }
         #expect(throws: Errno.protocolNotSupported) { try p.makeSocket(family: AF_UNIX, type: STREAM, protocol: 6) }
     }
 

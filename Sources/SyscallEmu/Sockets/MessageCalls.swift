@@ -56,8 +56,9 @@ extension Handlers {
             let m = try withUnsafePointer(to: buf) { b throws(LinuxError) in
                 try receive(p, file, s, UnsafeBufferPointer(start: b, count: 1), flags: f.a3, wantAddress: f.a4 != 0, controlCapacity: 0)
             }
-            // Only a family that reports a sender touches the address (TCP leaves it alone).
-            if f.a4 != 0, let a = m.address, a.length > 0 {
+            // Only a family that reports a sender touches the address (TCP leaves it alone);
+            // AF_UNIX reports an unnamed sender with length 0, as Linux does.
+            if f.a4 != 0, let a = m.address {
                 try storeAddress(a, at: f.a4, length: f.a5, room: try loadAddressLength(f.a5))
             }
             return Int64(m.count)

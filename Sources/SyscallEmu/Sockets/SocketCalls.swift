@@ -113,7 +113,7 @@ extension Handlers {
     static func install(_ p: LinuxProcess, _ s: any SocketHandle, flags: UInt64) throws(LinuxError) -> Int32 {
         var status: OpenFlags = .readWrite
         if flags & sockNonBlock != 0 { status.insert(.nonBlocking) }
-        let node = AnonymousNode.socket()
+        let node = (s as? UnixSocket)?.node ?? AnonymousNode.socket()  // AF_UNIX: /proc/net/unix's inode
         let inode = (try? node.status().inode) ?? 0
         let file = OpenFile(location: Location(node: node, path: "socket:[\(inode)]"), handle: s, flags: status)
         return try p.descriptors.install(file, closeOnExec: flags & sockCloexec != 0)

@@ -106,7 +106,7 @@ extension UnixSocket {
                     seg.bytes.withUnsafeBytes { scatter.put($0) }
                     var r = ReceivedMessage(count: flags.contains(.truncated) ? seg.bytes.count : scatter.copied)
                     if seg.bytes.count > total { r.flags.insert(.truncated) }
-                    r.address = seg.sender?.address
+                    r.address = seg.sender?.address ?? SocketAddress()
                     if passCredentials {
                         let c = seg.credentials
                         r.control.append(.credentials(pid: c.pid, uid: c.uid, gid: c.gid))
@@ -124,7 +124,7 @@ extension UnixSocket {
                     pendingError = nil
                     throw e
                 }
-                if receiveShut && (!isDatagram || !nonBlocking) { return ReceivedMessage(count: 0) }
+                if receiveShut && (!isDatagram || !nonBlocking) { return ReceivedMessage(count: 0, address: SocketAddress()) }
                 if nonBlocking { throw .wouldBlock }
                 enroll()
                 return nil

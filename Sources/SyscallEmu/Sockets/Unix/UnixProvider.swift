@@ -60,12 +60,11 @@ public final class UnixSocketProvider: SocketProvider, @unchecked Sendable {
     }
 
     public func makeSocket(family: Int32, type: Int32, protocol: Int32) throws(Errno) -> any SocketHandle {
-        try check(family: family, type: type, protocol: `protocol`)
-        return UnixSocket(provider: self, type: type)
+        UnixSocket(provider: self, type: try check(family: family, type: type, protocol: `protocol`))
     }
 
     public func makePair(family: Int32, type: Int32, protocol: Int32) throws(Errno) -> (any SocketHandle, any SocketHandle) {
-        try check(family: family, type: type, protocol: `protocol`)
+        let type = try check(family: family, type: type, protocol: `protocol`)
         let a = UnixSocket(provider: self, type: type), b = UnixSocket(provider: self, type: type)
         lock.withLock {
             a.connectPair(b, credentials: credentials)
@@ -74,13 +73,16 @@ public final class UnixSocketProvider: SocketProvider, @unchecked Sendable {
         return (a, b)
     }
 
-    private func check(family: Int32, type: Int32, protocol: Int32) throws(Errno) {
+    /// Linux's unix_create: the protocol (0 or PF_UNIX) first, then the type; SOCK_RAW
+    /// is SOCK_DGRAM. Returns the type the socket gets.
+    private func check(family: Int32, type: Int32, protocol: Int32) throws(Errno) -> Int32 {
         guard family == SocketConstants.AF_UNIX else { throw .addressFamilyNotSupported }
+        guard `protocol` == 0 || `protocol` == SocketConstants.AF_UNIX else { throw .protocolNotSupported }
+        if type == SocketConstants.SOCK_RAW { return SocketConstants.SOCK_DGRAM }
         guard [SocketConstants.SOCK_STREAM, SocketConstants.SOCK_DGRAM, SocketConstants.SOCK_SEQPACKET].contains(type) else {
             throw .socketTypeNotSupported
         }
-        // Linux: 0 or PF_UNIX.
-        guard `protocol` == 0 || `protocol` == SocketConstants.AF_UNIX else { throw .protocolNotSupported }
+        return type
     }
 
     // MARK: names (lock held)

@@ -143,14 +143,17 @@ final class UnixSocket: SocketHandle, @unchecked Sendable {
 
     var readiness: Readiness { provider.lock.withLock { currentReadiness } }
 
+    /// POLLRDHUP: the other end will send no more.
+    static let readHangUp = Readiness(rawValue: 0x2000)
+
     /// Linux's unix_poll (stream) and unix_dgram_poll (datagram, seqpacket). Lock held.
     var currentReadiness: Readiness {
         var r: Readiness = []
         if pendingError != nil { r.insert(.error) }
         if sendShut && receiveShut { r.insert(.hangUp) }
+        if receiveShut { r.insert(UnixSocket.readHangUp) }
         if receiveShut || !queue.isEmpty || (state == .listening && !acceptQueue.isEmpty) { r.insert(.readable) }
-        if isConnectionOriented && state == .unconnected && !isStream { r.insert(.hangUp) }
-        if isStream && state == .unconnected { r.insert(.hangUp) }
+        if isConnectionOriented && state == .unconnected { r.insert(.hangUp) }
         var writable = state != .listening && inFlight * 4 <= sendBuffer
         if writable, isDatagram, let other = peer, other.peer !== self, other.datagramQueueFull { writable = false }
         if writable { r.insert(.writable) }
@@ -205,12 +208,14 @@ final class UnixSocket: SocketHandle, @unchecked Sendable {
     // MARK: names
 
     func bind(_ address: SocketAddress) throws(Errno) {
+        // Linux's order: a filesystem name is made before the socket is checked (an
+        // existing name is EADDRINUSE even for a bound socket); an abstract name on a
+        // bound socket is EINVAL; autobind of a bound socket does nothing.
         let parsed = try UnixName.parse(address)
-        if provider.lock.withLock({ name != nil }) { throw .invalidArgument }
         switch parsed {
         case nil:
-            try locked { (_: inout [UnixSocket]) throws(Errno) in
-                guard name == nil else { throw .invalidArgument }
+            locked { (_: inout [UnixSocket]) in
+                guard name == nil else { return }
                 let n = provider.autobindName(for: self)
                 if case .abstract(let b) = n { boundKey = .abstract(b) }
                 name = n

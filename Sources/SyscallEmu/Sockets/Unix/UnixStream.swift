@@ -185,7 +185,8 @@ extension UnixSocket {
         let target = flags.contains(.waitAll) ? total : min(1, total)
         let peek = flags.contains(.peek)
         var scatter = Scatter(buffers)
-        var result = ReceivedMessage(count: 0)
+        // An unnamed sender (or none) is reported with length 0, as Linux's msg_namelen.
+        var result = ReceivedMessage(count: 0, address: SocketAddress())
         var credentials: UnixCredentials?
         var addressTaken = false
         var rightsTaken = false
@@ -207,7 +208,7 @@ extension UnixSocket {
                         credentials = seg.credentials
                     }
                     if !addressTaken {
-                        result.address = seg.sender?.address
+                        result.address = seg.sender?.address ?? SocketAddress()
                         addressTaken = true
                     }
                     let n = min(seg.remaining, total - scatter.copied)
