@@ -11,6 +11,7 @@ extension UnixSocket {
         if address.family == SocketConstants.AF_UNSPEC && address.length >= 2 {
             // POSIX: AF_UNSPEC dissolves the association.
             locked { touched in
+                if let old = peer { touched.append(old) }
                 peer = nil
                 state = .unconnected
                 touched.append(self)
@@ -23,6 +24,7 @@ extension UnixSocket {
         try locked { (touched: inout [UnixSocket]) throws(Errno) in
             if target.closed { throw .connectionRefused }
             if let p = target.peer, p !== self { throw .notPermitted }
+            if let old = peer { touched.append(old) }
             peer = target
             state = .connected
             touched.append(self)
@@ -69,6 +71,7 @@ extension UnixSocket {
                 }
                 if let p = other.peer, p !== self, !other.closed { throw .notPermitted }
                 if other.closed {
+                    touched.append(other)
                     if explicit == nil {
                         peer = nil
                         state = .unconnected

@@ -69,7 +69,10 @@ final class UnixSocket: SocketHandle, @unchecked Sendable {
         if lockHeld { provider.register(self) } else { provider.lock.withLock { provider.register(self) } }
     }
 
-    deinit { close() }
+    // No close() in deinit: the last reference to a socket may go while the provider's
+    // lock is held. Sockets close when their last descriptor does (OpenFile), or
+    // explicitly (embryos, relay ends). References dropped under the lock are moved to
+    // the `touched` list, released after it.
 
     var isStream: Bool { socketType == SocketConstants.SOCK_STREAM }
     var isDatagram: Bool { socketType == SocketConstants.SOCK_DGRAM }
@@ -180,7 +183,10 @@ final class UnixSocket: SocketHandle, @unchecked Sendable {
                 if hadUnread { other.pendingError = .connectionReset }
                 touched.append(other)
             }
-            if let other = peer { releaseInFlight(to: other, touched: &touched) }
+            if let other = peer {
+                releaseInFlight(to: other, touched: &touched)
+                touched.append(other)
+            }
             peer = nil
             for i in queue.indices { queue[i].owner.map { $0.inFlight -= queue[i].remaining; touched.append($0) } }
             released = queue
