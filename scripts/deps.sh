@@ -12,6 +12,8 @@ JUNCTION_APT_PACKAGES=(
     iproute2 procps
     golang-go
     python3
+    redis-server  # LibOSTests UnixRedisTests: redis-server --unixsocket under junction
+    redis-tools   # LibOSTests UnixRedisTests: redis-cli -s from the host and from an instance
 )
 
 missing=()

@@ -172,3 +172,35 @@ struct UnixHostEdgeTests {
         _ = server.finish()
     }
 }
+
+let hasRedis = FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-server")
+    && FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-cli")
+
+@Suite("redis over a unix socket", .serialized, .timeLimit(.minutes(2)), .enabled(if: hasRedis))
+struct UnixRedisTests {
+    @Test("redis-server --unixsocket under junction (--unix-export): redis-cli -s from the host and from another instance")
+    func redis() throws {
+        let (dir, _) = unixScratchPair("redis")
+        let path = dir + "/redis.sock"
+        let server = try LineProcess(Junction.binary, ["--unix-export", dir, "--", "/usr/bin/redis-server", "--unixsocket", path,
+                                                       "--port", "0", "--save", "", "--appendonly", "no", "--daemonize", "no"])
+        var ready = false
+        while let line = server.line() {
+            if line.contains("ready to accept connections") { ready = true; break }
+        }
+        #expect(ready)
+        func cli(_ args: [String], underJunction: Bool = false) throws -> String {
+            let r = underJunction ? try Junction.run(Junction.binary, ["--", "/usr/bin/redis-cli", "-s", path] + args)
+                                  : try Junction.run("/usr/bin/redis-cli", ["-s", path] + args)
+            return r.stdout
+        }
+        #expect(try cli(["ping"]) == "PONG\n")
+        #expect(try cli(["set", "key", "from the host"]) == "OK\n")
+        #expect(try cli(["get", "key"], underJunction: true) == "from the host\n")
+        #expect(try cli(["incr", "n"], underJunction: true) == "1\n")
+        #expect(try cli(["incr", "n"]) == "2\n")
+        _ = try cli(["shutdown", "nosave"])
+        #expect(server.finish() == 0)
+        #expect(!FileManager.default.fileExists(atPath: path))  // redis unlinks its socket on the way out
+    }
+}
