@@ -21,6 +21,7 @@ public enum Handlers {
         registerPoll(d)
         registerSignals(d)
         registerSockets(d)
+        registerSelect(d); registerTimerFD(d); registerSignalFD(d)
         registerEpoll(d)
         registerExec(d)
     }

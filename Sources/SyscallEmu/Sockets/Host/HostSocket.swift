@@ -156,10 +156,10 @@ final class HostSocket: SocketHandle, @unchecked Sendable {
     func size() throws(Errno) -> Int64 { 0 }
 
     var readiness: Readiness {
-        let (bits, seen) = state.snapshot
-        // Writable, error and hang-up stay true once seen (a write's EAGAIN clears the first);
-        // readable is confirmed with the host, since reading everything leaves no EAGAIN.
-        if bits & UInt32(HostCall.pollIn) == 0 { return Readiness(rawValue: bits) }
+        // Asked of the host each time (one poll(2)): the reactor's events arrive when its
+        // kthread next polls, and a program that writes to itself and then selects expects
+        // to see the data at once, as on Linux. (Edge-triggered epoll asks only after an event.)
+        let seen = state.snapshot.generation
         let now = pollNow(HostCall.pollIn | HostCall.pollOut | HostCall.pollRdHup)
         state.update(clearing: HostReadiness.everything, setting: now, ifGeneration: seen)
         return Readiness(rawValue: now)
@@ -215,14 +215,12 @@ final class HostSocket: SocketHandle, @unchecked Sendable {
                 throw error == .wouldBlock ? .nowInProgress : error  // timed out: still connecting, as Linux says
             }
         }
-        var error: Int32 = 0
-        var len: UInt32 = 4
-        _ = withUnsafeMutablePointer(to: &error) { ep in
-            withUnsafeMutablePointer(to: &len) { lp in
-                cj_host_syscall(55, UInt64(fd), 1, 4, HostCall.address(ep), HostCall.address(lp), 0)  // SO_ERROR
-            }
+        // Connect again, as the kernel's own blocking connect ends: 0 marks the socket
+        // connected, a refused or reset handshake gives its error.
+        let again = address.withUnsafeBytes { a in
+            cj_host_syscall(42, UInt64(fd), HostCall.address(a.baseAddress), UInt64(a.count), 0, 0, 0)
         }
-        if error != 0 { throw Errno(rawValue: error) }
+        if again < 0 && again != -106 { throw Errno(rawValue: Int32(-again)) }  // EISCONN: done
     }
 
     func shutdown(_ how: Int32) throws(Errno) {
