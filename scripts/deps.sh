@@ -12,6 +12,7 @@ JUNCTION_APT_PACKAGES=(
     iproute2 procps
     golang-go
     python3
+    curl  # SocketTests: fetches from servers running under junction
 )
 
 missing=()
