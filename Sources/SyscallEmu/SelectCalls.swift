@@ -10,8 +10,10 @@ extension Handlers {
             var timeout: Int64?
             if f.a4 != 0 {
                 let sec = try UserMemory.load(Int64.self, at: f.a4), usec = try UserMemory.load(Int64.self, at: f.a4 + 8)
-                guard sec >= 0, usec >= 0, usec < 1_000_000 else { throw LinuxError(.EINVAL) }
-                timeout = sec &* 1_000_000_000 &+ usec * 1000
+                // Normalized as kern_select does; only a negative result is EINVAL.
+                let (s, ns) = (sec &+ usec / 1_000_000, (usec % 1_000_000) * 1000)
+                guard s >= 0, ns >= 0 else { throw LinuxError(.EINVAL) }
+                timeout = s > Int64.max / 1_000_000_000 - 1 ? nil : s * 1_000_000_000 + ns
             }
             let start = MonotonicInstant.now
             let r = try select(p, count: f.a0, sets: (f.a1, f.a2, f.a3), timeout: timeout)
