@@ -13,6 +13,7 @@ JUNCTION_APT_PACKAGES=(
     golang-go
     python3
     curl  # SocketTests: fetches from servers running under junction
+    openjdk-17-jdk-headless  # SocketTests: java -version, a com.sun.net.httpserver server (source launcher)
 )
 
 missing=()

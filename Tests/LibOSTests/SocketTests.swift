@@ -9,6 +9,7 @@ import Testing
 private let hasCurl = FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")
 private let hasPython = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")
 private let hasGo = FileManager.default.isExecutableFile(atPath: "/usr/bin/go")
+private let hasJava = FileManager.default.isExecutableFile(atPath: "/usr/bin/java")
 
 /// A server under junction whose first output names its port.
 private func startServer(_ command: [String], portAfter marker: String) throws -> (ChildProcess, Int) {
@@ -101,6 +102,22 @@ struct SocketTests {
         #expect(try curl(["--data-binary", "@" + bodyFile.path, "\(base)/echo"]).stdout == body)
         #expect(try curl(["\(base)/quit"]).stdout == "bye\n")
         #expect(server.wait(seconds: 20) == 0, "\(server.output)")
+        #expect(server.output.hasSuffix("served\n"), "\(server.output)")
+    }
+
+    @Test("java -version, and a com.sun.net.httpserver server under junction serving curl", .enabled(if: hasJava && hasCurl))
+    func java() throws {
+        // The JVM asks pthread_getattr_np about its threads (sched_getaffinity of their tids).
+        let version = try runProcess(Junction.binary, ["--", "/usr/bin/java", "-version"], environment: Junction.environment)
+        #expect(version.status == 0, "\(version)")
+        #expect(version.stderr.contains("OpenJDK"), "\(version)")
+        let source = testProgramsDirectory.appendingPathComponent("java/Hello.java").path
+        let (server, port) = try startServer(["/usr/bin/java", source], portAfter: "PORT ")
+        defer { server.kill() }
+        let base = "http://127.0.0.1:\(port)"
+        #expect(try curl(["\(base)/hello?junction"]).stdout == "hello from java junction\n")
+        #expect(try curl(["\(base)/quit"]).stdout == "bye\n")
+        #expect(server.wait(seconds: 30) == 0, "\(server.output)")
         #expect(server.output.hasSuffix("served\n"), "\(server.output)")
     }
 }
