@@ -361,6 +361,47 @@ static void nonblocking(void) {
     close(c); close(s); close(ep); close(l);
 }
 
+static volatile int interrupted_done, handled;
+static void on_usr1(int s) { (void)s; handled++; }
+struct poke { pthread_t target; int fd; int send_data; };
+static void *poker(void *arg) {
+    struct poke *k = arg;
+    // Signals until the call has ended (pacing only: the outcome does not depend on it).
+    for (int i = 0; !interrupted_done && i < 500; i++) {
+        pthread_kill(k->target, SIGUSR1);
+        usleep(10000);
+        if (k->send_data && i == 3) write(k->fd, "late", 4);
+    }
+    return NULL;
+}
+
+static void interruptions(void) {
+    puts("-- signals during blocking calls");
+    int l = listener(), c = connected(l), s = accept(l, NULL, NULL);
+    char buf[8];
+    struct sigaction sa = { .sa_handler = on_usr1 };
+    for (int round = 0; round < 3; round++) {
+        // 0: no SA_RESTART: EINTR. 1: SA_RESTART: restarted, the data arrives.
+        // 2: SA_RESTART but SO_RCVTIMEO set: EINTR all the same.
+        sa.sa_flags = round == 0 ? 0 : SA_RESTART;
+        sigaction(SIGUSR1, &sa, NULL);
+        struct timeval tv = { round == 2 ? 100 : 0, 0 };
+        setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        interrupted_done = 0;
+        struct poke k = { pthread_self(), c, round == 1 };
+        pthread_t th; pthread_create(&th, NULL, poker, &k);
+        long r = recv(s, buf, sizeof buf, 0);
+        int e = errno;
+        interrupted_done = 1;
+        pthread_join(th, NULL);
+        printf("round %d: %ld %s handled %d\n", round, r, r < 0 ? strerrorname_np(e) : "", handled > 0);
+        handled = 0;
+        while (recv(s, buf, sizeof buf, MSG_DONTWAIT) > 0) {}
+    }
+    signal(SIGUSR1, SIG_DFL);
+    close(s); close(c); close(l);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     errors();
@@ -368,5 +409,6 @@ int main(void) {
     streams();
     datagrams();
     nonblocking();
+    interruptions();
     return 0;
 }
