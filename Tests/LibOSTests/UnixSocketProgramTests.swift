@@ -17,7 +17,7 @@ func unixScratchPair(_ tag: String) -> (native: String, junction: String) {
     return (base + "-n", base + "-j")
 }
 
-let hasPython = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")
+private let unixHasPython = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")
 
 @Suite("AF_UNIX sockets, native versus junction", .serialized, .timeLimit(.minutes(3)))
 struct UnixSocketProgramTests {
@@ -33,7 +33,7 @@ struct UnixSocketProgramTests {
     }
 
     @Test("python3: socketserver.UnixStreamServer, asyncio.start_unix_server, multiprocessing.connection, send_fds/recv_fds",
-          .enabled(if: hasPython))
+          .enabled(if: unixHasPython))
     func python() throws {
         let (n, j) = unixScratchPair("py")
         let script = testProgramsDirectory.appendingPathComponent("unix_python.py").path
@@ -107,7 +107,7 @@ func hostUnixExchange(_ path: String, _ payload: [UInt8]) -> (String, Bool)? {
     return (String(decoding: line, as: UTF8.self), eof)
 }
 
-@Suite("AF_UNIX sockets across the instance's edge", .serialized, .timeLimit(.minutes(2)), .enabled(if: hasPython))
+@Suite("AF_UNIX sockets across the instance's edge", .serialized, .timeLimit(.minutes(2)), .enabled(if: unixHasPython))
 struct UnixHostEdgeTests {
     @Test("a program under junction connects to a host daemon's socket file; SO_PEERCRED names the daemon")
     func hostDaemon() throws {
@@ -173,7 +173,7 @@ struct UnixHostEdgeTests {
     }
 }
 
-let hasRedis = FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-server")
+private let hasRedis = FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-server")
     && FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-cli")
 
 @Suite("redis over a unix socket", .serialized, .timeLimit(.minutes(2)), .enabled(if: hasRedis))
