@@ -210,6 +210,11 @@ let package = Package(
             name: "LibOSTests",
             dependencies: ["LibOS", "TestSupport"]
         ),
+        // AF_UNIX sockets through the SocketHandle contract, on uthreads.
+        .testTarget(
+            name: "UnixSocketTests",
+            dependencies: ["SyscallEmu", "FileSystem", "UThreads", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         .testTarget(
             name: "LoaderTests",
             dependencies: ["Loader", "TestSupport"]

@@ -12,6 +12,10 @@ JUNCTION_APT_PACKAGES=(
     iproute2 procps
     golang-go
     python3
+    redis-server  # LibOSTests UnixRedisTests: redis-server --unixsocket under junction
+    redis-tools   # LibOSTests UnixRedisTests: redis-cli -s from the host and from an instance
+    curl  # SocketTests: fetches from servers running under junction
+    openjdk-17-jdk-headless  # SocketTests: java -version, a com.sun.net.httpserver server (source launcher)
 )
 
 missing=()

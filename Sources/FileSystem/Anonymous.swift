@@ -1,7 +1,7 @@
 // Anonymous.swift: files without a path — what pipe(2), socketpair(2), eventfd(2) and
 // epoll_create(2) return: a node for fstat (a FIFO, a socket, or an anonymous inode as
-// Linux's pipefs, sockfs and anon_inodefs give), stream socket pairs over two pipes,
-// and the eventfd counter.
+// Linux's pipefs, sockfs and anon_inodefs give), and the eventfd counter. (Socket pairs
+// are AF_UNIX sockets: SyscallEmu's UnixSocketProvider.)
 import Synchronization
 import SystemPackage
 
@@ -57,92 +57,6 @@ public final class AnonymousNode: Node, @unchecked Sendable {
     }
 
     public func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle { throw .noSuchAddressOrDevice }
-}
-
-/// One end of a connected stream socket pair (socketpair(AF_UNIX, SOCK_STREAM)): it
-/// reads from one pipe and writes into the other, with shutdown in each direction.
-public final class SocketPairEnd: FileHandle, @unchecked Sendable {
-    private let incoming: Pipe
-    private let outgoing: Pipe
-    private let lock = FSLock()
-    private var readOpen = true
-    private var writeOpen = true
-    private var tokens: [Int: (Int, Int)] = [:]
-    private var nextToken = 1
-
-    init(incoming: Pipe, outgoing: Pipe) {
-        self.incoming = incoming
-        self.outgoing = outgoing
-    }
-
-    deinit { close() }
-
-    /// A connected pair.
-    public static func makePair() -> (SocketPairEnd, SocketPairEnd) {
-        let ab = Pipe(capacity: 212_992), ba = Pipe(capacity: 212_992)  // net.core.wmem_default
-        ab.addEnds()
-        ba.addEnds()
-        return (SocketPairEnd(incoming: ba, outgoing: ab), SocketPairEnd(incoming: ab, outgoing: ba))
-    }
-
-    public var isSeekable: Bool { false }
-
-    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
-        if !lock.withLock({ readOpen }) { return 0 }  // after SHUT_RD: end of file
-        return try incoming.read(into: buffer, nonBlocking: nonBlocking)
-    }
-
-    public func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
-        if !lock.withLock({ writeOpen }) { throw .brokenPipe }
-        return try outgoing.write(from: buffer, nonBlocking: nonBlocking)
-    }
-
-    public func size() throws(Errno) -> Int64 { 0 }
-
-    /// shutdown(2): SHUT_RD (0), SHUT_WR (1), SHUT_RDWR (2).
-    public func shutdown(_ how: Int32) throws(Errno) {
-        guard (0...2).contains(how) else { throw .invalidArgument }
-        let (closeRead, closeWrite) = lock.withLock { () -> (Bool, Bool) in
-            let r = how != 1 && readOpen, w = how != 0 && writeOpen
-            if r { readOpen = false }
-            if w { writeOpen = false }
-            return (r, w)
-        }
-        if closeRead { incoming.closeReader() }
-        if closeWrite { outgoing.closeWriter() }
-    }
-
-    public func close() { try? shutdown(2) }
-
-    /// Bytes waiting to be read (FIONREAD).
-    public var available: Int { incoming.available }
-
-    public var readiness: Readiness {
-        let (r, w) = lock.withLock { (readOpen, writeOpen) }
-        var out: Readiness = []
-        let inR = incoming.readReadiness
-        if !r || inR.contains(.readable) || inR.contains(.hangUp) { out.insert(.readable) }
-        if w { out.formUnion(outgoing.writeReadiness.intersection([.writable, .error])) }
-        // Both directions gone (the peer closed, or shut down both ways): hang-up.
-        if inR.contains(.hangUp) && (!w || outgoing.writeReadiness.contains(.error)) { out.insert(.hangUp) }
-        return out
-    }
-
-    public func addReadinessObserver(_ o: @escaping @Sendable (Readiness) -> Void) -> Int {
-        let a = incoming.readObservers.add(o), b = outgoing.writeObservers.add(o)
-        return lock.withLock {
-            let t = nextToken
-            nextToken += 1
-            tokens[t] = (a, b)
-            return t
-        }
-    }
-
-    public func removeReadinessObserver(_ t: Int) {
-        guard let (a, b) = lock.withLock({ tokens.removeValue(forKey: t) }) else { return }
-        incoming.readObservers.remove(a)
-        outgoing.writeObservers.remove(b)
-    }
 }
 
 /// eventfd(2): a 64-bit counter. A read returns it and resets it (or, as a semaphore,

@@ -198,15 +198,17 @@ public final class FileSystemContext: @unchecked Sendable {
         try parent.node.makeDirectory(name, mode: mode & ~umask & 0o7777, credentials: credentials)
     }
 
-    /// mknod for FIFOs and regular files.
-    public func makeNode(_ path: String, kind: NodeKind, mode: UInt32, at: Location? = nil) throws(Errno) {
-        guard kind == .fifo || kind == .regular else { throw .notPermitted }
+    /// mknod for FIFOs and regular files, and the names AF_UNIX sockets bind (.socket).
+    /// Returns the new node.
+    @discardableResult
+    public func makeNode(_ path: String, kind: NodeKind, mode: UInt32, at: Location? = nil) throws(Errno) -> any Node {
+        guard kind == .fifo || kind == .regular || kind == .socket else { throw .notPermitted }
         let (parent, name, trailing) = try vfs.resolveParent(path, from: base(at), credentials: credentials)
         if name == "." || name == ".." { throw .fileExists }
         if try vfs.lookupChild(parent, name) != nil { throw .fileExists }
         if trailing { throw .noSuchFileOrDirectory }
         try requireAccess([.write, .execute], parent)
-        _ = try parent.node.create(name, kind: kind, mode: mode & ~umask & 0o7777, credentials: credentials)
+        return try parent.node.create(name, kind: kind, mode: mode & ~umask & 0o7777, credentials: credentials)
     }
 
     public func makeSymlink(_ target: String, at path: String, relativeTo: Location? = nil) throws(Errno) {

@@ -172,6 +172,9 @@ final class HostNode: Node, @unchecked Sendable {
             fs.closeFD(fd)
         case .fifo:
             try HostFS.check(p.withCString { mkfifoat(fs.rootFD, $0, mode_t(mode)) == 0 ? 0 : -errno })
+        case .socket:
+            // An AF_UNIX socket's name (bind): a socket inode, as the host's bind makes.
+            try HostFS.check(p.withCString { mknodat(fs.rootFD, $0, mode_t(S_IFSOCK) | mode_t(mode), 0) == 0 ? 0 : -errno })
         default:
             throw .notPermitted
         }

@@ -321,6 +321,7 @@ final class MemDirectory: MemNode, @unchecked Sendable {
             switch kind {
             case .regular: node = MemFile(fs: fs, kind: .regular, mode: mode, uid: credentials.uid, gid: credentials.gid)
             case .fifo: node = MemFIFO(fs: fs, mode: mode, uid: credentials.uid, gid: credentials.gid)
+            case .socket: node = MemSocketNode(fs: fs, kind: .socket, mode: mode, uid: credentials.uid, gid: credentials.gid)
             default: throw .notPermitted
             }
             insert(name, node)
@@ -483,6 +484,12 @@ final class MemFIFO: MemNode, @unchecked Sendable {
     override func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle {
         try pipe.openEnd(flags)
     }
+}
+
+/// A socket's name (bind on an AF_UNIX socket): the socket layer finds its socket by
+/// the inode; opening it is ENXIO, as on Linux.
+final class MemSocketNode: MemNode, @unchecked Sendable {
+    override func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle { throw .noSuchAddressOrDevice }
 }
 
 /// Directories are read through getdents, never read(2).

@@ -48,6 +48,9 @@ public struct InstanceConfiguration: Sendable {
     public var trace = false
     public var interception: InterceptionMode = .auto
     public var mounts: [MountSpec] = []
+    /// Host directories whose AF_UNIX sockets bound inside the instance are also host
+    /// sockets (--unix-export).
+    public var unixExports: [String] = []
 
     public init() {}
 }
@@ -225,6 +228,8 @@ public enum Instance {
         process.name = String(ready.program.path.split(separator: "/").last ?? "")
         process.commandLine = command
         process.environment = environment
+        // Sockets: the host kernel's for AF_INET/AF_INET6/AF_NETLINK; AF_UNIX is the instance's (below).
+        process.sockets.set(HostSocketProvider(runtime: runtime), for: SocketConstants.AF_INET, SocketConstants.AF_INET6, SocketConstants.AF_NETLINK)
         for r in [ready.main.range, ready.interpreter?.range].compactMap({ $0 }) { process.addressSpace.add(r) }
         process.addressSpace.setStack(ready.stack)
         // /proc: this process as the libOS runs it, the host's /proc for the rest.
@@ -244,6 +249,8 @@ public enum Instance {
                 throw .runtime("descriptor table: errno \(error.code)")
             }
         }
+        process.sockets.set(UnixSocketProvider(fs: fs, pid: process.pid, exports: configuration.unixExports),
+                            for: SocketConstants.AF_UNIX)
         // Dispositions an exec keeps: what the parent ignored stays ignored.
         for sig in inheritedIgnored { process.ignoreAtStart(sig) }
         let dispatcher = Dispatcher(process: process, trace: configuration.trace)

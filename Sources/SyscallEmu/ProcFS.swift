@@ -60,6 +60,7 @@ public final class ProcFS: FileSystemInstance, @unchecked Sendable {
             ("environ", ProcText(fs: self, inode: 18) { p.environment.flatMap { Array($0.utf8) + [0] } }),
             ("comm", text(19) { p.name + "\n" }),
             ("mounts", text(20) { ProcFS.mounts(p) }),
+            ("net", netDirectory()),
         ]
         return ProcDirectory(fs: self, inode: 3, entries: { entries })
     }

@@ -252,6 +252,7 @@ public final class LinuxProcess: @unchecked Sendable {
         self.pid = pid
         signals = ProcessSignals(pid: pid)
         _name = String(executablePath.split(separator: "/").last ?? "")
+        sockets.set(UnixSocketProvider(fs: fs, pid: pid), for: SocketConstants.AF_UNIX)
     }
 
     /// The thread name (PR_SET_NAME), up to 15 bytes.

@@ -27,6 +27,9 @@ struct Junction: ParsableCommand {
     @Option(help: "Mount a file system: memfs:/PATH or host:/SOURCE:/PATH (repeatable; e.g. --mount memfs:/tmp).")
     var mount: [String] = []
 
+    @Option(name: .customLong("unix-export"), help: "A host directory where AF_UNIX sockets the program binds are also host sockets, reachable by host programs (repeatable).")
+    var unixExport: [String] = []
+
     // Split off before parsing (CommandLineSplit): never parsed as junction's options.
     @Argument(parsing: .postTerminator, help: "The program and its arguments (e.g. -- /bin/echo hello).")
     var command: [String] = []
@@ -42,6 +45,7 @@ struct Junction: ParsableCommand {
         config.kthreads = kthreads
         config.trace = strace
         config.interception = mode
+        config.unixExports = unixExport
         do {
             config.mounts = try mount.map { spec throws(InstanceError) in try MountSpec(parsing: spec) }
             var environment: [String] = []

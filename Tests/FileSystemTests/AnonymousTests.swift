@@ -1,5 +1,4 @@
-// AnonymousTests.swift: files without a path: socket pairs (both directions, shutdown
-// per direction, readiness, EPIPE), eventfd counters (plain and semaphore, limits,
+// AnonymousTests.swift: files without a path: eventfd counters (plain and semaphore, limits,
 // blocking and EINTR), and the nodes fstat sees.
 import FileSystem
 import Foundation
@@ -9,27 +8,6 @@ import UThreads
 
 @Suite("Anonymous files", .timeLimit(.minutes(1)))
 struct AnonymousTests {
-    @Test("a socket pair carries bytes both ways; shutdown(SHUT_WR) gives the peer EOF; close gives EPIPE")
-    func socketPair() throws {
-        var (a, b): (SocketPairEnd?, SocketPairEnd?) = SocketPairEnd.makePair()
-        #expect(try a!.write([1, 2, 3]) == 3)
-        #expect(try b!.write([9]) == 1)
-        #expect(b!.readiness.contains(.readable) && b!.readiness.contains(.writable))
-        #expect(try b!.read(10) == [1, 2, 3])
-        #expect(try a!.read(10) == [9])
-        #expect(throws: Errno.wouldBlock) { _ = try a!.read(1, nonBlocking: true) }
-        try a!.shutdown(1)  // SHUT_WR
-        #expect(try b!.read(10) == [])  // EOF
-        #expect(throws: Errno.brokenPipe) { _ = try a!.write([1]) }
-        #expect(try b!.write([7]) == 1)  // the other direction still works
-        #expect(try a!.read(1) == [7])
-        #expect(throws: Errno.invalidArgument) { try a!.shutdown(5) }
-        b = nil  // the peer closes
-        #expect(a!.readiness.contains(.hangUp))
-        #expect(try a!.read(1) == [])
-        _ = a
-    }
-
     @Test("eventfd: reads return and reset the counter (or 1 as a semaphore); limits; EAGAIN")
     func eventCounter() throws {
         let e = EventCounter(initial: 2, semaphore: false)
