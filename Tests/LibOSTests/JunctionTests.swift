@@ -318,7 +318,7 @@ struct JunctionTests {
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
-        try p.run()
+        try runUnmasked(p)
         var seen = Data()
         while !String(decoding: seen, as: UTF8.self).hasSuffix(line) {
             let chunk = out.fileHandleForReading.availableData
@@ -443,5 +443,16 @@ struct JunctionTests {
                                environment: Junction.environment, currentDirectory: Junction.scratch.path)
         #expect(r.stdout == "/tmp/*\ndata\n/tmp/x\n\(Junction.scratch.path)\n", "\(r)")
         #expect(!FileManager.default.fileExists(atPath: "/tmp/x") || (try? String(contentsOfFile: "/tmp/x", encoding: .utf8)) != "data\n")
+    }
+}
+
+@Suite("the test fixtures")
+struct FixtureTests {
+    /// Differential tests compare a native run with junction's; both inherit the spawner's
+    /// signal mask, and the runner's threads block most signals (see `runUnmasked`).
+    @Test("programs start with no signal blocked")
+    func childMaskIsEmpty() throws {
+        let r = try runProcess("/bin/grep", ["^SigBlk", "/proc/self/status"])
+        #expect(r.stdout == "SigBlk:\t0000000000000000\n", "\(r)")
     }
 }

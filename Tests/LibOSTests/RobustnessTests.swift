@@ -62,7 +62,7 @@ extension RobustnessTests {
         p.standardInput = input
         p.standardOutput = output
         p.standardError = FileHandle.nullDevice
-        try p.run()
+        try runUnmasked(p)
         defer { if p.isRunning { p.terminate() } }
         var text = ""
         func readUntil(_ marker: String) {

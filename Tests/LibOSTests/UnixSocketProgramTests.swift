@@ -57,7 +57,7 @@ final class LineProcess {
         process.standardOutput = out
         process.standardError = out
         process.standardInput = Pipe()  // open, so a program reading stdin waits
-        try process.run()
+        try runUnmasked(process)
     }
 
     /// The next line, or nil at end of output.

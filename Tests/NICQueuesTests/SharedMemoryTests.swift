@@ -13,7 +13,7 @@ func startPeer(_ args: [String], in directory: String? = nil) throws -> (Process
     p.arguments = args
     let out = Pipe()
     p.standardOutput = out
-    try p.run()
+    try runUnmasked(p)
     return (p, out)
 }
 

@@ -15,6 +15,19 @@ public struct ProcessOutput: Equatable, CustomStringConvertible, Sendable {
     public var description: String { "status \(status)\n--- stdout\n\(stdout)--- stderr\n\(stderr)" }
 }
 
+/// Starts `p` with no signal blocked. The test runner's threads block most signals and a
+/// child inherits its spawner's mask across exec, as Linux keeps it, so a program waiting
+/// for a signal (sockets.c's SIGUSR1 during recv) would wait forever, natively and under
+/// junction alike, depending on which thread started it. Spawning happens on the calling
+/// thread, so its mask is cleared for the length of the spawn.
+public func runUnmasked(_ p: Process) throws {
+    var none = sigset_t(), old = sigset_t()
+    sigemptyset(&none)
+    pthread_sigmask(SIG_SETMASK, &none, &old)
+    defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
+    try p.run()
+}
+
 /// Runs `path` with `args` (and `environment`, when given), feeding `stdin`.
 public func runProcess(_ path: String, _ args: [String], environment: [String: String]? = nil,
                        stdin: String? = nil, currentDirectory: String? = nil) throws -> ProcessOutput {
@@ -27,7 +40,7 @@ public func runProcess(_ path: String, _ args: [String], environment: [String: S
     p.standardOutput = out
     p.standardError = err
     p.standardInput = input
-    try p.run()
+    try runUnmasked(p)
     // A hung program (a deadlock under test) is killed after two minutes, so the suite
     // reports it instead of waiting for CI's limit.
     let watchdog = DispatchWorkItem { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
