@@ -267,6 +267,7 @@ final class HostNode: Node, @unchecked Sendable {
     }
 
     func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle {
+        if kind == .fifo { return try openFIFO(flags) }  // HostFIFO.swift
         // The VFS has resolved symlinks and applied O_CREAT/O_EXCL/O_TRUNC itself.
         let passed = flags.rawValue & (OpenFlags.readWrite.rawValue | OpenFlags.writeOnly.rawValue
             | OpenFlags.append.rawValue | OpenFlags.nonBlocking.rawValue | OpenFlags.dataSync.rawValue

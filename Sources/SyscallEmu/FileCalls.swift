@@ -437,7 +437,7 @@ extension Handlers {
         case 5, 6, 7, 36, 37, 38:  // F_GETLK, F_SETLK, F_SETLKW and their OFD forms
             return try recordLock(file, command: Int32(f.a1), flock: f.a2, p)
         default:
-            throw LinuxError(.EINVAL)
+            return try fcntlMore(f, p, file)  // MemfdCalls.swift
         }
     }
 
@@ -525,6 +525,7 @@ extension Handlers {
 
     static func ioctl(_ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {
         let file = try p.fd(f.a0)
+        if let r = try terminalIoctl(f, file) { return r }  // MemfdCalls.swift
         switch f.a1 {
         case 0x5401, 0x5413:  // TCGETS, TIOCGWINSZ: only a host terminal answers
             guard let host = file.handle.hostDescriptor, isatty(host) == 1 else { throw LinuxError(.ENOTTY) }

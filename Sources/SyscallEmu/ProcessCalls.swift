@@ -23,6 +23,7 @@ public enum Handlers {
         registerSockets(d)
         registerEpoll(d)
         registerExec(d)
+        registerCompatibility(d)
     }
 
     /// Forwards a call to the host kernel unchanged (its pointers are valid here: the

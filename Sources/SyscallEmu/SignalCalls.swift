@@ -81,6 +81,7 @@ extension Handlers {
         } else {
             info.storeBytes(of: si.pid, toByteOffset: 16, as: Int32.self)
             info.storeBytes(of: si.uid, toByteOffset: 20, as: UInt32.self)
+            info.storeBytes(of: si.value, toByteOffset: 24, as: UInt64.self)  // si_value (timers)
         }
         // Enter the handler: handler(sig, &info, &uc) with DF clear.
         raw.pointee.rip = action.handler
@@ -347,6 +348,7 @@ extension Handlers {
                         info.storeBytes(of: si.code, toByteOffset: 8, as: Int32.self)
                         info.storeBytes(of: si.pid, toByteOffset: 16, as: Int32.self)
                         info.storeBytes(of: si.uid, toByteOffset: 20, as: UInt32.self)
+                        info.storeBytes(of: si.value, toByteOffset: 24, as: UInt64.self)
                     }
                     return Int64(sig)
                 }

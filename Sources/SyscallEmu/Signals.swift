@@ -50,6 +50,8 @@ struct SignalInfo {
     var address: UInt64 = 0
     var error: UInt64 = 0
     var trapNumber: UInt64 = 0
+    /// si_value of a timer's signal (si_timerid and si_overrun go in `pid` and `uid`).
+    var value: UInt64 = 0
 
     static let user: Int32 = 0, kernel: Int32 = 0x80, tkill: Int32 = -6
 }

@@ -1,0 +1,92 @@
+// XattrCalls.swift: extended attributes (set/get/list/remove, by path, by link and by
+// descriptor). HostFS files keep them on the host (the host checks names, sizes, flags
+// and permissions); MemFS has none, as a tmpfs without xattr support: get ENODATA,
+// list empty, set and remove EOPNOTSUPP.
+import CJunction
+import FileSystem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Handlers {
+    private enum XattrOp { case set, get, list, remove }
+
+    /// Host numbers of the l* (by link) and f* (by descriptor) forms.
+    private static func hostNumbers(_ op: XattrOp) -> (byLink: Int, byFD: Int) {
+        switch op {
+        case .set: (189, 190)
+        case .get: (192, 193)
+        case .list: (195, 196)
+        case .remove: (198, 199)
+        }
+    }
+
+    static func registerXattr(_ d: Dispatcher) {
+        let table: [(Int, String, XattrOp, Bool)] = [
+            (188, "setxattr", .set, true), (189, "lsetxattr", .set, false),
+            (191, "getxattr", .get, true), (192, "lgetxattr", .get, false),
+            (194, "listxattr", .list, true), (195, "llistxattr", .list, false),
+            (197, "removexattr", .remove, true), (198, "lremovexattr", .remove, false),
+        ]
+        for (nr, name, op, follow) in table {
+            d.register(nr, name) { f, p throws(LinuxError) in
+                try validate(op, f)
+                let path = try UserMemory.string(f.a0)
+                let loc = try fsCall { () throws(Errno) in try p.fs.resolve(path, followSymlinks: follow) }
+                guard let host = loc.hostPath else { return try noAttributes(op) }
+                return try byPath(host, hostNumbers(op).byLink, f)
+            }
+        }
+        for (nr, name, op) in [(190, "fsetxattr", XattrOp.set), (193, "fgetxattr", .get), (196, "flistxattr", .list),
+                               (199, "fremovexattr", .remove)] {
+            d.register(nr, name) { f, p throws(LinuxError) in
+                let file = try p.fd(f.a0)
+                if file.flags.contains(.path) { throw LinuxError(.EBADF) }
+                try validate(op, f)
+                if let fd = file.handle.hostDescriptor {
+                    return try hostCall(hostNumbers(op).byFD, UInt64(fd), f.a1, f.a2, f.a3, f.a4)
+                }
+                guard let host = file.location.hostPath else { return try noAttributes(op) }
+                return try byPath(host, hostNumbers(op).byLink, f)
+            }
+        }
+    }
+
+    private static func byPath(_ path: String, _ nr: Int, _ f: SyscallFrame) throws(LinuxError) -> Int64 {
+        let r = path.withCString { cj_host_syscall(Int64(nr), UInt64(UInt(bitPattern: $0)), f.a1, f.a2, f.a3, f.a4, 0) }
+        if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
+        return r
+    }
+
+    /// The argument checks Linux makes before it looks at the file.
+    private static func validate(_ op: XattrOp, _ f: SyscallFrame) throws(LinuxError) {
+        switch op {
+        case .set:
+            guard f.a4 & ~UInt64(3) == 0 else { throw LinuxError(.EINVAL) }  // XATTR_CREATE | XATTR_REPLACE
+            try checkName(f.a1)
+            guard f.a3 <= 65536 else { throw LinuxError(.E2BIG) }
+        case .get, .remove:
+            try checkName(f.a1)
+        case .list:
+            break
+        }
+    }
+
+    private static func checkName(_ address: UInt64) throws(LinuxError) {
+        let name: String
+        do { name = try UserMemory.string(address, limit: 256) } catch {
+            throw error.code == LinuxError.Code.ENAMETOOLONG.rawValue ? LinuxError(.ERANGE) : error
+        }
+        guard !name.isEmpty else { throw LinuxError(.ERANGE) }
+    }
+
+    private static func noAttributes(_ op: XattrOp) throws(LinuxError) -> Int64 {
+        switch op {
+        case .get: throw LinuxError(.ENODATA)
+        case .list: return 0
+        case .set, .remove: throw LinuxError(.EOPNOTSUPP)
+        }
+    }
+}
