@@ -2,6 +2,7 @@
 // outside the instance), opened on a helper thread when the open must wait for the
 // other end (io_uring opens FIFOs without waiting), read and written through io_uring,
 // which parks only the uthread.
+import CJunction
 import CURing
 import Synchronization
 import SystemPackage
@@ -27,6 +28,9 @@ extension HostNode {
         }
         let fd = waits ? HostHelperThread.run(open) : open()
         try HostFS.check(fd)
+        // The descriptor never blocks: a read or write that must wait polls through
+        // io_uring (parking the uthread) and tries again.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         return HostStreamHandle(fs: fs, fd: fd)
     }
 }
@@ -86,18 +90,43 @@ final class HostStreamHandle: FileHandle, @unchecked Sendable {
 
     var isSeekable: Bool { false }
 
-    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
-        let r = fs.io.perform({ cju_prep_read($0, fd, buffer.baseAddress, UInt32(clamping: buffer.count), UInt64.max, $1) },
-                              direct: { let n = Glibc.read(fd, buffer.baseAddress, buffer.count); return n >= 0 ? Int32(n) : -errno })
-        try HostFS.check(r)
-        return Int(r)
+    /// Waits until the descriptor is ready for `events` (POLLIN, POLLOUT).
+    private func wait(_ events: Int16) {
+        _ = fs.io.perform({ cju_prep_poll_add($0, fd, UInt32(UInt16(bitPattern: events)), $1) }, direct: {
+            var p = pollfd(fd: fd, events: events, revents: 0)
+            return Glibc.poll(&p, 1, -1)
+        })
     }
 
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            guard errno == EAGAIN, !nonBlocking else { throw Errno(rawValue: errno) }
+            wait(Int16(POLLIN))
+        }
+    }
+
+    /// A blocking write writes everything (waiting for room), as on a pipe.
     func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
-        let r = fs.io.perform({ cju_prep_write($0, fd, buffer.baseAddress, UInt32(clamping: buffer.count), UInt64.max, $1) },
-                              direct: { let n = Glibc.write(fd, buffer.baseAddress, buffer.count); return n >= 0 ? Int32(n) : -errno })
-        try HostFS.check(r)
-        return Int(r)
+        if buffer.isEmpty { return 0 }
+        var done = 0
+        while true {
+            let n = Glibc.write(fd, buffer.baseAddress! + done, buffer.count - done)
+            if n >= 0 {
+                done += n
+                if done == buffer.count || nonBlocking { return done }
+                continue
+            }
+            if errno == EINTR { continue }
+            guard errno == EAGAIN, !nonBlocking else {
+                if done > 0 { return done }
+                throw Errno(rawValue: errno)
+            }
+            if done > 0 && nonBlocking { return done }
+            wait(Int16(POLLOUT))
+        }
     }
 
     func size() throws(Errno) -> Int64 { 0 }

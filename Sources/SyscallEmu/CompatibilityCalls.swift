@@ -72,7 +72,7 @@ extension Handlers {
         registerMemfd(d)
         registerInotify(d)
         for (nr, name) in [(149, "mlock"), (150, "munlock"), (151, "mlockall"), (152, "munlockall"), (325, "mlock2"),
-                           (324, "membarrier"), (136, "personality"), (159, "adjtimex"), (305, "clock_adjtime")] {
+                           (324, "membarrier"), (135, "personality"), (159, "adjtimex"), (305, "clock_adjtime")] {
             host(nr, name, d)
         }
         // Protection keys live in PKRU, which uthreads sharing a kthread would share:

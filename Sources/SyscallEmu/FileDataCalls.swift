@@ -103,6 +103,10 @@ extension Handlers {
         guard write ? file.flags.canWrite : file.flags.canRead else { throw LinuxError(.EBADF) }
         guard file.handle.isSeekable else { throw LinuxError(.ESPIPE) }
         guard offset >= 0 else { throw LinuxError(.EINVAL) }
+        var offset = offset
+        if write && flags & 0x10 != 0 {  // RWF_APPEND: at the end, whatever the offset
+            offset = try fsCall { () throws(Errno) in try file.handle.size() }
+        }
         let count = Int(clamping: f.a2)
         guard count >= 0, count <= 1024 else { throw LinuxError(.EINVAL) }
         var total: Int64 = 0
