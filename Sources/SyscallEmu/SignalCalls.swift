@@ -338,7 +338,11 @@ extension Handlers {
             // thread), as Linux's real_blocked does.
             let old = p.signals.lock.withLock { t.blocked }
             p.signals.beginTemporaryMask(of: t, old & ~set)
-            defer { p.signals.endTemporaryMask(of: t) }
+            p.signals.lock.withLock { t.awaited = set }
+            defer {
+                p.signals.lock.withLock { t.awaited = 0 }
+                p.signals.endTemporaryMask(of: t)
+            }
             while true {
                 if let (sig, si) = p.signals.take(in: set, for: t) {
                     if f.a1 != 0 {

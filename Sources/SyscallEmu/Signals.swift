@@ -249,7 +249,7 @@ public final class ProcessSignals: @unchecked Sendable {
             }
             // Ignored signals are discarded unless blocked (they may be unignored later).
             if isIgnored(sig, a) && taker != nil { return .none }
-            if a.handler == 0, taker != nil {
+            if a.handler == 0, let taker, taker.awaited & bit == 0 {
                 switch DefaultAction(sig) {
                 case .terminate, .core: return .fatal
                 case .stop: return .stop
