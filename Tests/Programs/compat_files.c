@@ -54,13 +54,15 @@ static void umask_tests(void) {
     umask(022);
 }
 
+// The reader's results, printed by the main thread after the join (no interleaving).
+static char reader_buf[32];
+static ssize_t reader_first, reader_then;
+
 static void *fifo_reader(void *arg) {
     int fd = open(arg, O_RDONLY);  // waits for the writer
-    char buf[32] = {0};
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    printf("reader got %zd '%s'\n", n, buf);
-    n = read(fd, buf, sizeof buf);
-    printf("reader then %zd (writer gone)\n", n);
+    reader_first = read(fd, reader_buf, sizeof reader_buf - 1);
+    char more[8];
+    reader_then = read(fd, more, sizeof more);
     close(fd);
     return NULL;
 }
@@ -99,6 +101,8 @@ static void fifo_tests(void) {
     SHOW("write to reader", write(fd, "hello", 5));
     close(fd);
     pthread_join(t, NULL);
+    printf("reader got %zd '%s'\n", reader_first, reader_buf);
+    printf("reader then %zd (writer gone)\n", reader_then);
     struct stat st;
     stat(f, &st);
     printf("fifo is S_ISFIFO: %d\n", S_ISFIFO(st.st_mode));
