@@ -2,7 +2,9 @@
 // (file calls on HostFS and on MemFS, process-wide calls, timers and inotify) run natively
 // and under junction must print the same; unknown calls are named as the kernel names
 // them; Documentation/Syscalls.md's per-number table matches the dispatcher's.
+import FileSystem
 import Foundation
+import SyscallEmu
 import TestSupport
 import Testing
 
@@ -63,5 +65,46 @@ struct CompatibilityTests {
         let code = "import ctypes, os; print(ctypes.CDLL(None).syscall(212, 0, 0, 0), ctypes.get_errno())"
         let ours = try Junction.run(Junction.binary, ["--", "/usr/bin/python3", "-c", code])
         #expect(ours.stderr.contains("unsupported system call 212 (lookup_dcookie)"), "\(ours.stderr)")
+    }
+
+    /// Documentation/Syscalls.md's per-number rows: number -> (name, status).
+    static func documentedTable() throws -> [Int: (name: String, status: String)] {
+        let doc = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Documentation/Syscalls.md")
+        let text = try String(contentsOf: doc, encoding: .utf8)
+        var rows: [Int: (String, String)] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("| ") {
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 5, let nr = Int(cells[1]) else { continue }
+            rows[nr] = (cells[2], cells[3])
+        }
+        return rows
+    }
+
+    static func dispatcher() throws -> Dispatcher {
+        let fs = try FileSystemContext(vfs: VFS(root: MemFS()))
+        return Dispatcher(process: try LinuxProcess(fs: fs, programBreakStart: 0, executablePath: "/x"))
+    }
+
+    @Test("Syscalls.md lists every x86-64 call with the status the dispatcher gives it")
+    func documentedStatusMatchesDispatcher() throws {
+        let rows = try Self.documentedTable()
+        let registered = Set(try Self.dispatcher().registeredNumbers)
+        #expect(Set(rows.keys) == Set(LinuxSyscallNames.numbers), "every x86-64 number has a row")
+        for (nr, row) in rows.sorted(by: { $0.key < $1.key }) {
+            #expect(row.name == LinuxSyscallNames.name(nr), "row \(nr) names \(row.name)")
+            let answered = ["done", "host", "partial"].contains(row.status)
+            if answered { #expect(registered.contains(nr), "\(nr) \(row.name) is documented \(row.status) but has no handler") }
+            if row.status == "ENOSYS" { #expect(!registered.contains(nr), "\(nr) \(row.name) has a handler but is documented ENOSYS") }
+        }
+        for nr in registered where nr < 512 {
+            #expect(rows[nr] != nil, "handler for \(nr) has no row")
+        }
+    }
+
+    @Test("at least 250 call numbers are answered")
+    func answeredCount() throws {
+        let answered = try Self.documentedTable().values.filter { ["done", "host", "partial"].contains($0.status) }.count
+        #expect(answered >= 250, "\(answered) answered")
     }
 }
