@@ -48,6 +48,17 @@ struct CompatibilityTests {
         #expect(ours == native, "native:\n\(native)\njunction:\n\(ours)")
     }
 
+    @Test("inotify on HostFS (the host's events) and MemFS (the libOS's)", arguments: ["hostfs", "memfs"])
+    func inotify(_ fileSystem: String) throws {
+        let prog = try Junction.compile("compat_inotify", [], as: "compat_inotify")
+        let native = try Junction.run(prog, [try Self.freshDirectory("n")])
+        let dir = try Self.freshDirectory("i")
+        let mount = fileSystem == "memfs" ? ["--mount", "memfs:\(dir)"] : []
+        let ours = try Junction.run(Junction.binary, mount + ["--", prog, dir])
+        #expect(native.status == 0)
+        #expect(ours == native, "native:\n\(native)\njunction:\n\(ours)")
+    }
+
     @Test("process-wide calls: identity, capabilities, scheduling, priorities, pkeys, errors")
     func processCalls() throws {
         try Junction.same(try Junction.compile("compat_process", [], as: "compat_process"), [])
