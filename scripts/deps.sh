@@ -12,6 +12,8 @@ JUNCTION_APT_PACKAGES=(
     iproute2 procps
     golang-go
     python3
+    libpython3.11-testsuite  # scripts/long-tests.sh: CPython's regression modules under junction
+    nodejs                   # scripts/long-tests.sh: node -e 0 starts with no unsupported call
 )
 
 missing=()

@@ -210,6 +210,24 @@ public final class Pipe: @unchecked Sendable {
         readObservers.notify(readReadiness)
     }
 
+    /// F_SETPIPE_SZ: a power of two of pages, at least one page; EBUSY when the bytes
+    /// waiting do not fit. Returns the new capacity.
+    public func resize(to requested: Int) throws(Errno) -> Int {
+        var size = 4096
+        while size < requested { size <<= 1 }
+        return try lock.withLock { () throws(Errno) -> Int in
+            guard count <= size else { throw .resourceBusy }
+            let new = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+            let first = min(count, buffer.count - head)
+            new.baseAddress!.copyMemory(from: buffer.baseAddress! + head, byteCount: first)
+            if count > first { (new.baseAddress! + first).copyMemory(from: buffer.baseAddress!, byteCount: count - first) }
+            buffer.deallocate()
+            buffer = new
+            head = 0
+            return size
+        }
+    }
+
     /// Bytes waiting to be read (FIONREAD).
     public var available: Int { lock.withLock { count } }
 }

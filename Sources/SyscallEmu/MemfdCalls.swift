@@ -107,10 +107,12 @@ extension Handlers {
         case 1032:  // F_GETPIPE_SZ
             guard let pipe = pipeOf(file) else { throw LinuxError(.EBADF) }
             return Int64(pipe.capacity)
-        case 1031:  // F_SETPIPE_SZ: the ring has a fixed size; asking for no more is fine
+        case 1031:  // F_SETPIPE_SZ, up to /proc/sys/fs/pipe-max-size (1 MiB) unless root
             guard let pipe = pipeOf(file) else { throw LinuxError(.EBADF) }
-            guard f.a2 <= UInt64(pipe.capacity) else { throw LinuxError(.EPERM) }
-            return Int64(pipe.capacity)
+            let requested = Int64(bitPattern: f.a2)
+            guard requested >= 0, requested <= 1 << 31 else { throw LinuxError(.EINVAL) }
+            if requested > 1 << 20 && !p.compat.privileged { throw LinuxError(.EPERM) }
+            return Int64(try fsCall { () throws(Errno) in try pipe.resize(to: Int(requested)) })
         case 8, 9, 15, 16:  // F_SETOWN, F_GETOWN, F_SETOWN_EX, F_GETOWN_EX: no SIGIO owner
             if f.a1 == 9 { return 0 }
             if f.a1 == 16 { try UserMemory.store((Int32(0), Int32(0)), at: f.a2) }
