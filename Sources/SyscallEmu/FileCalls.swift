@@ -370,14 +370,18 @@ extension Handlers {
     }
 
     static func status(of file: OpenFile) throws(LinuxError) -> FileStatus {
-        if let host = file.handle.hostDescriptor, file.location.node.kind == .characterDevice {
-            // A stream passed through from the host: report what it really is.
+        if let host = file.handle.hostDescriptor {
+            // A stream passed through from the host: report what it really is; a host
+            // file by its descriptor (it may be unlinked, or O_TMPFILE, with no path).
             var st = stat()
             guard fstat(host, &st) == 0 else { throw LinuxError(Errno(rawValue: errno)) }
             var s = FileStatus()
             s.device = UInt64(st.st_dev); s.inode = UInt64(st.st_ino); s.mode = st.st_mode; s.linkCount = UInt64(st.st_nlink)
             s.uid = st.st_uid; s.gid = st.st_gid; s.rdev = UInt64(st.st_rdev); s.size = Int64(st.st_size)
             s.blockSize = Int64(st.st_blksize); s.blocks = Int64(st.st_blocks)
+            s.accessTime = Timespec(seconds: Int64(st.st_atim.tv_sec), nanoseconds: Int64(st.st_atim.tv_nsec))
+            s.modificationTime = Timespec(seconds: Int64(st.st_mtim.tv_sec), nanoseconds: Int64(st.st_mtim.tv_nsec))
+            s.changeTime = Timespec(seconds: Int64(st.st_ctim.tv_sec), nanoseconds: Int64(st.st_ctim.tv_nsec))
             return s
         }
         return try fsCall { () throws(Errno) in try file.location.node.status() }

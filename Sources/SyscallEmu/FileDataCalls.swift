@@ -62,12 +62,38 @@ extension Handlers {
             }
             return 0
         }
+        // statfs through the VFS: the host's for HostFS (by host path or descriptor),
+        // a tmpfs's for MemFS and the libOS's other nodes.
+        d.register(137, "statfs") { f, p throws(LinuxError) in
+            let path = try UserMemory.string(f.a0)
+            let loc = try fsCall { () throws(Errno) in try p.fs.resolve(path) }
+            return try statfs(loc, hostFD: nil, out: f.a1)
+        }
+        d.register(138, "fstatfs") { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            return try statfs(file.location, hostFD: file.handle.hostDescriptor, out: f.a1)
+        }
         d.register(133, "mknod") { f, p throws(LinuxError) in
             try mknod(p, base: nil, path: f.a0, mode: f.a1)
         }
         d.register(259, "mknodat") { f, p throws(LinuxError) in
             try mknod(p, base: try p.base(f.a0), path: f.a1, mode: f.a2)
         }
+    }
+
+    static func statfs(_ loc: Location, hostFD: Int32?, out: UInt64) throws(LinuxError) -> Int64 {
+        _ = try UserMemory.pointer(out, 120, for: .write)
+        if let fd = hostFD { return try hostCall(138, UInt64(fd), out) }
+        if let path = loc.hostPath {
+            let r = path.withCString { cj_host_syscall(137, UInt64(UInt(bitPattern: $0)), out, 0, 0, 0, 0) }
+            if r < 0 { throw LinuxError(Errno(rawValue: Int32(-r))) }
+            return r
+        }
+        // A tmpfs: TMPFS_MAGIC, sized by the machine's memory.
+        let pages = Int64(sysconf(Int32(_SC_PHYS_PAGES))), free = Int64(sysconf(Int32(_SC_AVPHYS_PAGES)))
+        let fields: [Int64] = [0x0102_1994, 4096, pages, free, free, pages, free, 0, 255, 4096, 0x400 /* ST_RELATIME */, 0, 0, 0, 0]
+        for (i, v) in fields.enumerated() { try UserMemory.store(v, at: out + UInt64(8 * i)) }
+        return 0
     }
 
     /// mknod(2): FIFOs and regular files; devices need CAP_MKNOD (EPERM here, even for
