@@ -29,7 +29,7 @@ for fn in os.listdir(src):
     registered |= {int(n) for n in re.findall(r'host\((\d+),', s)}
 
 HOST = {
-    10: "", 26: "", 27: "", 28: "", 137: "", 138: "", 110: "", 111: "pgid of the host process", 121: "", 124: "",
+    10: "", 26: "", 27: "", 28: "", 110: "", 111: "pgid of the host process", 121: "", 124: "",
     318: "", 302: "", 97: "", 99: "", 228: "the application uses the vDSO", 229: "", 96: "vDSO", 201: "vDSO", 100: "", 98: "",
     309: "", 149: "", 150: "", 151: "", 152: "", 325: "", 324: "process-wide on the host, which covers every kthread",
     135: "of the calling kthread", 159: "", 305: "", 38: "the host process's itimers: SIGALRM/SIGVTALRM/SIGPROF reach the application through the signal thread; CPU time includes the libOS's",

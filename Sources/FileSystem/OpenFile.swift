@@ -97,7 +97,8 @@ public final class OpenFile: @unchecked Sendable {
     public func seek(_ offset: Int64, whence: Whence) throws(Errno) -> Int64 {
         guard !isPath else { throw .badFileDescriptor }
         guard handle.isSeekable else { throw .illegalSeek }
-        let isDirectory = location.node.kind == .directory
+        // (An O_TMPFILE on HostFS is located at its directory but is a host file.)
+        let isDirectory = location.node.kind == .directory && handle.hostDescriptor == nil
         let size = isDirectory ? 0 : try handle.size()
         return try lock.withLock { () throws(Errno) -> Int64 in
             let base: Int64

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
@@ -146,6 +147,32 @@ static void vector_tests(void) {
     close(fd);
 }
 
+// Files without a name: O_TMPFILE and unlinked files keep their size, offsets and fstat;
+// statfs of a relative path is the cwd's, fstatfs takes the application's descriptor.
+static void nameless_tests(void) {
+    int t = open(dir, O_TMPFILE | O_RDWR, 0600);
+    SHOW("tmpfile write", write(t, "0123456789", 10));
+    SHOW("tmpfile seek end", lseek(t, -3, SEEK_END));
+    struct stat st;
+    fstat(t, &st);
+    printf("tmpfile size %ld\n", (long)st.st_size);
+    close(t);
+    int u = open(at("gone"), O_CREAT | O_RDWR, 0600);
+    write(u, "abc", 3);
+    unlink(at("gone"));
+    SHOW("fstat unlinked", fstat(u, &st));
+    printf("unlinked size %ld links %ld\n", (long)st.st_size, (long)st.st_nlink);
+    close(u);
+    char cwd[4096];
+    getcwd(cwd, sizeof cwd);
+    chdir(dir);
+    struct statfs sf;
+    SHOW("statfs relative", statfs("vec", &sf));
+    SHOW("statfs missing", statfs("none", &sf));
+    SHOW("fstatfs bad fd", fstatfs(99, &sf));
+    chdir(cwd);
+}
+
 static void copy_tests(void) {
     int in = open(at("vec"), O_RDONLY), out = open(at("copy"), O_CREAT | O_RDWR | O_TRUNC, 0600);
     loff_t oi = 3, oo = 0;
@@ -270,6 +297,7 @@ int main(int argc, char **argv) {
     close_range_tests();
     vector_tests();
     copy_tests();
+    nameless_tests();
     memfd_tests();
     if (argc < 3 || strcmp(argv[2], "noxattr") != 0) xattr_tests();  // MemFS has none
     return 0;
