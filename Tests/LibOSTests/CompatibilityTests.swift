@@ -59,6 +59,17 @@ struct CompatibilityTests {
         #expect(ours == native, "native:\n\(native)\njunction:\n\(ours)")
     }
 
+    @Test("CPython's regression modules test_mmap, test_resource and test_time pass under junction",
+          .enabled(if: FileManager.default.fileExists(atPath: "/usr/lib/python3.11/test/test_mmap.py")))
+    func cpythonModules() throws {
+        let dir = try Self.freshDirectory("py")
+        let ours = try runProcess(Junction.binary, ["--", "/usr/bin/python3", "-m", "test", "test_mmap", "test_resource", "test_time"],
+                                  environment: Junction.environment, currentDirectory: dir)
+        #expect(ours.status == 0, "\(ours.stdout)\n\(ours.stderr)")
+        #expect(ours.stdout.contains("Tests result: SUCCESS"))
+        #expect(!ours.stderr.contains("unsupported system call"), "\(ours.stderr)")
+    }
+
     @Test("process-wide calls: identity, capabilities, scheduling, priorities, pkeys, errors")
     func processCalls() throws {
         try Junction.same(try Junction.compile("compat_process", [], as: "compat_process"), [])
