@@ -30,14 +30,15 @@ for fn in os.listdir(src):
 
 HOST = {
     10: "", 26: "", 27: "", 28: "", 110: "", 111: "pgid of the host process", 121: "", 124: "",
-    318: "", 302: "", 97: "", 99: "", 228: "the application uses the vDSO", 229: "", 96: "vDSO", 201: "vDSO", 100: "", 98: "",
+    318: "", 99: "", 228: "the application uses the vDSO", 229: "", 96: "vDSO", 201: "vDSO", 100: "", 98: "",
     309: "", 149: "", 150: "", 151: "", 152: "", 325: "", 324: "process-wide on the host, which covers every kthread",
     135: "of the calling kthread", 159: "", 305: "", 38: "the host process's itimers: SIGALRM/SIGVTALRM/SIGPROF reach the application through the signal thread; CPU time includes the libOS's",
     36: "", 37: "shares ITIMER_REAL with setitimer, as in Linux", 29: "", 30: "", 31: "", 67: "", 64: "", 65: "a blocking semop holds its kthread",
-    66: "", 220: "", 68: "", 69: "blocking holds its kthread", 70: "blocking holds its kthread", 71: "", 251: "", 252: "", 237: "", 238: "", 239: "", 160: "",
+    66: "", 220: "", 68: "", 69: "blocking holds its kthread", 70: "blocking holds its kthread", 71: "", 251: "", 252: "", 237: "", 238: "", 239: "",
     139: "", 136: "", 216: "", 462: "", 310: "own pid only (ESRCH for others: no other process in the instance)", 311: "own pid only",
 }
 PARTIAL = {
+    97: "RLIMIT_NOFILE is the descriptor table's; the others the host's", 160: "as getrlimit", 302: "as getrlimit (this process)",
     16: "TCGETS, TCSETS/TCSETSW/TCSETSF, TIOCGWINSZ/TIOCSWINSZ, TIOCGPGRP/TIOCSPGRP, TIOCSCTTY, TIOCNOTTY, TIOCGSID, TCFLSH, TCSBRK, TCXONC, TIOCOUTQ, TIOCSTI on a host terminal (else ENOTTY); FIONBIO, FIONREAD",
     9: "file mappings need a host descriptor (HostFS, memfd): ENODEV for MemFS files",
     157: "PR_SET_NAME, PR_GET_NAME",

@@ -19,7 +19,7 @@ extension Handlers {
         for (nr, name) in [(29, "shmget"), (30, "shmat"), (31, "shmctl"), (67, "shmdt"), (64, "semget"), (65, "semop"),
                            (66, "semctl"), (220, "semtimedop"), (68, "msgget"), (69, "msgsnd"), (70, "msgrcv"), (71, "msgctl"),
                            (251, "ioprio_set"), (252, "ioprio_get"), (237, "mbind"), (238, "set_mempolicy"),
-                           (239, "get_mempolicy"), (160, "setrlimit"), (139, "sysfs"), (136, "ustat"),
+                           (239, "get_mempolicy"), (139, "sysfs"), (136, "ustat"),
                            (216, "remap_file_pages"), (462, "mseal")] {
             host(nr, name, d)
         }

@@ -23,6 +23,7 @@ public enum Handlers {
         registerSockets(d)
         registerEpoll(d)
         registerExec(d)
+        registerLimits(d)
         registerCompatibility(d)
     }
 
@@ -91,7 +92,7 @@ public enum Handlers {
         d.register(39, "getpid") { _, p throws(LinuxError) in Int64(p.pid) }
         for (nr, name) in [(110, "getppid"), (102, "getuid"), (107, "geteuid"), (104, "getgid"), (108, "getegid"),
                            (115, "getgroups"), (111, "getpgrp"), (121, "getpgid"), (124, "getsid"),
-                           (63, "uname"), (318, "getrandom"), (302, "prlimit64"), (97, "getrlimit"), (99, "sysinfo"),
+                           (63, "uname"), (318, "getrandom"), (99, "sysinfo"),
                            (228, "clock_gettime"), (229, "clock_getres"), (96, "gettimeofday"), (201, "time"),
                            (100, "times"), (98, "getrusage"), (204, "sched_getaffinity"), (309, "getcpu")] {
             host(nr, name, d)

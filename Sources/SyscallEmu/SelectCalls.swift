@@ -52,7 +52,7 @@ extension Handlers {
                        timeout: Int64?) throws(LinuxError) -> Int64 {
         let n = Int(Int32(truncatingIfNeeded: count))
         guard n >= 0 else { throw LinuxError(.EINVAL) }
-        let limit = min(n, Int(DescriptorTable.limit))
+        let limit = min(n, Int(p.descriptors.limit))
         let words = (limit + 63) / 64
         func load(_ address: UInt64) throws(LinuxError) -> [UInt64] {
             guard address != 0 else { return [UInt64](repeating: 0, count: words) }

@@ -63,15 +63,26 @@ extension Handlers {
             try clone(f, p, flags: f.a0, stack: f.a1, parentTID: f.a2, childTID: f.a3, tls: f.a4)
         }
         d.register(435, "clone3") { f, p throws(LinuxError) in
+            // struct clone_args: 64 bytes (VER0) to 88 (VER2); up to a page, the bytes we do
+            // not know must be zero (copy_struct_from_user: E2BIG otherwise).
             guard f.a1 >= 64 else { throw LinuxError(.EINVAL) }
+            guard f.a1 <= 4096 else { throw LinuxError(.E2BIG) }
             let a = f.a0
+            if f.a1 > 88 {
+                let tail = try UserMemory.buffer(a + 88, Int(f.a1) - 88, for: .read)
+                guard tail.allSatisfy({ $0 == 0 }) else { throw LinuxError(.E2BIG) }
+            }
             let flags = try UserMemory.load(UInt64.self, at: a)
             let childTID = try UserMemory.load(UInt64.self, at: a + 16)
             let parentTID = try UserMemory.load(UInt64.self, at: a + 24)
             let stack = try UserMemory.load(UInt64.self, at: a + 40)
             let size = try UserMemory.load(UInt64.self, at: a + 48)
             let tls = try UserMemory.load(UInt64.self, at: a + 56)
-            return try clone(f, p, flags: flags, stack: stack == 0 ? 0 : stack + size,
+            // clone3_stack_valid: both or neither, and the range inside the user half.
+            guard (stack == 0) == (size == 0) else { throw LinuxError(.EINVAL) }
+            let (top, overflow) = stack.addingReportingOverflow(size)
+            guard !overflow, top <= 0x7fff_ffff_f000 else { throw LinuxError(.EINVAL) }
+            return try clone(f, p, flags: flags, stack: top,
                              parentTID: parentTID, childTID: childTID, tls: tls)
         }
         d.register(186, "gettid") { _, p throws(LinuxError) in Int64(AppThread.current?.tid ?? p.pid) }
