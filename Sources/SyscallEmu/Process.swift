@@ -238,7 +238,6 @@ public final class LinuxProcess: @unchecked Sendable {
     /// What /proc/self/cmdline and environ show.
     public var commandLine: [String] = []
     public var environment: [String] = []
-    let alarm = AlarmClock()
     /// Identity, scheduling, host name and timer state (CompatibilityCalls.swift).
     let compat = CompatibilityState()
 
