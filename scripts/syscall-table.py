@@ -53,7 +53,7 @@ PARTIAL = {
     140: "recorded nice value, not applied to host threads", 141: "recorded; lowering needs root (EACCES)",
     144: "recorded (SCHED_FIFO/RR need root)", 142: "recorded", 145: "", 143: "", 314: "recorded", 315: "",
     330: "ENOSPC: no protection keys (PKRU would be shared by uthreads)", 331: "EINVAL", 329: "pkey -1 only (plain mprotect)",
-    275: "one end a pipe; bytes are copied, no page moves", 278: "readv/writev on the pipe; SPLICE_F_GIFT ignored",
+    275: "one end a pipe; bytes are copied, no page moves", 276: "the libOS's pipes; bytes are copied", 278: "readv/writev on the pipe; SPLICE_F_GIFT ignored",
     285: "host's fallocate on HostFS and memfds; MemFS: mode 0 and KEEP_SIZE, others EOPNOTSUPP",
     319: "a host memfd (mmap, seals, fstat are the host's)",
     188: "HostFS: the host's; MemFS: EOPNOTSUPP (no xattrs)", 189: "as setxattr", 190: "as setxattr",

@@ -115,7 +115,13 @@ public final class Pipe: @unchecked Sendable {
         }
     }
 
-    func read(into out: UnsafeMutableRawBufferPointer, nonBlocking: Bool) throws(Errno) -> Int {
+    /// tee(2)'s side: copies what is waiting without consuming it, waiting for data as a
+    /// read would (0 when no writer is left).
+    public func peek(into out: UnsafeMutableRawBufferPointer, nonBlocking: Bool) throws(Errno) -> Int {
+        try read(into: out, nonBlocking: nonBlocking, consume: false)
+    }
+
+    func read(into out: UnsafeMutableRawBufferPointer, nonBlocking: Bool, consume: Bool = true) throws(Errno) -> Int {
         guard out.count > 0 else { return 0 }
         while true {
             let (n, waiter, wake) = lock.withLock { () -> (Int, Waiter?, [Waiter]) in
@@ -127,6 +133,7 @@ public final class Pipe: @unchecked Sendable {
                 let first = min(n, buffer.count - head)
                 (out.baseAddress!).copyMemory(from: buffer.baseAddress! + head, byteCount: first)
                 if n > first { (out.baseAddress! + first).copyMemory(from: buffer.baseAddress!, byteCount: n - first) }
+                if !consume { return (n, nil, []) }
                 head = (head + n) % buffer.count
                 count -= n
                 return (n, nil, writeWaiters.takeAll())
@@ -141,7 +148,7 @@ public final class Pipe: @unchecked Sendable {
             }
             if n < 0 { throw .wouldBlock }
             wake.wakeAll()
-            if n > 0 { writeObservers.notify(writeReadiness) }
+            if n > 0 && consume { writeObservers.notify(writeReadiness) }
             return n
         }
     }

@@ -1,4 +1,4 @@
-// SpliceCalls.swift: splice(2) and vmsplice(2) on the libOS's pipes: bytes move through
+// SpliceCalls.swift: splice(2), tee(2) and vmsplice(2) on the libOS's pipes: bytes move through
 // a bounce buffer (no page gifting), one pipe-sized transfer per call, as Linux returns.
 import CJunction
 import FileSystem
@@ -18,6 +18,23 @@ extension Handlers {
 
     static func registerSplice(_ d: Dispatcher) {
         d.register(275, "splice") { f, p throws(LinuxError) in try splice(f, p) }
+        // tee(fd_in, fd_out, len, flags): both the libOS's pipes; the bytes stay in fd_in.
+        d.register(276, "tee") { f, p throws(LinuxError) in
+            let input = try p.fd(f.a0), output = try p.fd(f.a1)
+            guard input.flags.canRead, output.flags.canWrite else { throw LinuxError(.EBADF) }
+            guard let from = pipeOf(input), pipeOf(output) != nil, from !== pipeOf(output) else { throw LinuxError(.EINVAL) }
+            let length = Int(clamping: f.a2)
+            if length == 0 { return 0 }
+            let nonBlocking = f.a3 & spliceNonBlock != 0
+            if nonBlocking, !output.handle.readiness.contains(.writable) { throw LinuxError(.EAGAIN) }
+            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: min(length, copyChunk), alignment: 16)
+            defer { chunk.deallocate() }
+            let n = try fsCall { () throws(Errno) in try from.peek(into: chunk, nonBlocking: nonBlocking || input.flags.contains(.nonBlocking)) }
+            if n == 0 { return 0 }
+            return Int64(try fsCall { () throws(Errno) in
+                try output.handle.write(from: UnsafeRawBufferPointer(rebasing: chunk[..<n]), at: 0, nonBlocking: false)
+            })
+        }
         d.register(278, "vmsplice") { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             guard isPipe(file) else { throw LinuxError(.EBADF) }
