@@ -69,6 +69,17 @@ struct CompatibilityTests {
         #expect(ours.stdout.contains("Tests result: SUCCESS"))
     }
 
+    @Test("terminal ioctls on a pseudo-terminal (python3's pty.spawn around both runs)",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")))
+    func terminal() throws {
+        let prog = try Junction.compile("compat_tty", [], as: "compat_tty")
+        let spawn = "import pty, sys; pty.spawn(sys.argv[1:])"
+        let native = try Junction.run("/usr/bin/python3", ["-c", spawn, prog])
+        let ours = try Junction.run("/usr/bin/python3", ["-c", spawn, Junction.binary, "--", prog])
+        #expect(native.stdout.contains("isatty 1"))
+        #expect(ours == native, "native:\n\(native)\njunction:\n\(ours)")
+    }
+
     @Test("process-wide calls: identity, capabilities, scheduling, priorities, pkeys, errors")
     func processCalls() throws {
         try Junction.same(try Junction.compile("compat_process", [], as: "compat_process"), [])

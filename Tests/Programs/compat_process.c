@@ -13,11 +13,13 @@
 #include <string.h>
 #include <grp.h>
 #include <sys/fsuid.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,6 +121,18 @@ int main(void) {
     SHOW("clock_settime bad nsec", clock_settime(CLOCK_REALTIME, &bad_ts));
     SHOW("chroot missing", chroot("/nonexistent/dir"));
     SHOW("chroot file", chroot("/etc/passwd"));
+
+    // Terminal ioctls on what is not a terminal.
+    int tp[2];
+    pipe(tp);
+    struct termios tio;
+    pid_t pg;
+    SHOW("tcgetattr pipe", tcgetattr(tp[0], &tio));
+    SHOW("tcsetattr pipe", tcsetattr(tp[1], TCSANOW, &tio));
+    SHOW("TIOCGPGRP pipe", ioctl(tp[0], TIOCGPGRP, &pg));
+    SHOW("TIOCSCTTY pipe", ioctl(tp[0], TIOCSCTTY, 0));
+    SHOW("TIOCGWINSZ bad fd", ioctl(99, TIOCGWINSZ, &tio));
+    close(tp[0]); close(tp[1]);
 
     // Identity changes last (the process keeps them).
     SHOW("setresuid same", setresuid(-1, e, -1));
