@@ -59,7 +59,7 @@ PARTIAL = {
     188: "HostFS: the host's; MemFS: EOPNOTSUPP (no xattrs)", 189: "as setxattr", 190: "as setxattr",
     191: "HostFS: the host's; MemFS: ENODATA", 192: "as getxattr", 193: "as getxattr", 194: "MemFS: empty", 195: "as listxattr",
     196: "as listxattr", 197: "MemFS: EOPNOTSUPP", 198: "as removexattr", 199: "as removexattr",
-    222: "host timers on a reserved signal, delivered by the libOS (SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD_ID); not deleted by execve",
+    222: "host timers on a reserved signal, delivered by the libOS (SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD_ID); deleted by execve",
     223: "", 224: "", 225: "", 226: "", 133: "FIFOs and regular files; devices EPERM", 259: "as mknod",
     253: "see inotify_init1", 254: "MemFS paths: events from the libOS's own operations; HostFS paths: the host's inotify (changes by others too)", 255: "",
     294: "as inotify_add_watch",

@@ -51,6 +51,15 @@ final class PosixTimers: @unchecked Sendable {
     }
 
     func set(_ id: Int32, _ t: Timer) { lock.withLock { timers[id] = t } }
+
+    /// execve: every timer goes, host timers included.
+    func deleteAll() {
+        let all = lock.withLock { () -> [Timer] in
+            defer { timers.removeAll() }
+            return Array(timers.values)
+        }
+        for t in all { _ = cj_host_syscall(226, UInt64(UInt32(bitPattern: t.host)), 0, 0, 0, 0, 0) }
+    }
 }
 
 extension LinuxProcess {
