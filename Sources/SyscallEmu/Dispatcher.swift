@@ -84,6 +84,7 @@ public final class Dispatcher: @unchecked Sendable {
     /// Makes this dispatcher receive every intercepted call.
     public func install() {
         Dispatcher.active = self
+        UserMemory.owner = process
         cj_set_syscall_handler { frame in
             Dispatcher.active!.dispatch(SyscallFrame(frame!))
         }

@@ -196,6 +196,11 @@ public final class ProgramBreak: @unchecked Sendable {
     }
 
     /// The heap as /proc/self/maps shows it: from the start to the break (page-rounded).
+    /// Whether [start, end) lies inside the heap (up to the break).
+    public func contains(_ start: UInt64, _ end: UInt64) -> Bool {
+        lock.withLock { start >= self.start && end <= max(self.start, (current + 4095) & ~4095) }
+    }
+
     public var heap: Range<UInt64> { lock.withLock { start..<max(start, (current + 4095) & ~4095) } }
 
     /// brk(2): moves the break if it can, and returns the break (the old one on failure).
