@@ -1,5 +1,5 @@
-// SelectCalls.swift: select(2) and pselect6(2) over the poll machinery: the fd_sets
-// become pollfds, the results go back as fd_sets; EBADF for a closed descriptor in a
+// SelectCalls.swift: select(2) and pselect6(2) with poll's readiness loop: the fd_sets
+// become a list of descriptors and events, the results go back as fd_sets; EBADF for a closed descriptor in a
 // set; the timeout is updated with the time left, as Linux does.
 import FileSystem
 import UThreads
@@ -75,15 +75,7 @@ extension Handlers {
                 fds.append((Int32(fd), events, 0))
             }
         }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(8, fds.count * 8), alignment: 8)
-        defer { buffer.deallocate() }
-        for (i, e) in fds.enumerated() {
-            buffer.storeBytes(of: e.fd, toByteOffset: 8 * i, as: Int32.self)
-            buffer.storeBytes(of: e.events, toByteOffset: 8 * i + 4, as: Int16.self)
-            buffer.storeBytes(of: 0, toByteOffset: 8 * i + 6, as: Int16.self)
-        }
-        let ready = try poll(p, fds: UInt64(UInt(bitPattern: buffer.baseAddress!)), count: UInt64(fds.count), timeoutNanoseconds: timeout)
-        for i in fds.indices { fds[i].revents = buffer.load(fromByteOffset: 8 * i + 6, as: Int16.self) }
+        let ready = try wait(p, &fds, timeout: timeout)
         var (ro, wo, eo) = ([UInt64](repeating: 0, count: words), [UInt64](repeating: 0, count: words), [UInt64](repeating: 0, count: words))
         var total: Int64 = 0
         if ready > 0 {
@@ -98,5 +90,36 @@ extension Handlers {
             for i in 0..<words { try UserMemory.store(set[i], at: address + UInt64(8 * i)) }
         }
         return total
+    }
+
+    /// The readiness loop of poll(2), on the libOS's own list: fills `revents`, returns
+    /// how many entries have some; parks until an observer fires, the deadline passes,
+    /// or a signal ends the wait (EINTR once a handler ran).
+    static func wait(_ p: LinuxProcess, _ fds: inout [(fd: Int32, events: Int16, revents: Int16)],
+                     timeout: Int64?) throws(LinuxError) -> Int64 {
+        let deadline = timeout.map { MonotonicInstant.now.advanced(by: .nanoseconds($0)) }
+        let files = fds.map { try? p.descriptors.get($0.fd) }
+        let me = UThread.isInUThread ? UThread.current : nil
+        var tokens: [(OpenFile, Int)] = []
+        defer { for (file, t) in tokens { file.handle.removeReadinessObserver(t) } }
+        while true {
+            var ready: Int64 = 0
+            for i in fds.indices {
+                guard let file = files[i] else { throw LinuxError(.EBADF) }
+                let r = Int16(truncatingIfNeeded: file.handle.readiness.rawValue)
+                fds[i].revents = r & (fds[i].events | 0x18)  // POLLERR|POLLHUP always
+                if fds[i].revents != 0 { ready += 1 }
+            }
+            if ready > 0 { return ready }
+            if let deadline, MonotonicInstant.now >= deadline { return 0 }
+            guard let me else { return 0 }
+            if tokens.isEmpty {
+                for case let file? in files { tokens.append((file, file.handle.addReadinessObserver { _ in me.unpark() })) }
+            }
+            if let deadline { UThread.park(until: deadline) } else { UThread.park() }
+            if UThread.takeInterrupt(), let t = AppThread.current, p.signals.hasDeliverable(for: t) {
+                throw LinuxError.restartNoHandler
+            }
+        }
     }
 }

@@ -9,10 +9,12 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/select.h>
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -145,6 +147,39 @@ static void vector_tests(void) {
     SHOW("preadv bad fd", preadv(99, rv, 1, 0));
     close(p[0]); close(p[1]);
     close(fd);
+}
+
+static void select_tests(void) {
+    int p[2];
+    pipe(p);
+    fd_set r, w;
+    struct timeval tv = {0, 0};
+    FD_ZERO(&r); FD_ZERO(&w);
+    FD_SET(p[0], &r); FD_SET(p[1], &w);
+    SHOW("select empty pipe", select(p[1] + 1, &r, &w, NULL, &tv));
+    printf("readable %d writable %d\n", FD_ISSET(p[0], &r), FD_ISSET(p[1], &w));
+    write(p[1], "s", 1);
+    FD_ZERO(&r);
+    FD_SET(p[0], &r);
+    tv.tv_sec = 5;
+    SHOW("select with data", select(p[0] + 1, &r, NULL, NULL, &tv));
+    printf("readable %d\n", FD_ISSET(p[0], &r));
+    FD_ZERO(&r);
+    FD_SET(60, &r);
+    SHOW("select closed fd", select(61, &r, NULL, NULL, &tv));
+    sigset_t mask;
+    sigemptyset(&mask);
+    struct timespec ts = {0, 0};
+    FD_ZERO(&r);
+    FD_SET(p[0], &r);
+    SHOW("pselect", pselect(p[0] + 1, &r, NULL, NULL, &ts, &mask));
+    close(p[1]);
+    char c;
+    read(p[0], &c, 1);
+    FD_ZERO(&r);
+    FD_SET(p[0], &r);
+    SHOW("select writer gone", select(p[0] + 1, &r, NULL, NULL, NULL));
+    close(p[0]);
 }
 
 // Files without a name: O_TMPFILE and unlinked files keep their size, offsets and fstat;
@@ -311,6 +346,7 @@ int main(int argc, char **argv) {
     vector_tests();
     copy_tests();
     nameless_tests();
+    select_tests();
     memfd_tests();
     if (argc < 3 || strcmp(argv[2], "noxattr") != 0) xattr_tests();  // MemFS has none
     return 0;
