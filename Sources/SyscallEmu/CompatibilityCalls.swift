@@ -92,6 +92,14 @@ extension Handlers {
         let vm: SyscallHandler = { f, p throws(LinuxError) in
             guard f.a5 == 0 else { throw LinuxError(.EINVAL) }
             guard Int32(truncatingIfNeeded: f.a0) == p.pid else { throw LinuxError(.ESRCH) }
+            // Both sides are this address space: only the program's memory.
+            for (iov, count) in [(f.a1, f.a2), (f.a3, f.a4)] where count <= 1024 {
+                for i in 0..<Int(count) {
+                    let base = try UserMemory.load(UInt64.self, at: iov + UInt64(16 * i))
+                    let len = try UserMemory.load(UInt64.self, at: iov + UInt64(16 * i + 8))
+                    _ = try UserMemory.kernelBuffer(base, Int(clamping: len))
+                }
+            }
             return try hostCall(f.number, UInt64(getpid()), f.a1, f.a2, f.a3, f.a4, 0)
         }
         d.register(310, "process_vm_readv", vm)

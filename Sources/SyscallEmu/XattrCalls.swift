@@ -67,10 +67,14 @@ extension Handlers {
             guard f.a4 & ~UInt64(3) == 0 else { throw LinuxError(.EINVAL) }  // XATTR_CREATE | XATTR_REPLACE
             try checkName(f.a1)
             guard f.a3 <= 65536 else { throw LinuxError(.E2BIG) }
-        case .get, .remove:
+            _ = try UserMemory.kernelBuffer(f.a2, Int(f.a3))  // the host reads the value: the program's memory only
+        case .get:
+            try checkName(f.a1)
+            _ = try UserMemory.kernelBuffer(f.a2, Int(clamping: min(f.a3, 65536)))
+        case .remove:
             try checkName(f.a1)
         case .list:
-            break
+            _ = try UserMemory.kernelBuffer(f.a1, Int(clamping: min(f.a2, 65536)))
         }
     }
 
