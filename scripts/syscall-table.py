@@ -61,7 +61,7 @@ PARTIAL = {
     196: "as listxattr", 197: "MemFS: EOPNOTSUPP", 198: "as removexattr", 199: "as removexattr",
     222: "host timers on a reserved signal, delivered by the libOS (SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD_ID); deleted by execve",
     223: "", 224: "", 225: "", 226: "", 133: "FIFOs and regular files; devices EPERM", 259: "as mknod",
-    253: "see inotify_init1", 254: "MemFS paths: events from the libOS's own operations; HostFS paths: the host's inotify (changes by others too)", 255: "",
+    253: "see inotify_init1", 254: "MemFS paths: events from the libOS's own operations (no IN_OPEN/IN_ACCESS); HostFS paths: the host's inotify (changes by others too)", 255: "",
     294: "as inotify_add_watch",
     116: "recorded for the instance (root only)", 117: "emulated credentials (the host process keeps its own)", 119: "as setresuid",
     105: "as setresuid", 106: "as setresuid", 113: "as setresuid", 114: "as setresuid", 122: "as setresuid", 123: "as setresuid",

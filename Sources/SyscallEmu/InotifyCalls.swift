@@ -40,6 +40,8 @@ final class InotifyRegistry: @unchecked Sendable {
 final class InotifyInstance: FileHandle, @unchecked Sendable {
     static let selfEvents: UInt32 = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x400 | 0x800
     static let ignored: UInt32 = 0x8000, oneShot: UInt32 = 0x8000_0000
+    // Tunables: Linux's default fs.inotify.max_queued_events.
+    static let maxQueued = 16384
 
     struct Watch {
         var mask: UInt32
@@ -76,6 +78,12 @@ final class InotifyInstance: FileHandle, @unchecked Sendable {
     /// Queues an event (lock held); an event equal to the last queued one merges with it.
     private func enqueue(_ event: [UInt8]) -> [Waiter] {
         if queue.last == event { return [] }
+        if queue.count >= Self.maxQueued {
+            // Full (fs.inotify.max_queued_events): one IN_Q_OVERFLOW (wd -1) stands for the rest.
+            let overflow = encode(-1, 0x4000, 0, nil)
+            if queue.last != overflow { queue.append(overflow); queued += overflow.count }
+            return readers.takeAll()
+        }
         queue.append(event)
         queued += event.count
         return readers.takeAll()
