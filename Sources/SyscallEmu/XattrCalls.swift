@@ -1,7 +1,7 @@
 // XattrCalls.swift: extended attributes (set/get/list/remove, by path, by link and by
 // descriptor). HostFS files keep them on the host (the host checks names, sizes, flags
-// and permissions); MemFS has none, as a tmpfs without xattr support: get ENODATA,
-// list empty, set and remove EOPNOTSUPP.
+// and permissions); MemFS nodes keep their own, as a tmpfs does (MemXattr.swift); other
+// libOS nodes have none: get ENODATA, list empty, set and remove EOPNOTSUPP.
 import CJunction
 import FileSystem
 import SystemPackage
@@ -35,7 +35,7 @@ extension Handlers {
                 try validate(op, f)
                 let path = try UserMemory.string(f.a0)
                 let loc = try fsCall { () throws(Errno) in try p.fs.resolve(path, followSymlinks: follow) }
-                guard let host = loc.hostPath else { return try noAttributes(op) }
+                guard let host = loc.hostPath else { return try libOS(op, loc.node, f, p) }
                 return try byPath(host, hostNumbers(op).byLink, f)
             }
         }
@@ -48,7 +48,7 @@ extension Handlers {
                 if let fd = file.handle.hostDescriptor {
                     return try hostCall(hostNumbers(op).byFD, UInt64(fd), f.a1, f.a2, f.a3, f.a4)
                 }
-                guard let host = file.location.hostPath else { return try noAttributes(op) }
+                guard let host = file.location.hostPath else { return try libOS(op, file.location.node, f, p) }
                 return try byPath(host, hostNumbers(op).byLink, f)
             }
         }
@@ -84,6 +84,38 @@ extension Handlers {
             throw error.code == LinuxError.Code.ENAMETOOLONG.rawValue ? LinuxError(.ERANGE) : error
         }
         guard !name.isEmpty else { throw LinuxError(.ERANGE) }
+    }
+
+    /// A node of the libOS's own: MemFS keeps attributes; others have none.
+    private static func libOS(_ op: XattrOp, _ node: any Node, _ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {
+        guard let store = node as? ExtendedAttributes else { return try noAttributes(op) }
+        let cred = p.fs.credentials
+        func copyOut(_ bytes: [UInt8], to address: UInt64, size: UInt64) throws(LinuxError) -> Int64 {
+            if size == 0 { return Int64(bytes.count) }
+            guard bytes.count <= size else { throw LinuxError(.ERANGE) }
+            let dst = try UserMemory.buffer(address, bytes.count, for: .write)
+            bytes.withUnsafeBytes { if !$0.isEmpty { dst.copyMemory(from: $0) } }
+            return Int64(bytes.count)
+        }
+        switch op {
+        case .set:
+            let name = try UserMemory.string(f.a1, limit: 256)
+            let value = Array(try UserMemory.buffer(f.a2, Int(f.a3), for: .read))
+            try fsCall { () throws(Errno) in try store.setAttribute(name, value, flags: Int32(f.a4), credentials: cred) }
+            return 0
+        case .get:
+            let name = try UserMemory.string(f.a1, limit: 256)
+            let value = try fsCall { () throws(Errno) in try store.attribute(name, credentials: cred) }
+            return try copyOut(value, to: f.a2, size: f.a3)
+        case .list:
+            var names: [UInt8] = []
+            for n in store.attributeNames(credentials: cred) { names += Array(n.utf8); names.append(0) }
+            return try copyOut(names, to: f.a1, size: f.a2)
+        case .remove:
+            let name = try UserMemory.string(f.a1, limit: 256)
+            try fsCall { () throws(Errno) in try store.removeAttribute(name, credentials: cred) }
+            return 0
+        }
     }
 
     private static func noAttributes(_ op: XattrOp) throws(LinuxError) -> Int64 {

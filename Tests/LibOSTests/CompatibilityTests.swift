@@ -26,12 +26,12 @@ struct CompatibilityTests {
         #expect(ours == native, "native:\n\(native)\njunction:\n\(ours)")
     }
 
-    @Test("file calls on MemFS (FIFOs are the libOS's pipes there)")
+    @Test("file calls on MemFS (FIFOs are the libOS's pipes there, xattrs its own)")
     func filesOnMemFS() throws {
         let prog = try Junction.compile("compat_files", ["-pthread"], as: "compat_files")
-        let native = try Junction.run(prog, [try Self.freshDirectory("n"), "noxattr"])
+        let native = try Junction.run(prog, [try Self.freshDirectory("n")])
         let dir = try Self.freshDirectory("m")
-        let ours = try Junction.run(Junction.binary, ["--mount", "memfs:\(dir)", "--", prog, dir, "noxattr"])
+        let ours = try Junction.run(Junction.binary, ["--mount", "memfs:\(dir)", "--", prog, dir])
         #expect(ours == native, "native:\n\(native)\njunction:\n\(ours)")
     }
 

@@ -2,8 +2,7 @@
 // junction in a fresh directory (argv[1]): umask on created files, mknod/mkfifo and
 // FIFO open rules, close_range, preadv/pwritev(2), copy_file_range, fallocate,
 // fadvise64, splice/vmsplice, memfd_create with mmap and seals, extended attributes,
-// each with its errors. Prints one line per fact. `noxattr` as argv[2] skips the
-// extended attributes (a MemFS directory has none).
+// each with its errors. Prints one line per fact.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -348,6 +347,6 @@ int main(int argc, char **argv) {
     nameless_tests();
     select_tests();
     memfd_tests();
-    if (argc < 3 || strcmp(argv[2], "noxattr") != 0) xattr_tests();  // MemFS has none
+    xattr_tests();
     return 0;
 }
