@@ -73,6 +73,28 @@ extension Handlers {
             let file = try p.fd(f.a0)
             return try statfs(file.location, hostFD: file.handle.hostDescriptor, out: f.a1)
         }
+        // fchmod/fchown of a host file go by its descriptor (it may have no name left:
+        // unlinked, O_TMPFILE); the instance's credentials decide as Linux would.
+        d.register(91, "fchmod") { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            guard let fd = file.handle.hostDescriptor, file.location.node.kind == .regular || file.handle is MemfdHandle else {
+                try fsCall { () throws(Errno) in try p.fs.changeMode(file.location, mode: UInt32(truncatingIfNeeded: f.a1) & 0o7777) }
+                return 0
+            }
+            let cred = p.fs.credentials
+            if cred.uid != 0, try status(of: file).uid != cred.uid { throw LinuxError(.EPERM) }
+            return try hostCall(91, UInt64(fd), f.a1 & 0o7777)
+        }
+        d.register(93, "fchown") { f, p throws(LinuxError) in
+            let file = try p.fd(f.a0)
+            guard let fd = file.handle.hostDescriptor, file.location.node.kind == .regular || file.handle is MemfdHandle else {
+                func owner(_ v: UInt64) -> UInt32? { UInt32(truncatingIfNeeded: v) == UInt32.max ? nil : UInt32(truncatingIfNeeded: v) }
+                try fsCall { () throws(Errno) in try p.fs.changeOwner(file.location, uid: owner(f.a1), gid: owner(f.a2)) }
+                return 0
+            }
+            guard p.fs.credentials.uid == 0 else { throw LinuxError(.EPERM) }
+            return try hostCall(93, UInt64(fd), f.a1, f.a2)
+        }
         d.register(133, "mknod") { f, p throws(LinuxError) in
             try mknod(p, base: nil, path: f.a0, mode: f.a1)
         }

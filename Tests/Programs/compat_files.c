@@ -196,6 +196,10 @@ static void nameless_tests(void) {
     unlink(at("gone"));
     SHOW("fstat unlinked", fstat(u, &st));
     printf("unlinked size %ld links %ld\n", (long)st.st_size, (long)st.st_nlink);
+    SHOW("fchmod unlinked", fchmod(u, 0640));
+    SHOW("fchown unlinked", fchown(u, -1, -1));
+    fstat(u, &st);
+    printf("unlinked mode %o\n", st.st_mode & 0777);
     close(u);
     char cwd[4096];
     getcwd(cwd, sizeof cwd);
