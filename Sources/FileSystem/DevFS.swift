@@ -1,6 +1,6 @@
 // DevFS.swift: /dev: null, zero, full, random, urandom, tty, and the standard streams
 // (stdin, stdout, stderr) passed through to host descriptors.
-import CJunction
+import CUThreads
 import SystemPackage
 
 #if canImport(Glibc)

@@ -2,7 +2,6 @@
 // outside the instance), opened on a helper thread when the open must wait for the
 // other end (io_uring opens FIFOs without waiting), read and written through io_uring,
 // which parks only the uthread.
-import CJunction
 import CURing
 import Synchronization
 import SystemPackage

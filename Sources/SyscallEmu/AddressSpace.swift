@@ -12,9 +12,9 @@ import Glibc
 public final class AddressSpace: @unchecked Sendable {
     private let lock = FSLock()
     /// Disjoint, sorted, page-aligned ranges.
-    private var ranges: [Range<UInt64>] = []
+    @exclusivity(unchecked) private var ranges: [Range<UInt64>] = []
     /// The main thread's stack (shown as [stack]).
-    public private(set) var stack: Range<UInt64> = 0..<0
+    @exclusivity(unchecked) public private(set) var stack: Range<UInt64> = 0..<0
 
     public init() {}
 

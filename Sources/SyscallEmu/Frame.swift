@@ -46,7 +46,7 @@ public enum UserMemory {
     /// The process whose memory user pointers must lie in: its address-space book (what
     /// the program mapped, was loaded into, and its break). Set when its dispatcher is
     /// installed; nil (the libraries used without a process) checks plausibility only.
-    nonisolated(unsafe) static var owner: LinuxProcess?
+    @exclusivity(unchecked) nonisolated(unsafe) static var owner: LinuxProcess?
 
     /// Whether [address, address + length) is the program's memory: a pointer into the
     /// libOS's own code, heap, stacks or rings is EFAULT, as an unmapped one would be.

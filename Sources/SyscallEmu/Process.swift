@@ -23,10 +23,10 @@ public final class DescriptorTable: @unchecked Sendable {
 
     private let lock = FSLock()
     /// Indexed by descriptor; grows on demand (never past `limit`).
-    private var entries: [Entry?] = []
+    @exclusivity(unchecked) private var entries: [Entry?] = []
     /// No descriptor below this one is free (Linux's next_fd hint).
-    private var lowestFree: Int32 = 0
-    private var _limit: Int32
+    @exclusivity(unchecked) private var lowestFree: Int32 = 0
+    @exclusivity(unchecked) private var _limit: Int32
 
     /// `limit`: the starting RLIMIT_NOFILE soft limit (by default the host's soft limit as
     /// it was before `raiseHostLimit`).
@@ -162,9 +162,9 @@ public final class ProgramBreak: @unchecked Sendable {
     public static let reservation: UInt64 = 1 << 30
 
     private let lock = FSLock()
-    public private(set) var start: UInt64
-    private var current: UInt64
-    private var mappedEnd: UInt64
+    @exclusivity(unchecked) public private(set) var start: UInt64
+    @exclusivity(unchecked) private var current: UInt64
+    @exclusivity(unchecked) private var mappedEnd: UInt64
 
     /// execve: gives the old reservation back and reserves again after `newStart`.
     public func reset(start newStart: UInt64) throws(LinuxError) {

@@ -115,7 +115,7 @@ public enum Handlers {
     }
 
     static let foreignLock = FSLock()
-    nonisolated(unsafe) static var foreignReported = Set<String>()  // guarded by foreignLock
+    @exclusivity(unchecked) nonisolated(unsafe) static var foreignReported = Set<String>()  // guarded by foreignLock
 
     /// A sleep a signal ends with EINTR (the time left stored at `remaining` when
     /// nonzero); an interruption with nothing to deliver sleeps on.

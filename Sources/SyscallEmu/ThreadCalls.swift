@@ -13,26 +13,26 @@ import Glibc
 /// Per-application-thread state, reached from the uthread's control block.
 public final class AppThread: @unchecked Sendable {
     /// The thread id (an execve from another thread makes it the process id).
-    public internal(set) var tid: Int32
+    @exclusivity(unchecked) public internal(set) var tid: Int32
     /// Set by an execve in another thread: this thread ends at its next way out of the
     /// libOS (guarded by the signals lock).
-    var exitRequested = false
+    @exclusivity(unchecked) var exitRequested = false
     /// CLONE_CHILD_CLEARTID / set_tid_address: cleared and woken at exit.
-    public var clearChildTID: UInt64 = 0
+    @exclusivity(unchecked) public var clearChildTID: UInt64 = 0
     /// The uthread running this thread, for interrupting its waits.
-    var uthread: UThreadRef?
+    @exclusivity(unchecked) var uthread: UThreadRef?
 
     // Signal state, guarded by the process's ProcessSignals lock.
-    var blocked: UInt64 = 0
-    var pending: UInt64 = 0
-    var pendingInfo: [Int32: SignalInfo] = [:]
+    @exclusivity(unchecked) var blocked: UInt64 = 0
+    @exclusivity(unchecked) var pending: UInt64 = 0
+    @exclusivity(unchecked) var pendingInfo: [Int32: SignalInfo] = [:]
     /// The mask to restore after rt_sigsuspend or ppoll's temporary one.
-    var savedMask: UInt64?
+    @exclusivity(unchecked) var savedMask: UInt64?
     /// The signals rt_sigtimedwait waits for (Linux's real_blocked): one of them sent to
     /// this thread is taken by the wait, never fatal by default.
-    var awaited: UInt64 = 0
+    @exclusivity(unchecked) var awaited: UInt64 = 0
     /// Only this thread touches its alternate stack.
-    var altStack = AltStack()
+    @exclusivity(unchecked) var altStack = AltStack()
 
     init(tid: Int32) { self.tid = tid }
 
