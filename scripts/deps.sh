@@ -16,6 +16,8 @@ JUNCTION_APT_PACKAGES=(
     redis-tools   # LibOSTests UnixRedisTests: redis-cli -s from the host and from an instance
     curl  # SocketTests: fetches from servers running under junction
     openjdk-17-jdk-headless  # SocketTests: java -version, a com.sun.net.httpserver server (source launcher)
+    libpython3.11-testsuite  # scripts/long-tests.sh: CPython's regression modules under junction
+    nodejs                   # scripts/long-tests.sh: node -e 0 starts with no unsupported call
 )
 
 missing=()

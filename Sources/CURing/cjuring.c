@@ -58,6 +58,10 @@ void cju_prep_statx(cju_sqe *s, int dfd, const char *path, int flags, unsigned m
     io_uring_prep_statx(SQE(s), dfd, path, flags, mask, (struct statx *)out->bytes);
     io_uring_sqe_set_data64(SQE(s), data);
 }
+void cju_prep_poll_add(cju_sqe *s, int fd, unsigned mask, uint64_t data) {
+    io_uring_prep_poll_add(SQE(s), fd, mask);
+    io_uring_sqe_set_data64(SQE(s), data);
+}
 void cju_prep_read(cju_sqe *s, int fd, void *buf, unsigned n, uint64_t offset, uint64_t data) {
     io_uring_prep_read(SQE(s), fd, buf, n, offset);
     io_uring_sqe_set_data64(SQE(s), data);

@@ -5,7 +5,7 @@ import CUThreads
 import UThreads
 
 /// One waiting party, registered under the owner's lock and woken after it drops it.
-struct Waiter: @unchecked Sendable {
+public struct Waiter: @unchecked Sendable {
     enum Kind {
         case uthread(UThreadRef)
         case thread(UnsafeMutablePointer<UInt32>)
@@ -13,7 +13,7 @@ struct Waiter: @unchecked Sendable {
     let kind: Kind
     let id: Int
 
-    func wake() {
+    public func wake() {
         switch kind {
         case .uthread(let u): u.unpark()
         case .thread(let word):
@@ -24,13 +24,15 @@ struct Waiter: @unchecked Sendable {
 }
 
 /// A list of waiters for one condition (e.g. "pipe has data").
-final class WaitList: @unchecked Sendable {
+public final class WaitList: @unchecked Sendable {
     private var waiters: [Waiter] = []
     private var nextID = 0
 
+    public init() {}
+
     /// Registers the caller; call with the owner's lock held. Returns what `block`
     /// needs.
-    func enroll() -> Waiter {
+    public func enroll() -> Waiter {
         nextID += 1
         let w: Waiter
         if UThread.isInUThread {
@@ -45,16 +47,16 @@ final class WaitList: @unchecked Sendable {
     }
 
     /// Takes every waiter (owner's lock held); wake them after unlocking.
-    func takeAll() -> [Waiter] {
+    public func takeAll() -> [Waiter] {
         defer { waiters.removeAll(keepingCapacity: true) }
         return waiters
     }
 
     /// Forgets a waiter that stopped waiting (owner's lock held).
-    func withdraw(_ w: Waiter) { waiters.removeAll { $0.id == w.id } }
+    public func withdraw(_ w: Waiter) { waiters.removeAll { $0.id == w.id } }
 
     /// Blocks until woken (or spuriously); call without the owner's lock.
-    static func block(_ w: Waiter) {
+    public static func block(_ w: Waiter) {
         switch w.kind {
         case .uthread:
             UThread.park()
@@ -68,9 +70,9 @@ final class WaitList: @unchecked Sendable {
 extension WaitList {
     /// Whether the calling uthread was interrupted (a signal for its application
     /// thread): blocking calls then end with EINTR. Always false on OS threads.
-    static func interrupted() -> Bool { UThread.isInUThread && UThread.takeInterrupt() }
+    public static func interrupted() -> Bool { UThread.isInUThread && UThread.takeInterrupt() }
 }
 
 extension Array where Element == Waiter {
-    func wakeAll() { for w in self { w.wake() } }
+    public func wakeAll() { for w in self { w.wake() } }
 }

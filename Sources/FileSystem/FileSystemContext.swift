@@ -88,6 +88,7 @@ public final class FileSystemContext: @unchecked Sendable {
             let node = try parent.node.create(name, kind: .regular, mode: mode & ~umask & 0o7777, credentials: cred)
             loc = Location(node: node, path: parent.child(name))
             created = true
+            FileSystemEvents.post(node, in: parent.node, name: name, FileEvent.create)
         }
         let target = loc!
         let kind = target.node.kind
@@ -105,6 +106,7 @@ public final class FileSystemContext: @unchecked Sendable {
         let handle = try target.node.open(flags)
         if flags.contains(.truncate) && kind == .regular && !created {
             try handle.truncate(to: 0)
+            FileSystemEvents.post(target, FileEvent.modify)
         }
         return OpenFile(location: target, handle: handle, flags: flags)
     }
@@ -132,12 +134,14 @@ public final class FileSystemContext: @unchecked Sendable {
         let loc = try vfs.resolve(path, from: base(at), followLast: followSymlinks, credentials: credentials)
         try requireOwner(loc)
         try loc.node.setMode(mode)
+        FileSystemEvents.post(loc, FileEvent.attrib)
     }
 
     public func changeOwner(_ path: String, uid: UInt32?, gid: UInt32?, at: Location? = nil, followSymlinks: Bool = true) throws(Errno) {
         let loc = try vfs.resolve(path, from: base(at), followLast: followSymlinks, credentials: credentials)
         guard credentials.uid == 0 else { throw .notPermitted }
         try loc.node.setOwner(uid: uid, gid: gid)
+        FileSystemEvents.post(loc, FileEvent.attrib)
     }
 
     public func setTimes(_ path: String, access: Timespec?, modification: Timespec?, at: Location? = nil,
@@ -159,17 +163,20 @@ public final class FileSystemContext: @unchecked Sendable {
             try requireAccess(.write, loc)
         }
         try loc.node.setTimes(access: access, modification: modification)
+        FileSystemEvents.post(loc, FileEvent.attrib)
     }
 
     /// fchmod(2) and fchown(2) on an open file's node.
     public func changeMode(_ loc: Location, mode: UInt32) throws(Errno) {
         try requireOwner(loc)
         try loc.node.setMode(mode)
+        FileSystemEvents.post(loc, FileEvent.attrib)
     }
 
     public func changeOwner(_ loc: Location, uid: UInt32?, gid: UInt32?) throws(Errno) {
         guard credentials.uid == 0 else { throw .notPermitted }
         try loc.node.setOwner(uid: uid, gid: gid)
+        FileSystemEvents.post(loc, FileEvent.attrib)
     }
 
     /// truncate(2).
@@ -180,6 +187,7 @@ public final class FileSystemContext: @unchecked Sendable {
         guard loc.node.kind == .regular else { throw .invalidArgument }
         try requireAccess(.write, loc)
         try loc.node.truncate(to: length)
+        FileSystemEvents.post(loc, FileEvent.modify)
     }
 
     public func readLink(_ path: String, at: Location? = nil) throws(Errno) -> String {
@@ -196,6 +204,7 @@ public final class FileSystemContext: @unchecked Sendable {
         if try vfs.lookupChild(parent, name) != nil { throw .fileExists }
         try requireAccess([.write, .execute], parent)
         try parent.node.makeDirectory(name, mode: mode & ~umask & 0o7777, credentials: credentials)
+        FileSystemEvents.post(nil, in: parent.node, name: name, FileEvent.create | FileEvent.isDirectory)
     }
 
     /// mknod for FIFOs and regular files, and the names AF_UNIX sockets bind (.socket).
@@ -208,7 +217,9 @@ public final class FileSystemContext: @unchecked Sendable {
         if try vfs.lookupChild(parent, name) != nil { throw .fileExists }
         if trailing { throw .noSuchFileOrDirectory }
         try requireAccess([.write, .execute], parent)
-        return try parent.node.create(name, kind: kind, mode: mode & ~umask & 0o7777, credentials: credentials)
+        let node = try parent.node.create(name, kind: kind, mode: mode & ~umask & 0o7777, credentials: credentials)
+        FileSystemEvents.post(node, in: parent.node, name: name, FileEvent.create)
+        return node
     }
 
     public func makeSymlink(_ target: String, at path: String, relativeTo: Location? = nil) throws(Errno) {
@@ -220,6 +231,7 @@ public final class FileSystemContext: @unchecked Sendable {
         if trailing { throw .noSuchFileOrDirectory }
         try requireAccess([.write, .execute], parent)
         try parent.node.makeSymlink(name, target: target, credentials: credentials)
+        FileSystemEvents.post(nil, in: parent.node, name: name, FileEvent.create)
     }
 
     /// link/linkat.
@@ -235,6 +247,8 @@ public final class FileSystemContext: @unchecked Sendable {
         if source.node.kind == .directory { throw .notPermitted }
         try requireAccess([.write, .execute], parent)
         try parent.node.link(name, to: source.node)
+        FileSystemEvents.post(source.node, in: nil, name: nil, FileEvent.attrib)
+        FileSystemEvents.post(nil, in: parent.node, name: name, FileEvent.create)
     }
 
     public func unlink(_ path: String, at: Location? = nil) throws(Errno) {
@@ -246,6 +260,13 @@ public final class FileSystemContext: @unchecked Sendable {
         try requireAccess([.write, .execute], parent)
         try requireStickyPermission(parent, existing)
         try parent.node.unlink(name)
+        if FileSystemEvents.active {
+            // Linux's order: the link count (IN_ATTRIB), the inode, then the name (IN_DELETE).
+            let gone = ((try? existing.node.status().linkCount) ?? 0) == 0
+            FileSystemEvents.post(existing.node, in: nil, name: nil, FileEvent.attrib)
+            if gone { FileSystemEvents.post(existing.node, in: nil, name: nil, FileEvent.deleteSelf) }
+            FileSystemEvents.post(nil, in: parent.node, name: name, FileEvent.delete)
+        }
     }
 
     public func removeDirectory(_ path: String, at: Location? = nil) throws(Errno) {
@@ -258,6 +279,8 @@ public final class FileSystemContext: @unchecked Sendable {
         try requireAccess([.write, .execute], parent)
         try requireStickyPermission(parent, existing)
         try parent.node.removeDirectory(name)
+        FileSystemEvents.post(existing.node, in: nil, name: nil, FileEvent.deleteSelf)
+        FileSystemEvents.post(nil, in: parent.node, name: name, FileEvent.delete | FileEvent.isDirectory)
     }
 
     /// rename/renameat (no flags).
@@ -279,6 +302,13 @@ public final class FileSystemContext: @unchecked Sendable {
         try requireAccess([.write, .execute], newParent)
         try requireStickyPermission(oldParent, source)
         try oldParent.node.rename(oldName, to: newParent.node, as: newName)
+        if FileSystemEvents.active {
+            let cookie = FileSystemEvents.nextCookie()
+            let dir = source.node.kind == .directory ? FileEvent.isDirectory : 0
+            FileSystemEvents.post(nil, in: oldParent.node, name: oldName, FileEvent.movedFrom | dir, cookie: cookie)
+            FileSystemEvents.post(nil, in: newParent.node, name: newName, FileEvent.movedTo | dir, cookie: cookie)
+            FileSystemEvents.post(source.node, in: nil, name: nil, FileEvent.moveSelf)
+        }
     }
 
     // MARK: cwd

@@ -167,9 +167,8 @@ final class HostNode: Node, @unchecked Sendable {
         let p = childPath(name)
         switch kind {
         case .regular:
-            let fd = fs.openAt(p, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode)
-            try HostFS.check(fd)
-            fs.closeFD(fd)
+            // mknod, not open+close: no IN_OPEN/IN_CLOSE_WRITE a native creat would not make.
+            try HostFS.check(p.withCString { mknodat(fs.rootFD, $0, S_IFREG | mode_t(mode), 0) == 0 ? 0 : -errno })
         case .fifo:
             try HostFS.check(p.withCString { mkfifoat(fs.rootFD, $0, mode_t(mode)) == 0 ? 0 : -errno })
         case .socket:
@@ -270,6 +269,7 @@ final class HostNode: Node, @unchecked Sendable {
     }
 
     func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle {
+        if kind == .fifo { return try openFIFO(flags) }  // HostFIFO.swift
         // The VFS has resolved symlinks and applied O_CREAT/O_EXCL/O_TRUNC itself.
         let passed = flags.rawValue & (OpenFlags.readWrite.rawValue | OpenFlags.writeOnly.rawValue
             | OpenFlags.append.rawValue | OpenFlags.nonBlocking.rawValue | OpenFlags.dataSync.rawValue

@@ -20,3 +20,12 @@ public enum HostPaths {
         return dir == "/" ? "/" + name : dir + "/" + name
     }
 }
+
+extension Location {
+    /// The absolute host path of a HostFS node; nil for other file systems.
+    public var hostPath: String? {
+        guard let node = node as? HostNode else { return nil }
+        let root = node.fs.hostRoot == "/" ? "" : node.fs.hostRoot
+        return node.path == "." ? (root.isEmpty ? "/" : root) : root + "/" + node.path
+    }
+}

@@ -67,6 +67,8 @@ class MemNode: Node, @unchecked Sendable {
     var accessTime: Timespec
     var modificationTime: Timespec
     var changeTime: Timespec
+    /// Extended attributes (MemXattr.swift), under `core.lock`.
+    var xattrs: [String: [UInt8]] = [:]
 
     init(fs: MemFS, kind: NodeKind, mode: UInt32, uid: UInt32, gid: UInt32) {
         core = fs.core

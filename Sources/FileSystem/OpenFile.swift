@@ -20,7 +20,19 @@ public final class OpenFile: @unchecked Sendable {
         _flags = flags
     }
 
-    deinit { handle.close() }
+    deinit {
+        handle.close()
+        if FileSystemEvents.active && !_flags.contains(.path) {
+            FileSystemEvents.post(location, _flags.canWrite ? FileEvent.closeWrite : FileEvent.closeNoWrite)
+        }
+    }
+
+    /// IN_MODIFY after a write that wrote something.
+    @inline(__always)
+    private func modified(_ n: Int) -> Int {
+        if n > 0 && FileSystemEvents.active { FileSystemEvents.post(location, FileEvent.modify) }
+        return n
+    }
 
     /// Status flags (O_APPEND and O_NONBLOCK change with fcntl F_SETFL).
     public var flags: OpenFlags {
@@ -54,12 +66,12 @@ public final class OpenFile: @unchecked Sendable {
             let n = try handle.write(from: buffer, at: -1, nonBlocking: false)
             let end = try handle.size()
             lock.withLock { _offset = end }
-            return n
+            return modified(n)
         }
         let at = offset
         let n = try handle.write(from: buffer, at: at, nonBlocking: f.contains(.nonBlocking))
         lock.withLock { _offset = at + Int64(n) }
-        return n
+        return modified(n)
     }
 
     /// pread(2): no offset change; ESPIPE on pipes.
@@ -79,7 +91,7 @@ public final class OpenFile: @unchecked Sendable {
         guard handle.isSeekable else { throw .illegalSeek }
         guard offset >= 0, !offset.addingReportingOverflow(Int64(buffer.count)).overflow else { throw .invalidArgument }
         // Linux appends even with pwrite when O_APPEND is set.
-        return try handle.write(from: buffer, at: f.contains(.append) ? -1 : offset, nonBlocking: false)
+        return modified(try handle.write(from: buffer, at: f.contains(.append) ? -1 : offset, nonBlocking: false))
     }
 
     public enum Whence: Int32 { case set = 0, current = 1, end = 2, data = 3, hole = 4 }
@@ -89,7 +101,8 @@ public final class OpenFile: @unchecked Sendable {
         guard !isPath else { throw .badFileDescriptor }
         guard handle.isSeekable else { throw .illegalSeek }
         if handle.keepsOffset { return try handle.seek(offset, whence: whence.rawValue) }
-        let isDirectory = location.node.kind == .directory
+        // (An O_TMPFILE on HostFS is located at its directory but is a host file.)
+        let isDirectory = location.node.kind == .directory && handle.hostDescriptor == nil
         let size = isDirectory ? 0 : try handle.size()
         return try lock.withLock { () throws(Errno) -> Int64 in
             let base: Int64

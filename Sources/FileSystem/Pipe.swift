@@ -48,14 +48,55 @@ public final class Pipe: @unchecked Sendable {
         return PipeWriteEnd(pipe: self)
     }
 
-    /// Opening a FIFO: an end by access mode (O_RDWR gives a read end that also counts as
-    /// a writer, as Linux does).
+    /// Opens since the pipe was made, by side (Linux's r_counter and w_counter): a FIFO
+    /// open waits for the other side's counter to move.
+    private var readOpens = 0
+    private var writeOpens = 0
+    private let openWaiters = WaitList()
+
+    /// Opening a FIFO (fifo(7)): O_RDONLY waits for a writer and O_WRONLY for a reader,
+    /// unless O_NONBLOCK (a writer then fails with ENXIO if there is no reader); O_RDWR
+    /// never waits. A signal ends the wait (EINTR or a restart).
     func openEnd(_ flags: OpenFlags) throws(Errno) -> any FileHandle {
-        if flags.accessMode == 2 {
-            lock.withLock { writers += 1 }
-            return makeReadEnd()
+        let nonBlocking = flags.contains(.nonBlocking)
+        enum Side { case read, write, both }
+        let side: Side = flags.accessMode == 2 ? .both : (flags.canWrite ? .write : .read)
+        let (waitFor, wake) = try lock.withLock { () throws(Errno) -> (Int?, [Waiter]) in
+            switch side {
+            case .both:
+                readers += 1; writers += 1; readOpens += 1; writeOpens += 1
+                return (nil, openWaiters.takeAll())
+            case .read:
+                readers += 1; readOpens += 1
+                return (writers == 0 && !nonBlocking ? writeOpens : nil, openWaiters.takeAll())
+            case .write:
+                if readers == 0 && nonBlocking { throw .noSuchAddressOrDevice }
+                writers += 1; writeOpens += 1
+                return (readers == 0 ? readOpens : nil, openWaiters.takeAll())
+            }
         }
-        return flags.canWrite ? makeWriteEnd() : makeReadEnd()
+        wake.wakeAll()
+        readObservers.notify(readReadiness)
+        writeObservers.notify(writeReadiness)
+        let handle: any FileHandle = switch side {
+        case .both: PipeBothEnds(pipe: self)
+        case .read: PipeReadEnd(pipe: self)
+        case .write: PipeWriteEnd(pipe: self)
+        }
+        guard let start = waitFor else { return handle }
+        while true {
+            let waiter = lock.withLock { () -> Waiter? in
+                let moved = side == .read ? writeOpens != start : readOpens != start
+                return moved ? nil : openWaiters.enroll()
+            }
+            guard let waiter else { return handle }
+            WaitList.block(waiter)
+            if WaitList.interrupted() {
+                lock.withLock { openWaiters.withdraw(waiter) }
+                handle.close()  // undoes the count
+                throw .interrupted
+            }
+        }
     }
 
     var readReadiness: Readiness {
@@ -74,7 +115,13 @@ public final class Pipe: @unchecked Sendable {
         }
     }
 
-    func read(into out: UnsafeMutableRawBufferPointer, nonBlocking: Bool) throws(Errno) -> Int {
+    /// tee(2)'s side: copies what is waiting without consuming it, waiting for data as a
+    /// read would (0 when no writer is left).
+    public func peek(into out: UnsafeMutableRawBufferPointer, nonBlocking: Bool) throws(Errno) -> Int {
+        try read(into: out, nonBlocking: nonBlocking, consume: false)
+    }
+
+    func read(into out: UnsafeMutableRawBufferPointer, nonBlocking: Bool, consume: Bool = true) throws(Errno) -> Int {
         guard out.count > 0 else { return 0 }
         while true {
             let (n, waiter, wake) = lock.withLock { () -> (Int, Waiter?, [Waiter]) in
@@ -86,6 +133,7 @@ public final class Pipe: @unchecked Sendable {
                 let first = min(n, buffer.count - head)
                 (out.baseAddress!).copyMemory(from: buffer.baseAddress! + head, byteCount: first)
                 if n > first { (out.baseAddress! + first).copyMemory(from: buffer.baseAddress!, byteCount: n - first) }
+                if !consume { return (n, nil, []) }
                 head = (head + n) % buffer.count
                 count -= n
                 return (n, nil, writeWaiters.takeAll())
@@ -100,7 +148,7 @@ public final class Pipe: @unchecked Sendable {
             }
             if n < 0 { throw .wouldBlock }
             wake.wakeAll()
-            if n > 0 { writeObservers.notify(writeReadiness) }
+            if n > 0 && consume { writeObservers.notify(writeReadiness) }
             return n
         }
     }
@@ -152,6 +200,7 @@ public final class Pipe: @unchecked Sendable {
     func closeReader() {
         let wake = lock.withLock { () -> [Waiter] in
             readers -= 1
+            if readers == 0 && writers == 0 { head = 0; count = 0 }  // a FIFO's data goes with its last end
             return readers == 0 ? writeWaiters.takeAll() : []
         }
         wake.wakeAll()
@@ -161,10 +210,29 @@ public final class Pipe: @unchecked Sendable {
     func closeWriter() {
         let wake = lock.withLock { () -> [Waiter] in
             writers -= 1
+            if readers == 0 && writers == 0 { head = 0; count = 0 }
             return writers == 0 ? readWaiters.takeAll() : []
         }
         wake.wakeAll()
         readObservers.notify(readReadiness)
+    }
+
+    /// F_SETPIPE_SZ: a power of two of pages, at least one page; EBUSY when the bytes
+    /// waiting do not fit. Returns the new capacity.
+    public func resize(to requested: Int) throws(Errno) -> Int {
+        var size = 4096
+        while size < requested { size <<= 1 }
+        return try lock.withLock { () throws(Errno) -> Int in
+            guard count <= size else { throw .resourceBusy }
+            let new = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+            let first = min(count, buffer.count - head)
+            new.baseAddress!.copyMemory(from: buffer.baseAddress! + head, byteCount: first)
+            if count > first { (new.baseAddress! + first).copyMemory(from: buffer.baseAddress!, byteCount: count - first) }
+            buffer.deallocate()
+            buffer = new
+            head = 0
+            return size
+        }
     }
 
     /// Bytes waiting to be read (FIONREAD).
@@ -211,4 +279,35 @@ public final class PipeWriteEnd: FileHandle, @unchecked Sendable {
     public var readiness: Readiness { pipe.writeReadiness }
     public func addReadinessObserver(_ o: @escaping @Sendable (Readiness) -> Void) -> Int { pipe.writeObservers.add(o) }
     public func removeReadinessObserver(_ t: Int) { pipe.writeObservers.remove(t) }
+}
+
+/// A FIFO opened O_RDWR: reads and writes the one pipe, counted on both sides.
+public final class PipeBothEnds: FileHandle, @unchecked Sendable {
+    public let pipe: Pipe
+    private let closed = Atomic<Bool>(false)
+    init(pipe: Pipe) { self.pipe = pipe }
+    deinit { close() }
+    public var isSeekable: Bool { false }
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        try pipe.read(into: buffer, nonBlocking: nonBlocking)
+    }
+    public func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        try pipe.write(from: buffer, nonBlocking: nonBlocking)
+    }
+    public func size() throws(Errno) -> Int64 { 0 }
+    public func close() {
+        if !closed.exchange(true, ordering: .acquiringAndReleasing) {
+            pipe.closeReader()
+            pipe.closeWriter()
+        }
+    }
+    public var readiness: Readiness { pipe.readReadiness.union(pipe.writeReadiness.subtracting(.error)) }
+    public func addReadinessObserver(_ o: @escaping @Sendable (Readiness) -> Void) -> Int {
+        let a = pipe.readObservers.add(o), b = pipe.writeObservers.add(o)
+        return a << 32 | b
+    }
+    public func removeReadinessObserver(_ t: Int) {
+        pipe.readObservers.remove(t >> 32)
+        pipe.writeObservers.remove(t & 0xFFFF_FFFF)
+    }
 }

@@ -177,6 +177,9 @@ public enum Instance {
             }
         }
 
+        // The emulated umask starts as the one inherited; the host process's becomes 0 so
+        // that HostFS creates files with exactly the mode the libOS computed.
+        let inheritedUmask = umask(0)
         // File systems: the host root through io_uring, /dev, then the requested mounts.
         let fs: FileSystemContext
         do throws(Errno) {
@@ -195,6 +198,7 @@ public enum Instance {
         } catch {
             throw .fileSystem("setting up the root file system", error)
         }
+        fs.setUmask(UInt32(inheritedUmask))
         for m in configuration.mounts {
             do throws(Errno) {
                 switch m {
@@ -274,6 +278,10 @@ public enum Instance {
         while true {
             let sig = sigwaitinfo(&forwarded, &info)
             if sig <= 0 { continue }
+            if sig == LinuxProcess.hostTimerSignal && info.si_code == -2 /* SI_TIMER */ {
+                process.hostTimerExpired(info._sifields._timer.si_sigval.sival_int, overrun: info._sifields._timer.si_overrun)
+                continue
+            }
             process.deliverFromHost(sig, pid: info._sifields._kill.si_pid, uid: info._sifields._kill.si_uid, code: info.si_code)
         }
     }

@@ -37,7 +37,13 @@ public final class Dispatcher: @unchecked Sendable {
         names[number] = name
     }
 
-    public func name(of number: Int) -> String { number >= 0 && number < Self.tableSize ? names[number] ?? "syscall_\(number)" : "syscall_\(number)" }
+    public func name(of number: Int) -> String {
+        let registered = number >= 0 && number < Self.tableSize ? names[number] : nil
+        return registered ?? LinuxSyscallNames.name(number) ?? "syscall_\(number)"
+    }
+
+    /// The numbers that have a handler (Documentation/Syscalls.md is checked against it).
+    public var registeredNumbers: [Int] { handlers.indices.filter { handlers[$0] != nil } }
 
     /// Runs one call; returns rax.
     public func dispatch(_ frame: SyscallFrame) -> Int64 {

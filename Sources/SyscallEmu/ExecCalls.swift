@@ -87,6 +87,7 @@ extension Handlers {
         p.addressSpace.setStack(ready.stack)
         p.signals.resetForExec(t)
         p.descriptors.closeOnExecAll()
+        p.compat.timers.deleteAll()  // POSIX timers do not survive execve (itimers do)
         t.clearChildTID = 0
         p.executablePath = resolved.path
         p.name = String(location.path.split(separator: "/").last?.prefix(15) ?? "")

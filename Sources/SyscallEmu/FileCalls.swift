@@ -378,14 +378,18 @@ extension Handlers {
     }
 
     static func status(of file: OpenFile) throws(LinuxError) -> FileStatus {
-        if let host = file.handle.hostDescriptor, file.location.node.kind == .characterDevice {
-            // A stream passed through from the host: report what it really is.
+        if let host = file.handle.hostDescriptor {
+            // A stream passed through from the host: report what it really is; a host
+            // file by its descriptor (it may be unlinked, or O_TMPFILE, with no path).
             var st = stat()
             guard fstat(host, &st) == 0 else { throw LinuxError(Errno(rawValue: errno)) }
             var s = FileStatus()
             s.device = UInt64(st.st_dev); s.inode = UInt64(st.st_ino); s.mode = st.st_mode; s.linkCount = UInt64(st.st_nlink)
             s.uid = st.st_uid; s.gid = st.st_gid; s.rdev = UInt64(st.st_rdev); s.size = Int64(st.st_size)
             s.blockSize = Int64(st.st_blksize); s.blocks = Int64(st.st_blocks)
+            s.accessTime = Timespec(seconds: Int64(st.st_atim.tv_sec), nanoseconds: Int64(st.st_atim.tv_nsec))
+            s.modificationTime = Timespec(seconds: Int64(st.st_mtim.tv_sec), nanoseconds: Int64(st.st_mtim.tv_nsec))
+            s.changeTime = Timespec(seconds: Int64(st.st_ctim.tv_sec), nanoseconds: Int64(st.st_ctim.tv_nsec))
             return s
         }
         return try fsCall { () throws(Errno) in try file.location.node.status() }
@@ -448,7 +452,7 @@ extension Handlers {
         case 5, 6, 7, 36, 37, 38:  // F_GETLK, F_SETLK, F_SETLKW and their OFD forms
             return try recordLock(file, command: Int32(f.a1), flock: f.a2, p)
         default:
-            throw LinuxError(.EINVAL)
+            return try fcntlMore(f, p, file)  // MemfdCalls.swift
         }
     }
 
@@ -537,6 +541,7 @@ extension Handlers {
     static func ioctl(_ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {
         let file = try p.fd(f.a0)
         if let s = file.handle as? any SocketHandle { return try socketIoctl(file, s, request: f.a1, argument: f.a2) }
+        if let r = try terminalIoctl(f, file) { return r }  // MemfdCalls.swift
         switch f.a1 {
         case 0x5401, 0x5413:  // TCGETS, TIOCGWINSZ: only a host terminal answers
             guard let host = file.handle.hostDescriptor, isatty(host) == 1 else { throw LinuxError(.ENOTTY) }

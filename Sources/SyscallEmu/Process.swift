@@ -243,7 +243,8 @@ public final class LinuxProcess: @unchecked Sendable {
     /// What /proc/self/cmdline and environ show.
     public var commandLine: [String] = []
     public var environment: [String] = []
-    let alarm = AlarmClock()
+    /// Identity, scheduling, host name and timer state (CompatibilityCalls.swift).
+    let compat = CompatibilityState()
 
     public init(fs: FileSystemContext, programBreakStart: UInt64, executablePath: String, pid: Int32 = getpid()) throws(LinuxError) {
         self.fs = fs

@@ -25,6 +25,7 @@ public enum Handlers {
         registerEpoll(d)
         registerExec(d)
         registerLimits(d)
+        registerCompatibility(d)
     }
 
     /// Forwards a call to the host kernel unchanged (its pointers are valid here: the

@@ -81,6 +81,7 @@ extension Handlers {
         } else {
             info.storeBytes(of: si.pid, toByteOffset: 16, as: Int32.self)
             info.storeBytes(of: si.uid, toByteOffset: 20, as: UInt32.self)
+            info.storeBytes(of: si.value, toByteOffset: 24, as: UInt64.self)  // si_value (timers)
         }
         // Enter the handler: handler(sig, &info, &uc) with DF clear.
         raw.pointee.rip = action.handler
@@ -337,7 +338,11 @@ extension Handlers {
             // thread), as Linux's real_blocked does.
             let old = p.signals.lock.withLock { t.blocked }
             p.signals.beginTemporaryMask(of: t, old & ~set)
-            defer { p.signals.endTemporaryMask(of: t) }
+            p.signals.lock.withLock { t.awaited = set }
+            defer {
+                p.signals.lock.withLock { t.awaited = 0 }
+                p.signals.endTemporaryMask(of: t)
+            }
             while true {
                 if let (sig, si) = p.signals.take(in: set, for: t) {
                     if f.a1 != 0 {
@@ -347,6 +352,7 @@ extension Handlers {
                         info.storeBytes(of: si.code, toByteOffset: 8, as: Int32.self)
                         info.storeBytes(of: si.pid, toByteOffset: 16, as: Int32.self)
                         info.storeBytes(of: si.uid, toByteOffset: 20, as: UInt32.self)
+                        info.storeBytes(of: si.value, toByteOffset: 24, as: UInt64.self)
                     }
                     return Int64(sig)
                 }
@@ -360,9 +366,6 @@ extension Handlers {
                 _ = UThread.takeInterrupt()
             }
         }
-        d.register(37, "alarm") { f, p throws(LinuxError) in
-            Int64(p.alarm.set(seconds: UInt32(truncatingIfNeeded: f.a0), process: p))
-        }
     }
 
     /// Parks until a signal is there for `t`; the call then ends with EINTR (ERESTARTNOHAND
@@ -373,48 +376,5 @@ extension Handlers {
             _ = UThread.takeInterrupt()
         }
         throw LinuxError.restartNoHandler
-    }
-}
-
-/// alarm(2): one real-time timer per process that sends SIGALRM.
-final class AlarmClock: @unchecked Sendable {
-    private let lock = FSLock()
-    @exclusivity(unchecked) private var deadline: MonotonicInstant?
-    @exclusivity(unchecked) private var generation = 0
-    @exclusivity(unchecked) private var sleeper: JoinHandle<Void>?  // keeps its uthread's control block valid
-
-    /// Sets (or with 0 cancels) the alarm; returns the seconds left on the previous one.
-    func set(seconds: UInt32, process p: LinuxProcess) -> UInt32 {
-        let now = MonotonicInstant.now
-        let (left, old, gen) = lock.withLock { () -> (UInt32, JoinHandle<Void>?, Int) in
-            var left: UInt32 = 0
-            if let d = deadline, d > now {
-                // Rounded up, as Linux reports a pending alarm.
-                left = UInt32(max(1, (d.nanoseconds - now.nanoseconds + 999_999_999) / 1_000_000_000))
-            }
-            generation += 1
-            deadline = seconds == 0 ? nil : now.advanced(by: .seconds(Int64(seconds)))
-            let old = sleeper
-            sleeper = nil
-            return (left, old, generation)
-        }
-        old?.uthread.interrupt()
-        if seconds != 0, let runtime = Runtime.current {
-            let due = now.advanced(by: .seconds(Int64(seconds)))
-            let h: JoinHandle<Void> = runtime.spawn { [self] in
-                while UThread.sleep(until: due) == .interrupted {
-                    if lock.withLock({ generation != gen }) { return }
-                }
-                let fire = lock.withLock { () -> Bool in
-                    guard generation == gen else { return false }
-                    deadline = nil
-                    sleeper = nil
-                    return true
-                }
-                if fire { p.signals.send(SIGALRM, SignalInfo(code: SignalInfo.kernel), to: nil) }
-            }
-            lock.withLock { if generation == gen { sleeper = h } }
-        }
-        return left
     }
 }

@@ -50,6 +50,8 @@ struct SignalInfo {
     var address: UInt64 = 0
     var error: UInt64 = 0
     var trapNumber: UInt64 = 0
+    /// si_value of a timer's signal (si_timerid and si_overrun go in `pid` and `uid`).
+    var value: UInt64 = 0
 
     static let user: Int32 = 0, kernel: Int32 = 0x80, tkill: Int32 = -6
 }
@@ -249,7 +251,7 @@ public final class ProcessSignals: @unchecked Sendable {
             }
             // Ignored signals are discarded unless blocked (they may be unignored later).
             if isIgnored(sig, a) && taker != nil { return .none }
-            if a.handler == 0, taker != nil {
+            if a.handler == 0, let taker, taker.awaited & bit == 0 {
                 switch DefaultAction(sig) {
                 case .terminate, .core: return .fatal
                 case .stop: return .stop

@@ -28,6 +28,9 @@ public final class AppThread: @unchecked Sendable {
     @exclusivity(unchecked) var pendingInfo: [Int32: SignalInfo] = [:]
     /// The mask to restore after rt_sigsuspend or ppoll's temporary one.
     @exclusivity(unchecked) var savedMask: UInt64?
+    /// The signals rt_sigtimedwait waits for (Linux's real_blocked): one of them sent to
+    /// this thread is taken by the wait, never fatal by default.
+    @exclusivity(unchecked) var awaited: UInt64 = 0
     /// Only this thread touches its alternate stack.
     @exclusivity(unchecked) var altStack = AltStack()
 

@@ -38,6 +38,7 @@ int cju_take_cqe(cju_ring *ring, uint64_t *user_data, int32_t *result);
 
 void cju_prep_openat(cju_sqe *sqe, int dfd, const char *path, int flags, unsigned mode, uint64_t data);
 void cju_prep_statx(cju_sqe *sqe, int dfd, const char *path, int flags, unsigned mask, cju_statx_buf *out, uint64_t data);
+void cju_prep_poll_add(cju_sqe *sqe, int fd, unsigned mask, uint64_t data);
 void cju_prep_read(cju_sqe *sqe, int fd, void *buf, unsigned n, uint64_t offset, uint64_t data);
 void cju_prep_write(cju_sqe *sqe, int fd, const void *buf, unsigned n, uint64_t offset, uint64_t data);
 void cju_prep_fsync(cju_sqe *sqe, int fd, uint64_t data);

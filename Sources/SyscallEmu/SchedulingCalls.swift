@@ -1,0 +1,124 @@
+// SchedulingCalls.swift: scheduling policy, priorities, nice values and CPU affinity as
+// the process asked for them. Application threads are uthreads that move between
+// kthreads, so these are recorded and reported (with Linux's checks and errnos), not
+// applied to host threads.
+import CJunction
+import FileSystem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Handlers {
+    static let schedOther: Int32 = 0, schedFIFO: Int32 = 1, schedRR: Int32 = 2, schedBatch: Int32 = 3
+    static let schedIdle: Int32 = 5, schedDeadline: Int32 = 6, schedResetOnFork: Int32 = 0x4000_0000
+
+    static func priorityRange(_ policy: Int32) -> ClosedRange<Int32>? {
+        switch policy {
+        case schedFIFO, schedRR: 1...99
+        case schedOther, schedBatch, schedIdle, schedDeadline: 0...0
+        default: nil
+        }
+    }
+
+    /// A pid argument of the sched_* calls: negative is EINVAL, another process ESRCH.
+    static func checkSchedPid(_ v: UInt64, _ p: LinuxProcess) throws(LinuxError) {
+        let pid = Int32(truncatingIfNeeded: v)
+        guard pid >= 0 else { throw LinuxError(.EINVAL) }
+        guard isSelf(pid, p) else { throw LinuxError(.ESRCH) }
+    }
+
+    static func registerScheduling(_ d: Dispatcher) {
+        d.register(146, "sched_get_priority_max") { f, _ throws(LinuxError) in
+            guard let r = priorityRange(Int32(truncatingIfNeeded: f.a0)) else { throw LinuxError(.EINVAL) }
+            return Int64(r.upperBound)
+        }
+        d.register(147, "sched_get_priority_min") { f, _ throws(LinuxError) in
+            guard let r = priorityRange(Int32(truncatingIfNeeded: f.a0)) else { throw LinuxError(.EINVAL) }
+            return Int64(r.lowerBound)
+        }
+        d.register(145, "sched_getscheduler") { f, p throws(LinuxError) in
+            try checkSchedPid(f.a0, p)
+            return Int64(p.compat.lock.withLock { p.compat.policy })
+        }
+        d.register(143, "sched_getparam") { f, p throws(LinuxError) in
+            guard f.a1 != 0 else { throw LinuxError(.EINVAL) }
+            try checkSchedPid(f.a0, p)
+            try UserMemory.store(p.compat.lock.withLock { p.compat.priority }, at: f.a1)
+            return 0
+        }
+        d.register(144, "sched_setscheduler") { f, p throws(LinuxError) in
+            try setScheduler(p, pid: f.a0, policy: Int32(truncatingIfNeeded: f.a1), param: f.a2)
+        }
+        d.register(142, "sched_setparam") { f, p throws(LinuxError) in
+            try setScheduler(p, pid: f.a0, policy: -1, param: f.a1)
+        }
+        d.register(148, "sched_rr_get_interval") { f, p throws(LinuxError) in
+            try checkSchedPid(f.a0, p)
+            _ = try UserMemory.pointer(f.a1, 16, for: .write)
+            return try hostCall(148, 0, f.a1)
+        }
+        d.register(203, "sched_setaffinity") { f, p throws(LinuxError) in
+            try checkSchedPid(f.a0, p)
+            let length = Int(clamping: f.a1)
+            let requested = Array(try UserMemory.buffer(f.a2, length, for: .read))
+            // The CPUs this process may use: a mask with none of them is EINVAL.
+            var online = [UInt8](repeating: 0, count: 1024)
+            let n = online.withUnsafeMutableBytes { cj_host_syscall(204, 0, 1024, UInt64(UInt(bitPattern: $0.baseAddress!)), 0, 0, 0) }
+            guard n > 0 else { throw LinuxError(.EINVAL) }
+            let usable = (0..<min(Int(n), requested.count)).contains { requested[$0] & online[$0] != 0 }
+            guard usable else { throw LinuxError(.EINVAL) }
+            p.compat.lock.withLock { p.compat.affinity = Array(online[0..<Int(n)].enumerated().map { i, b in i < requested.count ? b & requested[i] : 0 }) }
+            return 0
+        }
+        d.register(204, "sched_getaffinity") { f, p throws(LinuxError) in
+            try checkSchedPid(f.a0, p)
+            let n = try hostCall(204, 0, f.a1, f.a2)
+            if let mask = p.compat.lock.withLock({ p.compat.affinity }) {
+                let out = try UserMemory.pointer(f.a2, Int(n), for: .write)
+                for i in 0..<Int(n) { out.storeBytes(of: i < mask.count ? mask[i] : 0, toByteOffset: i, as: UInt8.self) }
+            }
+            return n
+        }
+        d.register(140, "getpriority") { f, p throws(LinuxError) in
+            try checkPriorityTarget(f.a0, f.a1, p)
+            return Int64(20 - p.compat.lock.withLock { p.compat.nice })
+        }
+        d.register(141, "setpriority") { f, p throws(LinuxError) in
+            try checkPriorityTarget(f.a0, f.a1, p)
+            let nice = min(19, max(-20, Int32(truncatingIfNeeded: f.a2)))
+            try p.compat.lock.withLock { () throws(LinuxError) in
+                // A lower nice value needs CAP_SYS_NICE (can_nice: EACCES).
+                if nice < p.compat.nice && p.compat.uids.1 != 0 { throw LinuxError(.EACCES) }
+                p.compat.nice = nice
+            }
+            return 0
+        }
+    }
+
+    static func setScheduler(_ p: LinuxProcess, pid: UInt64, policy requested: Int32, param: UInt64) throws(LinuxError) -> Int64 {
+        guard param != 0, Int32(truncatingIfNeeded: pid) >= 0 else { throw LinuxError(.EINVAL) }
+        let priority = try UserMemory.load(Int32.self, at: param)
+        try checkSchedPid(pid, p)
+        let policy = requested < 0 ? p.compat.lock.withLock { p.compat.policy } : requested & ~schedResetOnFork
+        guard let range = priorityRange(policy), policy != schedDeadline, range.contains(priority) else { throw LinuxError(.EINVAL) }
+        if (policy == schedFIFO || policy == schedRR) && !p.compat.privileged { throw LinuxError(.EPERM) }
+        p.compat.lock.withLock {
+            p.compat.policy = policy
+            p.compat.priority = priority
+        }
+        return 0
+    }
+
+    /// getpriority/setpriority's (which, who): PRIO_PROCESS, PRIO_PGRP, PRIO_USER.
+    static func checkPriorityTarget(_ which: UInt64, _ who: UInt64, _ p: LinuxProcess) throws(LinuxError) {
+        let w = Int32(truncatingIfNeeded: who)
+        switch which {
+        case 0: guard isSelf(w, p) else { throw LinuxError(.ESRCH) }
+        case 1: guard w == 0 || w == getpgrp() else { throw LinuxError(.ESRCH) }
+        case 2: guard w == 0 || UInt32(bitPattern: w) == p.compat.lock.withLock({ p.compat.uids.0 }) else { throw LinuxError(.ESRCH) }
+        default: throw LinuxError(.EINVAL)
+        }
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# long-tests.sh: the long compatibility runs, too slow for the suite: CPython's own
+# regression modules under junction (Debian's libpython3.11-testsuite), each compared
+# with its native result, then `node -e` and `java -version`, which must start with no
+# "unsupported system call" line. Usage: scripts/long-tests.sh [MODULE...]
+# Exit status: the number of modules or programs that failed under junction.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+junction=${JUNCTION:-.build/debug/junction}
+[[ -x $junction ]] || { echo "build first: swift build" >&2; exit 2; }
+# By default the modules that pass under junction as natively. These others fail only
+# in tests that need fork, posix_spawn, wait or sockets (branches proc and sockets) and
+# are worth running once those land: test_os test_posix test_fcntl test_tempfile
+# test_shutil test_pathlib test_tarfile test_zipfile test_mailbox test_io test_uuid
+# test_signal (its itimer tests pass: `python3 -m test test_signal -m '*itimer*'`).
+modules=("$@")
+((${#modules[@]})) || modules=(test_time test_mmap test_resource)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failed=0
+for m in "${modules[@]}"; do
+    (cd "$work" && timeout 900 python3 -m test "$m" >"$work/$m.native" 2>&1)
+    native=$?
+    (cd "$work" && timeout 900 "$OLDPWD/$junction" -- /usr/bin/python3 -m test "$m" >"$work/$m.junction" 2>&1)
+    ours=$?
+    printf '%-16s native %s, junction %s\n' "$m" "$native" "$ours"
+    if [[ $native -eq 0 && $ours -ne 0 ]]; then
+        failed=$((failed + 1))
+        grep -E '^(FAIL|ERROR):|unsupported system call' "$work/$m.junction" | head -20
+    fi
+done
+for program in "/usr/bin/node -e 0" "/usr/bin/java -version"; do
+    set -- $program
+    [[ -x $1 ]] || { echo "$1: not installed, skipped"; continue; }
+    out=$("$junction" -- "$@" 2>&1)
+    if grep -q "unsupported system call" <<<"$out"; then
+        echo "$program: $(grep 'unsupported system call' <<<"$out" | head -3)"
+        failed=$((failed + 1))
+    else
+        echo "$program: starts with no unsupported call"
+    fi
+done
+exit "$failed"

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+# syscall-table.py: writes the per-number table of Documentation/Syscalls.md (between
+# its "BEGIN/END syscall table" markers) from Sources/SyscallEmu/SyscallNames.swift, the
+# handlers registered in Sources/SyscallEmu, and the status notes below.
+# CompatibilityTests checks the table against the dispatcher, so run this after adding
+# a handler and edit the notes when a call is host, partial or ENOSYS by design.
+import os, re, sys
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+src = os.path.join(root, "Sources", "SyscallEmu")
+names = {}
+table = open(os.path.join(src, "SyscallNames.swift")).read()
+body = table[table.index("table: [String?] = ["):table.index("    ]")]
+for i, tok in enumerate(re.findall(r'"([a-z0-9_]+)"|\bnil\b', body)):
+    pass
+entries = re.findall(r'("([a-z0-9_]+)"|nil)', body)
+for i, (whole, name) in enumerate(entries):
+    if name:
+        names[i] = name
+
+registered = set()
+for fn in os.listdir(src):
+    if not fn.endswith(".swift") or fn == "SyscallNames.swift":
+        continue
+    s = open(os.path.join(src, fn)).read()
+    registered |= {int(n) for n in re.findall(r'register\((\d+),', s)}
+    registered |= {int(n) for n in re.findall(r'\((\d+), "[a-z0-9_]+"', s)}
+    registered |= {int(n) for n in re.findall(r'\((\d+), "[a-z0-9_]+", \.', s)}
+    registered |= {int(n) for n in re.findall(r'host\((\d+),', s)}
+
+HOST = {
+    10: "", 26: "", 27: "", 28: "", 110: "", 111: "pgid of the host process", 121: "", 124: "",
+    318: "", 99: "", 228: "the application uses the vDSO", 229: "", 96: "vDSO", 201: "vDSO", 100: "", 98: "",
+    309: "", 149: "", 150: "", 151: "", 152: "", 325: "", 324: "process-wide on the host, which covers every kthread",
+    135: "of the calling kthread", 159: "", 305: "", 38: "the host process's itimers: SIGALRM/SIGVTALRM/SIGPROF reach the application through the signal thread; CPU time includes the libOS's",
+    36: "", 37: "shares ITIMER_REAL with setitimer, as in Linux", 29: "", 30: "", 31: "", 67: "", 64: "", 65: "a blocking semop holds its kthread",
+    66: "", 220: "", 68: "", 69: "blocking holds its kthread", 70: "blocking holds its kthread", 71: "", 251: "", 252: "", 237: "", 238: "", 239: "",
+    139: "", 136: "", 216: "", 462: "", 310: "own pid only (ESRCH for others: no other process in the instance)", 311: "own pid only",
+}
+PARTIAL = {
+    97: "RLIMIT_NOFILE is the descriptor table's; the others the host's", 160: "as getrlimit", 302: "as getrlimit (this process)",
+    16: "TCGETS, TCSETS/TCSETSW/TCSETSF, TIOCGWINSZ/TIOCSWINSZ, TIOCGPGRP/TIOCSPGRP, TIOCSCTTY, TIOCNOTTY, TIOCGSID, TCFLSH, TCSBRK, TCXONC, TIOCOUTQ, TIOCSTI on a host terminal (else ENOTTY); FIONBIO, FIONREAD",
+    9: "file mappings need a host descriptor (HostFS, memfd): ENODEV for MemFS files",
+    157: "PR_SET_NAME, PR_GET_NAME",
+    41: "EAFNOSUPPORT until the socket branches land", 53: "AF_UNIX SOCK_STREAM only", 44: "socket pairs", 45: "socket pairs",
+    46: "socket pairs", 47: "socket pairs", 48: "", 51: "", 52: "", 54: "SOL_SOCKET basics", 55: "SOL_SOCKET basics",
+    56: "thread flags (CLONE_VM|CLONE_THREAD...); no new processes", 435: "as clone",
+    125: "the host process's capabilities; pid 0 or this process", 126: "only a request that changes nothing succeeds (EPERM otherwise: caps are per host thread)",
+    161: "checks the path; then EPERM even for root (no per-instance root yet)",
+    227: "CLOCK_REALTIME only (EINVAL others); EPERM unless root, then the host's clock", 164: "EPERM unless root, then the host's clock",
+    170: "EPERM unless root; root's name is the instance's own (uname shows it)", 171: "as sethostname", 63: "host, with the instance's names once set",
+    203: "recorded and reported, not applied (uthreads move between kthreads)", 204: "the mask set by sched_setaffinity, else the host's",
+    140: "recorded nice value, not applied to host threads", 141: "recorded; lowering needs root (EACCES)",
+    144: "recorded (SCHED_FIFO/RR need root)", 142: "recorded", 145: "", 143: "", 314: "recorded", 315: "",
+    330: "ENOSPC: no protection keys (PKRU would be shared by uthreads)", 331: "EINVAL", 329: "pkey -1 only (plain mprotect)",
+    275: "one end a pipe; bytes are copied, no page moves", 276: "the libOS's pipes; bytes are copied", 278: "readv/writev on the pipe; SPLICE_F_GIFT ignored",
+    285: "host's fallocate on HostFS and memfds; MemFS: mode 0 and KEEP_SIZE, others EOPNOTSUPP",
+    319: "a host memfd (mmap, seals, fstat are the host's)",
+    188: "HostFS: the host's; MemFS: its own (user., trusted., security.); other libOS files EOPNOTSUPP", 189: "as setxattr", 190: "as setxattr",
+    191: "as setxattr (ENODATA where none)", 192: "as getxattr", 193: "as getxattr", 194: "as setxattr (empty where none)", 195: "as listxattr",
+    196: "as listxattr", 197: "as setxattr", 198: "as removexattr", 199: "as removexattr",
+    222: "host timers on a reserved signal, delivered by the libOS (SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD_ID); deleted by execve",
+    223: "", 224: "", 225: "", 226: "", 133: "FIFOs and regular files; devices EPERM", 259: "as mknod",
+    253: "see inotify_init1", 254: "MemFS paths: events from the libOS's own operations (no IN_OPEN/IN_ACCESS); HostFS paths: the host's inotify (changes by others too)", 255: "",
+    294: "as inotify_add_watch",
+    116: "recorded for the instance (root only)", 117: "emulated credentials (the host process keeps its own)", 119: "as setresuid",
+    105: "as setresuid", 106: "as setresuid", 113: "as setresuid", 114: "as setresuid", 122: "as setresuid", 123: "as setresuid",
+}
+EPERM = {169, 167, 168, 172, 173, 175, 313, 176, 246, 320, 163, 155, 165, 166, 179, 153, 101, 103}
+BY_DESIGN = {
+    334: "rseq: per kernel thread, and uthreads share kthreads (glibc carries on without it)",
+    57: "fork: branch proc", 58: "vfork: branch proc",
+}
+OTHER_BRANCH = {
+    "proc": {57, 58, 61, 247, 109, 112, 434, 438, 424},
+    "sockets": {42, 43, 49, 50, 288, 299, 307},
+}
+
+rows = []
+counted = 0
+for nr in sorted(names):
+    name = names[nr]
+    if nr in BY_DESIGN:
+        status, note = "ENOSYS by design", BY_DESIGN[nr]
+    elif nr in registered:
+        if nr in EPERM:
+            status, note = "done", "EPERM: an instance holds no host privilege (as an unprivileged container)"
+        elif nr in HOST:
+            status, note = "host", HOST[nr]
+        elif nr in PARTIAL:
+            status, note = "partial", PARTIAL[nr]
+        else:
+            status, note = "done", ""
+        counted += 1
+    else:
+        owner = next((b for b, s in OTHER_BRANCH.items() if nr in s), None)
+        status, note = "ENOSYS", f"branch {owner}" if owner else ""
+    rows.append(f"| {nr} | {name} | {status} | {note} |")
+
+out = ["<!-- BEGIN syscall table (scripts/syscall-table.py; checked by CompatibilityTests) -->",
+       f"Answered (done, host or partial): **{counted}** of {len(names)} x86-64 call numbers.", "",
+       "| nr | name | status | notes |", "| --- | --- | --- | --- |"] + rows + ["<!-- END syscall table -->"]
+doc = os.path.join(root, "Documentation", "Syscalls.md")
+text = open(doc).read()
+block = "\n".join(out)
+if "<!-- BEGIN syscall table" in text:
+    a = text.index("<!-- BEGIN syscall table")
+    b = text.index("<!-- END syscall table -->") + len("<!-- END syscall table -->")
+    text = text[:a] + block + text[b:]
+else:
+    text = text.rstrip("\n") + "\n\n## Every call by number\n\n" + block + "\n"
+open(doc, "w").write(text)
+print(counted, "answered of", len(names))
