@@ -4,6 +4,7 @@
 import CJunction
 import FileSystem
 import Loader
+import NetSockets
 import SyscallEmu
 import SystemPackage
 import UThreads
@@ -48,6 +49,8 @@ public struct InstanceConfiguration: Sendable {
     public var trace = false
     public var interception: InterceptionMode = .auto
     public var mounts: [MountSpec] = []
+    /// `--net`: the instance's sockets on NetStack over this device (nil: the host's).
+    public var network: NetworkOptions?
 
     public init() {}
 }
@@ -60,6 +63,7 @@ public enum InstanceError: Error, CustomStringConvertible, Equatable {
     case load(LoadError)
     case fileSystem(String, Errno)
     case runtime(String)
+    case network(String)
 
     public var description: String {
         switch self {
@@ -69,6 +73,7 @@ public enum InstanceError: Error, CustomStringConvertible, Equatable {
         case .load(let e): e.description
         case let .fileSystem(what, e): "\(what): \(e)"
         case .runtime(let why): why
+        case .network(let why): why
         }
     }
 
@@ -173,6 +178,9 @@ public enum Instance {
                     + (rc == -EACCES ? " (needs no_new_privs or CAP_SYS_ADMIN)" : ""))
             }
         }
+
+        // --net: the device's interface and the in-stack loopback, polled by the runtime.
+        let netProvider = try configuration.network.map { n throws(InstanceError) in try NetworkSetup.start(n, on: runtime) }
 
         // File systems: the host root through io_uring, /dev, then the requested mounts.
         let fs: FileSystemContext
