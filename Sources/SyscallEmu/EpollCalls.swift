@@ -135,7 +135,7 @@ final class EventPoll: FileHandle, @unchecked Sendable {
             let r = file.handle.readiness.rawValue
             // POLLERR and POLLHUP are always reported; RDHUP when asked and hung up.
             var ready = r & (events | Self.epollErr | Self.epollHup) & (Self.epollIn | Self.epollOut | Self.epollErr | Self.epollHup)
-            if events & Self.epollRdHup != 0 && r & Self.epollHup != 0 { ready |= Self.epollRdHup }
+            if events & Self.epollRdHup != 0 && r & (Self.epollHup | Self.epollRdHup) != 0 { ready |= Self.epollRdHup }
             guard ready != 0 else { continue }
             out.append((ready, item.data))
             if consume {

@@ -394,6 +394,7 @@ extension Handlers {
 
     static func vectored(_ f: SyscallFrame, _ p: LinuxProcess, write: Bool) throws(LinuxError) -> Int64 {
         let file = try p.fd(f.a0)
+        if let s = file.handle as? any SocketHandle { return try socketVectored(p, file, s, iov: f.a1, count: f.a2, write: write) }
         let count = Int(clamping: f.a2)
         guard count >= 0, count <= 1024 else { throw LinuxError(.EINVAL) }
         var total: Int64 = 0
@@ -525,6 +526,7 @@ extension Handlers {
 
     static func ioctl(_ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {
         let file = try p.fd(f.a0)
+        if let s = file.handle as? any SocketHandle { return try socketIoctl(file, s, request: f.a1, argument: f.a2) }
         switch f.a1 {
         case 0x5401, 0x5413:  // TCGETS, TIOCGWINSZ: only a host terminal answers
             guard let host = file.handle.hostDescriptor, isatty(host) == 1 else { throw LinuxError(.ENOTTY) }
@@ -539,9 +541,7 @@ extension Handlers {
             return 0
         case 0x541B:  // FIONREAD
             var n: Int32 = 0
-            if let r = file.handle as? PipeReadEnd { n = Int32(r.pipe.available) } else if let s = file.handle as? SocketPairEnd {
-                n = Int32(s.available)
-            } else if let size = try? file.handle.size() {
+            if let r = file.handle as? PipeReadEnd { n = Int32(r.pipe.available) } else if let size = try? file.handle.size() {
                 n = Int32(clamping: max(0, size - file.offset))
             }
             try UserMemory.store(n, at: f.a2)
@@ -623,8 +623,6 @@ extension Handlers {
         for (nr, name) in [(194, "listxattr"), (195, "llistxattr"), (196, "flistxattr")] {
             d.register(nr, name) { _, _ throws(LinuxError) in 0 }
         }
-        // Sockets arrive with NetStack; until then, as on a kernel built without them.
-        d.register(41, "socket") { _, _ throws(LinuxError) in throw LinuxError(.EAFNOSUPPORT) }  // socketpair: SocketCalls
     }
 
     /// struct statx (256 bytes), every basic field valid.

@@ -172,6 +172,7 @@ public final class LinuxProcess: @unchecked Sendable {
         self.pid = pid
         signals = ProcessSignals(pid: pid)
         _name = String(executablePath.split(separator: "/").last ?? "")
+        sockets.set(UnixPairProvider(), for: SocketConstants.AF_UNIX)
     }
 
     /// The thread name (PR_SET_NAME), up to 15 bytes.

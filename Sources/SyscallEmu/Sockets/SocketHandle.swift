@@ -225,10 +225,19 @@ public protocol SocketHandle: FileHandle {
     func bytesReadable() throws(Errno) -> Int
     /// SIOCOUTQ: bytes sent but not yet acknowledged or taken by the peer.
     func bytesUnsent() throws(Errno) -> Int
+    /// Whether the host kernel copies this socket's user buffers itself (a host socket):
+    /// the layer then hands it unprobed user memory and the kernel answers EFAULT.
+    /// Default false: the layer probes every buffer first.
+    var copiesInKernel: Bool { get }
+    /// ioctl requests beyond FIONREAD/SIOCINQ, SIOCOUTQ and FIONBIO (interface queries,
+    /// SIOCATMARK...); `argument` is the caller's raw argument. Default ENOTTY.
+    func deviceControl(request: UInt64, argument: UInt64) throws(Errno) -> Int64
 }
 
 extension SocketHandle {
     public var isSeekable: Bool { false }
+    public var copiesInKernel: Bool { false }
+    public func deviceControl(request: UInt64, argument: UInt64) throws(Errno) -> Int64 { throw .inappropriateIOCTLForDevice }
 }
 
 /// Makes the sockets of one or more families. The process keeps one per family; LibOS
