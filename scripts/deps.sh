@@ -12,6 +12,9 @@ JUNCTION_APT_PACKAGES=(
     iproute2 procps
     golang-go
     python3
+    redis-server    # NetTapTests: redis-server under junction --net tap:...
+    redis-tools     # NetTapTests: redis-cli and redis-benchmark drive it from the host
+    memcached       # NetTapTests: memcached under junction --net tap:...
 )
 
 missing=()

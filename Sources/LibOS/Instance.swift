@@ -232,6 +232,7 @@ public enum Instance {
         process.environment = environment
         for r in [ready.main.range, ready.interpreter?.range].compactMap({ $0 }) { process.addressSpace.add(r) }
         process.addressSpace.setStack(ready.stack)
+        if let netProvider { process.sockets.set(netProvider, for: SocketConstants.AF_INET, SocketConstants.AF_INET6) }
         // /proc: this process as the libOS runs it, the host's /proc for the rest.
         do throws(Errno) {
             try fs.vfs.mount(ProcFS(process: process, host: try HostFS(hostRoot: "/proc", io: HostIO(runtime: runtime))), at: "/proc")

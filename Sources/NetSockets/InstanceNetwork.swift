@@ -31,7 +31,8 @@ public final class InstanceNetwork: @unchecked Sendable {
         let device: LoopbackDevice
         do { device = try LoopbackDevice(configuration: c) } catch { throw .device("loopback: \(error)") }
         let mac = NetStack.MACAddress(rawValue: device.info.mac.raw)
-        let config = InterfaceConfiguration(mac: mac, address: try IPv4CIDR(address: .loopback, prefixLength: 8), mtu: device.info.mtu)
+        var config = InterfaceConfiguration(mac: mac, address: try IPv4CIDR(address: .loopback, prefixLength: 8), mtu: device.info.mtu)
+        config.isLoopback = true
         return try NetworkInterface(device: device, configuration: config)
     }
 
@@ -80,7 +81,7 @@ public final class InstanceNetwork: @unchecked Sendable {
             let covered = address.isUnspecified ? interfaces : [interface(owning: address)!]
             var listeners: [TCPListener] = []
             for i in covered {
-                do {
+                do throws(NetStack.SocketError) {
                     let l = try TCPListener(interface: i, port: port, backlog: backlog, configuration: configuration, reuseAddress: true)
                     l.isNonBlocking = true
                     listeners.append(l)

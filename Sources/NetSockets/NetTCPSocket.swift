@@ -35,6 +35,8 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
     var bound: (address: IPv4Address, port: UInt16)?
     /// Whether this socket holds `bound` in the port table (accepted sockets do not).
     var holdsPort = false
+    /// Bound to `::` with IPV6_V6ONLY: no IPv4 peer can reach it.
+    var ipv6Only = false
     /// The peer as the program named it (our own address reaches the loopback as 127.0.0.1).
     var visiblePeer: Endpoint?
     /// A connection error reported once through SO_ERROR after the connection went.
@@ -87,6 +89,13 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
                 ip = a; port = p
             case .ipv6(let any, let p):
                 guard any else { throw .linux(EADDRNOTAVAIL) }   // no IPv6 addresses here
+                if options.v6only {
+                    // `::` for IPv6 peers only: NetStack has none, so the socket holds no
+                    // IPv4 port (an IPv4 socket may take it, as on Linux) and hears nothing.
+                    bound = (.any, p)
+                    ipv6Only = true
+                    return
+                }
                 ip = .any; port = p
             case .unspecified: throw .linux(EAFNOSUPPORT)
             }
@@ -112,6 +121,10 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
             case .connection: throw .linux(EINVAL)
             case .listening: return   // Linux lets a second listen change the backlog
             case .fresh: break
+            }
+            if ipv6Only, let b = bound {
+                mode = .listening(ListenerGroup(port: b.port, address: .any, reusePort: false, listeners: []))
+                return
             }
             if bound == nil { try reserve(.any, 0) }
             let (ip, port) = bound!
@@ -173,11 +186,11 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
             let s = TCPSocket(interface: interface, configuration: options.tcpConfiguration)
             s.reuseAddress = true   // the instance's port table has decided
             if bound == nil { try reserve(.any, 0) }
-            do { try s.bind(port: bound!.port) } catch { throw Errno(error) }
+            do throws(NetStack.SocketError) { try s.bind(port: bound!.port) } catch { throw Errno(error) }
             attach(s)
             mode = .connection(s)
             visiblePeer = Endpoint(destination.isUnspecified ? .loopback : destination, port)
-            do { try s.connect(to: Endpoint(routed, port)) } catch {
+            do throws(NetStack.SocketError) { try s.connect(to: Endpoint(routed, port)) } catch {
                 if error == .inProgress { return (s, true) }
                 throw Errno(error)
             }

@@ -25,7 +25,7 @@ extension NetTCPSocket {
                 let n: Int
                 do {
                     n = try events.wait(nonBlocking: nonBlocking, timeout: common.sendTimeout) { () throws(Errno) -> Int? in
-                        do { return try s.write(UnsafeRawBufferPointer(rebasing: b[offset...])) } catch {
+                        do throws(NetStack.SocketError) { return try s.write(UnsafeRawBufferPointer(rebasing: b[offset...])) } catch {
                             if error == .wouldBlock { return nil }
                             throw Errno(error)
                         }
@@ -57,7 +57,7 @@ extension NetTCPSocket {
         // One attempt: what is there now, into the buffers from `skip` bytes on.
         func once(_ skip: Int, nonBlocking: Bool) throws(Errno) -> Int {
             try events.wait(nonBlocking: nonBlocking, timeout: timeout) { () throws(Errno) -> Int? in
-                do { return try transfer(s, buffers, skip: skip, peek: flags.contains(.peek), discard: flags.contains(.truncated)) } catch {
+                do throws(NetStack.SocketError) { return try transfer(s, buffers, skip: skip, peek: flags.contains(.peek), discard: flags.contains(.truncated)) } catch {
                     if error == .wouldBlock { return nil }
                     throw Errno(error)
                 }
@@ -87,12 +87,12 @@ extension NetTCPSocket {
             let part = UnsafeMutableRawBufferPointer(rebasing: b[skip...])
             skip = 0
             let n: Int
-            do {
+            do throws(NetStack.SocketError) {
                 if peek {
                     n = try s.peek(into: part)
                 } else if discard {
                     var scratch = [UInt8](repeating: 0, count: min(part.count, 65536))
-                    n = try scratch.withUnsafeMutableBytes { p throws(NetStack.SocketError) in try s.read(into: p) }
+                    n = try scratch.withUnsafeMutableBytes { p in Result { () throws(NetStack.SocketError) in try s.read(into: p) } }.get()
                 } else {
                     n = try s.read(into: part)
                 }

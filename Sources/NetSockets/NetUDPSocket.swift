@@ -102,7 +102,7 @@ final class NetUDPSocket: SocketHandle, @unchecked Sendable {
                 guard let (interface, routed) = network.route(destination) else { throw .linux(ENETUNREACH) }
                 if bound == nil { try bindLocked(.any, 0) }
                 guard let s = sockets.first(where: { $0.interface === interface }) else { throw .linux(ENETUNREACH) }
-                do { try s.connect(to: Endpoint(routed, port)) } catch { throw Errno(error) }
+                do throws(NetStack.SocketError) { try s.connect(to: Endpoint(routed, port)) } catch { throw Errno(error) }
                 peer = (Endpoint(destination.isUnspecified ? .loopback : destination, port), s)
             }
         }
@@ -131,7 +131,7 @@ final class NetUDPSocket: SocketHandle, @unchecked Sendable {
             return (p.socket, nil)
         }
         func out(_ bytes: UnsafeRawBufferPointer) throws(Errno) -> Int {
-            do {
+            do throws(NetStack.SocketError) {
                 if let destination { return try socket.send(bytes, to: destination) }
                 return try socket.send(bytes)
             } catch { throw Errno(error) }
@@ -140,7 +140,7 @@ final class NetUDPSocket: SocketHandle, @unchecked Sendable {
         var joined: [UInt8] = []
         joined.reserveCapacity(buffers.reduce(0) { $0 + $1.count })
         for b in buffers { joined.append(contentsOf: b) }
-        return try joined.withUnsafeBytes { b throws(Errno) in try out(b) }
+        return try joined.withUnsafeBytes { b in Result { () throws(Errno) in try out(b) } }.get()
     }
 
     func receive(into buffers: UnsafeBufferPointer<UnsafeMutableRawBufferPointer>, flags: MessageFlags,
@@ -155,7 +155,7 @@ final class NetUDPSocket: SocketHandle, @unchecked Sendable {
         let r = try events.wait(nonBlocking: nonBlocking || shut, timeout: common.receiveTimeout) {
             () throws(Errno) -> (count: Int, length: Int, from: Endpoint)? in
             for s in candidates {
-                do { return try s.receiveMessage(into: buffers, peek: peek) } catch {
+                do throws(NetStack.SocketError) { return try s.receiveMessage(into: buffers, peek: peek) } catch {
                     if error == .wouldBlock { continue }
                     throw Errno(error)
                 }

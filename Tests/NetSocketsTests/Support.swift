@@ -74,31 +74,36 @@ func show(_ a: SyscallEmu.SocketAddress) -> String {
     return b.allSatisfy({ $0 == 0 }) ? "[::]:\(port)" : "[v6]:\(port)"
 }
 
-func errno(_ body: () throws(Errno) -> Void) -> Int32 {
-    do { try body(); return 0 } catch { return error.rawValue }
+/// The errno a call failed with (0: it succeeded; -1: not an errno).
+func errno(_ body: () throws -> Void) -> Int32 {
+    do { try body(); return 0 } catch let e as Errno { return e.rawValue } catch { return -1 }
 }
 
 @discardableResult
 func send(_ h: any SocketHandle, _ bytes: [UInt8], to: SyscallEmu.SocketAddress? = nil, flags: MessageFlags = [],
           nonBlocking: Bool = false) throws(Errno) -> Int {
-    try bytes.withUnsafeBytes { raw throws(Errno) in
-        var b = raw
-        return try withUnsafePointer(to: &b) { p throws(Errno) in
-            try h.send(UnsafeBufferPointer(start: p, count: 1), to: to, control: [], flags: flags, nonBlocking: nonBlocking)
+    try bytes.withUnsafeBytes { raw in
+        Result { () throws(Errno) -> Int in
+            var b = raw
+            return try withUnsafePointer(to: &b) { p throws(Errno) in
+                try h.send(UnsafeBufferPointer(start: p, count: 1), to: to, control: [], flags: flags, nonBlocking: nonBlocking)
+            }
         }
-    }
+    }.get()
 }
 
 func receive(_ h: any SocketHandle, _ capacity: Int, flags: MessageFlags = [],
              nonBlocking: Bool = false) throws(Errno) -> (ReceivedMessage, [UInt8]) {
     var out = [UInt8](repeating: 0, count: capacity)
-    let m = try out.withUnsafeMutableBytes { raw throws(Errno) in
-        var b = raw
-        return try withUnsafePointer(to: &b) { p throws(Errno) in
-            try h.receive(into: UnsafeBufferPointer(start: p, count: 1), flags: flags, nonBlocking: nonBlocking,
-                          wantAddress: true, controlCapacity: 0)
+    let m = try out.withUnsafeMutableBytes { raw in
+        Result { () throws(Errno) -> ReceivedMessage in
+            var b = raw
+            return try withUnsafePointer(to: &b) { p throws(Errno) in
+                try h.receive(into: UnsafeBufferPointer(start: p, count: 1), flags: flags, nonBlocking: nonBlocking,
+                              wantAddress: true, controlCapacity: 0)
+            }
         }
-    }
+    }.get()
     return (m, Array(out.prefix(min(m.count, capacity))))
 }
 

@@ -1,0 +1,133 @@
+// NetTapTests.swift: unmodified servers under `junction --net tap:NAME` (their sockets on
+// NetStack) driven from the host over a TAP the instance creates: redis-server by
+// redis-cli and redis-benchmark, memcached by a python3 client. Each test uses a unique
+// TAP name and 10.214.x.0/24 subnet, holds a blackhole route for the subnet while it
+// runs (nothing leaves by the default route if the instance dies) and removes both.
+import Foundation
+import Synchronization
+import Testing
+import TestSupport
+
+let runningAsRoot = getuid() == 0
+private let tapCounter = Atomic(0)
+
+func hasTool(_ path: String) -> Bool { FileManager.default.isExecutableFile(atPath: path) }
+
+/// A program under junction on a fresh TAP: the host's side at .1, the instance at .2.
+final class JunctionOnTap {
+    let name: String
+    let subnet: String
+    let process: ChildProcess
+    var instance: String { "\(subnet).2" }
+    var host: String { "\(subnet).1" }
+
+    init(_ program: [String]) throws {
+        let n = tapCounter.add(1, ordering: .relaxed).newValue
+        name = "jnt\(getpid() % 100_000)\(n)"
+        subnet = "10.214.\((Int(getpid()) &* 7 &+ n) % 200 + 30)"
+        try runCommand("ip", "route", "add", "blackhole", "\(subnet).0/24", "metric", "4000")
+        do {
+            process = try ChildProcess([siblingExecutable("junction"), "--net", "tap:\(name)", "--ip", "\(subnet).2/24",
+                                        "--host-ip", "\(subnet).1/24", "--"] + program)
+        } catch {
+            _ = try? runCommand("ip", "route", "del", "blackhole", "\(subnet).0/24", "metric", "4000")
+            throw error
+        }
+    }
+
+    /// Waits until the TAP's host side has its address (junction set it up), so probing
+    /// the instance cannot leave by another route.
+    func waitForTap(seconds: Double = 20) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let out = try? runCommand("ip", "-o", "-4", "addr", "show", "dev", name), out.contains(host) { return true }
+            if process.poll() != nil { return false }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// Runs `check` until it succeeds (the server is listening) or `seconds` pass.
+    func waitUntil(seconds: Double = 20, _ check: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if check() { return true }
+            if process.poll() != nil { return false }
+            usleep(50_000)
+        }
+        return false
+    }
+
+    func finish() -> String {
+        _ = process.stop()
+        _ = try? runCommand("ip", "link", "del", name)   // normally gone with the process
+        _ = try? runCommand("ip", "route", "del", "blackhole", "\(subnet).0/24", "metric", "4000")
+        return process.output
+    }
+
+    deinit { _ = finish() }
+}
+
+/// A host command's stdout (trimmed), or nil when it failed.
+func output(_ path: String, _ args: [String], seconds: Double = 20) -> String? {
+    guard let r = try? runProcess(path, args), r.status == 0 else { return nil }
+    return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+@Suite("servers under junction --net tap", .serialized, .timeLimit(.minutes(3)),
+       .enabled(if: runningAsRoot, "needs root: creates TAP interfaces and routes"))
+struct NetTapTests {
+    @Test(.enabled(if: hasTool("/usr/bin/redis-server") && hasTool("/usr/bin/redis-cli") && hasTool("/usr/bin/redis-benchmark"),
+                   "needs redis-server and redis-tools"))
+    func redisDrivenFromTheHost() throws {
+        let tap = try JunctionOnTap(["/usr/bin/redis-server", "--port", "6379", "--bind", "0.0.0.0", "--save", "",
+                                     "--appendonly", "no", "--protected-mode", "no", "--io-threads", "1"])
+        defer { _ = tap.finish() }
+        #expect(tap.waitForTap(), "junction did not set up the TAP: \(tap.process.output)")
+        func cli(_ args: String...) -> String? { output("/usr/bin/redis-cli", ["-h", tap.instance, "-p", "6379"] + args) }
+        #expect(tap.waitUntil { cli("PING") == "PONG" }, "redis-server did not answer: \(tap.process.output)")
+        #expect(cli("SET", "greeting", "hello from the host") == "OK")
+        #expect(cli("GET", "greeting") == "hello from the host")
+        #expect(cli("INCR", "counter") == "1")
+        #expect(cli("INCRBY", "counter", "41") == "42")
+        #expect(cli("RPUSH", "list", "a", "b", "c") == "3")
+        #expect(cli("LRANGE", "list", "0", "-1") == "a\nb\nc")
+        let big = String(repeating: "x", count: 100_000)
+        #expect(cli("SET", "big", big) == "OK")
+        #expect(cli("STRLEN", "big") == "100000")
+        let bench = output("/usr/bin/redis-benchmark", ["-h", tap.instance, "-p", "6379", "-n", "2000", "-c", "10", "-q", "-t", "set,get"])
+        #expect(bench?.contains("SET:") == true && bench?.contains("GET:") == true, "redis-benchmark: \(bench ?? "failed")")
+        print("redis-benchmark over TAP: \(bench ?? "-")")
+    }
+
+    @Test(.enabled(if: hasTool("/usr/bin/memcached"), "needs memcached"))
+    func memcachedDrivenFromTheHost() throws {
+        let tap = try JunctionOnTap(["/usr/bin/memcached", "-u", "root", "-l", "0.0.0.0", "-p", "11211", "-U", "0", "-t", "2"])
+        defer { _ = tap.finish() }
+        #expect(tap.waitForTap(), "junction did not set up the TAP: \(tap.process.output)")
+        let client = """
+        import socket, sys
+        s = socket.create_connection((sys.argv[1], 11211), timeout=10)
+        f = s.makefile('rb')
+        def line(): return f.readline().rstrip(b'\\r\\n')
+        for i in range(300):
+            v = (b'value-%d-' % i) * (1 + i % 40)
+            s.sendall(b'set key%d 0 0 %d\\r\\n%s\\r\\n' % (i, len(v), v))
+            assert line() == b'STORED', i
+        bad = 0
+        for i in range(300):
+            s.sendall(b'get key%d\\r\\n' % i)
+            h = line().split()
+            v = f.read(int(h[3]) + 2)[:-2]
+            assert line() == b'END'
+            bad += v != (b'value-%d-' % i) * (1 + i % 40)
+        print('checked', 300 - bad)
+        """
+        func probe() -> Bool {
+            output("/usr/bin/python3", ["-c", "import socket,sys; socket.create_connection((sys.argv[1], 11211), timeout=1).close()",
+                                        tap.instance]) != nil
+        }
+        #expect(tap.waitUntil(probe), "memcached did not listen: \(tap.process.output)")
+        #expect(output("/usr/bin/python3", ["-c", client, tap.instance]) == "checked 300")
+    }
+}
