@@ -68,6 +68,12 @@ final class JunctionOnTap {
     deinit { _ = finish() }
 }
 
+/// Whether python3 under junction runs `code` successfully (a probe for a system call).
+func junctionAnswers(_ code: String) -> Bool {
+    guard runningAsRoot, let r = try? runProcess(siblingExecutable("junction"), ["--", "/usr/bin/python3", "-c", code]) else { return false }
+    return r.status == 0
+}
+
 /// A host command's stdout (trimmed), or nil when it failed.
 func output(_ path: String, _ args: [String], seconds: Double = 20) -> String? {
     guard let r = try? runProcess(path, args), r.status == 0 else { return nil }
@@ -100,7 +106,9 @@ struct NetTapTests {
         print("redis-benchmark over TAP: \(bench ?? "-")")
     }
 
-    @Test(.enabled(if: hasTool("/usr/bin/memcached"), "needs memcached"))
+    // memcached started by root drops its supplementary groups (setgroups) before it serves.
+    @Test(.enabled(if: hasTool("/usr/bin/memcached"), "needs memcached"),
+          .enabled(if: junctionAnswers("import os; os.setgroups([])"), "junction does not implement setgroups yet"))
     func memcachedDrivenFromTheHost() throws {
         let tap = try JunctionOnTap(["/usr/bin/memcached", "-u", "root", "-l", "0.0.0.0", "-p", "11211", "-U", "0", "-t", "2"])
         defer { _ = tap.finish() }
