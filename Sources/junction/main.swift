@@ -43,7 +43,7 @@ struct Junction: ParsableCommand {
     var mtu: Int?
 
     @Option(name: .customLong("host-ip"), help: ArgumentHelp("With --net tap:NAME: the address of the TAP's host side, e.g. 10.7.0.1/24.", valueName: "A.B.C.D/NN"))
-    var hostIP: String?
+    var hostIp: String?
 
     // Split off before parsing (CommandLineSplit): never parsed as junction's options.
     @Argument(parsing: .postTerminator, help: "The program and its arguments (e.g. -- /bin/echo hello).")
@@ -62,8 +62,8 @@ struct Junction: ParsableCommand {
         config.interception = mode
         if let net {
             guard let ip else { throw ValidationError("--net needs --ip A.B.C.D/NN") }
-            config.network = NetworkOptions(device: net, address: ip, gateway: gateway, mac: mac, mtu: mtu, hostAddress: hostIP)
-        } else if ip != nil || gateway != nil || mac != nil || mtu != nil || hostIP != nil {
+            config.network = NetworkOptions(device: net, address: ip, gateway: gateway, mac: mac, mtu: mtu, hostAddress: hostIp)
+        } else if ip != nil || gateway != nil || mac != nil || mtu != nil || hostIp != nil {
             throw ValidationError("--ip, --gateway, --mac, --mtu and --host-ip go with --net DEVICE")
         }
         do {

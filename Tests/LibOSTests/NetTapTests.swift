@@ -139,3 +139,20 @@ struct NetTapTests {
         #expect(output("/usr/bin/python3", ["-c", client, tap.instance]) == "checked 300")
     }
 }
+
+@Suite("junction --net options")
+struct NetOptionTests {
+    @Test func badNetworkOptionsAreRefusedClearly() throws {
+        let j = siblingExecutable("junction")
+        let noIP = try runProcess(j, ["--net", "tap:jx0", "--", "/bin/true"])
+        #expect(noIP.status == 2 && noIP.stderr.contains("--net needs --ip"), "\(noIP)")
+        let noNet = try runProcess(j, ["--ip", "10.0.0.2/24", "--", "/bin/true"])
+        #expect(noNet.status == 2 && noNet.stderr.contains("go with --net"), "\(noNet)")
+        let kind = try runProcess(j, ["--net", "bogus:x", "--ip", "10.0.0.2/24", "--", "/bin/true"])
+        #expect(kind.status == 1 && kind.stderr.contains("unknown device kind 'bogus'"), "\(kind)")
+        let prefix = try runProcess(j, ["--net", "shm:/nonexistent/link", "--ip", "10.0.0.2/33", "--", "/bin/true"])
+        #expect(prefix.status == 1 && prefix.stderr.contains("--ip '10.0.0.2/33'"), "\(prefix)")
+        let hostIP = try runProcess(j, ["--net", "shm:/nonexistent/link", "--ip", "10.0.0.2/24", "--host-ip", "10.0.0.1/24", "--", "/bin/true"])
+        #expect(hostIP.status == 1 && hostIP.stderr.contains("--host-ip is for --net tap:NAME only"), "\(hostIP)")
+    }
+}
