@@ -106,6 +106,35 @@ struct NetTapTests {
         print("redis-benchmark over TAP: \(bench ?? "-")")
     }
 
+    @Test func interfaceQueriesAndTheInStackLoopback() throws {
+        let program = """
+        import socket, fcntl, struct, sys
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for name in ('lo', sys.argv[1]):
+            r = fcntl.ioctl(s, 0x8915, struct.pack('256s', name.encode()))   # SIOCGIFADDR
+            print(name, socket.inet_ntoa(r[20:24]), socket.if_nametoindex(name))
+        try: fcntl.ioctl(s, 0x8915, struct.pack('256s', b'nosuch0'))
+        except OSError as e: print('nosuch0', e.errno)
+        v6 = socket.socket(socket.AF_INET6); v6.bind(('::', 8080)); v6.listen()
+        c = socket.create_connection(('127.0.0.1', 8080))
+        a, peer = v6.accept()
+        c.sendall(b'x' * 100000); c.close()
+        n = 0
+        while True:
+            d = a.recv(65536)
+            if not d: break
+            n += len(d)
+        print(peer[0], n)
+        """
+        let n = tapCounter.load(ordering: .relaxed) + 1
+        let name = "jnt\(getpid() % 100_000)\(n)"
+        let tap = try JunctionOnTap(["/usr/bin/python3", "-c", program, name])
+        defer { _ = tap.finish() }
+        #expect(tap.name == name)
+        #expect(tap.process.wait(seconds: 25) == 0, "\(tap.process.output)")
+        #expect(tap.process.output == "lo 127.0.0.1 1\n\(name) \(tap.instance) 2\nnosuch0 19\n::ffff:127.0.0.1 100000\n")
+    }
+
     // memcached started by root drops its supplementary groups (setgroups) before it serves.
     @Test(.enabled(if: hasTool("/usr/bin/memcached"), "needs memcached"),
           .enabled(if: junctionAnswers("import os; os.setgroups([])"), "junction does not implement setgroups yet"))
