@@ -379,9 +379,9 @@ extension Handlers {
 /// alarm(2): one real-time timer per process that sends SIGALRM.
 final class AlarmClock: @unchecked Sendable {
     private let lock = FSLock()
-    private var deadline: MonotonicInstant?
-    private var generation = 0
-    private var sleeper: JoinHandle<Void>?  // keeps its uthread's control block valid
+    @exclusivity(unchecked) private var deadline: MonotonicInstant?
+    @exclusivity(unchecked) private var generation = 0
+    @exclusivity(unchecked) private var sleeper: JoinHandle<Void>?  // keeps its uthread's control block valid
 
     /// Sets (or with 0 cancels) the alarm; returns the seconds left on the previous one.
     func set(seconds: UInt32, process p: LinuxProcess) -> UInt32 {
