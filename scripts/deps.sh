@@ -15,6 +15,8 @@ JUNCTION_APT_PACKAGES=(
     redis-server    # NetTapTests: redis-server under junction --net tap:...
     redis-tools     # NetTapTests: redis-cli and redis-benchmark drive it from the host
     memcached       # NetTapTests: memcached under junction --net tap:...
+    curl  # SocketTests: fetches from servers running under junction
+    openjdk-17-jdk-headless  # SocketTests: java -version, a com.sun.net.httpserver server (source launcher)
 )
 
 missing=()

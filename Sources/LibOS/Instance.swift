@@ -233,6 +233,8 @@ public enum Instance {
         process.name = String(ready.program.path.split(separator: "/").last ?? "")
         process.commandLine = command
         process.environment = environment
+        // Sockets: the host kernel's (AF_UNIX pairs come with the process).
+        process.sockets.set(HostSocketProvider(runtime: runtime), for: SocketConstants.AF_INET, SocketConstants.AF_INET6, SocketConstants.AF_NETLINK)
         for r in [ready.main.range, ready.interpreter?.range].compactMap({ $0 }) { process.addressSpace.add(r) }
         process.addressSpace.setStack(ready.stack)
         if let netProvider { process.sockets.set(netProvider, for: SocketConstants.AF_INET, SocketConstants.AF_INET6) }

@@ -82,15 +82,21 @@ final class EventPoll: FileHandle, @unchecked Sendable {
         let item = Item(file: file, events: events, data: data)
         // The observer exists before the item is visible, so a racing remove finds its token.
         item.token = file.handle.addReadinessObserver { [weak self] _ in self?.changed(key) }
+        let stale: Item?
         do throws(LinuxError) {
-            try lock.withLock { () throws(LinuxError) in
-                guard items[key] == nil else { throw LinuxError(.EEXIST) }
+            stale = try lock.withLock { () throws(LinuxError) -> Item? in
+                // A registration whose description closed (its address may be reused by a
+                // new one at the same descriptor) is gone, as Linux drops it at close.
+                let old = items[key]
+                if let old, old.file === file { throw LinuxError(.EEXIST) }
                 items[key] = item
+                return old
             }
         } catch {
             file.handle.removeReadinessObserver(item.token)
             throw error
         }
+        stale.map { $0.handle.removeReadinessObserver($0.token) }
         changed(key)
     }
 
@@ -105,7 +111,8 @@ final class EventPoll: FileHandle, @unchecked Sendable {
     func modify(fd: Int32, file: OpenFile, events: UInt32, data: UInt64) throws(LinuxError) {
         let key = Key(fd: fd, file: ObjectIdentifier(file))
         try lock.withLock { () throws(LinuxError) in
-            guard let item = items[key] else { throw LinuxError(.ENOENT) }
+            guard let item = items[key], item.file === file else { throw LinuxError(.ENOENT) }
+            if item.events & Self.epollExclusive != 0 { throw LinuxError(.EINVAL) }  // exclusive registrations cannot change
             item.events = events
             item.data = data
             item.disabled = false
@@ -116,7 +123,11 @@ final class EventPoll: FileHandle, @unchecked Sendable {
 
     func remove(fd: Int32, file: OpenFile) throws(LinuxError) {
         let key = Key(fd: fd, file: ObjectIdentifier(file))
-        guard let item = lock.withLock({ items.removeValue(forKey: key) }) else { throw LinuxError(.ENOENT) }
+        let found = lock.withLock { () -> Item? in
+            guard let item = items[key], item.file === file else { return nil }
+            return items.removeValue(forKey: key)
+        }
+        guard let item = found else { throw LinuxError(.ENOENT) }
         item.handle.removeReadinessObserver(item.token)
     }
 
@@ -201,6 +212,14 @@ extension Handlers {
             case 1, 3:  // EPOLL_CTL_ADD, EPOLL_CTL_MOD
                 let events = try UserMemory.load(UInt32.self, at: f.a3)
                 let data = try UserMemory.load(UInt64.self, at: f.a3 + 4)
+                if events & EventPoll.epollExclusive != 0 {
+                    // Only with ADD, only with IN/OUT/ERR/HUP/WAKEUP/ET, never on an epoll
+                    // file (ep_ctl's checks). Waiters are all woken, not one: correct for
+                    // the non-blocking listeners EPOLLEXCLUSIVE is used with.
+                    let allowed = EventPoll.epollIn | EventPoll.epollOut | EventPoll.epollErr | EventPoll.epollHup
+                        | EventPoll.epollWakeup | EventPoll.epollET | EventPoll.epollExclusive
+                    guard f.a1 == 1, events & ~allowed == 0, !(file.handle is EventPoll) else { throw LinuxError(.EINVAL) }
+                }
                 if f.a1 == 1 {
                     try ep.add(fd: fd, file: file, events: events, data: data)
                 } else {

@@ -58,10 +58,11 @@ extension Handlers {
             if ready > 0 { return Int64(ready) }
             if let deadline, MonotonicInstant.now >= deadline { return 0 }
             guard let me else { return 0 }
-            if tokens.isEmpty {
+            if tokens.isEmpty && files.contains(where: { $0 != nil }) {
                 for case let file? in files {
                     tokens.append((file, file.handle.addReadinessObserver { _ in me.unpark() }))
                 }
+                continue  // look again: a change before the observers existed is not lost
             }
             if let deadline { UThread.park(until: deadline) } else { UThread.park() }
             // A signal ends the wait with EINTR (poll is never restarted after a handler).

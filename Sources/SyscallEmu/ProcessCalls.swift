@@ -21,6 +21,7 @@ public enum Handlers {
         registerPoll(d)
         registerSignals(d)
         registerSockets(d)
+        registerSelect(d); registerTimerFD(d); registerSignalFD(d)
         registerEpoll(d)
         registerExec(d)
         registerLimits(d)
@@ -137,8 +138,17 @@ public enum Handlers {
                            (115, "getgroups"), (111, "getpgrp"), (121, "getpgid"), (124, "getsid"),
                            (63, "uname"), (318, "getrandom"), (99, "sysinfo"),
                            (228, "clock_gettime"), (229, "clock_getres"), (96, "gettimeofday"), (201, "time"),
-                           (100, "times"), (98, "getrusage"), (204, "sched_getaffinity"), (309, "getcpu")] {
+                           (100, "times"), (98, "getrusage"), (309, "getcpu")] {
             host(nr, name, d)
+        }
+        // Thread ids are the instance's: any thread of it has the process's affinity (what
+        // glibc's pthread_getattr_np asks; the JVM dies of a host ESRCH otherwise).
+        d.register(204, "sched_getaffinity") { f, p throws(LinuxError) in
+            let tid = Int32(truncatingIfNeeded: f.a0)
+            guard tid == 0 || tid == p.pid || p.signals.thread(tid: tid) != nil else { throw LinuxError(.ESRCH) }
+            let r = cj_host_syscall(204, 0, f.a1, f.a2, 0, 0, 0)
+            if r < 0 { throw LinuxError(Errno(rawValue: Int32(-r))) }
+            return r
         }
         d.register(158, "arch_prctl") { f, _ throws(LinuxError) in
             switch f.a0 {

@@ -86,6 +86,8 @@ public final class ProcessSignals: @unchecked Sendable {
     @exclusivity(unchecked) private var threads: [AppThread] = []
     /// Pending signals in the process and all its threads.
     let pendingCount = Atomic<Int>(0)
+    /// Told whenever a signal becomes pending (signalfd's readiness).
+    let pendingObservers = ReadinessObservers()
     private let pid: Int32
 
     /// Makes kthreads that are running application code enter the libOS, so that a
@@ -265,6 +267,7 @@ public final class ProcessSignals: @unchecked Sendable {
             if let t = taker, t !== AppThread.current { t.uthread?.interrupt() }
             return taker.map { .wake($0) } ?? .none
         }
+        pendingObservers.notify([.readable])
         switch outcome {
         case .none: break
         case .fatal: terminate(by: sig)

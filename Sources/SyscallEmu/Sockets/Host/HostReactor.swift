@@ -1,0 +1,168 @@
+// HostReactor.swift: readiness of host sockets without blocking a kthread: one host
+// epoll per kthread (edge-triggered registrations), drained by that kthread's poll hook;
+// each event wakes the uthreads parked on the socket and its readiness observers
+// (epoll, poll, select of the instance).
+import CJunction
+import FileSystem
+import Synchronization
+import SystemPackage
+import UThreads
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What one host socket is known to be ready for, who waits on it, and a generation that
+/// moves with every event, so a waiter that saw EAGAIN before an event never sleeps past it.
+final class HostReadiness: @unchecked Sendable {
+    static let everything: UInt32 = 0x001 | 0x004 | 0x008 | 0x010 | 0x2000
+
+    let id: UInt64
+    private let lock = FSLock()
+    private var generation: UInt64 = 0
+    /// Bits possibly set (a superset of the truth: cleared only by EAGAIN or a fresh poll).
+    private var cached = HostReadiness.everything
+    private var waiters: [UThreadRef] = []
+    let observers = ReadinessObservers()
+
+    init(id: UInt64) {
+        self.id = id
+        waiters.reserveCapacity(2)
+    }
+
+    var snapshot: (bits: UInt32, generation: UInt64) { lock.withLock { (cached, generation) } }
+
+    /// An event from the host: set the bits, wake waiters and observers.
+    func event(_ bits: UInt32) {
+        let wake = lock.withLock { () -> [UThreadRef] in
+            cached |= bits
+            generation &+= 1
+            if waiters.isEmpty { return [] }
+            defer { waiters.removeAll(keepingCapacity: true) }
+            return waiters
+        }
+        for w in wake { w.unpark() }
+        observers.notify(Readiness(rawValue: bits))
+    }
+
+    /// Records what a call or a poll found, unless an event came since `seen`.
+    func update(clearing bits: UInt32, setting set: UInt32 = 0, ifGeneration seen: UInt64) {
+        lock.withLock {
+            if generation == seen { cached = (cached & ~bits) | set }
+        }
+    }
+
+    enum WaitOutcome { case changed, timedOut, interrupted }
+
+    /// Parks the calling uthread until an event after `seen`, the deadline or a signal.
+    func wait(since seen: UInt64, deadline: MonotonicInstant?) -> WaitOutcome {
+        let me = UThread.current
+        let enrolled = lock.withLock { () -> Bool in
+            if generation != seen { return false }
+            waiters.append(me)
+            return true
+        }
+        if !enrolled { return .changed }
+        var timedOut = false
+        if let deadline { timedOut = UThread.park(until: deadline) } else { UThread.park() }
+        lock.withLock { if let i = waiters.firstIndex(of: me) { waiters.remove(at: i) } }
+        if UThread.takeInterrupt() { return .interrupted }
+        if timedOut, let deadline, MonotonicInstant.now >= deadline { return .timedOut }
+        return .changed
+    }
+}
+
+/// One host epoll, drained by the poll hook of one kthread.
+final class HostReactor: @unchecked Sendable {
+    // Tunables.
+    /// The hook runs at every pass through the scheduler; the epoll_wait it costs is
+    /// spent at most this often (an idle kthread's sleep wakes on the epoll fd anyway).
+    static let pollInterval: Int64 = 10_000
+    /// Events taken per epoll_wait.
+    static let batch: Int32 = 64
+
+    let epfd: Int32
+    private let lock = FSLock()
+    private var sockets: [UInt64: HostReadiness] = [:]
+    private let registered = Atomic<Int>(0)
+    /// Touched only by the owning kthread's hook.
+    private var lastPoll: Int64 = 0
+
+    init() throws(Errno) {
+        let fd = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard fd >= 0 else { throw Errno(rawValue: errno) }
+        epfd = fd
+    }
+
+    deinit { Glibc.close(epfd) }
+
+    func register(fd: Int32, _ r: HostReadiness) throws(Errno) {
+        lock.withLock { sockets[r.id] = r }
+        var ev = epoll_event()
+        ev.events = UInt32(EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLPRI.rawValue) | (1 << 31)  // EPOLLET
+        ev.data.u64 = r.id
+        guard epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 else {
+            let e = Errno(rawValue: errno)
+            lock.withLock { _ = sockets.removeValue(forKey: r.id) }
+            throw e
+        }
+        registered.add(1, ordering: .relaxed)
+    }
+
+    func unregister(fd: Int32, _ r: HostReadiness) {
+        _ = epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nil)
+        if lock.withLock({ sockets.removeValue(forKey: r.id) }) != nil { registered.subtract(1, ordering: .relaxed) }
+    }
+
+    /// The poll hook: takes the events that came and hands them to their sockets.
+    func poll() -> Int {
+        if registered.load(ordering: .relaxed) == 0 { return 0 }
+        let now = cj_monotonic_ns()
+        if now - lastPoll < Self.pollInterval { return 0 }
+        lastPoll = now
+        return withUnsafeTemporaryAllocation(of: epoll_event.self, capacity: Int(Self.batch)) { events -> Int in
+            let n = epoll_wait(epfd, events.baseAddress, Self.batch, 0)
+            if n <= 0 { return 0 }
+            for i in 0..<Int(n) {
+                let id = events[i].data.u64, bits = events[i].events
+                if let r = lock.withLock({ sockets[id] }) { r.event(bits) }
+            }
+            return Int(n)
+        }
+    }
+}
+
+/// The reactors of an instance: one per kthread, each on its kthread's poll hook. A
+/// socket belongs to the reactor of the kthread that made it. Without a runtime (a
+/// library user calling in from OS threads) there are none and waits use poll(2).
+final class HostReactors: @unchecked Sendable {
+    private let reactors: [HostReactor]
+    private let runtime: Runtime?
+    private var hooks: [PollHookToken] = []
+    private let nextID = Atomic<UInt64>(1)
+
+    init(runtime: Runtime?) {
+        self.runtime = runtime
+        var made: [HostReactor] = []
+        if let runtime {
+            for k in 0..<runtime.kthreadCount {
+                guard let r = try? HostReactor() else { break }
+                guard let token = try? runtime.addPollHook(PollHook(name: "host sockets", fd: r.epfd) { r.poll() }, kthread: k) else { break }
+                hooks.append(token)
+                made.append(r)
+            }
+        }
+        reactors = made
+    }
+
+    deinit { if let runtime { for h in hooks { _ = runtime.removePollHook(h) } } }
+
+    /// A fresh readiness record for a new socket.
+    func makeReadiness() -> HostReadiness { HostReadiness(id: nextID.add(1, ordering: .relaxed).newValue) }
+
+    /// The reactor for a socket made now (nil: waits use poll(2)).
+    func reactorForCaller() -> HostReactor? {
+        guard !reactors.isEmpty, UThread.isInUThread, let runtime, UThread.isOn(runtime) else { return nil }
+        return reactors[(UThread.kthreadIndex ?? 0) % reactors.count]
+    }
+}
