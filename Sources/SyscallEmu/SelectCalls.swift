@@ -53,7 +53,7 @@ extension Handlers {
         if highest < 64 { return 64 }
         var n: Int32 = 1
         while n < (highest + 1) / 128 + 1 { n <<= 1 }
-        return min(n * 128, DescriptorTable.limit)
+        return min(n * 128, p.descriptors.limit)
     }
 
     /// The three fd_sets: checks them (EBADF for a set bit without a file), waits until
