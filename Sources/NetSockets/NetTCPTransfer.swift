@@ -18,6 +18,24 @@ extension NetTCPSocket {
             if case .closed = lock.withLock({ mode }) { throw .linux(EBADF) }
             throw .linux(EPIPE)
         }
+        // Several buffers are one message (as Linux's sendmsg builds one segment of them):
+        // small ones are joined so Nagle does not hold the second back behind the first.
+        let parts = buffers.filter { $0.count > 0 }
+        let size = parts.reduce(0) { $0 + $1.count }
+        if parts.count > 1 && size <= 65536 {
+            var joined: [UInt8] = []
+            joined.reserveCapacity(size)
+            for b in parts { joined.append(contentsOf: b) }
+            return try joined.withUnsafeBytes { raw in
+                Result { () throws(Errno) -> Int in
+                    var one = raw
+                    return try withUnsafePointer(to: &one) { p throws(Errno) in
+                        try send(UnsafeBufferPointer(start: p, count: 1), to: address, control: control, flags: flags,
+                                 nonBlocking: nonBlocking)
+                    }
+                }
+            }.get()
+        }
         var total = 0
         for b in buffers where b.count > 0 {
             var offset = 0
