@@ -135,6 +135,23 @@ struct NetTapTests {
         #expect(tap.process.output == "lo 127.0.0.1 1\n\(name) \(tap.instance) 2\nnosuch0 19\n::ffff:127.0.0.1 100000\n")
     }
 
+    @Test("sockets.c under junction --net tap prints what it prints natively (but IP_RECVTOS)")
+    func socketCallsOnNetStack() throws {
+        let prog = try Junction.compile("sockets", ["-pthread"], as: "sockets-netstack")
+        let native = try Junction.run(prog, [])
+        let tap = try JunctionOnTap([prog])
+        defer { _ = tap.finish() }
+        #expect(tap.process.wait(seconds: 60) == native.status, "\(tap.process.output)")
+        // NetStack keeps no TOS per datagram: IP_RECVTOS is ENOPROTOOPT, so no TOS cmsg.
+        func kept(_ text: String) -> [Substring] {
+            text.split(separator: "\n").filter {
+                !$0.hasPrefix("setsockopt(u, IPPROTO_IP, IP_RECVTOS") && !$0.hasPrefix("cmsg level 0 type 1 ") && !$0.hasPrefix("ctrunc ")
+            }
+        }
+        let ours = kept(tap.process.output), theirs = kept(native.stdout + native.stderr)
+        #expect(ours == theirs, "native:\n\(native)\njunction --net:\n\(tap.process.output)")
+    }
+
     // memcached started by root drops its supplementary groups (setgroups) before it serves.
     @Test(.enabled(if: hasTool("/usr/bin/memcached"), "needs memcached"),
           .enabled(if: junctionAnswers("import os; os.setgroups([])"), "junction does not implement setgroups yet"))
