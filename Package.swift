@@ -87,10 +87,27 @@ let package = Package(
             // are declared `@exclusivity(unchecked)` (no dynamic checks on that path, and no
             // access tracked per OS thread across a uthread park).
         ),
-        // Composes an instance: runtime, file systems, program, interception.
+        // The NetStack backend of the socket layer: AF_INET/AF_INET6 sockets on the
+        // instance's --net device and its in-stack loopback (SyscallEmu stays free of NetStack).
+        .target(
+            name: "NetSockets",
+            dependencies: [
+                "SyscallEmu",
+                "NetStack",
+                "NICQueues",
+                "FileSystem",
+                "UThreads",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .testTarget(
+            name: "NetSocketsTests",
+            dependencies: ["NetSockets", "NetStack", "NICQueues", "SyscallEmu", "UThreads", "FileSystem"]
+        ),
+        // Composes an instance: runtime, file systems, program, interception, network.
         .target(
             name: "LibOS",
-            dependencies: ["CJunction", "UThreads", "FileSystem", "Loader", "SyscallEmu"]
+            dependencies: ["CJunction", "UThreads", "FileSystem", "Loader", "SyscallEmu", "NetSockets", "NetStack", "NICQueues"]
         ),
         .executableTarget(
             name: "junction",

@@ -12,8 +12,9 @@ JUNCTION_APT_PACKAGES=(
     iproute2 procps
     golang-go
     python3
-    redis-server  # LibOSTests UnixRedisTests: redis-server --unixsocket under junction
-    redis-tools   # LibOSTests UnixRedisTests: redis-cli -s from the host and from an instance
+    redis-server    # UnixRedisTests (redis-server --unixsocket), NetTapTests (--net tap:...)
+    redis-tools     # redis-cli -s and over TAP, redis-benchmark over TAP
+    memcached       # NetTapTests: memcached under junction --net tap:...
     curl  # SocketTests: fetches from servers running under junction
     openjdk-17-jdk-headless  # SocketTests: java -version, a com.sun.net.httpserver server (source launcher)
     libpython3.11-testsuite  # scripts/long-tests.sh: CPython's regression modules under junction

@@ -4,6 +4,7 @@
 import CJunction
 import FileSystem
 import Loader
+import NetSockets
 import SyscallEmu
 import SystemPackage
 import UThreads
@@ -51,6 +52,8 @@ public struct InstanceConfiguration: Sendable {
     /// Host directories whose AF_UNIX sockets bound inside the instance are also host
     /// sockets (--unix-export).
     public var unixExports: [String] = []
+    /// `--net`: the instance's sockets on NetStack over this device (nil: the host's).
+    public var network: NetworkOptions?
 
     public init() {}
 }
@@ -63,6 +66,7 @@ public enum InstanceError: Error, CustomStringConvertible, Equatable {
     case load(LoadError)
     case fileSystem(String, Errno)
     case runtime(String)
+    case network(String)
 
     public var description: String {
         switch self {
@@ -72,6 +76,7 @@ public enum InstanceError: Error, CustomStringConvertible, Equatable {
         case .load(let e): e.description
         case let .fileSystem(what, e): "\(what): \(e)"
         case .runtime(let why): why
+        case .network(let why): why
         }
     }
 
@@ -180,6 +185,10 @@ public enum Instance {
         // The emulated umask starts as the one inherited; the host process's becomes 0 so
         // that HostFS creates files with exactly the mode the libOS computed.
         let inheritedUmask = umask(0)
+
+        // --net: the device's interface and the in-stack loopback, polled by the runtime.
+        let netProvider = try configuration.network.map { n throws(InstanceError) in try NetworkSetup.start(n, on: runtime) }
+
         // File systems: the host root through io_uring, /dev, then the requested mounts.
         let fs: FileSystemContext
         do throws(Errno) {
@@ -236,6 +245,7 @@ public enum Instance {
         process.sockets.set(HostSocketProvider(runtime: runtime), for: SocketConstants.AF_INET, SocketConstants.AF_INET6, SocketConstants.AF_NETLINK)
         for r in [ready.main.range, ready.interpreter?.range].compactMap({ $0 }) { process.addressSpace.add(r) }
         process.addressSpace.setStack(ready.stack)
+        if let netProvider { process.sockets.set(netProvider, for: SocketConstants.AF_INET, SocketConstants.AF_INET6) }
         // /proc: this process as the libOS runs it, the host's /proc for the rest.
         do throws(Errno) {
             try fs.vfs.mount(ProcFS(process: process, host: try HostFS(hostRoot: "/proc", io: HostIO(runtime: runtime))), at: "/proc")

@@ -47,6 +47,7 @@ extension Junction {
           junction --kthreads 2 -- /usr/bin/python3 -c 'print(1)'
           junction --intercept seccomp -- /bin/busybox sh
           junction --mount memfs:/tmp --mount host:/srv/data:/data -- /bin/ls /data
+          junction --net tap:jtap0 --ip 10.7.0.2/24 --host-ip 10.7.0.1/24 -- /usr/bin/redis-server
 
         Exit status:
           N      the program's exit status; a program killed by signal S kills

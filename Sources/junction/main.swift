@@ -30,6 +30,24 @@ struct Junction: ParsableCommand {
     @Option(name: .customLong("unix-export"), help: "A host directory where AF_UNIX sockets the program binds are also host sockets, reachable by host programs (repeatable).")
     var unixExport: [String] = []
 
+    @Option(help: ArgumentHelp("Put the program's AF_INET/AF_INET6 sockets on NetStack over this device: tap:NAME, xdp:IFNAME[:Q], shm:PATH or verbs:DEV (127.0.0.1 stays inside the instance).", valueName: "device"))
+    var net: String?
+
+    @Option(help: ArgumentHelp("The instance's address with --net, e.g. 10.7.0.2/24.", valueName: "A.B.C.D/NN"))
+    var ip: String?
+
+    @Option(help: "With --net: the default gateway.")
+    var gateway: String?
+
+    @Option(help: "With --net: the interface's MAC address (default: the device's).")
+    var mac: String?
+
+    @Option(help: "With --net: the interface's MTU (default: the device's).")
+    var mtu: Int?
+
+    @Option(name: .customLong("host-ip"), help: ArgumentHelp("With --net tap:NAME: the address of the TAP's host side, e.g. 10.7.0.1/24.", valueName: "A.B.C.D/NN"))
+    var hostIp: String?
+
     // Split off before parsing (CommandLineSplit): never parsed as junction's options.
     @Argument(parsing: .postTerminator, help: "The program and its arguments (e.g. -- /bin/echo hello).")
     var command: [String] = []
@@ -46,6 +64,12 @@ struct Junction: ParsableCommand {
         config.trace = strace
         config.interception = mode
         config.unixExports = unixExport
+        if let net {
+            guard let ip else { throw ValidationError("--net needs --ip A.B.C.D/NN") }
+            config.network = NetworkOptions(device: net, address: ip, gateway: gateway, mac: mac, mtu: mtu, hostAddress: hostIp)
+        } else if ip != nil || gateway != nil || mac != nil || mtu != nil || hostIp != nil {
+            throw ValidationError("--ip, --gateway, --mac, --mtu and --host-ip go with --net DEVICE")
+        }
         do {
             config.mounts = try mount.map { spec throws(InstanceError) in try MountSpec(parsing: spec) }
             var environment: [String] = []

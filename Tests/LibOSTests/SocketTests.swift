@@ -74,6 +74,10 @@ struct SocketTests {
             #expect(r.status == 0, "\(r)")
             #expect(FileManager.default.contents(atPath: out) == bytes)
         }
+        // curl itself under junction (getaddrinfo of localhost, a client on host sockets).
+        let inside = try runProcess(Junction.binary, ["--", "/usr/bin/curl", "-sS", "--max-time", "30", "http://localhost:\(port)/hello.txt"],
+                                    environment: Junction.environment)
+        #expect(inside.stdout == "hello over the host's sockets\n", "\(inside)")
         let missing = try curl(["-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/nothing"])
         #expect(missing.stdout == "404")
         #expect(server.poll() == nil, "the server died: \(server.output)")

@@ -44,6 +44,10 @@ extension NetworkInterface {
         counters.ipv4.sent &+= 1
         let mac: MACAddress
         switch hop {
+        case .neighbour(let ip) where ip == address:
+            // To ourselves (the instance's in-stack loopback): our own MAC, no ARP; the
+            // device brings the frame back (NICQueues' loopback device).
+            mac = configuration.mac
         case .broadcast:
             mac = .broadcast
         case .neighbour(let ip):

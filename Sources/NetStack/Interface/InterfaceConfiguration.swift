@@ -61,6 +61,10 @@ public struct InterfaceConfiguration: Sendable, Equatable {
     /// `icmp_ratelimit` is similar in spirit.
     public var icmpErrorsPerSecond: Int = 1000
 
+    /// An instance's in-stack loopback (over NICQueues' loopback device): 127.0.0.0/8
+    /// addresses are allowed.
+    public var isLoopback = false
+
     public init(mac: MACAddress, address: IPv4CIDR, gateway: IPv4Address? = nil, mtu: Int = 1500) {
         self.mac = mac
         self.address = address
@@ -72,7 +76,7 @@ public struct InterfaceConfiguration: Sendable, Equatable {
     func validate() throws(NetStackError) {
         guard mac.isUnicast, mac != .zero else { throw .invalidConfiguration("MAC \(mac) is not a unicast address") }
         let a = address.address
-        guard !a.isUnspecified, !a.isBroadcast, !a.isMulticast, !a.isLoopback else {
+        guard !a.isUnspecified, !a.isBroadcast, !a.isMulticast, !a.isLoopback || isLoopback else {
             throw .invalidConfiguration("\(a) cannot be an interface address")
         }
         if let b = address.broadcast, b == a { throw .invalidConfiguration("\(a) is the broadcast address of \(address)") }

@@ -59,6 +59,8 @@ public final class NetworkInterface: @unchecked Sendable {
     @exclusivity(unchecked) var icmpRefilled: Int64 = 0
     @exclusivity(unchecked) var nextTimer: Int64 = 0
     @exclusivity(unchecked) var deviceError: NICError?
+    /// The loopback's local delivery is running (frames it makes join its loop).
+    @exclusivity(unchecked) var deliveringLocally = false
     /// TCP connections, listeners, ports and timers (TCPDemux.swift).
     @exclusivity(unchecked) var tcp = TCPDemux()
     /// The timer uthread, parked until `timerWakeAt` (unparked for an earlier TCP deadline).
@@ -224,6 +226,7 @@ public final class NetworkInterface: @unchecked Sendable {
 
     /// Transmits the transmit batch; what the device does not take stays for the next call.
     func flush() {
+        if configuration.isLoopback { deliverLocally(); return }
         var stalls = 0
         while !tx.isEmpty {
             let n: Int
@@ -239,6 +242,17 @@ public final class NetworkInterface: @unchecked Sendable {
                 if stalls > 2 { return }
             }
         }
+    }
+
+    /// The in-stack loopback: what we transmit is received at once, in the sender's call
+    /// (as Linux's loopback delivers before send returns), so data written is readable when
+    /// the write returns; the replies it causes (ACKs) go the same way. Lock held.
+    func deliverLocally() {
+        if deliveringLocally { return }   // the outer loop takes what input queued
+        deliveringLocally = true
+        let now = clock.now
+        while let frame = tx.popFirst() { input(frame, now: now) }
+        deliveringLocally = false
     }
 
     /// Queues a complete frame for transmission; false (and counted) when the batch is full.

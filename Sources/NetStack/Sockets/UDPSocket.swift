@@ -259,6 +259,48 @@ public final class UDPSocket: UThreadParking, @unchecked Sendable {
         }
     }
 
+    /// Receives one datagram into `buffers` in order (recvmsg), or copies it and leaves it
+    /// queued (`peek`, MSG_PEEK). Returns the bytes copied, the datagram's full length
+    /// (what MSG_TRUNC reports) and the sender.
+    public func receiveMessage(into buffers: UnsafeBufferPointer<UnsafeMutableRawBufferPointer>,
+                               peek: Bool) throws(SocketError) -> (count: Int, length: Int, from: SocketAddress) {
+        let lock = interface.lock
+        var deadline: MonotonicInstant? = nil
+        lock.lock()
+        while true {
+            if !queue.isEmpty {
+                let from = sources[sourceHead]
+                let (copied, length) = queue.withBytes(at: 0) { (bytes: UnsafeRawBufferPointer) -> (Int, Int) in
+                    var done = 0
+                    for b in buffers where done < bytes.count && b.count > 0 {
+                        let n = min(b.count, bytes.count - done)
+                        b.baseAddress!.copyMemory(from: bytes.baseAddress! + done, byteCount: n)
+                        done += n
+                    }
+                    return (done, bytes.count)
+                }
+                if !peek {
+                    _ = queue.popFirst()
+                    sourceHead = (sourceHead + 1) % queue.capacity
+                }
+                lock.unlock()
+                return (copied, length, from)
+            }
+            if let e = pendingError { pendingError = nil; lock.unlock(); throw e }
+            if isClosed { lock.unlock(); throw .closed }
+            if nonBlocking { lock.unlock(); throw .wouldBlock }
+            guard UThread.isInUThread else { lock.unlock(); throw .notOnUThread }
+            if deadline == nil, let t = timeout { deadline = MonotonicInstant.now.advanced(by: t) }
+            let outcome = parkWaiting(lock: lock, until: deadline)
+            if !queue.isEmpty || pendingError != nil || isClosed { continue }
+            if outcome == .interrupted { lock.unlock(); throw .interrupted }
+            if outcome == .timedOut { lock.unlock(); throw .timedOut }
+        }
+    }
+
+    /// The next datagram's length (0 when none waits): FIONREAD on a datagram socket.
+    public var nextDatagramLength: Int { interface.lock.withLock { queue.isEmpty ? 0 : queue.length(at: 0) } }
+
     /// Receives into an array; returns the bytes copied.
     public func receive(into buffer: inout [UInt8]) throws(SocketError) -> Int {
         try buffer.withUnsafeMutableBytes { b in Result { () throws(SocketError) in try receive(into: b) } }.get()

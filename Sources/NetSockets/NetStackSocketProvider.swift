@@ -1,0 +1,37 @@
+// NetStackSocketProvider.swift: socket(2) for AF_INET and AF_INET6 when the instance has
+// a --net device: stream sockets are NetTCPSocket, datagram sockets NetUDPSocket, all on
+// the instance's InstanceNetwork. LibOS registers it for both families.
+import Glibc
+import SyscallEmu
+import SystemPackage
+
+/// The NetStack backend of the socket layer (SyscallEmu knows only the protocol; LibOS
+/// composes this target with it, so SyscallEmu does not depend on NetStack).
+public final class NetStackSocketProvider: SocketProvider, @unchecked Sendable {
+    public let network: InstanceNetwork
+
+    public init(network: InstanceNetwork) { self.network = network }
+
+    public func makeSocket(family: Int32, type: Int32, protocol proto: Int32) throws(Errno) -> any SocketHandle {
+        guard family == SocketConstants.AF_INET || family == SocketConstants.AF_INET6 else { throw .linux(EAFNOSUPPORT) }
+        switch type {
+        case SocketConstants.SOCK_STREAM:
+            guard proto == 0 || proto == SocketConstants.IPPROTO_TCP else { throw .linux(EPROTONOSUPPORT) }
+            return NetTCPSocket(network: network, family: family, protocol: SocketConstants.IPPROTO_TCP)
+        case SocketConstants.SOCK_DGRAM:
+            guard proto == 0 || proto == SocketConstants.IPPROTO_UDP else { throw .linux(EPROTONOSUPPORT) }
+            return NetUDPSocket(network: network, family: family, protocol: SocketConstants.IPPROTO_UDP)
+        case SocketConstants.SOCK_RAW:
+            // Raw sockets need CAP_NET_RAW natively; NetStack has none to give.
+            throw .linux(EPROTONOSUPPORT)
+        case 4, SocketConstants.SOCK_SEQPACKET, 6:   // SOCK_RDM, SOCK_SEQPACKET, SOCK_DCCP
+            throw .linux(ESOCKTNOSUPPORT)
+        default:
+            throw .linux(EINVAL)
+        }
+    }
+
+    public func makePair(family: Int32, type: Int32, protocol: Int32) throws(Errno) -> (any SocketHandle, any SocketHandle) {
+        throw .linux(EOPNOTSUPP)
+    }
+}
