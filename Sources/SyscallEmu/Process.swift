@@ -26,6 +26,8 @@ public final class DescriptorTable: @unchecked Sendable {
     @exclusivity(unchecked) private var entries: [Entry?] = []
     /// No descriptor below this one is free (Linux's next_fd hint).
     @exclusivity(unchecked) private var lowestFree: Int32 = 0
+    /// The highest descriptor ever installed: Linux's fdtable grows and never shrinks.
+    @exclusivity(unchecked) private var highWater: Int32 = -1
     @exclusivity(unchecked) private var _limit: Int32
 
     /// `limit`: the starting RLIMIT_NOFILE soft limit (by default the host's soft limit as
@@ -105,7 +107,11 @@ public final class DescriptorTable: @unchecked Sendable {
             entries.append(contentsOf: repeatElement(nil, count: grown - entries.count))
         }
         entries[Int(fd)] = e
+        if e != nil, fd > highWater { highWater = fd }
     }
+
+    /// The highest descriptor this table ever held (-1: none), for select's table size.
+    public var highestEverInstalled: Int32 { lock.withLock { highWater } }
 
     /// Under the lock: empties slot `fd` and returns what was there.
     private func take(_ fd: Int32) -> Entry? {

@@ -47,9 +47,10 @@ extension Handlers {
     }
 
     /// Linux's fdtable size (max_fds), which select clamps nfds to: 64 descriptors at first,
-    /// then power-of-two multiples of 128 past the highest one open (alloc_fdtable).
+    /// then power-of-two multiples of 128 past the highest one ever open (alloc_fdtable;
+    /// the table never shrinks).
     static func tableSize(_ p: LinuxProcess) -> Int32 {
-        let highest = p.descriptors.snapshot().last?.0 ?? 0
+        let highest = max(0, p.descriptors.highestEverInstalled)
         if highest < 64 { return 64 }
         var n: Int32 = 1
         while n < (highest + 1) / 128 + 1 { n <<= 1 }

@@ -347,6 +347,10 @@ static void nonblocking(void) {
     FD_ZERO(&rs); FD_SET(s, &rs);
     struct timespec ts = { 10, 0 };
     T(pselect(s + 1, &rs, NULL, NULL, &ts, NULL));
+    // fd 900 once open and closed: the table has grown past it (it never shrinks), so
+    // select sees a set bit without a file (the size inherited from the parent can no
+    // longer decide the answer).
+    dup2(0, 900); close(900);
     FD_ZERO(&rs); FD_SET(900, &rs);
     T(select(901, &rs, NULL, NULL, &z));
     T(select(-1, NULL, NULL, NULL, &z));
