@@ -82,6 +82,8 @@ public final class SocketPairEnd: FileHandle, @unchecked Sendable {
         let ab = Pipe(capacity: 212_992), ba = Pipe(capacity: 212_992)  // net.core.wmem_default
         ab.addEnds()
         ba.addEnds()
+        ab.anonymous = true
+        ba.anonymous = true
         return (SocketPairEnd(incoming: ba, outgoing: ab), SocketPairEnd(incoming: ab, outgoing: ba))
     }
 
@@ -116,6 +118,12 @@ public final class SocketPairEnd: FileHandle, @unchecked Sendable {
 
     /// Bytes waiting to be read (FIONREAD).
     public var available: Int { incoming.available }
+
+    /// Before a fork: both directions move into host pipes (Pipe.promoteToHost).
+    public func promoteToHost() {
+        incoming.promoteToHost()
+        outgoing.promoteToHost()
+    }
 
     public var readiness: Readiness {
         let (r, w) = lock.withLock { (readOpen, writeOpen) }

@@ -66,8 +66,12 @@ public final class Dispatcher: @unchecked Sendable {
 
     func log(_ s: String) { Self.log(s) }
 
+    /// Once the instance has more than one process, strace lines carry the pid (as
+    /// `strace -f` prints them).
+    nonisolated(unsafe) static var tagLines = false
+
     static func log(_ s: String) {
-        let line = s + "\n"
+        let line = (tagLines ? "[pid \(getpid())] " : "") + s + "\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
     }
 

@@ -3,8 +3,8 @@
 // file is checked and parsed first (errors return to the caller); past that point the
 // other threads end, the application's mappings and program break go, handlers reset,
 // close-on-exec descriptors close, and the calling thread returns into the new
-// program's entry with Linux's initial registers. Starting other processes (fork,
-// vfork, clone without CLONE_VM) is not done yet.
+// program's entry with Linux's initial registers; a vfork parent waiting for this
+// child goes on (ForkCalls.swift).
 import CJunction
 import FileSystem
 import Loader
@@ -87,6 +87,7 @@ extension Handlers {
         p.addressSpace.setStack(ready.stack)
         p.signals.resetForExec(t)
         p.descriptors.closeOnExecAll()
+        releaseVforkParent(p)
         t.clearChildTID = 0
         p.executablePath = resolved.path
         p.name = String(location.path.split(separator: "/").last?.prefix(15) ?? "")

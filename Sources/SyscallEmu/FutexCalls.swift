@@ -8,7 +8,8 @@ import Glibc
 #endif
 
 extension Handlers {
-    static let futexTable = WaitTable(bucketCount: 1024)
+    /// Replaced in a forked child (ForkCalls.swift).
+    nonisolated(unsafe) static var futexTable = WaitTable(bucketCount: 1024)
 
     static func registerFutex(_ d: Dispatcher) {
         d.register(202, "futex") { f, p throws(LinuxError) in try futex(f, p) }

@@ -149,7 +149,12 @@ public final class LinuxProcess: @unchecked Sendable {
     public let fs: FileSystemContext
     public let descriptors = DescriptorTable()
     public let programBreak: ProgramBreak
-    public let pid: Int32
+    /// The host pid (a forked child takes its own).
+    public internal(set) var pid: Int32
+    /// vfork's parent waits until this host pipe end closes (exec or exit); -1 otherwise.
+    var vforkRelease: Int32 = -1
+    /// PR_SET_PDEATHSIG's signal (set on the host too); a child starts without one.
+    var deathSignal: Int32 = 0
     /// The path /proc/self/exe names.
     public internal(set) var executablePath: String
     private let lock = FSLock()
@@ -182,6 +187,7 @@ public final class LinuxProcess: @unchecked Sendable {
 
     /// Ends the whole instance with `status` (exit_group).
     public func exitGroup(_ status: Int32) -> Never {
+        Handlers.beforeExit(self)
         _exit(status & 0xff)
     }
 }
