@@ -166,7 +166,11 @@ public enum Instance {
         let fs: FileSystemContext
         do throws(Errno) {
             let vfs = VFS(root: try HostFS(hostRoot: "/", io: HostIO(runtime: runtime)))
-            try vfs.mount(DevFS(), at: "/dev")
+            // /dev/shm is the host's: POSIX shared memory and semaphores (sem_open) shared
+            // by the processes of a fork are host files mapped MAP_SHARED.
+            let hostShm = access("/dev/shm", W_OK) == 0
+            try vfs.mount(DevFS(mountPoints: hostShm ? ["shm"] : []), at: "/dev")
+            if hostShm { try vfs.mount(HostFS(hostRoot: "/dev/shm", io: HostIO(runtime: runtime)), at: "/dev/shm") }
             // The working directory is taken before the requested mounts, so a mount
             // over one of its parents (memfs on /tmp, run from /tmp/x) leaves the program
             // in the directory it was started in, as a Linux mount would.

@@ -33,6 +33,8 @@ public struct ProcessHost: Sendable {
 extension LinuxProcess {
     /// Set by LibOS before the program starts; without it fork fails with ENOSYS.
     public nonisolated(unsafe) static var host: ProcessHost?
+    /// Whether this process forked or was forked (shared futexes then poll).
+    nonisolated(unsafe) static var multiProcess = false
 }
 
 extension Handlers {
@@ -103,6 +105,7 @@ extension Handlers {
             throw LinuxError(Errno(rawValue: e == ENOMEM ? ENOMEM : EAGAIN))
         }
         Dispatcher.tagLines = Dispatcher.active?.trace == true
+        LinuxProcess.multiProcess = true
         if flags & cloneParentSettid != 0 { try? UserMemory.store(Int32(pid), at: parentTID) }
         if vfork {
             // Until the child execs or exits (its end closes; a signal does not end the wait).
@@ -136,6 +139,7 @@ extension Handlers {
         futexTable = WaitTable(bucketCount: 1024)
         childEvents.initialize(to: 0)
         Dispatcher.tagLines = Dispatcher.active?.trace == true
+        LinuxProcess.multiProcess = true
         if childTID != 0 { try? UserMemory.store(Int32(pid), at: childTID) }
         guard let made = host.makeRuntime() else {
             Dispatcher.log("junction: the child of fork could not start its runtime")

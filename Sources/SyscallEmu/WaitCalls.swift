@@ -76,6 +76,18 @@ extension Handlers {
             }
             return 0
         }
+        // fadvise64: advice only (sort, wc and cat in every pipeline give it).
+        host(221, "fadvise64", d)
+        // close_range: what a child closes between fork and exec (CPython's subprocess).
+        d.register(436, "close_range") { f, p throws(LinuxError) in
+            let first = UInt32(truncatingIfNeeded: f.a0), last = UInt32(truncatingIfNeeded: f.a1)
+            let unshare: UInt64 = 2, cloexec: UInt64 = 4
+            guard f.a2 & ~(unshare | cloexec) == 0, first <= last else { throw LinuxError(.EINVAL) }
+            for (fd, _) in p.descriptors.snapshot() where UInt32(fd) >= first && UInt32(fd) <= last {
+                if f.a2 & cloexec != 0 { try? p.descriptors.setCloseOnExec(fd, true) } else { try? p.descriptors.close(fd) }
+            }
+            return 0
+        }
         d.register(109, "setpgid") { f, _ throws(LinuxError) in try hostCall(109, f.a0, f.a1) }
         d.register(112, "setsid") { _, _ throws(LinuxError) in try hostCall(112) }
         d.register(434, "pidfd_open") { f, p throws(LinuxError) in
