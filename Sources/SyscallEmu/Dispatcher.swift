@@ -41,6 +41,8 @@ public final class Dispatcher: @unchecked Sendable {
 
     /// Runs one call; returns rax.
     public func dispatch(_ frame: SyscallFrame) -> Int64 {
+        // A fork stops the world here too: no lock is held yet (ForkCalls.swift).
+        Runtime.quiescePoint()
         // A fault in application code or the kick: no call to run.
         if frame.raw.pointee.pad.0 >= UInt64(CJ_ENTRY_FAULT) { return Handlers.arrival(frame, process) }
         let nr = frame.number

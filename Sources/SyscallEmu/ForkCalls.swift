@@ -61,16 +61,6 @@ extension Handlers {
         guard let t = AppThread.current, let host = LinuxProcess.host else { throw LinuxError(.ENOSYS) }
         let vfork = flags & cloneVfork != 0
 
-        // What processes share moves into the host kernel, where both will see it.
-        for (_, file) in p.descriptors.snapshot() {
-            switch file.handle {
-            case let r as PipeReadEnd: r.pipe.promoteToHost()
-            case let w as PipeWriteEnd: w.pipe.promoteToHost()
-            case let s as SocketPairEnd: s.promoteToHost()
-            default: file.shareOffsetThroughHost()
-            }
-        }
-
         // The child's frame: the caller's registers, rax = 0, the new stack and TLS.
         cj_fixup_resume(f.raw)
         let size = MemoryLayout<cj_syscall_frame>.size + Int(CJ_XSAVE_AREA)
@@ -88,16 +78,31 @@ extension Handlers {
         }) != 0 { free(block); throw LinuxError(.EAGAIN) }
         if vfork { HostWatcher.shared.watch(release[0]) }
 
-        cj_fork_prepare()
-        // The signals lock is held across the fork: the child's copy is in a known state.
-        let pid = p.signals.lock.withLock { Glibc.fork() }
-        if pid == 0 {
-            cj_fork_child()
-            if vfork { close(release[0]) }
-            forkChild(t, p, host: host, frame: block, vforkRelease: release[1], childTID: flags & cloneChildSettid != 0 ? childTID : 0)
+        // The world stops first: every other kthread waits at a safe point (holding no
+        // libOS lock), so the child's copy of every lock is free. The signal thread is
+        // not a kthread: the signals lock, which it takes, is held across the fork.
+        guard let runtime = Runtime.current else { free(block); throw LinuxError(.EAGAIN) }
+        let ((pid, e), _) = runtime.withWorldStopped(nudge: { p.signals.kick?() }) { () -> (pid_t, Int32) in
+            // What processes share moves into the host kernel, where both will see it.
+            for (_, file) in p.descriptors.snapshot() {
+                switch file.handle {
+                case let r as PipeReadEnd: r.pipe.promoteToHost()
+                case let w as PipeWriteEnd: w.pipe.promoteToHost()
+                case let s as SocketPairEnd: s.promoteToHost()
+                default: file.shareOffsetThroughHost()
+                }
+            }
+            cj_fork_prepare()
+            let pid = p.signals.lock.withLock { Glibc.fork() }
+            if pid == 0 {
+                cj_fork_child()
+                if vfork { close(release[0]) }
+                forkChild(t, p, host: host, frame: block, vforkRelease: release[1], childTID: flags & cloneChildSettid != 0 ? childTID : 0)
+            }
+            let e = errno
+            cj_fork_parent()
+            return (pid, e)
         }
-        let e = errno
-        cj_fork_parent()
         free(block)
         if vfork { close(release[1]) }
         guard pid > 0 else {
