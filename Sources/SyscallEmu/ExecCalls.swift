@@ -76,9 +76,11 @@ extension Handlers {
         if t.tid != p.pid { t.tid = p.pid }  // the thread that execs becomes the leader
         p.addressSpace.removeAll { r in munmap(UnsafeMutableRawPointer(bitPattern: UInt(r.lowerBound)), Int(r.count)) }
         cj_rewrite_forget_redirects()
+        p.programBreak.release()
         let ready: ReadyProgram
         do { ready = try Loader.map(resolved, environment: environment) } catch {
             // Nothing to return to: the process dies as Linux kills it after this point.
+            Dispatcher.log("junction: execve \(resolved.path): \(error) after the old program was gone")
             p.signals.terminate(by: SIGSEGV)
         }
         do { try p.programBreak.reset(start: ready.main.breakStart) } catch { p.signals.terminate(by: SIGSEGV) }

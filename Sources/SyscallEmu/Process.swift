@@ -91,10 +91,25 @@ public final class ProgramBreak: @unchecked Sendable {
     private var current: UInt64
     private var mappedEnd: UInt64
 
+    /// Whether `release` gave the reservation back already.
+    private var released = false
+
+    /// execve, before the new program is mapped: gives the reservation back (a program at
+    /// a fixed address may need that range: a non-PIE gcc's break lies where cc1 goes).
+    public func release() {
+        lock.withLock {
+            if !released { _ = munmap(UnsafeMutableRawPointer(bitPattern: UInt(start)), Int(Self.reservation)) }
+            released = true
+        }
+    }
+
     /// execve: gives the old reservation back and reserves again after `newStart`.
     public func reset(start newStart: UInt64) throws(LinuxError) {
         // The old reservation goes first: the new program's break may start in it.
-        lock.withLock { _ = munmap(UnsafeMutableRawPointer(bitPattern: UInt(start)), Int(Self.reservation)) }
+        lock.withLock {
+            if !released { _ = munmap(UnsafeMutableRawPointer(bitPattern: UInt(start)), Int(Self.reservation)) }
+            released = false
+        }
         let fresh = try ProgramBreak(start: newStart)  // its reservation becomes ours (no deinit unmaps)
         lock.withLock {
             start = fresh.start
