@@ -99,7 +99,8 @@ extension Handlers {
             if pid == 0 {
                 cj_fork_child()
                 if vfork { close(release[0]) }
-                forkChild(t, p, host: host, frame: block, vforkRelease: release[1], childTID: flags & cloneChildSettid != 0 ? childTID : 0)
+                forkChild(t, p, host: host, frame: block, vforkRelease: release[1], childTID: flags & cloneChildSettid != 0 ? childTID : 0,
+                          sharedStack: flags & cloneVM != 0 ? f.raw.pointee.rsp : 0)
             }
             let e = errno
             cj_fork_parent()
@@ -131,7 +132,8 @@ extension Handlers {
     /// The child's side: runs on the only thread the host fork left, which was a kthread
     /// of the parent's runtime and becomes this process's signal thread.
     static func forkChild(_ t: AppThread, _ p: LinuxProcess, host: ProcessHost, frame: UnsafeMutableRawPointer,
-                          vforkRelease: Int32, childTID: UInt64) -> Never {
+                          vforkRelease: Int32, childTID: UInt64, sharedStack: UInt64) -> Never {
+        let parent = p.pid
         let pid = getpid()
         // No longer a kthread: interception off, its %gs area and altstack gone.
         _ = cj_sud_disable()
@@ -141,6 +143,7 @@ extension Handlers {
         p.alarm.afterFork()
         if p.vforkRelease >= 0 { close(p.vforkRelease) }  // a vfork child's child: not its to release
         p.vforkRelease = vforkRelease
+        p.vforkShared = sharedStack != 0 ? (parent, sharedStack) : nil
         p.deathSignal = 0
         // The parent's futex waiters (other threads) do not exist here.
         futexTable = WaitTable(bucketCount: 1024)
@@ -165,9 +168,37 @@ extension Handlers {
         host.signalLoop(p)
     }
 
-    /// exit_group: nothing to do yet beyond what the host does (a vfork child's release
-    /// pipe closes with the process).
-    static func beforeExit(_ p: LinuxProcess) {}
+    // Tunables: how much of the parent's stack, above its stack pointer at the clone, a
+    // CLONE_VM child that exits without exec copies back.
+    static let sharedStackBytes = 32 * 1024
+
+    /// exit_group. A CLONE_VM|CLONE_VFORK child (posix_spawn's) that exits before exec
+    /// shares memory with its parent in Linux and reports its failure there (glibc
+    /// stores errno in the parent's frame): the parent's stack above its stack pointer
+    /// at the clone gets this process's copy of it (process_vm_writev; the parent sleeps
+    /// until this process is gone). The release pipe closes with the process.
+    static func beforeExit(_ p: LinuxProcess) {
+        guard p.vforkRelease >= 0, let shared = p.vforkShared else { return }
+        let (parent, sp) = shared
+        // Only the application's memory: the stack's range in the address-space book
+        // (libOS memory may lie next to it and must stay the parent's).
+        guard let range = p.addressSpace.range(containing: sp) else { return }
+        let limit = min(range.upperBound, sp + UInt64(sharedStackBytes))
+        var pageEnd = min((sp + 4096) & ~4095, limit)
+        var start = sp
+        while start < limit {
+            var local = iovec(iov_base: UnsafeMutableRawPointer(bitPattern: UInt(start)), iov_len: Int(pageEnd - start))
+            var remote = local
+            let r = withUnsafeMutablePointer(to: &local) { l in
+                withUnsafeMutablePointer(to: &remote) { rm in
+                    cj_host_syscall(311, UInt64(parent), UInt64(UInt(bitPattern: l)), 1, UInt64(UInt(bitPattern: rm)), 1, 0)
+                }
+            }
+            if r <= 0 { break }
+            start = pageEnd
+            pageEnd = min(pageEnd + 4096, limit)
+        }
+    }
 
     /// execve past its point of no return: a vfork parent may go on.
     static func releaseVforkParent(_ p: LinuxProcess) {
@@ -175,5 +206,6 @@ extension Handlers {
             close(p.vforkRelease)
             p.vforkRelease = -1
         }
+        p.vforkShared = nil
     }
 }

@@ -168,6 +168,8 @@ public final class LinuxProcess: @unchecked Sendable {
     public internal(set) var pid: Int32
     /// vfork's parent waits until this host pipe end closes (exec or exit); -1 otherwise.
     var vforkRelease: Int32 = -1
+    /// A CLONE_VM vfork child: its parent's pid and stack pointer at the clone.
+    var vforkShared: (pid: Int32, stack: UInt64)?
     /// PR_SET_PDEATHSIG's signal (set on the host too); a child starts without one.
     var deathSignal: Int32 = 0
     /// The path /proc/self/exe names.

@@ -32,6 +32,9 @@ static pid_t expected_pid;
 
 static void on_chld(int sig, siginfo_t *si, void *uc) {
     (void)sig; (void)uc;
+    // Only the expected child's: under junction the SIGCHLD of a child reaped before the
+    // handler was installed may still arrive (it comes through junction's signal thread).
+    if (si->si_pid != expected_pid) return;
     chld_count++;
     chld_code = si->si_code;
     chld_status = si->si_status;
@@ -212,6 +215,8 @@ int main(void) {
     waitpid(sp, &st, 0);
     printf("posix_spawn: %d\n", rc);
     describe("spawned sh", st);
+    char *none[] = {"no-such-program", NULL};
+    printf("posix_spawn of a missing program: %d\n", posix_spawn(&sp, "/no/such/program", NULL, NULL, none, environ));
     c = fork();
     if (c == 0) {
         execl("/bin/echo", "echo", "exec in a child", (char *)NULL);
