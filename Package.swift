@@ -13,7 +13,11 @@ let package = Package(
         .library(name: "SyscallEmu", targets: ["SyscallEmu"]),
         .library(name: "LibOS", targets: ["LibOS"]),
         .library(name: "NetStack", targets: ["NetStack"]),
+        .library(name: "NetProtocols", targets: ["NetProtocols"]),
         .library(name: "NICQueues", targets: ["NICQueues"]),
+        .library(name: "NICQueuesCore", targets: ["NICQueuesCore"]),
+        .library(name: "NICQueuesXDP", targets: ["NICQueuesXDP"]),
+        .library(name: "NICQueuesVerbs", targets: ["NICQueuesVerbs"]),
         .executable(name: "junction", targets: ["junction"]),
         .executable(name: "junction-bench", targets: ["junction-bench"]),
         .executable(name: "uthreads-demo", targets: ["uthreads-demo"]),
@@ -29,17 +33,25 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
     ],
     targets: [
-        // C and assembly shims: the context switch, the %gs-based per-kthread area,
-        // the stack-overflow reporter, and small atomics over C structs.
+        // The thread runtime's C and assembly: the context switch, the %gs-based
+        // per-kthread area, the stack-overflow reporter, atomics over C structs, futex.
+        .target(
+            name: "CUThreads",
+            path: "Sources/CUThreads",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        // The interception's C and assembly: the system-call entry, Syscall User
+        // Dispatch, seccomp, user-memory access, entering a loaded program.
         .target(
             name: "CJunction",
+            dependencies: ["CUThreads"],
             path: "Sources/CJunction",
             cSettings: [.define("_GNU_SOURCE")]
         ),
         .target(
             name: "UThreads",
             dependencies: [
-                "CJunction",
+                "CUThreads",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
         ),
@@ -55,7 +67,7 @@ let package = Package(
             name: "FileSystem",
             dependencies: [
                 "UThreads",
-                "CJunction",
+                "CUThreads",
                 "CURing",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
@@ -70,10 +82,10 @@ let package = Package(
                 "FileSystem",
                 "Loader",
                 .product(name: "SystemPackage", package: "swift-system"),
-            ],
-            // Every call passes through the dispatcher: no dynamic exclusivity checks on
-            // its path (its tables are written once at start-up; shared state is locked).
-            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+            ]
+            // Every call passes through the dispatcher: its lock-guarded class properties
+            // are declared `@exclusivity(unchecked)` (no dynamic checks on that path, and no
+            // access tracked per OS thread across a uthread park).
         ),
         // Composes an instance: runtime, file systems, program, interception.
         .target(
@@ -98,23 +110,54 @@ let package = Package(
         .executableTarget(
             name: "elf-run",
             dependencies: ["Loader"],
-            path: "Examples/elf-run",
-            // A static Swift runtime: elf-run's own start-up is part of every program it
-            // runs, and dynamic loading of the Swift libraries is most of it.
-            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
+            path: "Examples/elf-run"
+            // Build it with a static Swift runtime (`swift build -c release
+            // --static-swift-stdlib --product elf-run`): its own start-up is part of every
+            // program it runs, and loading the Swift libraries is most of it.
         ),
-        // NIC queues: the C side (AF_XDP through libxdp/libbpf, ibverbs, TAP, fd passing).
+        // NIC queues' C side with no C library: atomics on shared memory, TAP, AF_PACKET,
+        // fd passing.
         .target(
             name: "CNICQueues",
             path: "Sources/CNICQueues",
-            cSettings: [.define("_GNU_SOURCE")],
-            linkerSettings: [.linkedLibrary("xdp"), .linkedLibrary("bpf"), .linkedLibrary("ibverbs")]
+            cSettings: [.define("_GNU_SOURCE")]
         ),
-        // Packet pools and the NetworkDevice queue interface over loopback, shared
-        // memory, TAP, AF_XDP and ibverbs; fault injection and pcap wrappers.
+        // AF_XDP through libxdp/libbpf.
+        .target(
+            name: "CXDP",
+            dependencies: ["CNICQueues"],
+            path: "Sources/CXDP",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("xdp"), .linkedLibrary("bpf")]
+        ),
+        // ibverbs raw-packet queues.
+        .target(
+            name: "CVerbs",
+            dependencies: ["CNICQueues"],
+            path: "Sources/CVerbs",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("ibverbs")]
+        ),
+        // Packet pools and the NetworkDevice queue interface over loopback, shared memory
+        // and TAP; fault injection and pcap wrappers. No C library.
+        .target(
+            name: "NICQueuesCore",
+            dependencies: ["CNICQueues", "UThreads"]
+        ),
+        // The AF_XDP backend (links libxdp and libbpf).
+        .target(
+            name: "NICQueuesXDP",
+            dependencies: ["NICQueuesCore", "CNICQueues", "CXDP"]
+        ),
+        // The ibverbs backend (links libibverbs).
+        .target(
+            name: "NICQueuesVerbs",
+            dependencies: ["NICQueuesCore", "CNICQueues", "CVerbs"]
+        ),
+        // Every backend, and DeviceSpec opening any of them from a string ("tap:jt0").
         .target(
             name: "NICQueues",
-            dependencies: ["CNICQueues", "UThreads"]
+            dependencies: ["NICQueuesCore", "NICQueuesXDP", "NICQueuesVerbs", "CNICQueues"]
         ),
         // A second process for the shared-memory link tests.
         .executableTarget(
@@ -124,7 +167,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NICQueuesTests",
-            dependencies: ["NICQueues", "CNICQueues", "UThreads", "TestSupport"]
+            dependencies: ["NICQueues", "NICQueuesCore", "CNICQueues", "CXDP", "CVerbs", "UThreads", "TestSupport"]
         ),
         .executableTarget(
             name: "junction-bench",
@@ -147,7 +190,7 @@ let package = Package(
         ),
         .testTarget(
             name: "UThreadsTests",
-            dependencies: ["UThreads", "CJunction"]
+            dependencies: ["UThreads", "CUThreads"]
         ),
         .testTarget(
             name: "FileSystemTests",
@@ -171,27 +214,33 @@ let package = Package(
             name: "LoaderTests",
             dependencies: ["Loader", "TestSupport"]
         ),
-        // Ethernet, ARP, IPv4, ICMP, UDP, TCP: Wire/ parses and emits, holding no state (and
-        // imports nothing); Fragments/ reassembles IPv4; TCP/ is the TCP state machine (no
-        // device, no lock, no clock); Interface/ runs ARP, routing, demultiplexing and the
-        // TCP timer heap over a NICQueues device on the UThreads runtime; Sockets/ are UDP
-        // and TCP sockets and listeners.
+        // The pure protocol layers, no dependencies (no device, no runtime, no C library):
+        // Wire/ parses and emits Ethernet, ARP, IPv4, ICMP, UDP and TCP, holding no state;
+        // Fragments/ reassembles IPv4; TCP/ is the TCP state machine (no lock, no clock).
+        .target(
+            name: "NetProtocols"
+        ),
+        // Interface/ runs ARP, routing, demultiplexing and the TCP timer heap over a
+        // NICQueuesCore device on the UThreads runtime; Sockets/ are UDP and TCP sockets
+        // and listeners. Re-exports NetProtocols (`import NetStack` brings both).
         .target(
             name: "NetStack",
             dependencies: [
-                "NICQueues",
+                "NetProtocols",
+                "NICQueuesCore",
                 "UThreads",
                 .product(name: "HeapModule", package: "swift-collections"),
-            ],
+            ]
             // Every packet touches the interface's and the sockets' state (a class's
-            // stored properties, guarded by the interface's lock): dynamic exclusivity
-            // checks were a third of the per-packet time (perf, Performance.md).
-            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+            // stored properties, guarded by the interface's lock): those properties are
+            // `@exclusivity(unchecked)`, as dynamic checks were a third of the per-packet
+            // time (perf, Performance.md).
         ),
         .testTarget(
             name: "NetStackTests",
             dependencies: [
                 "NetStack",
+                "NetProtocols",
                 "NICQueues",
                 "UThreads",
                 "TestSupport",

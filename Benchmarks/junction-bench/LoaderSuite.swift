@@ -26,7 +26,7 @@ struct LoaderSuite: ParsableCommand {
         let elfRun = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             .deletingLastPathComponent().appendingPathComponent("elf-run").path
         guard FileManager.default.isExecutableFile(atPath: elfRun) else {
-            throw ValidationError("elf-run is not built next to junction-bench: swift build -c release --product elf-run")
+            throw ValidationError("elf-run is not built next to junction-bench: swift build -c release --static-swift-stdlib --product elf-run")
         }
         let n = o.iterations(300)
         let fixedCost = timeSpawns(n, elfRun, ["elf-run", "--startup-only"], expect: 0)

@@ -1,7 +1,7 @@
 // Blocking.swift: how a file operation waits: a uthread parks (its kthread runs others);
 // an OS thread outside any runtime sleeps on a futex. Waiters re-check their condition
 // after every wake-up.
-import CJunction
+import CUThreads
 import UThreads
 
 /// One waiting party, registered under the owner's lock and woken after it drops it.

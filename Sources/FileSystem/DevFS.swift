@@ -1,6 +1,6 @@
 // DevFS.swift: /dev: null, zero, full, random, urandom, tty, and the standard streams
 // (stdin, stdout, stderr) passed through to host descriptors.
-import CJunction
+import CUThreads
 import SystemPackage
 
 #if canImport(Glibc)
@@ -211,21 +211,41 @@ final class SpecialDeviceHandle: FileHandle, @unchecked Sendable {
     func truncate(to size: Int64) throws(Errno) {}
 }
 
-/// A host descriptor used as a stream (the std streams, /dev/tty).
+/// A host descriptor used as a stream (the std streams, /dev/tty). When it is a regular
+/// file or block device (`< in.txt`, `> out.txt`) it stays one: seekable, pread/pwrite,
+/// ftruncate, with the offset kept by the host description it shares with the shell.
 public final class HostDescriptorHandle: FileHandle, @unchecked Sendable {
     public let fd: Int32
     let owned: Bool
+    /// A regular file or block device behind the descriptor.
+    let isFile: Bool
 
     public init(fd: Int32, owned: Bool) {
         self.fd = fd
         self.owned = owned
+        var st = stat()
+        let type = fstat(fd, &st) == 0 ? st.st_mode & S_IFMT : 0
+        isFile = type == S_IFREG || type == S_IFBLK
     }
 
-    public var isSeekable: Bool { false }
+    public var isSeekable: Bool { isFile }
+    public var keepsOffset: Bool { isFile }
+
+    public func seek(_ offset: Int64, whence: Int32) throws(Errno) -> Int64 {
+        let r = lseek(fd, off_t(offset), whence)
+        guard r >= 0 else { throw Errno(rawValue: errno) }
+        return Int64(r)
+    }
+
+    public func truncate(to size: Int64) throws(Errno) {
+        guard isFile else { throw .invalidArgument }
+        guard ftruncate(fd, off_t(size)) == 0 else { throw Errno(rawValue: errno) }
+    }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
         while true {
-            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            let n = isFile && offset >= 0 ? Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
+                                          : Glibc.read(fd, buffer.baseAddress, buffer.count)
             if n >= 0 { return n }
             if errno != EINTR { throw Errno(rawValue: errno) }
         }
@@ -233,13 +253,19 @@ public final class HostDescriptorHandle: FileHandle, @unchecked Sendable {
 
     public func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
         while true {
-            let n = Glibc.write(fd, buffer.baseAddress, buffer.count)
+            let n = isFile && offset >= 0 ? Glibc.pwrite(fd, buffer.baseAddress, buffer.count, off_t(offset))
+                                          : Glibc.write(fd, buffer.baseAddress, buffer.count)
             if n >= 0 { return n }
             if errno != EINTR { throw Errno(rawValue: errno) }
         }
     }
 
-    public func size() throws(Errno) -> Int64 { 0 }
+    public func size() throws(Errno) -> Int64 {
+        var st = stat()
+        guard isFile, fstat(fd, &st) == 0 else { return 0 }
+        return Int64(st.st_size)
+    }
+    public func sync() throws(Errno) { if isFile && fsync(fd) != 0 { throw Errno(rawValue: errno) } }
     public func close() { if owned { Glibc.close(fd) } }
     public var hostDescriptor: Int32? { fd }
 }

@@ -95,7 +95,7 @@ public final class FileSystemContext: @unchecked Sendable {
         if flags.contains(.path) {
             return OpenFile(location: target, handle: PathHandle(), flags: flags)
         }
-        if kind == .directory && (flags.canWrite || flags.contains(.create)) { throw .isDirectory }
+        if kind == .directory && (flags.canWrite || flags.contains(.create) || flags.contains(.truncate)) { throw .isDirectory }
         if !created {
             var want: Credentials.Access = []
             if flags.canRead { want.insert(.read) }

@@ -2,7 +2,7 @@
 // request and parks; submissions are batched while other uthreads are runnable; the
 // kthread's poll hook submits, reaps completions and unparks their uthreads. Without a
 // runtime, or where io_uring is unavailable, calls go straight to the kernel.
-import CJunction
+import CUThreads
 import CURing
 import SystemPackage
 import UThreads

@@ -1,7 +1,7 @@
 // HostWatcher.swift: readiness of host kernel objects (the host pipes a fork promotes
 // libOS pipes to, pidfds): one edge-triggered epoll instance, drained by a poll hook on
 // every kthread, wakes uthreads parked on an fd and calls the fd's readiness observer.
-import CJunction
+import CUThreads
 import Synchronization
 import SystemPackage
 import UThreads

@@ -88,6 +88,12 @@ public protocol FileHandle: AnyObject, Sendable {
     /// The host descriptor behind this handle, when there is one (HostFS files, std
     /// streams): what mmap of the file and fstat of a stream use.
     var hostDescriptor: Int32? { get }
+    /// The handle keeps the file offset itself (a host descriptor shared with processes
+    /// outside the instance, e.g. a redirected standard stream): reads and writes at
+    /// offset -1 use and move it, and `seek` moves it.
+    var keepsOffset: Bool { get }
+    /// lseek(2) on a handle that keeps its own offset.
+    func seek(_ offset: Int64, whence: Int32) throws(Errno) -> Int64
 }
 
 extension FileHandle {
@@ -99,6 +105,8 @@ extension FileHandle {
     public func addReadinessObserver(_ observer: @escaping @Sendable (Readiness) -> Void) -> Int { 0 }
     public func removeReadinessObserver(_ token: Int) {}
     public var hostDescriptor: Int32? { nil }
+    public var keepsOffset: Bool { false }
+    public func seek(_ offset: Int64, whence: Int32) throws(Errno) -> Int64 { throw .illegalSeek }
 }
 
 /// Readiness observers for handles whose readiness changes (pipes, devices).

@@ -64,6 +64,7 @@ public final class OpenFile: @unchecked Sendable {
         let f = flags
         guard f.canRead, !f.contains(.path) else { throw .badFileDescriptor }
         if !handle.isSeekable { return try handle.read(into: buffer, at: 0, nonBlocking: f.contains(.nonBlocking)) }
+        if handle.keepsOffset { return try handle.read(into: buffer, at: -1, nonBlocking: f.contains(.nonBlocking)) }
         // The offset is claimed under the lock only to read it; concurrent readers of one
         // description race as they do on Linux.
         let at = offset
@@ -76,6 +77,7 @@ public final class OpenFile: @unchecked Sendable {
         let f = flags
         guard f.canWrite, !f.contains(.path) else { throw .badFileDescriptor }
         if !handle.isSeekable { return try handle.write(from: buffer, at: 0, nonBlocking: f.contains(.nonBlocking)) }
+        if handle.keepsOffset { return try handle.write(from: buffer, at: -1, nonBlocking: f.contains(.nonBlocking)) }
         if f.contains(.append) {
             let n = try handle.write(from: buffer, at: -1, nonBlocking: false)
             let end = try handle.size()
@@ -93,7 +95,8 @@ public final class OpenFile: @unchecked Sendable {
         let f = flags
         guard f.canRead, !f.contains(.path) else { throw .badFileDescriptor }
         guard handle.isSeekable else { throw .illegalSeek }
-        guard offset >= 0 else { throw .invalidArgument }
+        // rw_verify_area: a negative offset, or one whose end overflows, is EINVAL.
+        guard offset >= 0, !offset.addingReportingOverflow(Int64(buffer.count)).overflow else { throw .invalidArgument }
         return try handle.read(into: buffer, at: offset, nonBlocking: f.contains(.nonBlocking))
     }
 
@@ -102,7 +105,7 @@ public final class OpenFile: @unchecked Sendable {
         let f = flags
         guard f.canWrite, !f.contains(.path) else { throw .badFileDescriptor }
         guard handle.isSeekable else { throw .illegalSeek }
-        guard offset >= 0 else { throw .invalidArgument }
+        guard offset >= 0, !offset.addingReportingOverflow(Int64(buffer.count)).overflow else { throw .invalidArgument }
         // Linux appends even with pwrite when O_APPEND is set.
         return try handle.write(from: buffer, at: f.contains(.append) ? -1 : offset, nonBlocking: false)
     }
@@ -113,6 +116,7 @@ public final class OpenFile: @unchecked Sendable {
     public func seek(_ offset: Int64, whence: Whence) throws(Errno) -> Int64 {
         guard !isPath else { throw .badFileDescriptor }
         guard handle.isSeekable else { throw .illegalSeek }
+        if handle.keepsOffset { return try handle.seek(offset, whence: whence.rawValue) }
         let isDirectory = location.node.kind == .directory
         let size = isDirectory ? 0 : try handle.size()
         return try lock.withLock { () throws(Errno) -> Int64 in

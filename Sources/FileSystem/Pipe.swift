@@ -1,6 +1,5 @@
 // Pipe.swift: pipes: a 64 KiB ring, blocking and non-blocking ends, writes of up to
 // PIPE_BUF bytes kept whole, EPIPE once the last reader closed, readiness for poll.
-import CJunction
 import Synchronization
 import SystemPackage
 
@@ -212,9 +211,11 @@ extension Pipe {
         let woken = lock.withLock { () -> [Waiter]? in
             if hostMode.load(ordering: .relaxed) { return [] }
             var fds: [Int32] = [-1, -1]
-            guard fds.withUnsafeMutableBufferPointer({
-                cj_host_syscall(293, UInt64(UInt(bitPattern: $0.baseAddress)), UInt64(O_NONBLOCK | O_CLOEXEC), 0, 0, 0, 0)
-            }) == 0 else { return nil }
+            guard Glibc.pipe(&fds) == 0 else { return nil }
+            for fd in fds {
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            }
             if count > 0 {
                 // The host pipe holds 64 KiB by default, as this buffer does.
                 if count > Self.defaultCapacity { _ = fcntl(fds[1], 1031 /* F_SETPIPE_SZ */, Int32(count)) }

@@ -110,6 +110,8 @@ public struct OpenFlags: OptionSet, Sendable, Hashable {
     public static let nonBlocking = OpenFlags(rawValue: 0o4000)
     public static let dataSync = OpenFlags(rawValue: 0o10000)
     public static let directory = OpenFlags(rawValue: 0o200000)
+    /// O_LARGEFILE: a 64-bit kernel sets it on every file open(2) opens (force_o_largefile).
+    public static let largeFile = OpenFlags(rawValue: 0o100000)
     public static let noFollow = OpenFlags(rawValue: 0o400000)
     public static let closeOnExec = OpenFlags(rawValue: 0o2000000)
     public static let path = OpenFlags(rawValue: 0o10000000)

@@ -204,6 +204,9 @@ public enum Instance {
         let ready: ReadyProgram
         do { ready = try Loader.load(path: path, arguments: command, environment: environment) } catch { throw .load(error) }
 
+        // The program keeps the descriptor limit it was started with; the libOS's own host
+        // descriptors get the hard limit's headroom.
+        DescriptorTable.raiseHostLimit()
         let process: LinuxProcess
         do {
             process = try LinuxProcess(fs: fs, programBreakStart: ready.main.breakStart, executablePath: realPath(ready.program.path))
@@ -222,7 +225,11 @@ public enum Instance {
         } catch {
             throw .fileSystem("mounting /proc", error)
         }
-        for (path, flags) in [("/dev/stdin", OpenFlags()), ("/dev/stdout", .writeOnly), ("/dev/stderr", .writeOnly)] {
+        for (fd, path) in [(Int32(0), "/dev/stdin"), (1, "/dev/stdout"), (2, "/dev/stderr")] {
+            // The status flags the host description has (access mode, O_APPEND, O_LARGEFILE...).
+            let host = fcntl(fd, F_GETFL)
+            let kept: Int32 = O_ACCMODE | O_APPEND | O_NONBLOCK | 0o100000 /* O_LARGEFILE */ | O_DSYNC | 0o40000 /* O_DIRECT */ | 0o1000000 /* O_NOATIME */
+            let flags = host >= 0 ? OpenFlags(rawValue: host & kept) : (fd == 0 ? OpenFlags() : .writeOnly)
             let file: OpenFile
             do { file = try fs.open(path, flags: flags) } catch { throw .fileSystem("opening \(path)", error) }
             do { _ = try process.descriptors.install(file, closeOnExec: false) } catch {

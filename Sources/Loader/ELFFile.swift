@@ -171,8 +171,8 @@ public struct ELFFile: Equatable, Sendable {
                 }
                 let bytes = try source.read(offset: ph.offset, count: Int(ph.fileSize))
                 guard bytes.last == 0 else { throw fail(.interpreterNotTerminated) }
-                let path = bytes.dropLast()
-                guard !path.contains(0) else { throw fail(.interpreterNotTerminated) }
+                // Linux opens the path as a C string: NUL padding after it is allowed.
+                let path = bytes.prefix(while: { $0 != 0 })
                 interpreter = String(decoding: path, as: UTF8.self)
             case ELFConstants.ptGNUStack:
                 stackFlags = ph.flags

@@ -2,6 +2,9 @@
 // `shm:PATH`, `tap:NAME`, `xdp:IFNAME[:QUEUE]`, `verbs:DEVICE`), and AnyNetworkDevice,
 // the one type that holds whichever backend was chosen.
 import CNICQueues
+import NICQueuesCore
+import NICQueuesVerbs
+import NICQueuesXDP
 import Glibc
 
 /// A parsed device string.
@@ -87,7 +90,9 @@ public enum DeviceSpec: Equatable, Sendable, CustomStringConvertible {
             c.queue = queue
             return .xdp(try XDPDevice(interface: interface, configuration: c))
         case .verbs(let device):
-            return .verbs(try VerbsDevice(device: device))
+            do { return .verbs(try VerbsDevice(device: device)) } catch .noRDMADevice(let detail, _) {
+                throw .noRDMADevice(detail: detail, available: DeviceSpec.availableBackends())
+            }
         }
     }
 

@@ -12,9 +12,9 @@ import Glibc
 public final class AddressSpace: @unchecked Sendable {
     private let lock = FSLock()
     /// Disjoint, sorted, page-aligned ranges.
-    private var ranges: [Range<UInt64>] = []
+    @exclusivity(unchecked) private var ranges: [Range<UInt64>] = []
     /// The main thread's stack (shown as [stack]).
-    public private(set) var stack: Range<UInt64> = 0..<0
+    @exclusivity(unchecked) public private(set) var stack: Range<UInt64> = 0..<0
 
     public init() {}
 
@@ -67,6 +67,46 @@ public final class AddressSpace: @unchecked Sendable {
             return ranges
         }
         for r in all { body(r) }
+    }
+
+    /// Whether every byte of [start, end) is the application's (one binary search: the
+    /// ranges are sorted and touching ones are merged).
+    public func contains(_ start: UInt64, _ end: UInt64) -> Bool {
+        lock.withLock {
+            var lo = 0, hi = ranges.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if ranges[mid].upperBound <= start { lo = mid + 1 } else { hi = mid }
+            }
+            return lo < ranges.count && ranges[lo].lowerBound <= start && end <= ranges[lo].upperBound
+        }
+    }
+
+    /// How many bytes from `start` on (at most `limit`) are the application's without a gap.
+    public func ownedLength(from start: UInt64, limit: UInt64) -> UInt64 {
+        lock.withLock {
+            var lo = 0, hi = ranges.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if ranges[mid].upperBound <= start { lo = mid + 1 } else { hi = mid }
+            }
+            guard lo < ranges.count, ranges[lo].lowerBound <= start else { return 0 }
+            return min(limit, ranges[lo].upperBound - start)
+        }
+    }
+
+    /// The parts of `r` that are not the application's.
+    public func gaps(in r: Range<UInt64>) -> [Range<UInt64>] {
+        lock.withLock {
+            var out: [Range<UInt64>] = []
+            var at = r.lowerBound
+            for x in ranges where x.upperBound > at && x.lowerBound < r.upperBound {
+                if x.lowerBound > at { out.append(at..<x.lowerBound) }
+                at = max(at, x.upperBound)
+            }
+            if at < r.upperBound { out.append(at..<r.upperBound) }
+            return out
+        }
     }
 
     /// Whether some byte of `r` is the application's.

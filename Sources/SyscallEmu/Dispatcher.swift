@@ -16,12 +16,12 @@ public typealias SyscallHandler = (SyscallFrame, LinuxProcess) throws(LinuxError
 public final class Dispatcher: @unchecked Sendable {
     public static let tableSize = 512
 
-    private var handlers: [SyscallHandler?]
-    private var names: [String?]
+    @exclusivity(unchecked) private var handlers: [SyscallHandler?]
+    @exclusivity(unchecked) private var names: [String?]
     public let process: LinuxProcess
-    public var trace: Bool
+    @exclusivity(unchecked) public var trace: Bool
     private let lock = FSLock()
-    private var reportedUnknown = Set<Int>()
+    @exclusivity(unchecked) private var reportedUnknown = Set<Int>()
 
     public init(process: LinuxProcess, trace: Bool = false) {
         self.process = process
@@ -79,11 +79,12 @@ public final class Dispatcher: @unchecked Sendable {
 
     // MARK: installation
 
-    nonisolated(unsafe) static var active: Dispatcher?
+    @exclusivity(unchecked) nonisolated(unsafe) static var active: Dispatcher?
 
     /// Makes this dispatcher receive every intercepted call.
     public func install() {
         Dispatcher.active = self
+        UserMemory.owner = process
         cj_set_syscall_handler { frame in
             Dispatcher.active!.dispatch(SyscallFrame(frame!))
         }

@@ -22,17 +22,17 @@ final class EventPoll: FileHandle, @unchecked Sendable {
     }
 
     final class Item {
-        weak var file: OpenFile?
+        @exclusivity(unchecked) weak var file: OpenFile?
         /// Kept to remove the observer once the description is gone (closing it still
         /// closes the handle: the OpenFile's deinit does).
         let handle: any FileHandle
-        var events: UInt32
-        var data: UInt64
-        var token = 0
+        @exclusivity(unchecked) var events: UInt32
+        @exclusivity(unchecked) var data: UInt64
+        @exclusivity(unchecked) var token = 0
         /// Edge-triggered: readiness may have changed since the last report.
-        var edge = true
+        @exclusivity(unchecked) var edge = true
         /// EPOLLONESHOT after its report, until EPOLL_CTL_MOD.
-        var disabled = false
+        @exclusivity(unchecked) var disabled = false
         init(file: OpenFile, events: UInt32, data: UInt64) {
             self.file = file
             handle = file.handle
@@ -42,8 +42,8 @@ final class EventPoll: FileHandle, @unchecked Sendable {
     }
 
     private let lock = FSLock()
-    private var items: [Key: Item] = [:]
-    private var waiters: [UThreadRef] = []
+    @exclusivity(unchecked) private var items: [Key: Item] = [:]
+    @exclusivity(unchecked) private var waiters: [UThreadRef] = []
     private let observers = ReadinessObservers()
 
     var isSeekable: Bool { false }

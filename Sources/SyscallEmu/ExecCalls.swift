@@ -32,7 +32,7 @@ extension Handlers {
                 // fexecve: the file behind the descriptor.
                 return try execve(f, p, path: try p.fd(f.a0).location.path, base: nil, argv: f.a2, envp: f.a3, flags: 0)
             }
-            return try execve(f, p, path: path, base: try p.base(f.a0), argv: f.a2, envp: f.a3, flags: f.a4)
+            return try execve(f, p, path: path, base: try p.base(f.a0, for: path), argv: f.a2, envp: f.a3, flags: f.a4)
         }
     }
 

@@ -49,6 +49,12 @@ extension LinuxProcess {
         return try descriptors.get(fd).location
     }
 
+    /// The same for `path`: an absolute path ignores dirfd (Linux looks dirfd up only for
+    /// relative paths, so a bad dirfd is no error then).
+    func base(_ dirfd: UInt64, for path: String) throws(LinuxError) -> Location? {
+        path.utf8.first == UInt8(ascii: "/") ? nil : try base(dirfd)
+    }
+
     func fd(_ v: UInt64) throws(LinuxError) -> OpenFile { try descriptors.get(Int32(truncatingIfNeeded: v)) }
 }
 
@@ -129,7 +135,7 @@ extension Handlers {
                 try storeStat(try status(of: try p.fd(f.a0)), at: f.a2)
                 return 0
             }
-            let base = try p.base(f.a0)
+            let base = try p.base(f.a0, for: path)
             let follow = f.a3 & atSymlinkNoFollow == 0
             try storeStat(try fsCall { () throws(Errno) in try p.fs.status(path, at: base, followSymlinks: follow) }, at: f.a2)
             return 0
@@ -148,7 +154,8 @@ extension Handlers {
             try readlink(p, base: nil, path: try UserMemory.string(f.a0), buffer: f.a1, size: f.a2)
         }
         d.register(267, "readlinkat") { f, p throws(LinuxError) in
-            try readlink(p, base: try p.base(f.a0), path: try UserMemory.string(f.a1), buffer: f.a2, size: f.a3)
+            let path = try UserMemory.string(f.a1)
+            return try readlink(p, base: try p.base(f.a0, for: path), path: path, buffer: f.a2, size: f.a3)
         }
         d.register(21, "access") { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a0)
@@ -157,7 +164,7 @@ extension Handlers {
         }
         let faccessat: SyscallHandler = { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a1)
-            let base = try p.base(f.a0)
+            let base = try p.base(f.a0, for: path)
             try fsCall { () throws(Errno) in
                 try p.fs.access(path, mode: UInt32(truncatingIfNeeded: f.a2), at: base, followSymlinks: f.a3 & atSymlinkNoFollow == 0)
             }
@@ -189,7 +196,7 @@ extension Handlers {
         }
         d.register(258, "mkdirat") { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a1)
-            let base = try p.base(f.a0)
+            let base = try p.base(f.a0, for: path)
             try fsCall { () throws(Errno) in try p.fs.makeDirectory(path, mode: UInt32(truncatingIfNeeded: f.a2), at: base) }
             return 0
         }
@@ -205,7 +212,7 @@ extension Handlers {
         }
         d.register(263, "unlinkat") { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a1)
-            let base = try p.base(f.a0)
+            let base = try p.base(f.a0, for: path)
             guard f.a2 & ~atRemoveDir == 0 else { throw LinuxError(.EINVAL) }
             try fsCall { () throws(Errno) in
                 if f.a2 & atRemoveDir != 0 { try p.fs.removeDirectory(path, at: base) } else { try p.fs.unlink(path, at: base) }
@@ -220,7 +227,7 @@ extension Handlers {
         let renameat: SyscallHandler = { f, p throws(LinuxError) in
             if f.number == 316 && f.a4 != 0 { throw LinuxError(.EINVAL) }
             let a = try UserMemory.string(f.a1), b = try UserMemory.string(f.a3)
-            let ba = try p.base(f.a0), bb = try p.base(f.a2)
+            let ba = try p.base(f.a0, for: a), bb = try p.base(f.a2, for: b)
             try fsCall { () throws(Errno) in try p.fs.rename(a, to: b, oldAt: ba, newAt: bb) }
             return 0
         }
@@ -233,7 +240,7 @@ extension Handlers {
         }
         d.register(265, "linkat") { f, p throws(LinuxError) in
             let a = try UserMemory.string(f.a1), b = try UserMemory.string(f.a3)
-            let ba = try p.base(f.a0), bb = try p.base(f.a2)
+            let ba = try p.base(f.a0, for: a), bb = try p.base(f.a2, for: b)
             try fsCall { () throws(Errno) in try p.fs.link(a, to: b, existingAt: ba, newAt: bb, followSymlinks: f.a4 & 0x400 != 0) }
             return 0
         }
@@ -244,7 +251,7 @@ extension Handlers {
         }
         d.register(266, "symlinkat") { f, p throws(LinuxError) in
             let t = try UserMemory.string(f.a0), path = try UserMemory.string(f.a2)
-            let base = try p.base(f.a1)
+            let base = try p.base(f.a1, for: path)
             try fsCall { () throws(Errno) in try p.fs.makeSymlink(t, at: path, relativeTo: base) }
             return 0
         }
@@ -274,7 +281,7 @@ extension Handlers {
         }
         d.register(268, "fchmodat") { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a1)
-            let base = try p.base(f.a0)
+            let base = try p.base(f.a0, for: path)
             try fsCall { () throws(Errno) in try p.fs.changeMode(path, mode: UInt32(truncatingIfNeeded: f.a2), at: base) }
             return 0
         }
@@ -324,7 +331,7 @@ extension Handlers {
                 try fsCall { () throws(Errno) in try p.fs.changeOwner(file.location, uid: owner(f.a2), gid: owner(f.a3)) }
                 return 0
             }
-            let base = try p.base(f.a0)
+            let base = try p.base(f.a0, for: path)
             try fsCall { () throws(Errno) in
                 try p.fs.changeOwner(path, uid: owner(f.a2), gid: owner(f.a3), at: base, followSymlinks: f.a4 & atSymlinkNoFollow == 0)
             }
@@ -363,8 +370,9 @@ extension Handlers {
 
     static func open(_ p: LinuxProcess, dirfd: UInt64, path: UInt64, flags: UInt64, mode: UInt64) throws(LinuxError) -> Int64 {
         let s = try UserMemory.string(path)
-        let base = try p.base(dirfd)
-        let of = OpenFlags(rawValue: Int32(truncatingIfNeeded: flags))
+        let base = try p.base(dirfd, for: s)
+        var of = OpenFlags(rawValue: Int32(truncatingIfNeeded: flags))
+        if !of.contains(.path) { of.insert(.largeFile) }  // as a 64-bit kernel does
         let file = try fsCall { () throws(Errno) in try p.fs.open(s, flags: of, mode: UInt32(truncatingIfNeeded: mode) & 0o7777, at: base) }
         return Int64(try p.descriptors.install(file, closeOnExec: of.contains(.closeOnExec)))
     }
@@ -428,7 +436,9 @@ extension Handlers {
             try p.descriptors.setCloseOnExec(fd, f.a2 & 1 != 0)
             return 0
         case 3:  // F_GETFL
-            return Int64(file.flags.rawValue & ~OpenFlags.closeOnExec.rawValue)
+            // Linux keeps none of the open-time flags in f_flags (do_dentry_open).
+            let openTime: OpenFlags = [.closeOnExec, .create, .exclusive, .noControllingTerminal, .truncate]
+            return Int64(file.flags.subtracting(openTime).rawValue)
         case 4:  // F_SETFL: only O_APPEND and O_NONBLOCK change
             let settable = OpenFlags.append.rawValue | OpenFlags.nonBlocking.rawValue
             let new = (file.flags.rawValue & ~settable) | (Int32(truncatingIfNeeded: f.a2) & settable)
@@ -515,7 +525,7 @@ extension Handlers {
             return 0
         }
         let path = try UserMemory.string(f.a1)
-        let base = try p.base(f.a0)
+        let base = try p.base(f.a0, for: path)
         try fsCall { () throws(Errno) in
             try p.fs.updateTimes(path, access: times[0], modification: times[1], explicit: explicit, at: base,
                                  followSymlinks: f.a3 & atSymlinkNoFollow == 0)
@@ -607,7 +617,7 @@ extension Handlers {
             if path.isEmpty && flags & atEmptyPath != 0 {
                 st = try status(of: try p.fd(f.a0))
             } else {
-                let base = try p.base(f.a0)
+                let base = try p.base(f.a0, for: path)
                 st = try fsCall { () throws(Errno) in try p.fs.status(path, at: base, followSymlinks: flags & atSymlinkNoFollow == 0) }
             }
             try storeStatx(st, at: f.a4)

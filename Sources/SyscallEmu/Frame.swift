@@ -43,9 +43,32 @@ public enum UserMemory {
         address >= 4096 && address < (1 << 47) && UInt64(length) <= (1 << 47) - address
     }
 
+    /// The process whose memory user pointers must lie in: its address-space book (what
+    /// the program mapped, was loaded into, and its break). Set when its dispatcher is
+    /// installed; nil (the libraries used without a process) checks plausibility only.
+    @exclusivity(unchecked) nonisolated(unsafe) static var owner: LinuxProcess?
+
+    /// Whether [address, address + length) is the program's memory: a pointer into the
+    /// libOS's own code, heap, stacks or rings is EFAULT, as an unmapped one would be.
+    @inline(__always)
+    static func isApplication(_ address: UInt64, _ length: Int) -> Bool {
+        guard let p = owner else { return true }
+        let end = address + UInt64(length)
+        return p.addressSpace.contains(address, end) || p.programBreak.contains(address, end)
+    }
+
+    /// How many bytes from `address` on (at most `length`) are the program's without a gap.
+    static func applicationLength(_ address: UInt64, _ length: Int) -> Int {
+        guard let p = owner else { return length }
+        let n = Int(p.addressSpace.ownedLength(from: address, limit: UInt64(length)))
+        if n > 0 { return n }
+        return p.programBreak.contains(address, address + UInt64(length)) ? length : 0
+    }
+
     /// `length` bytes at `address`, checked for `access`.
     public static func pointer(_ address: UInt64, _ length: Int = 1, for access: Access) throws(LinuxError) -> UnsafeMutableRawPointer {
-        guard length == 0 || isPlausible(address, length), let p = UnsafeMutableRawPointer(bitPattern: UInt(address)) else {
+        guard length == 0 || (isPlausible(address, length) && isApplication(address, length)),
+              let p = UnsafeMutableRawPointer(bitPattern: UInt(address)) else {
             throw LinuxError(.EFAULT)
         }
         if length > 0 && cj_probe_user(UInt(address), length, access == .write ? 1 : 0) != 0 { throw LinuxError(.EFAULT) }
@@ -65,7 +88,11 @@ public enum UserMemory {
         guard length >= 0 else { throw LinuxError(.EINVAL) }
         if length == 0 { return UnsafeMutableRawBufferPointer(start: nil, count: 0) }
         guard isPlausible(address, length), let p = UnsafeMutableRawPointer(bitPattern: UInt(address)) else { throw LinuxError(.EFAULT) }
-        return UnsafeMutableRawBufferPointer(start: p, count: length)
+        // The libOS's memory past the program's acts as a hole: the kernel copies up to it,
+        // as Linux copies up to a bad page.
+        let owned = applicationLength(address, length)
+        guard owned > 0 else { throw LinuxError(.EFAULT) }
+        return UnsafeMutableRawBufferPointer(start: p, count: owned)
     }
 
     /// The buffer of a read or write on `file`: unprobed when the host kernel does the
@@ -80,6 +107,7 @@ public enum UserMemory {
         let n = cj_user_strnlen(UInt(address), limit)
         if n < 0 { throw LinuxError(.EFAULT) }
         if n >= limit { throw LinuxError(.ENAMETOOLONG) }
+        guard isApplication(address, Int(n) + 1) else { throw LinuxError(.EFAULT) }
         let p = UnsafePointer<UInt8>(bitPattern: UInt(address))!
         return String(decoding: UnsafeBufferPointer(start: p, count: Int(n)), as: UTF8.self)
     }

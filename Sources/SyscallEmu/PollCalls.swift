@@ -25,7 +25,7 @@ extension Handlers {
 
     /// struct pollfd { int fd; short events; short revents; }.
     static func poll(_ p: LinuxProcess, fds: UInt64, count: UInt64, timeoutNanoseconds: Int64?) throws(LinuxError) -> Int64 {
-        guard count <= UInt64(DescriptorTable.limit) else { throw LinuxError(.EINVAL) }
+        guard count <= UInt64(p.descriptors.limit) else { throw LinuxError(.EINVAL) }
         let n = Int(count)
         if n > 0 { _ = try UserMemory.pointer(fds, n * 8, for: .write) }
         let deadline = timeoutNanoseconds.map { MonotonicInstant.now.advanced(by: .nanoseconds($0)) }

@@ -9,10 +9,12 @@ import UThreads
 import Glibc
 #endif
 
-/// A file descriptor table: lowest free number first, close-on-exec per descriptor.
+/// A file descriptor table: lowest free number first, close-on-exec per descriptor,
+/// bounded by the process's RLIMIT_NOFILE (the emulated soft limit: the host process's
+/// own limit is raised to its hard limit at start, so host files never run out first).
 public final class DescriptorTable: @unchecked Sendable {
-    // Tunables: RLIMIT_NOFILE's usual soft limit.
-    public static let limit: Int32 = 1024
+    // Tunables: RLIMIT_NOFILE's usual soft limit, when the host says nothing else.
+    public static let defaultLimit: Int32 = 1024
 
     struct Entry {
         var file: OpenFile
@@ -20,65 +22,138 @@ public final class DescriptorTable: @unchecked Sendable {
     }
 
     private let lock = FSLock()
-    private var entries: [Int32: Entry] = [:]
+    /// Indexed by descriptor; grows on demand (never past `limit`).
+    @exclusivity(unchecked) private var entries: [Entry?] = []
+    /// No descriptor below this one is free (Linux's next_fd hint).
+    @exclusivity(unchecked) private var lowestFree: Int32 = 0
+    @exclusivity(unchecked) private var _limit: Int32
 
-    public init() {}
+    /// `limit`: the starting RLIMIT_NOFILE soft limit (by default the host's soft limit as
+    /// it was before `raiseHostLimit`).
+    public init(limit: Int32? = nil) {
+        _limit = limit ?? Self.startingSoftLimit
+    }
+
+    /// The host's soft limit when the libOS first looked: what the program inherited.
+    public static let startingSoftLimit: Int32 = hostLimits().soft
+
+    /// The host process's RLIMIT_NOFILE, soft and hard, clamped to Int32.
+    public static func hostLimits() -> (soft: Int32, hard: Int32) {
+        var r = rlimit()
+        guard getrlimit(RLIMIT_NOFILE_VALUE, &r) == 0 else { return (defaultLimit, defaultLimit) }
+        let clamp = { (v: rlim_t) -> Int32 in v > rlim_t(Int32.max) ? Int32.max : Int32(v) }
+        return (clamp(r.rlim_cur), clamp(r.rlim_max))
+    }
+
+    /// Raises the host process's soft RLIMIT_NOFILE to its hard limit, so the libOS's own
+    /// host descriptors (HostFS files, sockets, rings) never hit it before the program's
+    /// emulated limit does. Returns the hard limit.
+    @discardableResult
+    public static func raiseHostLimit() -> Int32 {
+        _ = startingSoftLimit  // read before it changes
+        var r = rlimit()
+        guard getrlimit(RLIMIT_NOFILE_VALUE, &r) == 0 else { return defaultLimit }
+        if r.rlim_cur != r.rlim_max {
+            r.rlim_cur = r.rlim_max
+            _ = setrlimit(RLIMIT_NOFILE_VALUE, &r)
+        }
+        return hostLimits().hard
+    }
+
+    /// RLIMIT_NOFILE's soft limit as the program sees it (getrlimit/setrlimit/prlimit64).
+    public var limit: Int32 {
+        get { lock.withLock { _limit } }
+        set { lock.withLock { _limit = max(0, newValue) } }
+    }
 
     public func get(_ fd: Int32) throws(LinuxError) -> OpenFile {
-        guard let e = lock.withLock({ entries[fd] }) else { throw LinuxError(.EBADF) }
+        guard let e = lock.withLock({ fd >= 0 && Int(fd) < entries.count ? entries[Int(fd)] : nil }) else {
+            throw LinuxError(.EBADF)
+        }
         return e.file
     }
 
-    /// Installs `file` at the lowest free number at or above `minimum`.
+    /// Installs `file` at the lowest free number at or above `minimum` (F_DUPFD: EINVAL
+    /// for a minimum outside [0, RLIMIT_NOFILE), as Linux; EMFILE when the table is full).
     public func install(_ file: OpenFile, closeOnExec: Bool, minimum: Int32 = 0) throws(LinuxError) -> Int32 {
         try lock.withLock { () throws(LinuxError) -> Int32 in
-            var fd = minimum
-            while entries[fd] != nil { fd += 1 }
-            guard fd < Self.limit else { throw LinuxError(.EMFILE) }
-            entries[fd] = Entry(file: file, closeOnExec: closeOnExec)
+            guard minimum >= 0, minimum < _limit else { throw minimum == 0 ? LinuxError(.EMFILE) : LinuxError(.EINVAL) }
+            var fd = max(minimum, lowestFree)
+            while Int(fd) < entries.count, entries[Int(fd)] != nil { fd += 1 }
+            guard fd < _limit else { throw LinuxError(.EMFILE) }
+            store(Entry(file: file, closeOnExec: closeOnExec), at: fd)
+            if minimum <= lowestFree { lowestFree = fd + 1 }
             return fd
         }
     }
 
-    /// dup2/dup3: puts `file` at `fd`, closing what was there.
+    /// dup2/dup3: puts `file` at `fd`, closing what was there (EBADF past RLIMIT_NOFILE).
     public func install(_ file: OpenFile, at fd: Int32, closeOnExec: Bool) throws(LinuxError) {
-        guard fd >= 0, fd < Self.limit else { throw LinuxError(.EBADF) }
-        let old = lock.withLock { entries.updateValue(Entry(file: file, closeOnExec: closeOnExec), forKey: fd) }
+        let old = try lock.withLock { () throws(LinuxError) -> Entry? in
+            guard fd >= 0, fd < _limit else { throw LinuxError(.EBADF) }
+            let old = Int(fd) < entries.count ? entries[Int(fd)] : nil
+            store(Entry(file: file, closeOnExec: closeOnExec), at: fd)
+            return old
+        }
         _ = old  // released here, outside the lock
+    }
+
+    /// Under the lock: sets slot `fd`, growing the array geometrically.
+    private func store(_ e: Entry?, at fd: Int32) {
+        if Int(fd) >= entries.count {
+            let grown = min(Int(_limit), max(Int(fd) + 1, entries.count * 2, 64))
+            entries.append(contentsOf: repeatElement(nil, count: grown - entries.count))
+        }
+        entries[Int(fd)] = e
+    }
+
+    /// Under the lock: empties slot `fd` and returns what was there.
+    private func take(_ fd: Int32) -> Entry? {
+        guard fd >= 0, Int(fd) < entries.count, let e = entries[Int(fd)] else { return nil }
+        entries[Int(fd)] = nil
+        if fd < lowestFree { lowestFree = fd }
+        return e
     }
 
     /// execve: closes the close-on-exec descriptors.
     public func closeOnExecAll() {
         let closed = lock.withLock { () -> [Entry] in
-            let c = entries.filter { $0.value.closeOnExec }
-            for k in c.keys { entries[k] = nil }
-            return Array(c.values)
+            var c: [Entry] = []
+            for fd in entries.indices where entries[fd]?.closeOnExec == true {
+                if let e = take(Int32(fd)) { c.append(e) }
+            }
+            return c
         }
         _ = closed  // released here, outside the lock
     }
 
     /// Every descriptor and its open file, lowest first (/proc/self/fd).
     public func snapshot() -> [(Int32, OpenFile)] {
-        lock.withLock { entries.map { ($0.key, $0.value.file) }.sorted { $0.0 < $1.0 } }
+        lock.withLock { entries.indices.compactMap { i in entries[i].map { (Int32(i), $0.file) } } }
     }
 
     public func close(_ fd: Int32) throws(LinuxError) {
-        guard let old = lock.withLock({ entries.removeValue(forKey: fd) }) else { throw LinuxError(.EBADF) }
+        guard let old = lock.withLock({ take(fd) }) else { throw LinuxError(.EBADF) }
         _ = old
     }
 
     public func closeOnExec(_ fd: Int32) throws(LinuxError) -> Bool {
-        guard let e = lock.withLock({ entries[fd] }) else { throw LinuxError(.EBADF) }
+        guard let e = lock.withLock({ fd >= 0 && Int(fd) < entries.count ? entries[Int(fd)] : nil }) else {
+            throw LinuxError(.EBADF)
+        }
         return e.closeOnExec
     }
 
     public func setCloseOnExec(_ fd: Int32, _ value: Bool) throws(LinuxError) {
         try lock.withLock { () throws(LinuxError) in
-            guard entries[fd] != nil else { throw LinuxError(.EBADF) }
-            entries[fd]!.closeOnExec = value
+            guard fd >= 0, Int(fd) < entries.count, entries[Int(fd)] != nil else { throw LinuxError(.EBADF) }
+            entries[Int(fd)]!.closeOnExec = value
         }
     }
 }
+
+/// RLIMIT_NOFILE as Glibc's imported constant type (an enum-typed value on glibc).
+let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 
 /// The program break: a reserved range after the program's data, made accessible as
 /// brk grows (the host process's own heap is never touched).
@@ -87,9 +162,9 @@ public final class ProgramBreak: @unchecked Sendable {
     public static let reservation: UInt64 = 1 << 30
 
     private let lock = FSLock()
-    public private(set) var start: UInt64
-    private var current: UInt64
-    private var mappedEnd: UInt64
+    @exclusivity(unchecked) public private(set) var start: UInt64
+    @exclusivity(unchecked) private var current: UInt64
+    @exclusivity(unchecked) private var mappedEnd: UInt64
 
     /// Whether `release` gave the reservation back already.
     private var released = false
@@ -136,6 +211,11 @@ public final class ProgramBreak: @unchecked Sendable {
     }
 
     /// The heap as /proc/self/maps shows it: from the start to the break (page-rounded).
+    /// Whether [start, end) lies inside the heap (up to the break).
+    public func contains(_ start: UInt64, _ end: UInt64) -> Bool {
+        lock.withLock { start >= self.start && end <= max(self.start, (current + 4095) & ~4095) }
+    }
+
     public var heap: Range<UInt64> { lock.withLock { start..<max(start, (current + 4095) & ~4095) } }
 
     /// brk(2): moves the break if it can, and returns the break (the old one on failure).

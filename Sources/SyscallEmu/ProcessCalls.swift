@@ -23,6 +23,7 @@ public enum Handlers {
         registerSockets(d)
         registerEpoll(d)
         registerExec(d)
+        registerLimits(d)
         registerFork(d)
     }
 
@@ -48,19 +49,30 @@ public enum Handlers {
                 guard let host = file.handle.hostDescriptor else { throw LinuxError(.ENODEV) }
                 fd = Int64(host)
             }
+            if flags & MAP_FIXED != 0 && flags & 0x100000 /* MAP_FIXED_NOREPLACE */ == 0 {
+                try refuseForeign(p, f.a0, f.a1, "mmap(MAP_FIXED)", .ENOMEM)
+            }
             let r = cj_host_syscall(9, f.a0, f.a1, f.a2, f.a3, UInt64(bitPattern: fd), f.a5)
             if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
             if let range = AddressSpace.pageRange(UInt64(bitPattern: r), f.a1) { p.addressSpace.add(range) }
             return r
         }
-        host(10, "mprotect", d)
+        d.register(10, "mprotect") { f, p throws(LinuxError) in
+            try refuseForeign(p, f.a0, f.a1, "mprotect", .ENOMEM)
+            let r = cj_host_syscall(10, f.a0, f.a1, f.a2, 0, 0, 0)
+            if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
+            return r
+        }
         d.register(11, "munmap") { f, p throws(LinuxError) in
+            try refuseForeign(p, f.a0, f.a1, "munmap", .EINVAL)
             let r = cj_host_syscall(11, f.a0, f.a1, 0, 0, 0, 0)
             if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
             if let range = AddressSpace.pageRange(f.a0, f.a1) { p.addressSpace.remove(range) }
             return r
         }
         d.register(25, "mremap") { f, p throws(LinuxError) in
+            try refuseForeign(p, f.a0, f.a1, "mremap", .EFAULT)
+            if f.a3 & 2 != 0 { try refuseForeign(p, f.a4, f.a2, "mremap(MREMAP_FIXED)", .EINVAL) }  // MREMAP_FIXED
             let r = cj_host_syscall(25, f.a0, f.a1, f.a2, f.a3, f.a4, 0)
             if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
             if let old = AddressSpace.pageRange(f.a0, f.a1) { p.addressSpace.remove(old) }
@@ -71,6 +83,39 @@ public enum Handlers {
         host(27, "mincore", d)
         host(28, "madvise", d)
     }
+
+    /// Refuses a memory operation over pages that are neither the program's (its book and
+    /// break) nor free: the libOS's own code, heap, stacks and rings, which the program
+    /// cannot see in its /proc/self/maps. Logged once per operation. The common case (all
+    /// of the range is the program's) costs one lookup; the rest reads the host's maps.
+    static func refuseForeign(_ p: LinuxProcess, _ address: UInt64, _ length: UInt64, _ what: String,
+                              _ code: LinuxError.Code) throws(LinuxError) {
+        let start = address & ~4095
+        let (size, o1) = length.addingReportingOverflow(address - start + 4095)
+        guard length > 0, !o1, UserMemory.isPlausible(start, 1) else { return }  // the host answers these
+        let (end, o2) = start.addingReportingOverflow(size & ~4095)
+        guard !o2 else { return }
+        if p.addressSpace.contains(start, end) { return }
+        let heap = p.programBreak.heap
+        let gaps = p.addressSpace.gaps(in: start..<end).flatMap { g -> [Range<UInt64>] in
+            guard g.overlaps(heap) else { return [g] }
+            return [g.lowerBound..<max(g.lowerBound, heap.lowerBound), min(g.upperBound, heap.upperBound)..<g.upperBound].filter { !$0.isEmpty }
+        }
+        guard !gaps.isEmpty else { return }
+        for line in ProcFS.hostLines("/proc/self/maps") {
+            let bounds = line.prefix { $0 != " " }.split(separator: "-")
+            guard bounds.count == 2, let lo = UInt64(bounds[0], radix: 16), let hi = UInt64(bounds[1], radix: 16) else { continue }
+            if let g = gaps.first(where: { $0.overlaps(lo..<hi) }) {
+                if foreignLock.withLock({ foreignReported.insert(what).inserted }) {
+                    Dispatcher.log("junction: the program's \(what) at 0x\(String(g.lowerBound, radix: 16)) would reach the library OS's own memory: refused (\(code))")
+                }
+                throw LinuxError(code)
+            }
+        }
+    }
+
+    static let foreignLock = FSLock()
+    @exclusivity(unchecked) nonisolated(unsafe) static var foreignReported = Set<String>()  // guarded by foreignLock
 
     /// A sleep a signal ends with EINTR (the time left stored at `remaining` when
     /// nonzero); an interruption with nothing to deliver sleeps on.
@@ -91,7 +136,7 @@ public enum Handlers {
         d.register(39, "getpid") { _, p throws(LinuxError) in Int64(p.pid) }
         for (nr, name) in [(110, "getppid"), (102, "getuid"), (107, "geteuid"), (104, "getgid"), (108, "getegid"),
                            (115, "getgroups"), (111, "getpgrp"), (121, "getpgid"), (124, "getsid"),
-                           (63, "uname"), (318, "getrandom"), (302, "prlimit64"), (97, "getrlimit"), (99, "sysinfo"),
+                           (63, "uname"), (318, "getrandom"), (99, "sysinfo"),
                            (228, "clock_gettime"), (229, "clock_getres"), (96, "gettimeofday"), (201, "time"),
                            (100, "times"), (98, "getrusage"), (204, "sched_getaffinity"), (309, "getcpu")] {
             host(nr, name, d)

@@ -46,7 +46,7 @@ extension Handlers {
     static func select(_ p: LinuxProcess, count: UInt64, read: UInt64, write: UInt64, except: UInt64,
                        timeoutNanoseconds: Int64?) throws(LinuxError) -> Int64 {
         guard Int64(bitPattern: count) >= 0 else { throw LinuxError(.EINVAL) }
-        let n = Int(min(count, UInt64(DescriptorTable.limit)))
+        let n = Int(min(count, UInt64(p.descriptors.limit)))
         let words = (n + 63) / 64
         var sets: [[UInt64]] = []
         for address in [read, write, except] {

@@ -386,9 +386,9 @@ extension Handlers {
 /// alarm(2): one real-time timer per process that sends SIGALRM.
 final class AlarmClock: @unchecked Sendable {
     private let lock = FSLock()
-    private var deadline: MonotonicInstant?
-    private var generation = 0
-    private var sleeper: JoinHandle<Void>?  // keeps its uthread's control block valid
+    @exclusivity(unchecked) private var deadline: MonotonicInstant?
+    @exclusivity(unchecked) private var generation = 0
+    @exclusivity(unchecked) private var sleeper: JoinHandle<Void>?  // keeps its uthread's control block valid
 
     /// In a forked child: no alarm is pending (Linux does not inherit it). The parent's
     /// sleeper uthread does not exist here; its handle is kept, never touched.

@@ -81,11 +81,11 @@ struct AltStack {
 /// threads; the per-call check is a single relaxed load of `pendingCount`.
 public final class ProcessSignals: @unchecked Sendable {
     let lock = FSLock()
-    private var actions = [SignalAction](repeating: .defaultAction, count: 65)
-    private var pending: UInt64 = 0
-    private var info: [Int32: SignalInfo] = [:]
+    @exclusivity(unchecked) private var actions = [SignalAction](repeating: .defaultAction, count: 65)
+    @exclusivity(unchecked) private var pending: UInt64 = 0
+    @exclusivity(unchecked) private var info: [Int32: SignalInfo] = [:]
     /// Application threads in creation order (the main thread first).
-    private var threads: [AppThread] = []
+    @exclusivity(unchecked) private var threads: [AppThread] = []
     /// Pending signals in the process and all its threads.
     let pendingCount = Atomic<Int>(0)
     private var pid: Int32
@@ -93,7 +93,7 @@ public final class ProcessSignals: @unchecked Sendable {
     /// Makes kthreads that are running application code enter the libOS, so that a
     /// signal for a thread that makes no system calls is still delivered. Set by the
     /// instance; nil leaves delivery to the next call.
-    public nonisolated(unsafe) var kick: (@Sendable () -> Void)?
+    @exclusivity(unchecked) public nonisolated(unsafe) var kick: (@Sendable () -> Void)?
 
     init(pid: Int32) { self.pid = pid }
 

@@ -13,23 +13,23 @@ import Glibc
 /// Per-application-thread state, reached from the uthread's control block.
 public final class AppThread: @unchecked Sendable {
     /// The thread id (an execve from another thread makes it the process id).
-    public internal(set) var tid: Int32
+    @exclusivity(unchecked) public internal(set) var tid: Int32
     /// Set by an execve in another thread: this thread ends at its next way out of the
     /// libOS (guarded by the signals lock).
-    var exitRequested = false
+    @exclusivity(unchecked) var exitRequested = false
     /// CLONE_CHILD_CLEARTID / set_tid_address: cleared and woken at exit.
-    public var clearChildTID: UInt64 = 0
+    @exclusivity(unchecked) public var clearChildTID: UInt64 = 0
     /// The uthread running this thread, for interrupting its waits.
-    var uthread: UThreadRef?
+    @exclusivity(unchecked) var uthread: UThreadRef?
 
     // Signal state, guarded by the process's ProcessSignals lock.
-    var blocked: UInt64 = 0
-    var pending: UInt64 = 0
-    var pendingInfo: [Int32: SignalInfo] = [:]
+    @exclusivity(unchecked) var blocked: UInt64 = 0
+    @exclusivity(unchecked) var pending: UInt64 = 0
+    @exclusivity(unchecked) var pendingInfo: [Int32: SignalInfo] = [:]
     /// The mask to restore after rt_sigsuspend or ppoll's temporary one.
-    var savedMask: UInt64?
+    @exclusivity(unchecked) var savedMask: UInt64?
     /// Only this thread touches its alternate stack.
-    var altStack = AltStack()
+    @exclusivity(unchecked) var altStack = AltStack()
 
     init(tid: Int32) { self.tid = tid }
 
@@ -60,15 +60,26 @@ extension Handlers {
             try clone(f, p, flags: f.a0, stack: f.a1, parentTID: f.a2, childTID: f.a3, tls: f.a4)
         }
         d.register(435, "clone3") { f, p throws(LinuxError) in
+            // struct clone_args: 64 bytes (VER0) to 88 (VER2); up to a page, the bytes we do
+            // not know must be zero (copy_struct_from_user: E2BIG otherwise).
             guard f.a1 >= 64 else { throw LinuxError(.EINVAL) }
+            guard f.a1 <= 4096 else { throw LinuxError(.E2BIG) }
             let a = f.a0
+            if f.a1 > 88 {
+                let tail = try UserMemory.buffer(a + 88, Int(f.a1) - 88, for: .read)
+                guard tail.allSatisfy({ $0 == 0 }) else { throw LinuxError(.E2BIG) }
+            }
             let flags = try UserMemory.load(UInt64.self, at: a)
             let childTID = try UserMemory.load(UInt64.self, at: a + 16)
             let parentTID = try UserMemory.load(UInt64.self, at: a + 24)
             let stack = try UserMemory.load(UInt64.self, at: a + 40)
             let size = try UserMemory.load(UInt64.self, at: a + 48)
             let tls = try UserMemory.load(UInt64.self, at: a + 56)
-            return try clone(f, p, flags: flags, stack: stack == 0 ? 0 : stack + size,
+            // clone3_stack_valid: both or neither, and the range inside the user half.
+            guard (stack == 0) == (size == 0) else { throw LinuxError(.EINVAL) }
+            let (top, overflow) = stack.addingReportingOverflow(size)
+            guard !overflow, top <= 0x7fff_ffff_f000 else { throw LinuxError(.EINVAL) }
+            return try clone(f, p, flags: flags, stack: top,
                              parentTID: parentTID, childTID: childTID, tls: tls)
         }
         d.register(186, "gettid") { _, p throws(LinuxError) in Int64(AppThread.current?.tid ?? p.pid) }

@@ -1,6 +1,6 @@
 // Clock.swift: the runtime's clock, CLOCK_MONOTONIC in nanoseconds (the same clock futex
 // timeouts and timerfd use), and conversions from Duration.
-import CJunction
+import CUThreads
 
 /// A point on CLOCK_MONOTONIC, in nanoseconds.
 public struct MonotonicInstant: Comparable, Hashable, Sendable {

@@ -1,5 +1,5 @@
 // Coordination.swift: WaitGroup, Semaphore and RWLock for uthreads.
-import CJunction
+import CUThreads
 import Synchronization
 
 /// Waits for a group of tasks: `add` before starting them, `done` as each ends, `wait`

@@ -1,6 +1,6 @@
 // HostCalls.swift: the one file where UThreads calls the host kernel (mmap, eventfd, epoll,
 // threads); each wrapper returns a typed error naming the call, and retries EINTR here.
-import CJunction
+import CUThreads
 import SystemPackage
 
 #if canImport(Glibc)

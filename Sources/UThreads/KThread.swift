@@ -1,6 +1,6 @@
 // KThread.swift: the state of one kernel thread of a runtime: its %gs area, run queue,
 // inbox, timer heap, poll hooks, stack cache, doorbell and counters.
-import CJunction
+import CUThreads
 import Synchronization
 
 @usableFromInline typealias KT = UnsafeMutablePointer<KThread>

@@ -1,6 +1,6 @@
 // Mutex.swift: a uthread mutex (parks the uthread, hands the lock to the first waiter)
 // and a condition variable with timed waits.
-import CJunction
+import CUThreads
 import Synchronization
 
 /// Shared waiting logic: park until a primitive sets `granted`, optionally with a

@@ -1,6 +1,6 @@
 // Queues.swift: the spin lock, the intrusive FIFO lists (run lists and wait queues) and the
 // per-kthread lock-free run queue with half-stealing.
-import CJunction
+import CUThreads
 import Synchronization
 
 /// A uthread's control block; see cjunction.h.

@@ -2,7 +2,7 @@
 // point (its scheduler loop, or a caller's own safe point such as the start of a system
 // call) so that it holds no lock, while one uthread does something the others must not
 // see halfway (a host fork of the whole process).
-import CJunction
+import CUThreads
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,6 +1,6 @@
 // Runtime.swift: the public Runtime: configuration, starting and stopping kthreads,
 // spawning uthreads from anywhere, poll-hook registration and statistics.
-import CJunction
+import CUThreads
 import Synchronization
 
 #if canImport(Glibc)

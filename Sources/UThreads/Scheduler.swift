@@ -1,6 +1,6 @@
 // Scheduler.swift: switching between uthreads, park/unpark, the kthread loop (run queue,
 // inbox, global queue, stealing, timers, poll hooks) and sleeping in the kernel when idle.
-import CJunction
+import CUThreads
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,6 +1,6 @@
 // Stacks.swift: uthread stacks: one mapping each, a guard page at the bottom and the
 // control block at the top, cached per kthread and in a runtime-wide pool for reuse.
-import CJunction
+import CUThreads
 
 #if canImport(Glibc)
 import Glibc

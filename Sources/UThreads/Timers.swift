@@ -1,6 +1,6 @@
 // Timers.swift: the per-kthread timer heap: a min-heap of parked uthreads keyed by their
 // deadline, with O(log n) removal so a wake-up before the deadline cancels the timer.
-import CJunction
+import CUThreads
 
 extension UnsafeMutablePointer where Pointee == KThread {
     /// Arms `t`'s timer for `deadline` on this kthread's heap.

@@ -1,6 +1,6 @@
 // UThread.swift: the public face of a uthread: spawn from a uthread, yield, park/unpark,
 // sleep with cancellation, references and joinable handles.
-import CJunction
+import CUThreads
 import Synchronization
 
 /// The type-erased part of a `JoinHandle`: what the scheduler runs.

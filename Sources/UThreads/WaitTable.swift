@@ -1,6 +1,6 @@
 // WaitTable.swift: an address-keyed wait table, the futex of the library OS: wait on a
 // 32-bit word if it holds an expected value, wake by address and bitset, requeue.
-import CJunction
+import CUThreads
 import Synchronization
 
 /// How a `WaitTable.wait` ended.

@@ -10,26 +10,29 @@ struct Junction: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "junction",
         abstract: "Run an unmodified Linux program on the Junction library OS.",
-        usage: "junction [options] -- PROGRAM [ARGS...]")
+        usage: "junction [OPTIONS] [--] PROGRAM [ARGS...]",
+        discussion: Junction.discussion,
+        version: junctionVersion,
+        helpNames: [.short, .long])
 
-    @Flag(help: "Print each system call with its arguments and result to stderr.")
+    @Flag(help: "Print each system call with its arguments and result to stderr (e.g. --strace).")
     var strace = false
 
-    @Option(help: "Kernel threads to run uthreads on (default: the CPUs this process may use).")
+    @Option(help: "Kernel threads to run uthreads on, 1...1024 (default: the CPUs this process may use; e.g. --kthreads 2).")
     var kthreads: Int?
 
-    @Option(help: "How system calls are intercepted: auto (Syscall User Dispatch, seccomp without it, then rewriting), trap (SUD traps only), rewrite, or seccomp (seccomp traps, then rewriting).")
+    @Option(help: "How system calls are intercepted: auto (Syscall User Dispatch, seccomp without it, then rewriting), trap (SUD traps only), rewrite, or seccomp (seccomp traps, then rewriting); e.g. --intercept trap.")
     var intercept: String = "auto"
 
-    @Option(help: "Mount a file system: memfs:/PATH or host:/SOURCE:/PATH (repeatable).")
+    @Option(help: "Mount a file system: memfs:/PATH or host:/SOURCE:/PATH (repeatable; e.g. --mount memfs:/tmp).")
     var mount: [String] = []
 
-    @Argument(parsing: .captureForPassthrough, help: "The program and its arguments.")
+    // Split off before parsing (CommandLineSplit): never parsed as junction's options.
+    @Argument(parsing: .postTerminator, help: "The program and its arguments (e.g. -- /bin/echo hello).")
     var command: [String] = []
 
     func run() throws {
-        var args = command
-        if args.first == "--" { args.removeFirst() }
+        let args = command
         guard !args.isEmpty else { throw ValidationError("no program given: junction [options] -- PROGRAM [ARGS...]") }
         guard let mode = InterceptionMode(rawValue: intercept) else {
             throw ValidationError("--intercept must be one of \(InterceptionMode.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -56,4 +59,17 @@ struct Junction: ParsableCommand {
     }
 }
 
-Junction.main()
+// Usage errors exit 2 (ArgumentParser's default is 64); --help and --version exit 0.
+let split = CommandLineSplit.split(Array(CommandLine.arguments.dropFirst()),
+                                   optionsTakingValue: CommandLineSplit.optionsTakingValue(of: Junction()))
+do {
+    var command = try Junction.parseAsRoot(split.options + ["--"] + split.program)
+    try command.run()
+} catch {
+    let code = Junction.exitCode(for: error)
+    if code == .success { Junction.exit(withError: error) }
+    if let e = error as? ExitCode { Junction.exit(withError: e) }
+    let line = "junction: \(Junction.message(for: error))\nSee 'junction --help' for more information.\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+    Glibc.exit(2)
+}

@@ -27,6 +27,16 @@ enum Junction {
     }
 }
 
+/// Whether python3 is installed (scripts/deps.sh installs it): its tests are skipped visibly without it.
+let hasPython3 = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")
+
+/// The programs the seccomp trap path runs.
+let seccompTrapCommands: [[String]] = [
+    ["/bin/busybox", "sha256sum", "/etc/passwd"],
+    ["/bin/ls", "-la", "/usr/share/doc/busybox-static"],
+    ["/usr/bin/python3", "-c", "import threading, queue\nq = queue.Queue()\nt = threading.Thread(target=lambda: q.put(42))\nt.start(); t.join(); print(q.get())"],
+]
+
 @Suite("junction versus native", .serialized, .timeLimit(.minutes(5)))
 struct JunctionTests {
     @Test("busybox applets", arguments: [
@@ -87,9 +97,8 @@ struct JunctionTests {
         try Junction.same("/usr/bin/perl", ["-e", "my %h = map { $_ => length } @ARGV; print join(',', map { \"$_=$h{$_}\" } sort keys %h), \"\\n\"; exit 6", "alpha", "be"])
     }
 
-    @Test("python3 with threading: locks, queues and conditions")
+    @Test("python3 with threading: locks, queues and conditions", .enabled(if: hasPython3, "needs /usr/bin/python3"))
     func pythonThreads() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return }
         let code = """
         import threading, queue, hashlib
         q = queue.Queue()
@@ -157,13 +166,8 @@ struct JunctionTests {
         #expect(regs.stdout == "registers preserved (code 0)\n")
     }
 
-    @Test("the seccomp trap path (--intercept seccomp) gives the same results, strace shows its calls", arguments: [
-        ["/bin/busybox", "sha256sum", "/etc/passwd"],
-        ["/bin/ls", "-la", "/usr/share/doc/busybox-static"],
-        ["/usr/bin/python3", "-c", "import threading, queue\nq = queue.Queue()\nt = threading.Thread(target=lambda: q.put(42))\nt.start(); t.join(); print(q.get())"],
-    ])
+    @Test("the seccomp trap path (--intercept seccomp) gives the same results, strace shows its calls", .enabled(if: seccompTrapCommands.allSatisfy { FileManager.default.isExecutableFile(atPath: $0[0]) }, "needs busybox, ls and python3"), arguments: seccompTrapCommands)
     func seccompTrap(_ command: [String]) throws {
-        guard FileManager.default.isExecutableFile(atPath: command[0]) else { return }
         let native = try Junction.run(command[0], Array(command.dropFirst()))
         let ours = try Junction.run(Junction.binary, ["--intercept", "seccomp", "--"] + command)
         #expect(ours == native)
@@ -215,9 +219,8 @@ struct JunctionTests {
         try Junction.same(try Junction.compile("memory", flags, as: "memory-\(variant)"), [file])
     }
 
-    @Test("python3: sqlite3 (record locks), utime, chown, chmod, fchmod, flock, fcntl locks on a host file")
+    @Test("python3: sqlite3 (record locks), utime, chown, chmod, fchmod, flock, fcntl locks on a host file", .enabled(if: hasPython3, "needs /usr/bin/python3"))
     func pythonFiles() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return }
         try Junction.same("/usr/bin/python3", ["-c", """
             import sqlite3, tempfile, os, fcntl, struct
             d = tempfile.mkdtemp()
@@ -248,9 +251,8 @@ struct JunctionTests {
             """])
     }
 
-    @Test("python3 asyncio: epoll, socketpair, eventfd, pipes with reader callbacks")
+    @Test("python3 asyncio: epoll, socketpair, eventfd, pipes with reader callbacks", .enabled(if: hasPython3, "needs /usr/bin/python3"))
     func pythonAsyncio() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return }
         try Junction.same("/usr/bin/python3", [testProgramsDirectory.appendingPathComponent("asyncio_epoll.py").path])
     }
 
@@ -269,9 +271,8 @@ struct JunctionTests {
         try Junction.same(binary, [])
     }
 
-    @Test("/proc/self: cmdline, comm, status, exe, fd links, maps of the application, host files, cwd")
+    @Test("/proc/self: cmdline, comm, status, exe, fd links, maps of the application, host files, cwd", .enabled(if: hasPython3, "needs /usr/bin/python3"))
     func procSelf() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return }
         try Junction.same("/usr/bin/python3", [testProgramsDirectory.appendingPathComponent("proc.py").path])
         // busybox's own view: the maps lines are the program's, not junction's.
         let maps = try Junction.run(Junction.binary, ["--", "/bin/busybox", "cat", "/proc/self/maps"])
@@ -279,9 +280,8 @@ struct JunctionTests {
         #expect(!maps.stdout.contains("libswiftCore") && !maps.stdout.contains("/junction"), "\(maps)")
     }
 
-    @Test("execve: errors return, then the new program replaces the old (threads end, close-on-exec, handlers reset)")
+    @Test("execve: errors return, then the new program replaces the old (threads end, close-on-exec, handlers reset)", .enabled(if: hasPython3, "needs /usr/bin/python3"))
     func execve() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return }
         try Junction.same("/usr/bin/python3", [testProgramsDirectory.appendingPathComponent("exec.py").path])
         // A shell's exec of a static program, and a chain of two execs.
         try Junction.same("/bin/busybox", ["sh", "-c", "exec /bin/busybox sh -c 'exec /bin/busybox echo twice exec-ed: $0' hello"])
@@ -336,9 +336,8 @@ struct JunctionTests {
         return ProcessOutput(stdout: String(decoding: seen, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self), status: status)
     }
 
-    @Test("a signal the parent ignored starts ignored, as exec keeps it")
+    @Test("a signal the parent ignored starts ignored, as exec keeps it", .enabled(if: hasPython3, "needs /usr/bin/python3"))
     func inheritedIgnore() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return }
         let script = "import signal; print(signal.getsignal(signal.SIGUSR1), signal.getsignal(signal.SIGUSR2))"
         let native = try Junction.run("/bin/sh", ["-c", "trap '' USR1; exec /usr/bin/python3 -c '\(script)'"])
         let ours = try Junction.run("/bin/sh", ["-c", "trap '' USR1; exec \(Junction.binary) -- /usr/bin/python3 -c '\(script)'"])
@@ -346,9 +345,8 @@ struct JunctionTests {
         #expect(ours == native)
     }
 
-    @Test("python3: a SIGALRM handler interrupts time.sleep; SIGINT raises KeyboardInterrupt")
+    @Test("python3: a SIGALRM handler interrupts time.sleep; SIGINT raises KeyboardInterrupt", .enabled(if: hasPython3, "needs /usr/bin/python3"))
     func pythonAlarm() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return }
         try Junction.same("/usr/bin/python3", ["-c", """
             import signal, time, os
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM, signal.SIGINT})
@@ -375,9 +373,8 @@ struct JunctionTests {
         try Junction.same(try Junction.compile("signals", flags, as: "signals-\(variant)"), [])
     }
 
-    @Test("python3 signal handlers")
+    @Test("python3 signal handlers", .enabled(if: hasPython3, "needs /usr/bin/python3"))
     func pythonSignals() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return }
         try Junction.same("/usr/bin/python3", ["-c", "import signal, os\ngot = []\n"
             + "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})\n"
             + "signal.signal(signal.SIGUSR1, lambda s, f: got.append(s))\n"

@@ -129,6 +129,9 @@ struct ELFParserTests {
         #expect(ok == nil)  // 6 bytes "/ld.so" has no NUL inside the 6
         let good = try? ELFFile.parse(two { interp(&$0, 7, Array("/ld.so".utf8) + [0]) })
         #expect(good?.interpreter == "/ld.so")
+        // NUL padding after the path, as Linux accepts it (the path is a C string).
+        let padded = try? ELFFile.parse(two { interp(&$0, 10, Array("/ld.so".utf8) + [0, 0, 0, 0]) })
+        #expect(padded?.interpreter == "/ld.so")
         var three = two { interp(&$0, 7, Array("/ld.so".utf8) + [0]) }
         Self.put16(&three, 56, 3)
         Self.putPhdr(&three, 2, type: 3, flags: 4, offset: 0x800, vaddr: 0x400800, filesz: 7, memsz: 7, align: 1)

@@ -2,6 +2,7 @@
 // several queues, and a peer that writes nonsense into the rings.
 import Foundation
 @testable import NICQueues
+@testable import NICQueuesCore
 import Testing
 
 final class LinkBox: @unchecked Sendable {

@@ -2,6 +2,7 @@
 // eviction), and the interface's queue of packets awaiting resolution over a loopback
 // pair whose far end the test plays.
 import NICQueues
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 

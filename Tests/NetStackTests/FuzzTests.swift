@@ -1,6 +1,7 @@
 // FuzzTests.swift: mutations of the captured frames (truncation, bit flips, length fields,
 // tags, checksums fixed up so deeper layers are reached) through the whole receive path.
 // Every input must give a value or a typed refusal; a trap would end the test process.
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 

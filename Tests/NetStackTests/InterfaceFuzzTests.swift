@@ -2,6 +2,7 @@
 // in-memory device that verifies nothing for us, a manual clock): no crash, every frame
 // counted, everything the interface sends well-formed, and every pool buffer back at the end.
 import NICQueues
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 

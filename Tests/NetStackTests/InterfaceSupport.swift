@@ -3,6 +3,7 @@
 // from the Wire values, and helpers for root-only tests (names, commands, cleanup).
 import Foundation
 import NICQueues
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 import Synchronization

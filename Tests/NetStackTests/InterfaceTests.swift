@@ -2,6 +2,7 @@
 // whose far end the test plays with frames built from the Wire values: echo replies,
 // port and protocol unreachable, address checks, reassembly, counters.
 import NICQueues
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 

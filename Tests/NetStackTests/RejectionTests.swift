@@ -1,5 +1,6 @@
 // RejectionTests.swift: every reason a parser can give, triggered by a crafted packet,
 // and counted against its layer.
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 

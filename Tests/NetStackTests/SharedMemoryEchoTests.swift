@@ -4,6 +4,7 @@
 // and of the injector must agree.
 import Foundation
 import NICQueues
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 import TestSupport

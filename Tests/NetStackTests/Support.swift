@@ -1,5 +1,6 @@
 // Support.swift: the receive pipeline the tests drive (Ethernet → ARP | IPv4 → fragments →
 // ICMP | UDP), rebuilding a frame from parsed values, and a seeded random generator.
+@testable import NetProtocols
 @testable import NetStack
 
 /// What the pipeline made of one frame.

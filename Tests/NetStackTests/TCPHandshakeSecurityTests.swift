@@ -1,5 +1,6 @@
 // TCPHandshakeSecurityTests.swift: RFC 6528 ISNs (keyed, per 4-tuple, advancing with a
 // 4 µs clock) and SYN cookies (round trip with options, forged and expired cookies).
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 

@@ -4,6 +4,7 @@
 // skips checksums; the TAP tests show Linux and we accept each other's.)
 import Glibc
 import NICQueues
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 import UThreads

@@ -2,6 +2,7 @@
 // arithmetic, timestamps (echo, RTTM, PAWS), MSS clamping, Nagle, delayed ACKs, SACK
 // blocks from the receiver, the out-of-order limit, zero windows and persist probes,
 // keepalive, and receive-window updates without silly-window syndrome.
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 

@@ -2,6 +2,7 @@
 // RFC 6298's RTO arithmetic and backoff, SYN retries and giving up, fast retransmit on the
 // third duplicate ACK, NewReno's partial ACKs (RFC 6582), SACK recovery resending exactly
 // the holes (RFC 6675), and CUBIC's window against RFC 9438's formulas.
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 

@@ -4,6 +4,7 @@
 // retransmission counters that fit the faults; 10,000 connections open at once.
 import Foundation
 import NICQueues
+@testable import NetProtocols
 @testable import NetStack
 import Synchronization
 import Testing

@@ -4,6 +4,7 @@
 // shutdown, linger, options, readiness callbacks, the connection table emptying.
 import Glibc
 import NICQueues
+@testable import NetProtocols
 @testable import NetStack
 import Synchronization
 import Testing
@@ -43,18 +44,46 @@ func writePrefix(_ c: TCPSocket, _ chunk: [UInt8], _ n: Int) -> SocketError? {
 }
 
 /// An echo service on `listener`: one uthread per connection until the peer's FIN.
-func startEcho(_ listener: TCPListener, on runtime: Runtime) {
-    runtime.spawn {
-        while let c = try? listener.accept() {
-            _ = UThread.spawn {
-                var buffer = [UInt8](repeating: 0, count: 16384)
-                while let n = try? c.read(into: &buffer), n > 0 {
-                    if writePrefix(c, buffer, n) != nil { break }
+/// `stop()` (before the interfaces stop) ends it whatever the peers did: under load a
+/// peer's FIN can still be in flight when a test ends, and a connection uthread left parked
+/// in read() after the interfaces stop has nothing left to wake it, which
+/// Runtime.shutdown() reports as a deadlock (the flake of issue 18).
+final class EchoService: @unchecked Sendable {
+    let listener: TCPListener
+    private let acceptor = Mutex<JoinHandle<Void>?>(nil)
+    private let connections = Mutex<[(socket: TCPSocket, handler: JoinHandle<Void>)]>([])
+
+    init(_ listener: TCPListener, on runtime: Runtime) {
+        self.listener = listener
+        let handle = runtime.spawn { [self] in
+            while let c = try? listener.accept() {
+                let handler = UThread.spawn {
+                    var buffer = [UInt8](repeating: 0, count: 16384)
+                    while let n = try? c.read(into: &buffer), n > 0 {
+                        if writePrefix(c, buffer, n) != nil { break }
+                    }
+                    c.close()
                 }
-                c.close()
+                connections.withLock { $0.append((c, handler)) }
             }
         }
+        acceptor.withLock { $0 = handle }
     }
+
+    /// Closes the listener and every accepted connection (waking their uthreads) and
+    /// waits for all of its uthreads.
+    func stop() {
+        listener.close()
+        acceptor.withLock { $0 }?.join()
+        let all = connections.withLock { $0 }
+        for c in all { c.socket.close() }
+        for c in all { c.handler.join() }
+    }
+}
+
+/// Starts an ``EchoService``; the caller stops it before the interfaces.
+func startEcho(_ listener: TCPListener, on runtime: Runtime) -> EchoService {
+    EchoService(listener, on: runtime)
 }
 
 /// Waits (polling) until `condition` holds or `seconds` pass.
@@ -72,7 +101,8 @@ func eventually(seconds: Double = 5, _ condition: () -> Bool) -> Bool {
         let s = try TwoStacks()
         defer { s.stop() }
         let listener = try TCPListener(interface: s.b, port: 80, configuration: testTCPConfiguration())
-        startEcho(listener, on: s.runtime)
+        let echo = startEcho(listener, on: s.runtime)
+        defer { echo.stop() }
         let size = 1 << 20
         let echoed = try s.run { () throws -> Bool in
             let c = try TCPSocket.connect(interface: s.a, to: serverAddress, configuration: testTCPConfiguration())
@@ -110,7 +140,8 @@ func eventually(seconds: Double = 5, _ condition: () -> Bool) -> Bool {
         let s = try TwoStacks()
         defer { s.stop() }
         let listener = try TCPListener(interface: s.b, port: 80, backlog: 256, configuration: testTCPConfiguration())
-        startEcho(listener, on: s.runtime)
+        let echo = startEcho(listener, on: s.runtime)
+        defer { echo.stop() }
         let ok = Atomic<Int>(0)
         let clients = (0..<100).map { i in
             s.runtime.spawn {
@@ -283,7 +314,8 @@ func eventually(seconds: Double = 5, _ condition: () -> Bool) -> Bool {
         let s = try TwoStacks()
         defer { s.stop() }
         let listener = try TCPListener(interface: s.b, port: 80, backlog: 4, configuration: testTCPConfiguration())
-        startEcho(listener, on: s.runtime)
+        let echo = startEcho(listener, on: s.runtime)
+        defer { echo.stop() }
         let n = 40
         let ok = try s.run { () -> Int in
             // All SYNs leave in one burst (non-blocking connects), before any handshake completes.

@@ -5,6 +5,7 @@
 // lost, while the client backs off against a full receive window).
 import Foundation
 import NICQueues
+@testable import NetProtocols
 @testable import NetStack
 import Synchronization
 import Testing

@@ -2,6 +2,7 @@
 // (TCPStallReproTests reproduces it between two interfaces): RTT samples taken from ACKs
 // that echo a transmission from before a timeout, and data a timeout sent past a closed
 // window waiting for another timeout after the window opened.
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 

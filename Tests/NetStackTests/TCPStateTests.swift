@@ -2,6 +2,7 @@
 // peers: both handshakes, simultaneous open and close, every close path and its timers,
 // half-close, RST in each state with RFC 5961's checks, unacceptable segments and old
 // duplicates, reset(answering:), close and abort semantics.
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 

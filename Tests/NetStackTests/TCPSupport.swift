@@ -1,6 +1,7 @@
 // TCPSupport.swift: fixtures for the TCP tests: segment templates, a connection in a
 // class (so tests can hold the ~Copyable value), and a simulated link between two
 // connections with a manual clock, loss, reordering and duplication.
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 

@@ -4,6 +4,7 @@
 // our client streams through a python3 echo server, a closed port answers RST.
 import Foundation
 import NICQueues
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 import TestSupport

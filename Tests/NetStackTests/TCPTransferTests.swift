@@ -1,6 +1,7 @@
 // TCPTransferTests.swift: two connections back to back over the simulated link: bytes
 // both ways arrive intact and in order with every congestion control and option mix, on a
 // clean link (no retransmissions at all) and a lossy, reordering, duplicating one.
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 

@@ -1,6 +1,7 @@
 // TCPWireTests.swift: the TCP header and options: emit → parse round trips of every
 // option, known bytes, malformed option lists and data offsets refused with a WireError,
 // the checksum, sequence arithmetic, SipHash's reference vectors, and random bytes.
+@testable import NetProtocols
 @testable import NetStack
 import PropertyBased
 import Testing

@@ -4,6 +4,7 @@
 // a Linux UDP echo server, and port unreachable reaches a Linux sender as ECONNREFUSED.
 import Foundation
 import NICQueues
+@testable import NetProtocols
 @testable import NetStack
 import Testing
 import TestSupport

@@ -2,6 +2,7 @@
 // their pollers on a UThreads runtime: echo, blocking and non-blocking receive, timeouts,
 // binding rules, connected sockets and ICMP port unreachable, readiness callbacks.
 import NICQueues
+@testable import NetProtocols
 @testable import NetStack
 import Synchronization
 import Testing

@@ -1,6 +1,6 @@
 // RuntimeTests.swift: spawning, joining, yielding, parking, register state across
 // switches, the %gs area and work stealing.
-import CJunction
+import CUThreads
 import Foundation
 import Synchronization
 import Testing

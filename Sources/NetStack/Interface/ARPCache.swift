@@ -1,7 +1,7 @@
 // ARPCache.swift: the neighbour table (RFC 826, with RFC 1122 §2.3.2.1 retries and
 // timeouts): entries resolving and resolved, driven by a clock the caller passes, so tests
 // step time by hand. Holds no packets; ARPPendingQueue.swift holds those.
-import NICQueues
+import NICQueuesCore
 import UThreads
 
 /// ARP tunables. Defaults follow Linux's (`/proc/sys/net/ipv4/neigh/default/`).

@@ -1,6 +1,6 @@
 // DeviceLink.swift: how the interface reaches its NICQueues device (one protocol call
 // per batch, never per packet), and the spin lock that serialises the interface's state.
-import NICQueues
+import NICQueuesCore
 import Synchronization
 
 /// The device operations an interface uses. `SharedDevice` (NICQueues' reference holder

@@ -1,7 +1,7 @@
 // IPv4Input.swift: the receive path: Ethernet demultiplexing, IPv4 checks and
 // reassembly, ICMP (echo, errors for our UDP sockets and TCP connections), UDP delivery
 // to sockets and TCP to the demultiplexer (TCPDemux.swift).
-import NICQueues
+import NICQueuesCore
 
 extension NetworkInterface {
     /// Processes one received frame; the buffer goes to a socket's queue or back to the pool.

@@ -1,6 +1,6 @@
 // IPv4Output.swift: the transmit path: routing (on-link or the gateway), the IPv4 and
 // Ethernet headers, ARP resolution or queueing, ICMP echo replies and rate-limited errors.
-import NICQueues
+import NICQueuesCore
 
 /// Where a packet goes next.
 enum NextHop: Equatable {

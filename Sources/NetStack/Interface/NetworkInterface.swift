@@ -1,7 +1,7 @@
 // NetworkInterface.swift: one IPv4 interface over a NICQueues device: its state (ARP
 // cache, packets awaiting resolution, UDP port table, TCP demultiplexing, counters), the
 // receive batch loop and the timers. Input is IPv4Input.swift, output IPv4Output.swift, the poller Poller.swift.
-import NICQueues
+import NICQueuesCore
 import Synchronization
 import UThreads
 
@@ -45,30 +45,30 @@ public final class NetworkInterface: @unchecked Sendable {
     public let maximumUDPPayload: Int
 
     // Guarded by `lock`.
-    var arp: ARPCache
-    var pending: ARPPendingQueue
-    var tx: PacketBatch
-    var rx: PacketBatch
-    var counters = InterfaceCounters()
-    var reassembler = IPv4Reassembler()
+    @exclusivity(unchecked) var arp: ARPCache
+    @exclusivity(unchecked) var pending: ARPPendingQueue
+    @exclusivity(unchecked) var tx: PacketBatch
+    @exclusivity(unchecked) var rx: PacketBatch
+    @exclusivity(unchecked) var counters = InterfaceCounters()
+    @exclusivity(unchecked) var reassembler = IPv4Reassembler()
     /// UDP sockets by local port, unretained (a socket removes itself before it goes).
     let udpPorts: UnsafeMutablePointer<Unmanaged<UDPSocket>?>
-    var nextEphemeral: UInt16
-    var ipIdentification: UInt16 = 1
-    var icmpTokens: Double = 50
-    var icmpRefilled: Int64 = 0
-    var nextTimer: Int64 = 0
-    var deviceError: NICError?
+    @exclusivity(unchecked) var nextEphemeral: UInt16
+    @exclusivity(unchecked) var ipIdentification: UInt16 = 1
+    @exclusivity(unchecked) var icmpTokens: Double = 50
+    @exclusivity(unchecked) var icmpRefilled: Int64 = 0
+    @exclusivity(unchecked) var nextTimer: Int64 = 0
+    @exclusivity(unchecked) var deviceError: NICError?
     /// TCP connections, listeners, ports and timers (TCPDemux.swift).
-    var tcp = TCPDemux()
+    @exclusivity(unchecked) var tcp = TCPDemux()
     /// The timer uthread, parked until `timerWakeAt` (unparked for an earlier TCP deadline).
-    var timerWaker: UThreadRef?
-    var timerWakeAt: Int64 = .max
+    @exclusivity(unchecked) var timerWaker: UThreadRef?
+    @exclusivity(unchecked) var timerWakeAt: Int64 = .max
 
     // Poller state (Poller.swift).
-    var hooks: [PollHookToken] = []
-    var timerThread: JoinHandle<Void>?
-    weak var runtime: Runtime?
+    @exclusivity(unchecked) var hooks: [PollHookToken] = []
+    @exclusivity(unchecked) var timerThread: JoinHandle<Void>?
+    @exclusivity(unchecked) weak var runtime: Runtime?
     let running = Atomic<Bool>(false)
     let linkDown = Atomic<Bool>(false)
 

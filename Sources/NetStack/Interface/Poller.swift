@@ -2,7 +2,7 @@
 // (on kthread queue % kthreads) that drains the queue in batches and lets its kthread
 // sleep on the device's notification fd when idle, and a timer uthread for ARP retries
 // and the TCP timers (it wakes at the earliest TCP deadline).
-import NICQueues
+import NICQueuesCore
 import Synchronization
 import UThreads
 

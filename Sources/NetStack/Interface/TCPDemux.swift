@@ -2,7 +2,7 @@
 // port table, segment input (connection, listener or RST), segment output into frames,
 // and the timer heap that runs each connection's timers at its next deadline.
 import HeapModule
-import NICQueues
+import NICQueuesCore
 import UThreads
 
 // Tunables.

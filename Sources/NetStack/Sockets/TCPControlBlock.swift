@@ -2,7 +2,7 @@
 // machine, ports and addresses, options, the uthreads parked on it, readiness reporting,
 // and the step after every input, timer or application call (send what the connection
 // asks, reschedule its timer, report readiness, leave the table when finished).
-import NICQueues
+import NICQueuesCore
 import UThreads
 
 /// The state behind a ``TCPSocket`` (or a listener's child not yet accepted). Every field
@@ -10,42 +10,42 @@ import UThreads
 /// connection that is not finished, so it outlives a socket the application closed.
 final class TCPControlBlock: UThreadParking, @unchecked Sendable {
     unowned(unsafe) let interface: NetworkInterface
-    var configuration: TCPConfiguration
-    var connection: TCPConnection?
+    @exclusivity(unchecked) var configuration: TCPConfiguration
+    @exclusivity(unchecked) var connection: TCPConnection?
     /// Bound local port (0: none), and whether the port table counts it.
-    var localPort: UInt16 = 0
-    var holdsPort = false
-    var remote: SocketAddress?
-    var key: TCPFlowKey?
-    var inTable = false
+    @exclusivity(unchecked) var localPort: UInt16 = 0
+    @exclusivity(unchecked) var holdsPort = false
+    @exclusivity(unchecked) var remote: SocketAddress?
+    @exclusivity(unchecked) var key: TCPFlowKey?
+    @exclusivity(unchecked) var inTable = false
 
     // Application-side state.
-    var waiters: [UThreadRef] = []
-    var readinessHandler: (@Sendable (SocketReadiness) -> Void)?
-    var nonBlocking = false
-    var receiveTimeout: Duration?
-    var sendTimeout: Duration?
-    var reuseAddress = false
-    var appClosed = false
-    var readShut = false
+    @exclusivity(unchecked) var waiters: [UThreadRef] = []
+    @exclusivity(unchecked) var readinessHandler: (@Sendable (SocketReadiness) -> Void)?
+    @exclusivity(unchecked) var nonBlocking = false
+    @exclusivity(unchecked) var receiveTimeout: Duration?
+    @exclusivity(unchecked) var sendTimeout: Duration?
+    @exclusivity(unchecked) var reuseAddress = false
+    @exclusivity(unchecked) var appClosed = false
+    @exclusivity(unchecked) var readShut = false
     /// A non-blocking connect started and its outcome not yet reported by connect().
-    var connectPending = false
+    @exclusivity(unchecked) var connectPending = false
 
     /// The listener of a child still in SYN-RECEIVED (unretained: a listener detaches its
     /// children when it closes).
-    var parent: Unmanaged<TCPListener>?
+    @exclusivity(unchecked) var parent: Unmanaged<TCPListener>?
 
     // What was reported last (readiness changes are reported, not levels).
-    var lastReadiness: SocketReadiness = []
-    var lastReadable = 0
-    var lastSpace = 0
-    var lastState: TCPState = .closed
+    @exclusivity(unchecked) var lastReadiness: SocketReadiness = []
+    @exclusivity(unchecked) var lastReadable = 0
+    @exclusivity(unchecked) var lastSpace = 0
+    @exclusivity(unchecked) var lastState: TCPState = .closed
 
     // Timer heap bookkeeping (TCPDemux.swift).
-    var timerAt: Int64 = .max
-    var timerGeneration: UInt32 = 0
-    var timerEntries = 0
-    var retired = false
+    @exclusivity(unchecked) var timerAt: Int64 = .max
+    @exclusivity(unchecked) var timerGeneration: UInt32 = 0
+    @exclusivity(unchecked) var timerEntries = 0
+    @exclusivity(unchecked) var retired = false
 
     init(interface: NetworkInterface, configuration: TCPConfiguration) {
         self.interface = interface

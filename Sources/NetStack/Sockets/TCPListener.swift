@@ -1,7 +1,7 @@
 // TCPListener.swift: a listening TCP socket: SYNs become SYN-RECEIVED children (at most
 // `backlog`; beyond it, SYN cookies), established children wait in the accept queue,
 // accept() takes them (parking, non-blocking or with a timeout).
-import NICQueues
+import NICQueuesCore
 import UThreads
 
 /// A listening TCP socket.
@@ -31,19 +31,19 @@ public final class TCPListener: UThreadParking, @unchecked Sendable {
 
     // Guarded by interface.lock.
     /// Children in SYN-RECEIVED (retained through the table).
-    private var embryos: [ObjectIdentifier: Unmanaged<TCPControlBlock>] = [:]
+    @exclusivity(unchecked) private var embryos: [ObjectIdentifier: Unmanaged<TCPControlBlock>] = [:]
     /// Established, waiting for accept (retained here; a taken slot is nil, so trimming the
     /// queue under the lock never releases a block).
-    private var acceptQueue: [TCPControlBlock?] = []
-    private var acceptHead = 0
-    var waiters: [UThreadRef] = []
-    private var readinessHandler: (@Sendable (SocketReadiness) -> Void)?
-    private var isClosed = false
-    private var nonBlocking = false
-    private var timeout: Duration?
-    private var lastReadiness: SocketReadiness = []
+    @exclusivity(unchecked) private var acceptQueue: [TCPControlBlock?] = []
+    @exclusivity(unchecked) private var acceptHead = 0
+    @exclusivity(unchecked) var waiters: [UThreadRef] = []
+    @exclusivity(unchecked) private var readinessHandler: (@Sendable (SocketReadiness) -> Void)?
+    @exclusivity(unchecked) private var isClosed = false
+    @exclusivity(unchecked) private var nonBlocking = false
+    @exclusivity(unchecked) private var timeout: Duration?
+    @exclusivity(unchecked) private var lastReadiness: SocketReadiness = []
     /// Statistics: children made, cookies sent and accepted, SYNs dropped.
-    public private(set) var synCookiesSent: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var synCookiesSent: UInt64 = 0
 
     /// Listens on `port` (0: an ephemeral port) of the interface's address.
     /// - Parameters:

@@ -1,7 +1,7 @@
 // TCPSocket.swift: TCP stream sockets over a NetworkInterface: bind, connect (blocking or
 // EINPROGRESS), read/write/readv/writev/peek, shutdown, close with SO_LINGER, options,
 // readiness callbacks. The state lives in a TCPControlBlock the interface also holds.
-import NICQueues
+import NICQueuesCore
 import UThreads
 
 /// A TCP socket (a connection's application end).

@@ -1,7 +1,7 @@
 // UDPSocket.swift: UDP sockets over a NetworkInterface: bind (ephemeral ports), connect,
 // send/sendTo, receive/receiveFrom, blocking (the uthread parks) or not, timeouts, a
 // bounded receive queue of pool buffers with a drop counter, readiness callbacks.
-import NICQueues
+import NICQueuesCore
 import UThreads
 
 /// Counters of one socket.
@@ -29,18 +29,18 @@ public struct UDPSocketStatistics: Sendable, Equatable {
 public final class UDPSocket: UThreadParking, @unchecked Sendable {
     public let interface: NetworkInterface
     // Guarded by interface.lock.
-    private var queue: PacketBatch
+    @exclusivity(unchecked) private var queue: PacketBatch
     private let sources: UnsafeMutablePointer<SocketAddress>
-    private var sourceHead = 0
-    var waiters: [UThreadRef] = []
-    private var pendingError: SocketError?
-    private var readinessHandler: (@Sendable (SocketReadiness) -> Void)?
-    private var stats = UDPSocketStatistics()
-    private var port: UInt16 = 0
-    private var remote: SocketAddress?
-    private var isClosed = false
-    private var nonBlocking = false
-    private var timeout: Duration?
+    @exclusivity(unchecked) private var sourceHead = 0
+    @exclusivity(unchecked) var waiters: [UThreadRef] = []
+    @exclusivity(unchecked) private var pendingError: SocketError?
+    @exclusivity(unchecked) private var readinessHandler: (@Sendable (SocketReadiness) -> Void)?
+    @exclusivity(unchecked) private var stats = UDPSocketStatistics()
+    @exclusivity(unchecked) private var port: UInt16 = 0
+    @exclusivity(unchecked) private var remote: SocketAddress?
+    @exclusivity(unchecked) private var isClosed = false
+    @exclusivity(unchecked) private var nonBlocking = false
+    @exclusivity(unchecked) private var timeout: Duration?
 
     /// An unbound socket (it binds an ephemeral port on first send or connect).
     public init(interface: NetworkInterface) {

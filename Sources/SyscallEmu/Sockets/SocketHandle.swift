@@ -159,8 +159,8 @@ public struct ReceivedMessage: Sendable {
 /// itself. Backends read the timeouts when they block.
 public final class SocketCommon: @unchecked Sendable {
     private let lock = FSLock()
-    private var _receiveTimeout: Duration?
-    private var _sendTimeout: Duration?
+    @exclusivity(unchecked) private var _receiveTimeout: Duration?
+    @exclusivity(unchecked) private var _sendTimeout: Duration?
 
     public init() {}
 
@@ -250,7 +250,7 @@ extension SocketProvider {
 /// The providers of a process, by family. Unknown families: EAFNOSUPPORT.
 public final class SocketProviders: @unchecked Sendable {
     private let lock = FSLock()
-    private var byFamily: [Int32: any SocketProvider] = [:]
+    @exclusivity(unchecked) private var byFamily: [Int32: any SocketProvider] = [:]
 
     public init() {}
 

@@ -79,8 +79,10 @@ func main() {
 	case <-time.After(2 * time.Second):
 		fmt.Println("signal: timeout")
 	}
-	timer := time.NewTimer(20 * time.Millisecond)
+	// Read the start time before creating the timer: a precise timer may fire exactly
+	// 20 ms after its own creation, which is less than 20 ms after a later start.
 	start := time.Now()
+	timer := time.NewTimer(20 * time.Millisecond)
 	<-timer.C
 	fmt.Println("timer fired:", time.Since(start) >= 20*time.Millisecond)
 	f, _ := os.CreateTemp("", "go-junction")

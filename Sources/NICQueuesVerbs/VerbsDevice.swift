@@ -2,6 +2,8 @@
 // drives them: the pool registered as one memory region, a raw-packet QP with its CQs,
 // a flow steering rule for our MAC/IPv4, receives and sends posted in batches.
 import CNICQueues
+import CVerbs
+import NICQueuesCore
 import Glibc
 
 /// Tunables of an ibverbs device.
@@ -47,7 +49,7 @@ public struct VerbsDevice: ~Copyable, NetworkDevice {
         let names = VerbsDevice.deviceNames()
         if names.isEmpty {
             throw .noRDMADevice(detail: "no RDMA device found (ibv_get_device_list lists none; verbs:\(device) needs a ConnectX NIC with the mlx5 driver)",
-                                available: DeviceSpec.availableBackends())
+                                available: [])  // DeviceSpec.open fills in the backends
         }
         if !device.isEmpty && !names.contains(device) {
             throw .noSuchDevice("verbs:\(device)", detail: "RDMA devices here: \(names.joined(separator: ", "))")

@@ -1,5 +1,6 @@
 // xsk.c: AF_XDP through libxdp's xsk API: UMEM, fill/completion/RX/TX rings, the socket,
 // and the XDP redirect program (libxdp's default, or our own loaded through libbpf).
+#include "cxdp.h"
 #include "cnicqueues.h"
 #include <errno.h>
 #include <stdarg.h>

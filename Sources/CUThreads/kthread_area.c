@@ -1,6 +1,6 @@
 // kthread_area.c: the %gs-based per-kthread area, first-entry stacks, the stack-overflow
 // reporter, and thin futex/clock wrappers.
-#include "cjunction.h"
+#include "cuthreads.h"
 
 #include <asm/prctl.h>
 #include <errno.h>

@@ -49,7 +49,7 @@ public enum NICError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     /// Maps a failed call's errno to the case a user can act on.
-    static func from(call: String, errno e: Int32, subject: String, detail: String = "") -> NICError {
+    package static func from(call: String, errno e: Int32, subject: String, detail: String = "") -> NICError {
         switch e {
         case EPERM, EACCES:
             return .permissionDenied("\(call) on \(subject)", detail: detail.isEmpty ? "needs root or CAP_NET_ADMIN/CAP_NET_RAW" : detail)

@@ -2,6 +2,8 @@
 // fill, completion, RX and TX rings come from libxdp; frames move without a copy
 // between the rings and the caller; zero-copy where the driver can, copy mode (veth) else.
 import CNICQueues
+import CXDP
+import NICQueuesCore
 import Glibc
 
 /// Tunables of an AF_XDP device.

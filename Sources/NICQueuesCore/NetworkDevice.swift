@@ -72,6 +72,11 @@ public struct DeviceInfo: Sendable, Equatable {
     /// Receive/transmit queue pairs.
     public var queueCount: Int
     public var offloads: Offloads
+
+    public init(name: String, backend: String, mtu: Int, mac: MACAddress, queueCount: Int, offloads: Offloads) {
+        self.name = name; self.backend = backend; self.mtu = mtu; self.mac = mac
+        self.queueCount = queueCount; self.offloads = offloads
+    }
 }
 
 /// Counters of one device (summed over its queues).
@@ -134,7 +139,7 @@ public protocol NetworkDevice: ~Copyable, SendableMetatype {
 
 extension NetworkDevice where Self: ~Copyable {
     @inline(__always)
-    func checkQueue(_ q: Int) throws(NICError) {
+    package func checkQueue(_ q: Int) throws(NICError) {
         if q < 0 || q >= info.queueCount { throw .invalidQueue(q, count: info.queueCount) }
     }
 
@@ -148,22 +153,22 @@ extension NetworkDevice where Self: ~Copyable {
 
 /// Per-queue counters in memory the device owns (one writer per queue).
 @frozen @usableFromInline
-struct QueueCounters: ~Copyable {
+package struct QueueCounters: ~Copyable {
     @usableFromInline let p: UnsafeMutablePointer<DeviceStatistics>
     @usableFromInline let n: Int
-    init(queues: Int) {
+    package init(queues: Int) {
         n = queues
         p = .allocate(capacity: queues)
         p.initialize(repeating: DeviceStatistics(), count: queues)
     }
     @inlinable deinit { p.deallocate() }
-    var total: DeviceStatistics { (0..<n).reduce(DeviceStatistics()) { $0 + p[$1] } }
-    @inline(__always) func rx(_ q: Int, packets: Int, bytes: Int) {
+    package var total: DeviceStatistics { (0..<n).reduce(DeviceStatistics()) { $0 + p[$1] } }
+    @inline(__always) package func rx(_ q: Int, packets: Int, bytes: Int) {
         p[q].rxPackets &+= UInt64(packets); p[q].rxBytes &+= UInt64(bytes)
     }
-    @inline(__always) func tx(_ q: Int, packets: Int, bytes: Int) {
+    @inline(__always) package func tx(_ q: Int, packets: Int, bytes: Int) {
         p[q].txPackets &+= UInt64(packets); p[q].txBytes &+= UInt64(bytes)
     }
-    @inline(__always) func rxDropped(_ q: Int, _ n: Int = 1) { p[q].rxDropped &+= UInt64(n) }
-    @inline(__always) func txInvalid(_ q: Int, _ n: Int = 1) { p[q].txInvalid &+= UInt64(n) }
+    @inline(__always) package func rxDropped(_ q: Int, _ n: Int = 1) { p[q].rxDropped &+= UInt64(n) }
+    @inline(__always) package func txInvalid(_ q: Int, _ n: Int = 1) { p[q].txInvalid &+= UInt64(n) }
 }

@@ -13,30 +13,30 @@ import Glibc
 let maxCacheCapacity: UInt32 = 64
 
 /// A buffer index meaning "none".
-@usableFromInline let noBuffer: UInt32 = .max
+@usableFromInline package let noBuffer: UInt32 = .max
 
 /// The pool's state, at a fixed address that buffer handles point to.
 @usableFromInline
-struct PoolCore {
-    @usableFromInline var base: UnsafeMutableRawPointer
-    @usableFromInline var bufferSize: UInt32
-    @usableFromInline var headroom: UInt32
-    @usableFromInline var count: UInt32
-    @usableFromInline var cacheCapacity: UInt32
-    @usableFromInline var lock: UnsafeMutablePointer<UInt32>
-    @usableFromInline var freeList: UnsafeMutablePointer<UInt32>
-    @usableFromInline var freeCount: UnsafeMutablePointer<UInt32>
-    @usableFromInline var cacheCounts: UnsafeMutablePointer<UInt32>
-    @usableFromInline var cacheSlots: UnsafeMutablePointer<UInt32>
+package struct PoolCore {
+    @usableFromInline package var base: UnsafeMutableRawPointer
+    @usableFromInline package var bufferSize: UInt32
+    @usableFromInline package var headroom: UInt32
+    @usableFromInline package var count: UInt32
+    @usableFromInline package var cacheCapacity: UInt32
+    @usableFromInline package var lock: UnsafeMutablePointer<UInt32>
+    @usableFromInline package var freeList: UnsafeMutablePointer<UInt32>
+    @usableFromInline package var freeCount: UnsafeMutablePointer<UInt32>
+    @usableFromInline package var cacheCounts: UnsafeMutablePointer<UInt32>
+    @usableFromInline package var cacheSlots: UnsafeMutablePointer<UInt32>
 
     @inlinable @inline(__always)
-    static func address(_ c: UnsafeMutablePointer<PoolCore>, _ index: UInt32) -> UnsafeMutableRawPointer {
+    package static func address(_ c: UnsafeMutablePointer<PoolCore>, _ index: UInt32) -> UnsafeMutableRawPointer {
         c.pointee.base + Int(index) &* Int(c.pointee.bufferSize)
     }
 
     /// Takes a free buffer index, or `noBuffer`.
     @inlinable
-    static func allocate(_ c: UnsafeMutablePointer<PoolCore>) -> UInt32 {
+    package static func allocate(_ c: UnsafeMutablePointer<PoolCore>) -> UInt32 {
         let o = Int(cnq_thread_ordinal())
         let cap = c.pointee.cacheCapacity
         if o < maxCaches && cap > 0 {
@@ -56,7 +56,7 @@ struct PoolCore {
 
     /// Returns a buffer index to the pool.
     @inlinable
-    static func free(_ c: UnsafeMutablePointer<PoolCore>, _ index: UInt32) {
+    package static func free(_ c: UnsafeMutablePointer<PoolCore>, _ index: UInt32) {
         let o = Int(cnq_thread_ordinal())
         let cap = c.pointee.cacheCapacity
         if o < maxCaches && cap > 0 {
@@ -75,7 +75,7 @@ struct PoolCore {
 
     /// Moves half a cache's worth from the shared list into thread `o`'s cache.
     @usableFromInline
-    static func refill(_ c: UnsafeMutablePointer<PoolCore>, _ o: Int) {
+    package static func refill(_ c: UnsafeMutablePointer<PoolCore>, _ o: Int) {
         let cap = Int(c.pointee.cacheCapacity)
         let n = c.pointee.cacheCounts + o &* cacheCountStride
         let slots = c.pointee.cacheSlots + o &* cap
@@ -90,7 +90,7 @@ struct PoolCore {
 
     /// Moves half of thread `o`'s full cache back to the shared list.
     @usableFromInline
-    static func flush(_ c: UnsafeMutablePointer<PoolCore>, _ o: Int) {
+    package static func flush(_ c: UnsafeMutablePointer<PoolCore>, _ o: Int) {
         let cap = Int(c.pointee.cacheCapacity)
         let n = c.pointee.cacheCounts + o &* cacheCountStride
         let slots = c.pointee.cacheSlots + o &* cap
@@ -109,12 +109,12 @@ struct PoolCore {
 /// shared-memory file). Buffers are handed out as ``PacketBuffer`` handles that return
 /// themselves when dropped; nothing is allocated per packet.
 public final class PacketPool: @unchecked Sendable {
-    @usableFromInline let core: UnsafeMutablePointer<PoolCore>
+    @usableFromInline package let core: UnsafeMutablePointer<PoolCore>
     /// The pool's name, for messages.
     public let name: String
     /// The region the buffers live in, and whether this pool unmaps it.
-    let regionBase: UnsafeMutableRawPointer
-    let regionSize: Int
+    package let regionBase: UnsafeMutableRawPointer
+    package let regionSize: Int
     let ownsRegion: Bool
 
     /// A pool over a fresh anonymous region of `count` buffers of `bufferSize` bytes.

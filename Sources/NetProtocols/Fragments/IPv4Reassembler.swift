@@ -79,6 +79,8 @@ public struct ReassemblyCounters: Sendable {
     public internal(set) var reassembled: UInt64 = 0
     private var drops = InlineArray<8, UInt64>(repeating: 0)
 
+    public init() {}
+
     /// Drops for one reason; `timeout` counts datagrams, the others fragments.
     public subscript(reason: ReassemblyDrop) -> UInt64 { drops[Int(reason.rawValue)] }
 

@@ -9,7 +9,7 @@ import CNICQueues
 public struct PacketBuffer: ~Copyable {
     @usableFromInline let core: UnsafeMutablePointer<PoolCore>
     @usableFromInline let index: UInt32
-    @usableFromInline var start: UInt32
+    @usableFromInline package var start: UInt32
     @usableFromInline var count: UInt32
 
     @inlinable
@@ -96,17 +96,17 @@ public struct PacketBuffer: ~Copyable {
 
 /// One entry of a batch: which pool, which buffer, where its data is.
 @usableFromInline
-struct BatchEntry {
-    @usableFromInline var core: UnsafeMutablePointer<PoolCore>
-    @usableFromInline var index: UInt32
-    @usableFromInline var start: UInt32
-    @usableFromInline var length: UInt32
+package struct BatchEntry {
+    @usableFromInline package var core: UnsafeMutablePointer<PoolCore>
+    @usableFromInline package var index: UInt32
+    @usableFromInline package var start: UInt32
+    @usableFromInline package var length: UInt32
 
-    @inlinable init(core: UnsafeMutablePointer<PoolCore>, index: UInt32, start: UInt32, length: UInt32) {
+    @inlinable package init(core: UnsafeMutablePointer<PoolCore>, index: UInt32, start: UInt32, length: UInt32) {
         self.core = core; self.index = index; self.start = start; self.length = length
     }
 
-    @inlinable var data: UnsafeMutableRawPointer { PoolCore.address(core, index) + Int(start) }
+    @inlinable package var data: UnsafeMutableRawPointer { PoolCore.address(core, index) + Int(start) }
 }
 
 /// A fixed-capacity FIFO of packet buffers, allocated once by the caller and reused for
@@ -145,7 +145,7 @@ public struct PacketBatch: ~Copyable {
     }
 
     @inlinable
-    mutating func appendRaw(_ core: UnsafeMutablePointer<PoolCore>, _ index: UInt32, _ start: UInt32, _ length: UInt32) {
+    package mutating func appendRaw(_ core: UnsafeMutablePointer<PoolCore>, _ index: UInt32, _ start: UInt32, _ length: UInt32) {
         precondition(used < capacity, "PacketBatch: appending to a full batch")
         if head + used == capacity { compact() }
         entries[head + used] = BatchEntry(core: core, index: index, start: start, length: length)
@@ -213,13 +213,13 @@ public struct PacketBatch: ~Copyable {
     // MARK: for devices
 
     /// The entry at position `i` from the front.
-    @inlinable func entry(_ i: Int) -> BatchEntry { entries[head + i] }
+    @inlinable package func entry(_ i: Int) -> BatchEntry { entries[head + i] }
 
-    @inlinable mutating func setEntry(_ i: Int, _ e: BatchEntry) { entries[head + i] = e }
+    @inlinable package mutating func setEntry(_ i: Int, _ e: BatchEntry) { entries[head + i] = e }
 
     /// Forgets the first `n` entries: their buffers now belong to a device.
     @inlinable
-    mutating func dropFirst(handedOver n: Int) {
+    package mutating func dropFirst(handedOver n: Int) {
         head += n
         used -= n
         if used == 0 { head = 0 }
@@ -229,7 +229,7 @@ public struct PacketBatch: ~Copyable {
 extension PacketBatch {
     /// Drops the first buffer back to its pool.
     @inlinable
-    mutating func removeFirstAndFree() {
+    package mutating func removeFirstAndFree() {
         let e = entries[head]
         PoolCore.free(e.core, e.index)
         dropFirst(handedOver: 1)

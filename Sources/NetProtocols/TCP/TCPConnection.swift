@@ -45,7 +45,7 @@ public struct TCPConnection: ~Copyable {
 
     // MARK: receive sequence space
     var irs = SequenceNumber(0)
-    var rcvNxt = SequenceNumber(0)
+    package var rcvNxt = SequenceNumber(0)
     /// Right edge of the window last advertised (never moved left, RFC 9293 §3.8.6.2.2).
     var rcvAdv = SequenceNumber(0)
     /// RCV.NXT as last acknowledged (RFC 7323's Last.ACK.sent).

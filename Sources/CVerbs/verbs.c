@@ -1,6 +1,7 @@
 // verbs.c: ibverbs raw-packet queues for mlx5 (ConnectX): protection domain, one memory
 // region over the packet pool, a raw-packet QP with its CQs, a flow steering rule for
 // the instance's MAC (and IPv4 address), batched posting and completion polling.
+#include "cverbs.h"
 #include "cnicqueues.h"
 #include <errno.h>
 #include <fcntl.h>
