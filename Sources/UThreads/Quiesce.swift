@@ -11,8 +11,9 @@ import Glibc
 
 extension Runtime {
     // Tunables: how long the stopper waits for the others before it goes on anyway (a
-    // kthread blocked in a host call cannot answer), and each wait's futex timeout.
-    static let quiesceDeadlineNanoseconds: Int64 = 1_000_000_000
+    // kthread blocked in a host call cannot answer; on a loaded machine a runnable one may wait
+    // long for a CPU, so the deadline is generous), and each wait's futex timeout.
+    static let quiesceDeadlineNanoseconds: Int64 = 5_000_000_000
     static let quiesceWaitNanoseconds: Int64 = 1_000_000
 
     /// From a uthread of this runtime: stops every other kthread at a safe point, runs
