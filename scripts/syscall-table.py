@@ -69,10 +69,8 @@ PARTIAL = {
 EPERM = {169, 167, 168, 172, 173, 175, 313, 176, 246, 320, 163, 155, 165, 166, 179, 153, 101, 103}
 BY_DESIGN = {
     334: "rseq: per kernel thread, and uthreads share kthreads (glibc carries on without it)",
-    57: "fork: branch proc", 58: "vfork: branch proc",
 }
 OTHER_BRANCH = {
-    "proc": {57, 58, 61, 247, 109, 112, 434, 438, 424},
     "sockets": {42, 43, 49, 50, 288, 299, 307},
 }
 

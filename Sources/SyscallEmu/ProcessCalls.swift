@@ -26,6 +26,7 @@ public enum Handlers {
         registerExec(d)
         registerLimits(d)
         registerCompatibility(d)
+        registerFork(d)
     }
 
     /// Forwards a call to the host kernel unchanged (its pointers are valid here: the
@@ -203,6 +204,13 @@ public enum Handlers {
             switch f.a0 {
             case 15:  // PR_SET_NAME
                 p.name = try UserMemory.string(f.a1, limit: 4096)
+                return 0
+            case 1:  // PR_SET_PDEATHSIG: the host's (this is a host process)
+                guard f.a1 <= 64 else { throw LinuxError(.EINVAL) }
+                p.deathSignal = Int32(f.a1)
+                return try hostCall(157, 1, f.a1)
+            case 2:  // PR_GET_PDEATHSIG
+                try UserMemory.store(p.deathSignal, at: f.a1)
                 return 0
             case 16:  // PR_GET_NAME
                 let bytes = Array(p.name.utf8.prefix(15)) + [0]

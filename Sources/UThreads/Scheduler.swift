@@ -317,6 +317,7 @@ enum Scheduler {
         let rt = k.pointee.runtime
         while true {
             afterResume()
+            if rt.pointee.quiesceRequested.load(ordering: .relaxed) { waitWhileQuiesced(rt) }
             serviceTimersAndHooks(k)
             if let n = findRunnable(k) {
                 claim(n)
@@ -421,7 +422,7 @@ enum Scheduler {
         var found = false
         repeat {
             if runHooks(k) > 0 || workVisible(k) { found = true; break }
-            if rt.pointee.stopping.load(ordering: .relaxed) { break }
+            if rt.pointee.stopping.load(ordering: .relaxed) || rt.pointee.quiesceRequested.load(ordering: .relaxed) { break }
             cj_cpu_relax()
         } while cj_monotonic_ns() < until
         rt.pointee.spinning.subtract(1, ordering: .relaxed)
@@ -430,7 +431,8 @@ enum Scheduler {
         k.pointee.sleeping.store(true, ordering: .sequentiallyConsistent)
         let sleepers = rt.pointee.sleepers.add(1, ordering: .sequentiallyConsistent).newValue
         defer { rt.pointee.sleepers.subtract(1, ordering: .sequentiallyConsistent) }
-        if workVisible(k) || (rt.pointee.stopping.load(ordering: .sequentiallyConsistent) && rt.pointee.live.load(ordering: .sequentiallyConsistent) == 0) {
+        if workVisible(k) || rt.pointee.quiesceRequested.load(ordering: .sequentiallyConsistent)
+            || (rt.pointee.stopping.load(ordering: .sequentiallyConsistent) && rt.pointee.live.load(ordering: .sequentiallyConsistent) == 0) {
             k.pointee.sleeping.store(false, ordering: .sequentiallyConsistent)
             return
         }

@@ -95,6 +95,16 @@ int cj_interception_init(void);
 /// (-EINVAL on kernels without SUD).
 int cj_sud_enable(cj_kthread_area *area);
 
+/// Turns Syscall User Dispatch off for the calling thread (a forked child's surviving
+/// kthread, which becomes its signal thread). 0 or -errno.
+int cj_sud_disable(void);
+
+/// Around a host fork of the instance: the parent holds the rewriter's lock across the
+/// fork (prepare, then parent), the child resets it and forgets the parent's kthreads.
+void cj_fork_prepare(void);
+void cj_fork_parent(void);
+void cj_fork_child(void);
+
 /// Records the libOS's %fs for the entry code (part of cj_sud_enable; alone for the
 /// seccomp trap path).
 void cj_libos_area_init(cj_kthread_area *area);
