@@ -540,7 +540,7 @@ extension Handlers {
 
     static func ioctl(_ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {
         let file = try p.fd(f.a0)
-        if let s = file.handle as? any SocketHandle { return try socketIoctl(file, s, request: f.a1, argument: f.a2) }
+        if let s = file.handle as? any SocketHandle { return try socketIoctl(p, file, s, request: f.a1, argument: f.a2) }
         if let r = try terminalIoctl(f, file) { return r }  // MemfdCalls.swift
         switch f.a1 {
         case 0x5401, 0x5413:  // TCGETS, TIOCGWINSZ: only a host terminal answers
