@@ -19,10 +19,10 @@ for i, (whole, name) in enumerate(entries):
         names[i] = name
 
 registered = set()
-for fn in os.listdir(src):
-    if not fn.endswith(".swift") or fn == "SyscallNames.swift":
+for fn in sorted(os.path.join(d, f) for d, _, fs in os.walk(src) for f in fs):
+    if not fn.endswith(".swift") or fn.endswith("/SyscallNames.swift"):
         continue
-    s = open(os.path.join(src, fn)).read()
+    s = open(fn).read()
     registered |= {int(n) for n in re.findall(r'register\((\d+),', s)}
     registered |= {int(n) for n in re.findall(r'\((\d+), "[a-z0-9_]+"', s)}
     registered |= {int(n) for n in re.findall(r'\((\d+), "[a-z0-9_]+", \.', s)}
@@ -42,9 +42,9 @@ PARTIAL = {
     16: "TCGETS, TCSETS/TCSETSW/TCSETSF, TIOCGWINSZ/TIOCSWINSZ, TIOCGPGRP/TIOCSPGRP, TIOCSCTTY, TIOCNOTTY, TIOCGSID, TCFLSH, TCSBRK, TCXONC, TIOCOUTQ, TIOCSTI on a host terminal (else ENOTTY); FIONBIO, FIONREAD",
     9: "file mappings need a host descriptor (HostFS, memfd): ENODEV for MemFS files",
     157: "PR_SET_NAME, PR_GET_NAME",
-    41: "EAFNOSUPPORT until the socket branches land", 53: "AF_UNIX SOCK_STREAM only", 44: "socket pairs", 45: "socket pairs",
-    46: "socket pairs", 47: "socket pairs", 48: "", 51: "", 52: "", 54: "SOL_SOCKET basics", 55: "SOL_SOCKET basics",
-    56: "thread flags (CLONE_VM|CLONE_THREAD...); no new processes", 435: "as clone",
+    41: "AF_UNIX, AF_INET, AF_INET6 (host or NetStack), AF_NETLINK (host); others EAFNOSUPPORT",
+    54: "options beyond SOL_SOCKET basics are the backend's (NetStack: the list in Architecture.md)", 55: "as setsockopt",
+    56: "threads, and processes as a host fork (CLONE_VM only with CLONE_VFORK)", 435: "as clone",
     125: "the host process's capabilities; pid 0 or this process", 126: "only a request that changes nothing succeeds (EPERM otherwise: caps are per host thread)",
     161: "checks the path; then EPERM even for root (no per-instance root yet)",
     227: "CLOCK_REALTIME only (EINVAL others); EPERM unless root, then the host's clock", 164: "EPERM unless root, then the host's clock",
@@ -71,7 +71,6 @@ BY_DESIGN = {
     334: "rseq: per kernel thread, and uthreads share kthreads (glibc carries on without it)",
 }
 OTHER_BRANCH = {
-    "sockets": {42, 43, 49, 50, 288, 299, 307},
 }
 
 rows = []

@@ -12,6 +12,12 @@ public final class NetStackSocketProvider: SocketProvider, @unchecked Sendable {
 
     public init(network: InstanceNetwork) { self.network = network }
 
+    /// Interface ioctls asked on a socket of another family (glibc's if_nametoindex on
+    /// AF_UNIX): about `lo` and the device, as NetStack sockets answer them.
+    public func interfaceControl(request: UInt64, argument: UInt64) throws(Errno) -> Int64 {
+        try InterfaceQueries.control(network, request: request, argument: argument)
+    }
+
     public func makeSocket(family: Int32, type: Int32, protocol proto: Int32) throws(Errno) -> any SocketHandle {
         guard family == SocketConstants.AF_INET || family == SocketConstants.AF_INET6 else { throw .linux(EAFNOSUPPORT) }
         switch type {

@@ -301,11 +301,6 @@ extension Handlers {
             return Int64(f.a1)
         }
         d.register(72, "fcntl") { f, p throws(LinuxError) in try fcntl(f, p) }
-        d.register(91, "fchmod") { f, p throws(LinuxError) in
-            let file = try p.fd(f.a0)
-            try fsCall { () throws(Errno) in try p.fs.changeMode(file.location, mode: UInt32(truncatingIfNeeded: f.a1) & 0o7777) }
-            return 0
-        }
         // chown family: uid or gid -1 leaves it as it is.
         func owner(_ v: UInt64) -> UInt32? { UInt32(truncatingIfNeeded: v) == UInt32.max ? nil : UInt32(truncatingIfNeeded: v) }
         d.register(92, "chown") { f, p throws(LinuxError) in
@@ -316,11 +311,6 @@ extension Handlers {
         d.register(94, "lchown") { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a0)
             try fsCall { () throws(Errno) in try p.fs.changeOwner(path, uid: owner(f.a1), gid: owner(f.a2), followSymlinks: false) }
-            return 0
-        }
-        d.register(93, "fchown") { f, p throws(LinuxError) in
-            let file = try p.fd(f.a0)
-            try fsCall { () throws(Errno) in try p.fs.changeOwner(file.location, uid: owner(f.a1), gid: owner(f.a2)) }
             return 0
         }
         d.register(260, "fchownat") { f, p throws(LinuxError) in
@@ -540,7 +530,7 @@ extension Handlers {
 
     static func ioctl(_ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {
         let file = try p.fd(f.a0)
-        if let s = file.handle as? any SocketHandle { return try socketIoctl(file, s, request: f.a1, argument: f.a2) }
+        if let s = file.handle as? any SocketHandle { return try socketIoctl(p, file, s, request: f.a1, argument: f.a2) }
         if let r = try terminalIoctl(f, file) { return r }  // MemfdCalls.swift
         switch f.a1 {
         case 0x5401, 0x5413:  // TCGETS, TIOCGWINSZ: only a host terminal answers

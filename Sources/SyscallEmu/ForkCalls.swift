@@ -43,8 +43,6 @@ extension Handlers {
 
     static func registerFork(_ d: Dispatcher) {
         registerWait(d)
-        registerSelect(d)
-        registerCopy(d)
         d.register(57, "fork") { f, p throws(LinuxError) in
             try fork(f, p, flags: UInt64(SIGCHLD), stack: 0, parentTID: 0, childTID: 0, tls: 0)
         }

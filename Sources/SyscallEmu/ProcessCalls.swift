@@ -143,15 +143,6 @@ public enum Handlers {
                            (100, "times"), (98, "getrusage"), (309, "getcpu")] {
             host(nr, name, d)
         }
-        // Thread ids are the instance's: any thread of it has the process's affinity (what
-        // glibc's pthread_getattr_np asks; the JVM dies of a host ESRCH otherwise).
-        d.register(204, "sched_getaffinity") { f, p throws(LinuxError) in
-            let tid = Int32(truncatingIfNeeded: f.a0)
-            guard tid == 0 || tid == p.pid || p.signals.thread(tid: tid) != nil else { throw LinuxError(.ESRCH) }
-            let r = cj_host_syscall(204, 0, f.a1, f.a2, 0, 0, 0)
-            if r < 0 { throw LinuxError(Errno(rawValue: Int32(-r))) }
-            return r
-        }
         d.register(158, "arch_prctl") { f, _ throws(LinuxError) in
             switch f.a0 {
             case 0x1002:  // ARCH_SET_FS: the value the exit path loads into %fs

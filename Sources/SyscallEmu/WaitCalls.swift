@@ -78,31 +78,6 @@ extension Handlers {
         }
         // fadvise64: advice only (sort, wc and cat in every pipeline give it).
         host(221, "fadvise64", d)
-        // close_range: what a child closes between fork and exec (CPython's subprocess).
-        d.register(436, "close_range") { f, p throws(LinuxError) in
-            let first = UInt32(truncatingIfNeeded: f.a0), last = UInt32(truncatingIfNeeded: f.a1)
-            let unshare: UInt64 = 2, cloexec: UInt64 = 4
-            guard f.a2 & ~(unshare | cloexec) == 0, first <= last else { throw LinuxError(.EINVAL) }
-            for (fd, _) in p.descriptors.snapshot() where UInt32(fd) >= first && UInt32(fd) <= last {
-                if f.a2 & cloexec != 0 { try? p.descriptors.setCloseOnExec(fd, true) } else { try? p.descriptors.close(fd) }
-            }
-            return 0
-        }
-        // setresuid/setresgid (posix_spawn's POSIX_SPAWN_RESETIDS child asks for the ids
-        // it has): glibc's setreuid/setregid, which change every thread of this host
-        // process; a saved id other than -1, the real or the effective one is refused.
-        d.register(117, "setresuid") { f, _ throws(LinuxError) in
-            let a = { (v: UInt64) in uid_t(truncatingIfNeeded: v) }
-            guard a(f.a2) == uid_t.max || a(f.a2) == a(f.a0) || a(f.a2) == a(f.a1) else { throw LinuxError(.EPERM) }
-            guard setreuid(a(f.a0), a(f.a1)) == 0 else { throw LinuxError(Errno(rawValue: errno)) }
-            return 0
-        }
-        d.register(119, "setresgid") { f, _ throws(LinuxError) in
-            let a = { (v: UInt64) in gid_t(truncatingIfNeeded: v) }
-            guard a(f.a2) == gid_t.max || a(f.a2) == a(f.a0) || a(f.a2) == a(f.a1) else { throw LinuxError(.EPERM) }
-            guard setregid(a(f.a0), a(f.a1)) == 0 else { throw LinuxError(Errno(rawValue: errno)) }
-            return 0
-        }
         d.register(109, "setpgid") { f, _ throws(LinuxError) in try hostCall(109, f.a0, f.a1) }
         d.register(112, "setsid") { _, _ throws(LinuxError) in try hostCall(112) }
         d.register(434, "pidfd_open") { f, p throws(LinuxError) in

@@ -44,6 +44,22 @@ struct SocketTests {
         #expect(one == native)
     }
 
+    @Test("interface ioctls on any family: if_nametoindex and if_nameindex (glibc asks on AF_UNIX)", .enabled(if: hasPython))
+    func interfaceQueriesOnUnixSockets() throws {
+        let script = """
+        import socket, fcntl, struct
+        print(socket.if_nametoindex('lo'), socket.if_nameindex()[0])
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        r = fcntl.ioctl(u, 0x8921, struct.pack('256s', b'lo'))   # SIOCGIFMTU
+        print('mtu', struct.unpack('i', r[16:20])[0])
+        try: fcntl.ioctl(u, 0x8915, struct.pack('256s', b'lo'))   # SIOCGIFADDR: inet sockets only
+        except OSError as e: print('SIOCGIFADDR on AF_UNIX', e)
+        try: socket.if_nametoindex('nosuch0')
+        except OSError as e: print('nosuch0', e)
+        """
+        try Junction.same("/usr/bin/python3", ["-c", script])
+    }
+
     @Test("timerfd, signalfd, select and pselect6", arguments: [("static", ["-static"]), ("dynamic", [])])
     func events(_ variant: String, _ flags: [String]) throws {
         try Junction.same(try Junction.compile("events", flags, as: "events-\(variant)"), [])

@@ -270,8 +270,17 @@ extension Handlers {
 
     /// ioctl on a socket: FIONREAD/SIOCINQ, SIOCOUTQ, FIONBIO; the rest to the backend
     /// (interface queries and the like), ENOTTY when it knows none.
-    static func socketIoctl(_ file: OpenFile, _ s: any SocketHandle, request: UInt64, argument: UInt64) throws(LinuxError) -> Int64 {
+    static func socketIoctl(_ p: LinuxProcess, _ file: OpenFile, _ s: any SocketHandle, request: UInt64, argument: UInt64) throws(LinuxError) -> Int64 {
         switch request {
+        case SocketConstants.interfaceRequests where s.family != SocketConstants.AF_INET && s.family != SocketConstants.AF_INET6:
+            // Interface ioctls are the network namespace's, answered on a socket of any
+            // family (Linux's sock_do_ioctl falls to dev_ioctl): glibc's if_nametoindex
+            // asks on an AF_UNIX socket. The instance's network is its AF_INET provider's.
+            // The address ones (SIOCGIFADDR, DSTADDR, BRDADDR, NETMASK and their SET
+            // twins, 0x8915-0x891c) are inet_ioctl's: ENOTTY elsewhere, as Linux says.
+            if (0x8915...0x891C).contains(request) { throw LinuxError(.ENOTTY) }
+            let provider = try socketCall { () throws(Errno) in try p.sockets.provider(for: SocketConstants.AF_INET) }
+            return try socketCall { () throws(Errno) in try provider.interfaceControl(request: request, argument: argument) }
         case 0x541B, 0x5411:  // FIONREAD (SIOCINQ), TIOCOUTQ (SIOCOUTQ)
             _ = try UserMemory.pointer(argument, 4, for: .write)
             let n = try socketCall { () throws(Errno) in request == 0x541B ? try s.bytesReadable() : try s.bytesUnsent() }

@@ -14,6 +14,9 @@ public enum SocketConstants {
     public static let AF_NETLINK: Int32 = 16, AF_INET6: Int32 = 10
     public static let SOCK_STREAM: Int32 = 1, SOCK_DGRAM: Int32 = 2, SOCK_RAW: Int32 = 3
     public static let SOCK_SEQPACKET: Int32 = 5
+    /// The interface ioctls of struct ifreq/ifconf, SIOCGIFNAME (0x8910) to SIOCSIFMAP and
+    /// the index/queue-length calls: any socket answers them about the network.
+    public static let interfaceRequests: ClosedRange<UInt64> = 0x8910...0x8943
     public static let SOCK_NONBLOCK: Int32 = 0o4000, SOCK_CLOEXEC: Int32 = 0o2000000
     public static let SOL_SOCKET: Int32 = 1, IPPROTO_IP: Int32 = 0, IPPROTO_TCP: Int32 = 6
     public static let IPPROTO_UDP: Int32 = 17, IPPROTO_IPV6: Int32 = 41
@@ -248,11 +251,19 @@ public protocol SocketProvider: AnyObject, Sendable {
     func makeSocket(family: Int32, type: Int32, protocol: Int32) throws(Errno) -> any SocketHandle
     /// socketpair(2); EOPNOTSUPP for families without pairs (AF_INET: Linux says EOPNOTSUPP).
     func makePair(family: Int32, type: Int32, protocol: Int32) throws(Errno) -> (any SocketHandle, any SocketHandle)
+    /// The interface ioctls (`SocketConstants.interfaceRequests`: SIOCGIFCONF, SIOCGIFINDEX,
+    /// SIOCGIFADDR...) about the network this provider gives the instance, asked on a
+    /// socket of another family (AF_UNIX); `argument` is the caller's raw argument.
+    /// Default ENOTTY.
+    func interfaceControl(request: UInt64, argument: UInt64) throws(Errno) -> Int64
 }
 
 extension SocketProvider {
     public func makePair(family: Int32, type: Int32, protocol: Int32) throws(Errno) -> (any SocketHandle, any SocketHandle) {
         throw .notSupported
+    }
+    public func interfaceControl(request: UInt64, argument: UInt64) throws(Errno) -> Int64 {
+        throw .inappropriateIOCTLForDevice
     }
 }
 

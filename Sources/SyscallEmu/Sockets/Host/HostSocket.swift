@@ -27,6 +27,16 @@ public final class HostSocketProvider: SocketProvider, @unchecked Sendable {
         for f in files { (f.handle as? HostSocket)?.adoptAfterFork() }
     }
 
+    /// Interface ioctls asked on a socket of another family: the host's answer, on a
+    /// throwaway host AF_INET datagram socket (the kernel reads and writes the caller's
+    /// ifreq or ifconf itself).
+    public func interfaceControl(request: UInt64, argument: UInt64) throws(Errno) -> Int64 {
+        let fd = cj_host_syscall(41, UInt64(SocketConstants.AF_INET), UInt64(SocketConstants.SOCK_DGRAM | SocketConstants.SOCK_CLOEXEC), 0, 0, 0, 0)
+        guard fd >= 0 else { throw Errno(rawValue: Int32(-fd)) }
+        defer { _ = cj_host_syscall(3, UInt64(fd), 0, 0, 0, 0, 0) }
+        return try HostCall.check(cj_host_syscall(16, UInt64(fd), request, argument, 0, 0, 0))
+    }
+
     public func makeSocket(family: Int32, type: Int32, protocol: Int32) throws(Errno) -> any SocketHandle {
         let flags = Int32(SocketConstants.SOCK_NONBLOCK | SocketConstants.SOCK_CLOEXEC)
         let fd = try HostCall.check(cj_host_syscall(41, UInt64(family), UInt64(UInt32(type | flags)), UInt64(UInt32(bitPattern: `protocol`)), 0, 0, 0))
