@@ -618,16 +618,7 @@ extension Handlers {
             try storeStatx(st, at: f.a4)
             return 0
         }
-        // The host answers statfs for the same path (HostFS covers the host tree).
-        host(137, "statfs", d)
-        host(138, "fstatfs", d)
-        // No extended attributes: ls and cp ask for ACLs and carry on without them.
-        for (nr, name) in [(191, "getxattr"), (192, "lgetxattr"), (193, "fgetxattr")] {
-            d.register(nr, name) { _, _ throws(LinuxError) in throw LinuxError(.ENODATA) }
-        }
-        for (nr, name) in [(194, "listxattr"), (195, "llistxattr"), (196, "flistxattr")] {
-            d.register(nr, name) { _, _ throws(LinuxError) in 0 }
-        }
+        // statfs/fstatfs: FileDataCalls.swift; extended attributes: XattrCalls.swift.
     }
 
     /// struct statx (256 bytes), every basic field valid.

@@ -76,8 +76,6 @@ extension Handlers {
             }
             return 0
         }
-        // fadvise64: advice only (sort, wc and cat in every pipeline give it).
-        host(221, "fadvise64", d)
         d.register(109, "setpgid") { f, _ throws(LinuxError) in try hostCall(109, f.a0, f.a1) }
         d.register(112, "setsid") { _, _ throws(LinuxError) in try hostCall(112) }
         d.register(434, "pidfd_open") { f, p throws(LinuxError) in
