@@ -37,3 +37,68 @@ struct RobustnessTests {
         #expect(ours == native, "native:\n\(native)\njunction:\n\(ours)")
     }
 }
+
+extension RobustnessTests {
+    /// junction's own text and heap, as the host sees them in /proc/PID/maps.
+    static func libOSRanges(pid: Int32) throws -> [(UInt64, String)] {
+        let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
+        var found: [(UInt64, String)] = []
+        for line in maps.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count >= 6, let start = UInt64(f[0].split(separator: "-")[0], radix: 16) else { continue }
+            if f[1] == "r-xp" && f[5].hasSuffix("/junction") && !found.contains(where: { $0.1 == "text" }) { found.append((start, "text")) }
+            if f[5] == "[heap]" && f[1] == "rw-p" && !found.contains(where: { $0.1 == "heap" }) { found.append((start, "heap")) }
+        }
+        return found
+    }
+
+    @Test("the program cannot reach junction's own memory: EFAULT for buffers, refusals for munmap/mprotect/mmap/mremap")
+    func libOSMemory() throws {
+        let program = try Junction.compile("foreign", [], as: "foreign")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Junction.binary)
+        p.arguments = ["--", program]
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { p.terminate() } }
+        var text = ""
+        func readUntil(_ marker: String) {
+            while !text.contains(marker) {
+                let d = output.fileHandleForReading.availableData
+                if d.isEmpty { return }
+                text += String(decoding: d, as: UTF8.self)
+            }
+        }
+        readUntil("ready\n")
+        let targets = try Self.libOSRanges(pid: p.processIdentifier)
+        try #require(targets.count == 2, "junction's text and heap in its maps: \(targets)")
+        for (address, _) in targets {
+            input.fileHandleForWriting.write(Data("\(String(address, radix: 16)) 1000\n".utf8))
+        }
+        try input.fileHandleForWriting.close()
+        while true {  // to the end of its output
+            let d = output.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            text += String(decoding: d, as: UTF8.self)
+        }
+        p.waitUntilExit()
+        let expected = """
+            read(/dev/zero) into it = -1 EFAULT
+            read(host file) into it = -1 EFAULT
+            write from it = -1 EFAULT
+            stat into it = -1 EFAULT
+            open with a path in it = -1 EFAULT
+            mprotect(PROT_NONE) = -1 ENOMEM
+            munmap = -1 EINVAL
+            mmap(MAP_FIXED) over it = -1 ENOMEM
+            mremap = -1 EFAULT
+            alive: read after all that = 1
+
+            """
+        #expect(text == "ready\n" + expected + expected, "\(text)")
+        #expect(p.terminationStatus == 0)
+    }
+}
