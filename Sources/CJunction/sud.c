@@ -662,3 +662,9 @@ int64_t cj_host_syscall(int64_t nr, uint64_t a1, uint64_t a2, uint64_t a3, uint6
     long r = syscall(nr, a1, a2, a3, a4, a5, a6);
     return r == -1 ? -errno : r;
 }
+
+uintptr_t cj_area_running_application(void *area) {
+    cj_kthread_area *a = area;
+    if (!a || __atomic_load_n(&a->sud_selector, __ATOMIC_RELAXED) != 1) return 0;
+    return (uintptr_t)__atomic_load_n(&a->current, __ATOMIC_RELAXED);
+}

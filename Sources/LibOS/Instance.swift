@@ -48,6 +48,9 @@ public struct InstanceConfiguration: Sendable {
     public var trace = false
     public var interception: InterceptionMode = .auto
     public var mounts: [MountSpec] = []
+    /// The time slice after which a uthread running application code is preempted
+    /// (nil: never, cooperative scheduling).
+    public var quantum: Duration? = .milliseconds(10)
 
     public init() {}
 }
@@ -137,6 +140,7 @@ public enum Instance {
         nonisolated(unsafe) var sudError: Int32 = 0
         var rtConfig = RuntimeConfiguration(kthreads: configuration.kthreads)
         nonisolated(unsafe) var kthreadTIDs: [Int32] = []
+        nonisolated(unsafe) var kthreadAreas: [UInt] = []
         rtConfig.onKThreadStart = { _ in
             let area = cj_area_or_null()!
             var rc: Int32 = 0
@@ -144,6 +148,7 @@ public enum Instance {
             failures.withLock {
                 if rc != 0 { sudError = -rc }
                 kthreadTIDs.append(area.pointee.tid)
+                kthreadAreas.append(UInt(bitPattern: area))
             }
         }
         let runtime: Runtime
@@ -253,6 +258,11 @@ public enum Instance {
         let pid = getpid()
         process.signals.kick = {
             for tid in tids { _ = cj_host_syscall(234, UInt64(pid), UInt64(tid), UInt64(CJ_KICK_SIGNAL), 0, 0, 0) }
+        }
+
+        if let quantum = configuration.quantum {
+            let areas = failures.withLock { kthreadAreas }
+            Preemption(areas: areas, tids: tids, slice: quantum).start()
         }
 
         let entry = UInt(ready.entry), sp = UInt(ready.stackPointer)
