@@ -683,3 +683,9 @@ int cj_sud_disable(void) {
     if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0) != 0) return -errno;
     return 0;
 }
+
+uintptr_t cj_area_running_application(void *area) {
+    cj_kthread_area *a = area;
+    if (!a || __atomic_load_n(&a->sud_selector, __ATOMIC_RELAXED) != 1) return 0;
+    return (uintptr_t)__atomic_load_n(&a->current, __ATOMIC_RELAXED);
+}

@@ -54,6 +54,9 @@ public struct InstanceConfiguration: Sendable {
     public var unixExports: [String] = []
     /// `--net`: the instance's sockets on NetStack over this device (nil: the host's).
     public var network: NetworkOptions?
+    /// The time slice after which a uthread running application code is preempted
+    /// (nil: never, cooperative scheduling).
+    public var quantum: Duration? = .milliseconds(10)
 
     public init() {}
 }
@@ -143,7 +146,7 @@ public enum Instance {
         pthread_sigmask(SIG_UNBLOCK, &needed, nil)
 
         // Runtime whose kthreads turn on Syscall User Dispatch as they start.
-        let (runtime, tids, sudError) = try ProcessRuntime.start(kthreads: configuration.kthreads, mode: mode)
+        let (runtime, tids, areas, sudError) = try ProcessRuntime.start(kthreads: configuration.kthreads, mode: mode)
         var useSeccomp = mode == .seccomp
         if sudError == EINVAL && mode == .auto {
             // No Syscall User Dispatch here: trap through seccomp instead.
@@ -264,8 +267,12 @@ public enum Instance {
 
         process.signals.kick = ProcessRuntime.kick(tids)
         // fork: a child builds its runtime and signal thread again (ForkCalls.swift).
-        LinuxProcess.host = ProcessRuntime.host(kthreads: configuration.kthreads, mode: mode)
+        LinuxProcess.host = ProcessRuntime.host(kthreads: configuration.kthreads, mode: mode, quantum: configuration.quantum)
         HostWatcher.shared.attach(to: runtime)
+
+        if let quantum = configuration.quantum {
+            Preemption(areas: areas, tids: tids, slice: quantum).start()
+        }
 
         let entry = UInt(ready.entry), sp = UInt(ready.stackPointer)
         let mask = initialMask

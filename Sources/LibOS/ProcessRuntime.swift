@@ -13,11 +13,13 @@ import Glibc
 
 enum ProcessRuntime {
     /// Starts a runtime whose kthreads turn interception on as they start. Returns it,
-    /// its kthreads' thread ids and the first error Syscall User Dispatch gave (0: none).
-    static func start(kthreads: Int?, mode: InterceptionMode) throws(InstanceError) -> (Runtime, [Int32], Int32) {
+    /// its kthreads' thread ids and areas (for the preemption watchdog), and the first
+    /// error Syscall User Dispatch gave (0: none).
+    static func start(kthreads: Int?, mode: InterceptionMode) throws(InstanceError) -> (Runtime, [Int32], [UInt], Int32) {
         let failures = FSLock()
         nonisolated(unsafe) var sudError: Int32 = 0
         nonisolated(unsafe) var kthreadTIDs: [Int32] = []
+        nonisolated(unsafe) var kthreadAreas: [UInt] = []
         var rtConfig = RuntimeConfiguration(kthreads: kthreads)
         rtConfig.onKThreadStart = { _ in
             let area = cj_area_or_null()!
@@ -26,11 +28,12 @@ enum ProcessRuntime {
             failures.withLock {
                 if rc != 0 { sudError = -rc }
                 kthreadTIDs.append(area.pointee.tid)
+                kthreadAreas.append(UInt(bitPattern: area))
             }
         }
         let runtime: Runtime
         do { runtime = try Runtime(rtConfig) } catch { throw .runtime(error.description) }
-        return failures.withLock { (runtime, kthreadTIDs, sudError) }
+        return failures.withLock { (runtime, kthreadTIDs, kthreadAreas, sudError) }
     }
 
     /// The kick: the kick signal to every kthread of this process.
@@ -70,11 +73,13 @@ enum ProcessRuntime {
     }
 
     /// What a forked child needs from LibOS (SyscallEmu's ProcessHost).
-    static func host(kthreads: Int?, mode: InterceptionMode) -> ProcessHost {
+    static func host(kthreads: Int?, mode: InterceptionMode, quantum: Duration?) -> ProcessHost {
         ProcessHost(makeRuntime: {
             // (A Syscall User Dispatch error was seen by the parent too: it then runs on
             // the seccomp filter, which the child inherits.)
             guard let started = try? start(kthreads: kthreads, mode: mode) else { return nil }
+            // The parent's watchdog thread does not exist in the child: its own starts.
+            if let quantum { Preemption(areas: started.2, tids: started.1, slice: quantum).start() }
             return (started.0, kick(started.1))
         }, signalLoop: { signalLoop($0) })
     }

@@ -104,6 +104,9 @@ extension Handlers {
     static func afterCall(_ f: SyscallFrame, _ p: LinuxProcess, result: Int64) -> Int64 {
         var result = result
         let fromCall = f.raw.pointee.pad.0 <= UInt64(CJ_ENTRY_TRAP) && f.number != 15
+        // A kick that interrupted application code: the preemption watchdog's (or a signal's).
+        // Let the other runnable uthreads have the kthread before going back.
+        if f.raw.pointee.pad.0 == UInt64(CJ_ENTRY_SIGNAL) { UThread.yield() }
         if let t = AppThread.current {
             if p.signals.takeExitRequest(t) { exitThread(t, p) }  // another thread's execve
             while let (sig, si, action) = p.signals.take(for: t) {
