@@ -403,6 +403,33 @@ enum Scheduler {
         return nil
     }
 
+    /// For a yield that found the local queue empty: fires this kthread's due timers and
+    /// moves its inbox and a batch of the global queue into the local queue, ahead of
+    /// the yielder. Returns whether anything was queued.
+    @usableFromInline
+    static func gatherForYield(_ k: KT) -> Bool {
+        let due = k.pointee.earliestTimer.load(ordering: .relaxed)
+        if due != .max, due <= cj_monotonic_ns() { _ = k.fireTimers(now: cj_monotonic_ns()) }
+        if k.pointee.inboxCount.load(ordering: .relaxed) > 0 {
+            k.pointee.inboxLock.lock()
+            var list = k.pointee.inbox.takeAll()
+            k.pointee.inboxCount.store(0, ordering: .relaxed)
+            k.pointee.inboxLock.unlock()
+            while let t = list.popFirst() { pushLocal(t, k) }
+        }
+        let rt = k.pointee.runtime
+        if k.pointee.runq.approximateCount == 0, rt.pointee.globalCount.load(ordering: .relaxed) > 0 {
+            rt.pointee.globalLock.lock()
+            let take = min(rt.pointee.globalCount.load(ordering: .relaxed), max(1, globalBatch))
+            var batch = RunList()
+            for _ in 0..<take { if let t = rt.pointee.global.popFirst() { batch.append(t) } }
+            rt.pointee.globalCount.subtract(batch.count, ordering: .relaxed)
+            rt.pointee.globalLock.unlock()
+            while let t = batch.popFirst() { pushLocal(t, k) }
+        }
+        return k.pointee.runq.approximateCount > 0
+    }
+
     /// True when there may be something for this kthread to run.
     static func workVisible(_ k: KT) -> Bool {
         let rt = k.pointee.runtime
