@@ -40,4 +40,30 @@ for program in "/usr/bin/node -e 0" "/usr/bin/java -version"; do
         echo "$program: starts with no unsupported call"
     fi
 done
+# A Java class writing, reading, listing and removing files, and a static Go program
+# (Tests/Programs/gosmoke): the same output natively and under junction, and no
+# "unsupported system call" line.
+differential() {  # NAME COMMAND...
+    local name=$1; shift
+    local native ours
+    native=$("$@" 2>&1)
+    ours=$("$junction" -- "$@" 2>&1)
+    if grep -q "unsupported system call" <<<"$ours" || [[ $native != "$ours" ]]; then
+        echo "$name: differs or unsupported call under junction"
+        diff <(echo "$native") <(echo "$ours") | head -10
+        failed=$((failed + 1))
+    else
+        echo "$name: same output, no unsupported call"
+    fi
+}
+if command -v javac >/dev/null && [[ -x /usr/bin/java ]]; then
+    javac -d "$work/java" Tests/Programs/java/Files.java && differential "java Files" /usr/bin/java -cp "$work/java" Files "$work/java-files"
+else
+    echo "javac: not installed, Java files check skipped"
+fi
+if command -v go >/dev/null; then
+    (cd Tests/Programs/gosmoke && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -o "$work/gosmoke" .) && differential "go gosmoke" "$work/gosmoke"
+else
+    echo "go: not installed, Go check skipped"
+fi
 exit "$failed"

@@ -68,7 +68,7 @@ public final class VFS: @unchecked Sendable {
         if path.pathByteCount >= PathLimits.pathMax { throw .fileNameTooLong }
         var out: [String] = []
         for c in path.split(separator: "/", omittingEmptySubsequences: true) {
-            if c.pathByteCount > PathLimits.nameMax { throw .fileNameTooLong }
+            if c.utf8.count > PathLimits.nameMax, String(c).pathByteCount > PathLimits.nameMax { throw .fileNameTooLong }
             out.append(String(c))
         }
         return out

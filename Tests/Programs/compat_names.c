@@ -94,6 +94,15 @@ static void names(const char *dir) {
     SHOW("256-byte name", open(path, O_CREAT | O_WRONLY, 0644));
 }
 
+static void noecho(int slave) {
+    // Without echo, what the master reads is the slave's output alone (not a race
+    // between the echo and the output).
+    struct termios t;
+    tcgetattr(slave, &t);
+    t.c_lflag &= ~(ECHO | ECHONL);
+    SHOW("tcsetattr no echo", tcsetattr(slave, TCSANOW, &t));
+}
+
 static void line(int from, int to, const char *what) {
     char buf[64] = {0};
     write(from, "hello\n", 6);
@@ -121,6 +130,7 @@ static void ptys(void) {
     struct stat st;
     SHOW("fstat slave", fstat(s, &st));
     printf("slave is a character device %d\n", S_ISCHR(st.st_mode));
+    noecho(s);
     line(m, s, "master to slave");
     line(s, m, "slave to master");
     close(s);
@@ -137,6 +147,7 @@ static void ptys(void) {
     int peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
     SHOW("TIOCGPTPEER", peer);
     printf("peer cloexec %d\n", (fcntl(peer, F_GETFD) & FD_CLOEXEC) != 0);
+    noecho(peer);
     line(master, peer, "master to peer");
     close(peer);
     close(slave);
