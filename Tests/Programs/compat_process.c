@@ -80,6 +80,18 @@ int main(void) {
     CPU_ZERO(&set);
     SHOW("sched_setaffinity empty", sched_setaffinity(0, sizeof set, &set));
     SHOW("sched_getaffinity small", syscall(SYS_sched_getaffinity, 0, 1, &got));
+    // Other processes (the parent is outside the instance; a pid nobody has): the host's
+    // answers. The affinity calls look the pid up (ESRCH for -1), the others EINVAL.
+    SHOW("sched_getscheduler parent", sched_getscheduler(getppid()));
+    SHOW("sched_getparam parent", sched_getparam(getppid(), &sp));
+    SHOW("sched_getaffinity parent", sched_getaffinity(getppid(), sizeof got, &got) >= 0 ? CPU_COUNT(&got) > 0 : -1);
+    SHOW("sched_getaffinity -1", sched_getaffinity(-1, sizeof got, &got));
+    SHOW("sched_setaffinity -1", sched_setaffinity(-1, sizeof got, &got));
+    SHOW("sched_getscheduler nobody", sched_getscheduler(0x3ffffff0));
+    SHOW("sched_getparam -1", sched_getparam(-1, &sp));
+    SHOW("sched_rr_get_interval parent", sched_rr_get_interval(getppid(), &ts));
+    SHOW("getpriority parent", syscall(SYS_getpriority, PRIO_PROCESS, getppid()));
+    SHOW("getpriority nobody", getpriority(PRIO_PROCESS, 0x3ffffff0));
 
     // Nice values.
     errno = 0;
