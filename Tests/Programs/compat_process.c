@@ -195,7 +195,8 @@ int main(void) {
     if (e == 0) {
         gid_t g[2] = {7, 3};
         SHOW("setgroups", setgroups(2, g));
-        printf("getgroups %d first %d\n", getgroups(64, groups), groups[0]);
+        int ng = getgroups(64, groups);  // before groups[0] is read (argument order is unspecified)
+        printf("getgroups %d first %d\n", ng, groups[0]);
         SHOW("setresuid 65534", setresuid(65534, 65534, 0));
         SHOW("getuid", getuid());
         SHOW("geteuid", geteuid());
