@@ -19,11 +19,12 @@ final class SingleFileMount: FileSystemInstance, @unchecked Sendable {
         backing = MemFS(mode: 0o755)
         root = try backing.root.create(name, kind: .regular, mode: 0o644, credentials: .root)
         let handle = try root.open(.writeOnly)
-        var bytes = Array(contents.utf8)
-        let n = try bytes.withUnsafeMutableBytes { b throws(Errno) in try handle.write(from: UnsafeRawBufferPointer(b), at: 0, nonBlocking: false) }
+        let bytes = Array(contents.utf8)
+        let n = try bytes.withUnsafeBytes { b in
+            Result { () throws(Errno) in try handle.write(from: b, at: 0, nonBlocking: false) }
+        }.get()
         handle.close()
         guard n == bytes.count else { throw .ioError }
-        bytes.removeAll()
     }
 }
 

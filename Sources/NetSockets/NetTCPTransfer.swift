@@ -65,6 +65,7 @@ extension NetTCPSocket {
     func receive(into buffers: UnsafeBufferPointer<UnsafeMutableRawBufferPointer>, flags: MessageFlags,
                  nonBlocking: Bool, wantAddress: Bool, controlCapacity: Int) throws(Errno) -> ReceivedMessage {
         if flags.contains(.outOfBand) { throw .linux(EINVAL) }   // no urgent data, ever
+        if flags.contains(.errorQueue) { throw .linux(EAGAIN) }  // no extended errors are queued
         guard let s = connection else {
             if case .closed = lock.withLock({ mode }) { throw .linux(EBADF) }
             throw .linux(ENOTCONN)
