@@ -317,6 +317,7 @@ enum Scheduler {
         let rt = k.pointee.runtime
         while true {
             afterResume()
+            if rt.pointee.quiesceRequested.load(ordering: .relaxed) { waitWhileQuiesced(rt) }
             serviceTimersAndHooks(k)
             if let n = findRunnable(k) {
                 claim(n)
@@ -402,6 +403,33 @@ enum Scheduler {
         return nil
     }
 
+    /// For a yield that found the local queue empty: fires this kthread's due timers and
+    /// moves its inbox and a batch of the global queue into the local queue, ahead of
+    /// the yielder. Returns whether anything was queued.
+    @usableFromInline
+    static func gatherForYield(_ k: KT) -> Bool {
+        let due = k.pointee.earliestTimer.load(ordering: .relaxed)
+        if due != .max, due <= cj_monotonic_ns() { _ = k.fireTimers(now: cj_monotonic_ns()) }
+        if k.pointee.inboxCount.load(ordering: .relaxed) > 0 {
+            k.pointee.inboxLock.lock()
+            var list = k.pointee.inbox.takeAll()
+            k.pointee.inboxCount.store(0, ordering: .relaxed)
+            k.pointee.inboxLock.unlock()
+            while let t = list.popFirst() { pushLocal(t, k) }
+        }
+        let rt = k.pointee.runtime
+        if k.pointee.runq.approximateCount == 0, rt.pointee.globalCount.load(ordering: .relaxed) > 0 {
+            rt.pointee.globalLock.lock()
+            let take = min(rt.pointee.globalCount.load(ordering: .relaxed), max(1, globalBatch))
+            var batch = RunList()
+            for _ in 0..<take { if let t = rt.pointee.global.popFirst() { batch.append(t) } }
+            rt.pointee.globalCount.subtract(batch.count, ordering: .relaxed)
+            rt.pointee.globalLock.unlock()
+            while let t = batch.popFirst() { pushLocal(t, k) }
+        }
+        return k.pointee.runq.approximateCount > 0
+    }
+
     /// True when there may be something for this kthread to run.
     static func workVisible(_ k: KT) -> Bool {
         let rt = k.pointee.runtime
@@ -421,7 +449,7 @@ enum Scheduler {
         var found = false
         repeat {
             if runHooks(k) > 0 || workVisible(k) { found = true; break }
-            if rt.pointee.stopping.load(ordering: .relaxed) { break }
+            if rt.pointee.stopping.load(ordering: .relaxed) || rt.pointee.quiesceRequested.load(ordering: .relaxed) { break }
             cj_cpu_relax()
         } while cj_monotonic_ns() < until
         rt.pointee.spinning.subtract(1, ordering: .relaxed)
@@ -430,7 +458,8 @@ enum Scheduler {
         k.pointee.sleeping.store(true, ordering: .sequentiallyConsistent)
         let sleepers = rt.pointee.sleepers.add(1, ordering: .sequentiallyConsistent).newValue
         defer { rt.pointee.sleepers.subtract(1, ordering: .sequentiallyConsistent) }
-        if workVisible(k) || (rt.pointee.stopping.load(ordering: .sequentiallyConsistent) && rt.pointee.live.load(ordering: .sequentiallyConsistent) == 0) {
+        if workVisible(k) || rt.pointee.quiesceRequested.load(ordering: .sequentiallyConsistent)
+            || (rt.pointee.stopping.load(ordering: .sequentiallyConsistent) && rt.pointee.live.load(ordering: .sequentiallyConsistent) == 0) {
             k.pointee.sleeping.store(false, ordering: .sequentiallyConsistent)
             return
         }
