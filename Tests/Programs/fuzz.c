@@ -299,7 +299,11 @@ static long fuzz_one(void) {
     case 40: say("unlinkat("); { long d = dirfdarg(); const char *p = ARG(patharg()); long f = ARG(FLAGS(atflags, atflagn)); say(")"); return syscall(SYS_unlinkat, d, p, f); }
     case 41: say("faccessat("); { long d = dirfdarg(); const char *p = ARG(patharg()); long m = pick(3) ? R_OK : -1; say(", %ld)", m); return syscall(SYS_faccessat, d, p, m); }
     case 42: say("poll("); { char *p = sptrarg(); long n = ARG(FLAGS(counts, countn)); say(", 0)");
-        if (p == buf) { struct pollfd *x = (struct pollfd *)buf; x[0].fd = fds[pick(D_COUNT)]; x[0].events = POLLIN; x[1].fd = fds[D_PIPE_R]; x[1].events = POLLIN; }
+        if (p == buf) {  // the rest ignored (fd -1): not the test runner's stdin
+            struct pollfd *x = (struct pollfd *)buf;
+            for (int k = 0; k < 16; k++) x[k].fd = -1;
+            x[0].fd = fds[pick(D_COUNT)]; x[0].events = POLLIN; x[1].fd = fds[D_PIPE_R]; x[1].events = POLLIN;
+        }
         return syscall(SYS_poll, p, n, 0); }
     default: say("getcwd("); { char *b = ptrarg(); uint64_t l = ARG(lenarg()); say(")"); return syscall(SYS_getcwd, b, l); }
     }
@@ -320,6 +324,10 @@ int main(int argc, char **argv) {
     rdonly = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     iovpage = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     memset(longpath, 'a', sizeof longpath - 1);
+    // stdin from /dev/null: a stray pollfd of fd 0 must not depend on the runner's stdin.
+    int z = open("/dev/null", O_RDONLY);
+    dup2(z, 0);
+    close(z);
     struct sigaction sa = {0};
     sa.sa_handler = onalarm;  // no SA_RESTART: a blocked call returns EINTR
     sigaction(SIGALRM, &sa, NULL);
