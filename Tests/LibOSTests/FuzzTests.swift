@@ -78,13 +78,26 @@ enum Fuzz {
     }
 }
 
-@Suite("differential syscall fuzzer", .serialized, .timeLimit(.minutes(3)))
+@Suite("differential syscall fuzzer", .serialized)
 struct FuzzTests {
     @Test("seeded edge-case syscalls answer as Linux does: no crash, no hang, no difference outside the allow-list",
-          arguments: [1, 2, 3])
+          .timeLimit(.minutes(3)), arguments: [1, 2, 3])
     func seed(_ seed: Int) throws {
+        try Self.compare(seed: seed, calls: 300)
+    }
+
+    /// The long run: JUNCTION_FUZZ_SEEDS=N (seeds 1...N) and JUNCTION_FUZZ_CALLS (default 1000).
+    static let longSeeds = Int(ProcessInfo.processInfo.environment["JUNCTION_FUZZ_SEEDS"] ?? "") ?? 0
+
+    @Test("the long run, seeds 1...JUNCTION_FUZZ_SEEDS (set it to run)", .enabled(if: longSeeds > 0), .timeLimit(.minutes(60)))
+    func longRun() throws {
+        let calls = Int(ProcessInfo.processInfo.environment["JUNCTION_FUZZ_CALLS"] ?? "") ?? 1000
+        for seed in 1...Self.longSeeds { try Self.compare(seed: seed, calls: calls) }
+    }
+
+    static func compare(seed: Int, calls: Int) throws {
         let program = try Junction.compile("fuzz", [], as: "fuzz")
-        let args = ["\(seed)", "300"]
+        let args = ["\(seed)", "\(calls)"]
         // timeout: a hang fails the test instead of waiting for the runner; the program's
         // own alarm interrupts a single blocked call long before.
         let native = try Junction.run("/usr/bin/timeout", ["60", program] + args)
