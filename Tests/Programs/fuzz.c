@@ -81,11 +81,16 @@ static const uint64_t lens[] = {0, 1, 16, 4096, 4097, 65536, (uint64_t)-1, (uint
 static const char *lname[] = {"0", "1", "16", "4096", "4097", "65536", "-1", "INT_MIN", "INT_MAX", "1<<40"};
 static uint64_t lenarg(void) { unsigned k = pick(10); say("%s", lname[k]); return lens[k]; }
 
-static const char *paths[] = {"f", "d", "l", "n", "", "f/x", "d/../f", "/dev/null"};
+// Only names inside the scratch directory: the fuzzer unlinks, creates and renames what
+// it is given, natively too, so an absolute path ("abs/f": the scratch directory's f by
+// its absolute name, which *at calls take whatever their dirfd) never leaves it.
+static char absf[64];
+static const char *paths[] = {"f", "d", "l", "n", "", "f/x", "d/../f", absf};
+static const char *const pathn[] = {"f", "d", "l", "n", "", "f/x", "d/../f", "abs/f"};
 static char longpath[PATH_MAX + 16];
 static const char *patharg(void) {
     unsigned k = pick(11);
-    if (k < 8) { say("\"%s\"", paths[k]); return paths[k]; }
+    if (k < 8) { say("\"%s\"", pathn[k]); return paths[k]; }
     if (k == 8) { say("long"); return longpath; }
     if (k == 9) { say("NULL"); return NULL; }
     say("kernel"); return (const char *)0xffff880000001000ULL;
@@ -318,6 +323,7 @@ int main(int argc, char **argv) {
     char dir[] = "/dev/shm/junction-fuzz-XXXXXX";
     if (access("/dev/shm", W_OK) != 0) memcpy(dir, "/tmp/jfuzz", 10);
     if (!mkdtemp(dir) || chdir(dir) != 0) { perror("scratch"); return 1; }
+    snprintf(absf, sizeof absf, "%s/f", dir);
     buf = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     // PROT_NONE rather than unmapped: a hole could be filled by a later mapping.
     mprotect(buf + PAGE, PAGE, PROT_NONE);
