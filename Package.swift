@@ -159,7 +159,7 @@ let package = Package(
         // and TAP; fault injection and pcap wrappers. No C library.
         .target(
             name: "NICQueuesCore",
-            dependencies: ["CNICQueues", "UThreads"]
+            dependencies: ["CNICQueues", "UThreads", "NetProtocols"]
         ),
         // The AF_XDP backend (links libxdp and libbpf).
         .target(
