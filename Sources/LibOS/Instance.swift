@@ -4,6 +4,7 @@
 import CJunction
 import FileSystem
 import Loader
+import NUMA
 import NetSockets
 import SyscallEmu
 import SystemPackage
@@ -54,6 +55,9 @@ public struct InstanceConfiguration: Sendable {
     public var unixExports: [String] = []
     /// `--net`: the instance's sockets on NetStack over this device (nil: the host's).
     public var network: NetworkOptions?
+    /// `--numa-node`: kthreads, uthread stacks, io_uring rings and the --net device's
+    /// packet pool on this node (nil: wherever the kernel puts them).
+    public var numaNode: NUMANode?
 
     public init() {}
 }
@@ -144,6 +148,7 @@ public enum Instance {
         let failures = FSLock()
         nonisolated(unsafe) var sudError: Int32 = 0
         var rtConfig = RuntimeConfiguration(kthreads: configuration.kthreads)
+        rtConfig.numaNode = configuration.numaNode
         nonisolated(unsafe) var kthreadTIDs: [Int32] = []
         rtConfig.onKThreadStart = { _ in
             let area = cj_area_or_null()!
