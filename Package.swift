@@ -34,7 +34,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
         // The libraries' diagnostics (an embedding program picks the handler; junction's
         // writes bare lines to stderr).
-        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),   // LogHandler.log(event:)
         // `swift package generate-documentation --target UThreads` (the DocC catalogs).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],

@@ -17,11 +17,8 @@ struct StderrLineHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    // The pre-1.16 entry point, so any swift-log from 1.5.0 on works (1.16's log(event:)
-    // forwards to it by default).
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?,
-             source: String, file: String, function: String, line: UInt) {
-        let text = "\(message)\n"
+    func log(event: LogEvent) {
+        let text = "\(event.message)\n"
         _ = text.withCString { write(2, $0, strlen($0)) }
     }
 }

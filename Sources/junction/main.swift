@@ -50,7 +50,7 @@ struct Junction: ParsableCommand {
     @Option(name: .customLong("host-ip"), help: ArgumentHelp("With --net tap:NAME: the address of the TAP's host side, e.g. 10.7.0.1/24.", valueName: "A.B.C.D/NN"))
     var hostIp: String?
 
-    @Option(name: .customLong("log-level"), help: ArgumentHelp("The least severe libOS diagnostic written to stderr: \(Logger.Level.names) (default info: unsupported calls are warnings, --strace lines info; e.g. --log-level error).", valueName: "level"))
+    @Option(name: .customLong("log-level"), help: ArgumentHelp("The least severe libOS diagnostic written to stderr: \(Logger.Level.names) unsupported calls are warnings, --strace lines info (e.g. --log-level error).", valueName: "level"))
     var logLevel: String = "info"
 
     @Option(name: .customLong("numa-node"), help: ArgumentHelp("Run the kthreads, and allocate uthread stacks, io_uring rings and the --net packet pool, on this NUMA node (e.g. --numa-node 0).", valueName: "N"))

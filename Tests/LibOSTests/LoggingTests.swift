@@ -24,9 +24,8 @@ struct CapturingHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?,
-             source: String, file: String, function: String, line: UInt) {
-        records.lines.withLock { $0.append((level, source, "\(message)")) }
+    func log(event: LogEvent) {
+        records.lines.withLock { $0.append((event.level, event.source, "\(event.message)")) }
     }
 }
 
