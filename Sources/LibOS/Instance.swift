@@ -58,6 +58,11 @@ public struct InstanceConfiguration: Sendable {
     /// `--numa-node`: kthreads, uthread stacks, io_uring rings and the --net device's
     /// packet pool on this node (nil: wherever the kernel puts them).
     public var numaNode: NUMANode?
+    /// `--dns IP`: the name servers the instance's /etc/resolv.conf names (empty: the host's file).
+    public var dnsServers: [String] = []
+    /// The time slice after which a uthread running application code is preempted
+    /// (nil: never, cooperative scheduling).
+    public var quantum: Duration? = .milliseconds(10)
 
     public init() {}
 }
@@ -119,7 +124,9 @@ public enum Instance {
         cj_set_rewriting(mode != .trap)
         // Faults in application code must end the process as they would natively: the
         // Swift runtime's crash backtracer would run on the application's stack and TLS.
-        for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT] { signal(sig, SIG_DFL) }
+        // SIGCHLD too: the children of fork are this process's, and an ignored SIGCHLD
+        // would have the host reap them (the application's disposition is emulated).
+        for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGCHLD] { signal(sig, SIG_DFL) }
         let rc = cj_interception_init()
         if rc != 0 { throw .interceptionUnavailable("SIGSYS handler: \(Errno(rawValue: -rc))") }
 
@@ -145,22 +152,7 @@ public enum Instance {
         pthread_sigmask(SIG_UNBLOCK, &needed, nil)
 
         // Runtime whose kthreads turn on Syscall User Dispatch as they start.
-        let failures = FSLock()
-        nonisolated(unsafe) var sudError: Int32 = 0
-        var rtConfig = RuntimeConfiguration(kthreads: configuration.kthreads)
-        rtConfig.numaNode = configuration.numaNode
-        nonisolated(unsafe) var kthreadTIDs: [Int32] = []
-        rtConfig.onKThreadStart = { _ in
-            let area = cj_area_or_null()!
-            var rc: Int32 = 0
-            if mode == .seccomp { cj_libos_area_init(area) } else { rc = cj_sud_enable(area) }
-            failures.withLock {
-                if rc != 0 { sudError = -rc }
-                kthreadTIDs.append(area.pointee.tid)
-            }
-        }
-        let runtime: Runtime
-        do { runtime = try Runtime(rtConfig) } catch { throw .runtime(error.description) }
+        let (runtime, tids, areas, sudError) = try ProcessRuntime.start(kthreads: configuration.kthreads, mode: mode, numaNode: configuration.numaNode)
         var useSeccomp = mode == .seccomp
         if sudError == EINVAL && mode == .auto {
             // No Syscall User Dispatch here: trap through seccomp instead.
@@ -198,7 +190,11 @@ public enum Instance {
         let fs: FileSystemContext
         do throws(Errno) {
             let vfs = VFS(root: try HostFS(hostRoot: "/", io: HostIO(runtime: runtime)))
-            try vfs.mount(DevFS(), at: "/dev")
+            // /dev/shm is the host's: POSIX shared memory and semaphores (sem_open) shared
+            // by the processes of a fork are host files mapped MAP_SHARED.
+            let hostShm = access("/dev/shm", W_OK) == 0
+            try vfs.mount(DevFS(mountPoints: hostShm ? ["shm"] : []), at: "/dev")
+            if hostShm { try vfs.mount(HostFS(hostRoot: "/dev/shm", io: HostIO(runtime: runtime)), at: "/dev/shm") }
             // The working directory is taken before the requested mounts, so a mount
             // over one of its parents (memfs on /tmp, run from /tmp/x) leaves the program
             // in the directory it was started in, as a Linux mount would.
@@ -228,6 +224,11 @@ public enum Instance {
             }
         }
 
+        if !configuration.dnsServers.isEmpty {
+            try ResolverSetup.check(configuration.dnsServers)
+            try ResolverSetup.install(servers: configuration.dnsServers, in: fs.vfs)
+        }
+
         // The program, mapped into this process.
         guard let path = Loader.searchPath(name) else { throw .commandNotFound(name) }
         let ready: ReadyProgram
@@ -250,7 +251,7 @@ public enum Instance {
         process.sockets.set(HostSocketProvider(runtime: runtime), for: SocketConstants.AF_INET, SocketConstants.AF_INET6, SocketConstants.AF_NETLINK)
         for r in [ready.main.range, ready.interpreter?.range].compactMap({ $0 }) { process.addressSpace.add(r) }
         process.addressSpace.setStack(ready.stack)
-        if let netProvider { process.sockets.set(netProvider, for: SocketConstants.AF_INET, SocketConstants.AF_INET6) }
+        if let netProvider { process.sockets.set(netProvider, for: SocketConstants.AF_INET, SocketConstants.AF_INET6, SocketConstants.AF_NETLINK) }
         // /proc: this process as the libOS runs it, the host's /proc for the rest.
         do throws(Errno) {
             try fs.vfs.mount(ProcFS(process: process, host: try HostFS(hostRoot: "/proc", io: HostIO(runtime: runtime))), at: "/proc")
@@ -275,10 +276,13 @@ public enum Instance {
         let dispatcher = Dispatcher(process: process, trace: configuration.trace)
         dispatcher.install()
 
-        let tids = failures.withLock { kthreadTIDs }
-        let pid = getpid()
-        process.signals.kick = {
-            for tid in tids { _ = cj_host_syscall(234, UInt64(pid), UInt64(tid), UInt64(CJ_KICK_SIGNAL), 0, 0, 0) }
+        process.signals.kick = ProcessRuntime.kick(tids)
+        // fork: a child builds its runtime and signal thread again (ForkCalls.swift).
+        LinuxProcess.host = ProcessRuntime.host(kthreads: configuration.kthreads, mode: mode, quantum: configuration.quantum, numaNode: configuration.numaNode)
+        HostWatcher.shared.attach(to: runtime)
+
+        if let quantum = configuration.quantum {
+            Preemption(areas: areas, tids: tids, slice: quantum).start()
         }
 
         let entry = UInt(ready.entry), sp = UInt(ready.stackPointer)
@@ -289,15 +293,6 @@ public enum Instance {
         }
         // The program ends the process with exit_group; this thread hands it the
         // signals that come from outside.
-        var info = siginfo_t()
-        while true {
-            let sig = sigwaitinfo(&forwarded, &info)
-            if sig <= 0 { continue }
-            if sig == LinuxProcess.hostTimerSignal && info.si_code == -2 /* SI_TIMER */ {
-                process.hostTimerExpired(info._sifields._timer.si_sigval.sival_int, overrun: info._sifields._timer.si_overrun)
-                continue
-            }
-            process.deliverFromHost(sig, pid: info._sifields._kill.si_pid, uid: info._sifields._kill.si_uid, code: info.si_code)
-        }
+        ProcessRuntime.signalLoop(process)
     }
 }

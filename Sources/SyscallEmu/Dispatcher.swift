@@ -52,6 +52,8 @@ public final class Dispatcher: @unchecked Sendable {
 
     /// Runs one call; returns rax.
     public func dispatch(_ frame: SyscallFrame) -> Int64 {
+        // A fork stops the world here too: no lock is held yet (ForkCalls.swift).
+        Runtime.quiescePoint()
         // A fault in application code or the kick: no call to run.
         if frame.raw.pointee.pad.0 >= UInt64(CJ_ENTRY_FAULT) { return Handlers.arrival(frame, process) }
         let nr = frame.number
@@ -75,12 +77,20 @@ public final class Dispatcher: @unchecked Sendable {
         return result
     }
 
-    func log(level: Logger.Level, _ s: String) { logger.log(level: level, "\(s)") }
+    func log(level: Logger.Level, _ s: String) { Self.emit(logger, level, s) }
+
+    /// Once the instance has more than one process, lines carry the pid (as
+    /// `strace -f` prints them).
+    nonisolated(unsafe) static var tagLines = false
 
     /// The funnel for diagnostics outside a dispatcher's own calls: the active
     /// dispatcher's logger (the default one before any is installed).
     static func log(level: Logger.Level, _ s: String) {
-        (active?.logger ?? fallbackLogger).log(level: level, "\(s)")
+        emit(active?.logger ?? fallbackLogger, level, s)
+    }
+
+    private static func emit(_ logger: Logger, _ level: Logger.Level, _ s: String) {
+        logger.log(level: level, "\(tagLines ? "[pid \(getpid())] " : "")\(s)")
     }
 
     /// A libOS warning (the default level of the funnel).

@@ -172,12 +172,13 @@ public enum UThread {
     @inlinable
     public static func yield() {
         let (t, k) = currentControl("yield()")
-        let rt = k.pointee.runtime
         k.pointee.tick &+= 1
-        if k.pointee.runq.approximateCount == 0, k.pointee.inboxCount.load(ordering: .relaxed) == 0,
-           rt.pointee.globalCount.load(ordering: .relaxed) == 0, k.pointee.tick % slowPathInterval != 0 {
-            return
-        }
+        // What waits for this kthread outside its local queue (a due timer's uthread, the
+        // inbox; the global queue when nothing is local) is queued ahead of this one:
+        // switching straight from queue to queue, the scheduler loop that fires timers
+        // runs only every 64th switch, and threads preempted in a loop (they yield again
+        // and again) would starve a sleeper. Nothing at all to run: go on.
+        if !Scheduler.gatherForYield(k) && k.pointee.tick % slowPathInterval != 0 { return }
         Scheduler.pushLocal(t, k)
         Scheduler.switchAway(t, k)
     }

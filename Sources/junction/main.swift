@@ -26,6 +26,9 @@ struct Junction: ParsableCommand {
     @Option(help: "How system calls are intercepted: auto (Syscall User Dispatch, seccomp without it, then rewriting), trap (SUD traps only), rewrite, or seccomp (seccomp traps, then rewriting); e.g. --intercept trap.")
     var intercept: String = "auto"
 
+    @Option(help: "Time slice in milliseconds after which a thread running application code is preempted; 0: never (e.g. --quantum 10).")
+    var quantum: Int = 10
+
     @Option(help: "Mount a file system: memfs:/PATH or host:/SOURCE:/PATH (repeatable; e.g. --mount memfs:/tmp).")
     var mount: [String] = []
 
@@ -50,11 +53,14 @@ struct Junction: ParsableCommand {
     @Option(name: .customLong("host-ip"), help: ArgumentHelp("With --net tap:NAME: the address of the TAP's host side, e.g. 10.7.0.1/24.", valueName: "A.B.C.D/NN"))
     var hostIp: String?
 
-    @Option(name: .customLong("log-level"), help: ArgumentHelp("The least severe libOS diagnostic written to stderr: \(Logger.Level.names) unsupported calls are warnings, --strace lines info (e.g. --log-level error).", valueName: "level"))
+    @Option(name: .customLong("log-level"), help: ArgumentHelp("The least severe libOS diagnostic written to stderr: \(Logger.Level.names); unsupported calls are warnings, --strace lines info (e.g. --log-level error).", valueName: "level"))
     var logLevel: String = "info"
 
     @Option(name: .customLong("numa-node"), help: ArgumentHelp("Run the kthreads, and allocate uthread stacks, io_uring rings and the --net packet pool, on this NUMA node (e.g. --numa-node 0).", valueName: "N"))
     var numaNode: Int?
+
+    @Option(help: ArgumentHelp("A name server for the program's resolver (repeatable): the instance's /etc/resolv.conf lists these instead of the host's; with --net the queries go over the instance's own stack.", valueName: "A.B.C.D"))
+    var dns: [String] = []
 
     // Split off before parsing (CommandLineSplit): never parsed as junction's options.
     @Argument(parsing: .postTerminator, help: "The program and its arguments (e.g. -- /bin/echo hello).")
@@ -74,9 +80,12 @@ struct Junction: ParsableCommand {
             do { config.numaNode = try NUMANode(numaNode) } catch { throw ValidationError("--numa-node: \(error)") }
         }
         config.kthreads = kthreads
+        guard quantum >= 0 && quantum <= 10_000 else { throw ValidationError("--quantum must be 0...10000 (milliseconds)") }
+        config.quantum = quantum == 0 ? nil : .milliseconds(quantum)
         config.trace = strace
         config.interception = mode
         config.unixExports = unixExport
+        config.dnsServers = dns
         if let net {
             guard let ip else { throw ValidationError("--net needs --ip A.B.C.D/NN") }
             config.network = NetworkOptions(device: net, address: ip, gateway: gateway, mac: mac, mtu: mtu, hostAddress: hostIp)
