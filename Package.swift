@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "UThreads", targets: ["UThreads"]),
+        .library(name: "NUMA", targets: ["NUMA"]),
         .library(name: "Loader", targets: ["Loader"]),
         .library(name: "FileSystem", targets: ["FileSystem"]),
         .library(name: "SyscallEmu", targets: ["SyscallEmu"]),
@@ -31,6 +32,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
+        // The libraries' diagnostics (an embedding program picks the handler; junction's
+        // writes bare lines to stderr).
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),   // LogHandler.log(event:)
+        // `swift package generate-documentation --target UThreads` (the DocC catalogs).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         // The thread runtime's C and assembly: the context switch, the %gs-based
@@ -48,10 +54,21 @@ let package = Package(
             path: "Sources/CJunction",
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        // libnuma (Debian's libnuma-dev), as a system-library module.
+        .systemLibrary(
+            name: "CNUMA",
+            path: "Sources/CNUMA"
+        ),
+        // NUMA nodes: which exist, binding memory to a node, placing a thread on one.
+        .target(
+            name: "NUMA",
+            dependencies: ["CNUMA"]
+        ),
         .target(
             name: "UThreads",
             dependencies: [
                 "CUThreads",
+                "NUMA",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
         ),
@@ -69,8 +86,10 @@ let package = Package(
                 "UThreads",
                 "CUThreads",
                 "CURing",
+                "NUMA",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The Linux system-call interface: interception entry, dispatch table, handlers.
@@ -82,6 +101,7 @@ let package = Package(
                 "FileSystem",
                 "Loader",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
             ]
             // Every call passes through the dispatcher: its lock-guarded class properties
             // are declared `@exclusivity(unchecked)` (no dynamic checks on that path, and no
@@ -107,13 +127,15 @@ let package = Package(
         // Composes an instance: runtime, file systems, program, interception, network.
         .target(
             name: "LibOS",
-            dependencies: ["CJunction", "UThreads", "FileSystem", "Loader", "SyscallEmu", "NetSockets", "NetStack", "NICQueues"]
+            dependencies: ["CJunction", "UThreads", "FileSystem", "Loader", "SyscallEmu", "NetSockets", "NetStack", "NICQueues", "NUMA"]
         ),
         .executableTarget(
             name: "junction",
             dependencies: [
                 "LibOS",
+                "NUMA",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // ELF64 loading: parse, map, initial stack, enter. Usable on its own.
@@ -159,7 +181,8 @@ let package = Package(
         // and TAP; fault injection and pcap wrappers. No C library.
         .target(
             name: "NICQueuesCore",
-            dependencies: ["CNICQueues", "UThreads"]
+            dependencies: ["CNICQueues", "UThreads", "NetProtocols", "NUMA",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         // The AF_XDP backend (links libxdp and libbpf).
         .target(
@@ -174,7 +197,7 @@ let package = Package(
         // Every backend, and DeviceSpec opening any of them from a string ("tap:jt0").
         .target(
             name: "NICQueues",
-            dependencies: ["NICQueuesCore", "NICQueuesXDP", "NICQueuesVerbs", "CNICQueues"]
+            dependencies: ["NICQueuesCore", "NICQueuesXDP", "NICQueuesVerbs", "CNICQueues", "NUMA"]
         ),
         // A second process for the shared-memory link tests.
         .executableTarget(
@@ -225,7 +248,8 @@ let package = Package(
         ),
         .testTarget(
             name: "LibOSTests",
-            dependencies: ["LibOS", "TestSupport"]
+            dependencies: ["LibOS", "TestSupport", "SyscallEmu", "NUMA", "NICQueuesCore", "FileSystem", "CJunction", "UThreads",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         // AF_UNIX sockets through the SocketHandle contract, on uthreads.
         .testTarget(

@@ -4,6 +4,8 @@
 // runtime, or where io_uring is unavailable, calls go straight to the kernel.
 import CUThreads
 import CURing
+import Logging
+import NUMA
 import SystemPackage
 import UThreads
 
@@ -56,6 +58,8 @@ public final class HostIO: @unchecked Sendable {
 
     nonisolated(unsafe) private static var warned = false
     private static let warnLock = FSLock()
+    /// FileSystem's diagnostics (the io_uring fallback).
+    static let logger = Logger(label: "junction.filesystem")
 
     /// Direct system calls only (no runtime to park on).
     public init() {
@@ -90,7 +94,8 @@ public final class HostIO: @unchecked Sendable {
         var failure: String?
         for _ in 0..<runtime.kthreadCount {
             var error: Int32 = 0
-            guard let ring = cju_ring_create(Self.ringEntries, &error) else {
+            // The ring's memory on the runtime's NUMA node, if it has one.
+            guard let ring = NUMA.withPreferred(runtime.configuration.numaNode, { cju_ring_create(Self.ringEntries, &error) }) else {
                 failure = "io_uring_setup: \(Errno(rawValue: -error))"
                 break
             }
@@ -142,8 +147,7 @@ public final class HostIO: @unchecked Sendable {
         warnLock.withLock {
             if warned { return }
             warned = true
-            let line = message + "\n"
-            _ = line.withCString { write(2, $0, strlen($0)) }
+            logger.warning("\(message)")
         }
     }
 

@@ -4,6 +4,7 @@
 import CJunction
 import FileSystem
 import Loader
+import NUMA
 import NetSockets
 import SyscallEmu
 import SystemPackage
@@ -54,6 +55,9 @@ public struct InstanceConfiguration: Sendable {
     public var unixExports: [String] = []
     /// `--net`: the instance's sockets on NetStack over this device (nil: the host's).
     public var network: NetworkOptions?
+    /// `--numa-node`: kthreads, uthread stacks, io_uring rings and the --net device's
+    /// packet pool on this node (nil: wherever the kernel puts them).
+    public var numaNode: NUMANode?
     /// `--dns IP`: the name servers the instance's /etc/resolv.conf names (empty: the host's file).
     public var dnsServers: [String] = []
     /// The time slice after which a uthread running application code is preempted
@@ -148,7 +152,7 @@ public enum Instance {
         pthread_sigmask(SIG_UNBLOCK, &needed, nil)
 
         // Runtime whose kthreads turn on Syscall User Dispatch as they start.
-        let (runtime, tids, areas, sudError) = try ProcessRuntime.start(kthreads: configuration.kthreads, mode: mode)
+        let (runtime, tids, areas, sudError) = try ProcessRuntime.start(kthreads: configuration.kthreads, mode: mode, numaNode: configuration.numaNode)
         var useSeccomp = mode == .seccomp
         if sudError == EINVAL && mode == .auto {
             // No Syscall User Dispatch here: trap through seccomp instead.
@@ -277,7 +281,7 @@ public enum Instance {
 
         process.signals.kick = ProcessRuntime.kick(tids)
         // fork: a child builds its runtime and signal thread again (ForkCalls.swift).
-        LinuxProcess.host = ProcessRuntime.host(kthreads: configuration.kthreads, mode: mode, quantum: configuration.quantum)
+        LinuxProcess.host = ProcessRuntime.host(kthreads: configuration.kthreads, mode: mode, quantum: configuration.quantum, numaNode: configuration.numaNode)
         HostWatcher.shared.attach(to: runtime)
 
         if let quantum = configuration.quantum {

@@ -64,7 +64,7 @@ enum NetworkSetup {
             }
         }
         let device: AnyNetworkDevice
-        do { device = try spec.open(shmTimeout: .seconds(60)) } catch { throw bad("--net \(spec): \(error)") }
+        do { device = try spec.open(shmTimeout: .seconds(60), numaNode: runtime.configuration.numaNode) } catch { throw bad("--net \(spec): \(error)") }
         if case .tap(let name, _) = spec {
             _ = try? command(["sysctl", "-qw", "net.ipv6.conf.\(name).disable_ipv6=1"])   // no router solicitations
             if let mtu = o.mtu { try command(["ip", "link", "set", name, "mtu", String(mtu)]) }

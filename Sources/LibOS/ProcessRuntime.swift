@@ -3,6 +3,7 @@
 // signal thread that hands signals from the host to the process.
 import CJunction
 import FileSystem
+import NUMA
 import SyscallEmu
 import SystemPackage
 import UThreads
@@ -15,12 +16,13 @@ enum ProcessRuntime {
     /// Starts a runtime whose kthreads turn interception on as they start. Returns it,
     /// its kthreads' thread ids and areas (for the preemption watchdog), and the first
     /// error Syscall User Dispatch gave (0: none).
-    static func start(kthreads: Int?, mode: InterceptionMode) throws(InstanceError) -> (Runtime, [Int32], [UInt], Int32) {
+    static func start(kthreads: Int?, mode: InterceptionMode, numaNode: NUMANode? = nil) throws(InstanceError) -> (Runtime, [Int32], [UInt], Int32) {
         let failures = FSLock()
         nonisolated(unsafe) var sudError: Int32 = 0
         nonisolated(unsafe) var kthreadTIDs: [Int32] = []
         nonisolated(unsafe) var kthreadAreas: [UInt] = []
         var rtConfig = RuntimeConfiguration(kthreads: kthreads)
+        rtConfig.numaNode = numaNode
         rtConfig.onKThreadStart = { _ in
             let area = cj_area_or_null()!
             var rc: Int32 = 0
@@ -73,11 +75,11 @@ enum ProcessRuntime {
     }
 
     /// What a forked child needs from LibOS (SyscallEmu's ProcessHost).
-    static func host(kthreads: Int?, mode: InterceptionMode, quantum: Duration?) -> ProcessHost {
+    static func host(kthreads: Int?, mode: InterceptionMode, quantum: Duration?, numaNode: NUMANode? = nil) -> ProcessHost {
         ProcessHost(makeRuntime: {
             // (A Syscall User Dispatch error was seen by the parent too: it then runs on
             // the seccomp filter, which the child inherits.)
-            guard let started = try? start(kthreads: kthreads, mode: mode) else { return nil }
+            guard let started = try? start(kthreads: kthreads, mode: mode, numaNode: numaNode) else { return nil }
             // The parent's watchdog thread does not exist in the child: its own starts.
             if let quantum { Preemption(areas: started.2, tids: started.1, slice: quantum).start() }
             return (started.0, kick(started.1))

@@ -3,6 +3,7 @@
 // the one type that holds whichever backend was chosen.
 import CNICQueues
 import NICQueuesCore
+import NUMA
 import NICQueuesVerbs
 import NICQueuesXDP
 import Glibc
@@ -72,11 +73,13 @@ public enum DeviceSpec: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Opens the device.
-    public func open(shmTimeout: Duration = .seconds(30)) throws(NICError) -> AnyNetworkDevice {
+    /// Opens the device; `numaNode` places a loopback's or TAP's packet pool.
+    public func open(shmTimeout: Duration = .seconds(30), numaNode: NUMANode? = nil) throws(NICError) -> AnyNetworkDevice {
         switch self {
         case .loopback:
-            return .loopback(try LoopbackDevice())
+            var c = LoopbackConfiguration()
+            c.numaNode = numaNode
+            return .loopback(try LoopbackDevice(configuration: c))
         case .sharedMemory(let path):
             var c = SharedMemoryConfiguration()
             c.connectTimeout = shmTimeout
@@ -84,6 +87,7 @@ public enum DeviceSpec: Equatable, Sendable, CustomStringConvertible {
         case .tap(let name, let queues):
             var c = TapConfiguration()
             c.queues = queues
+            c.numaNode = numaNode
             return .tap(try TapDevice(name: name, configuration: c))
         case .xdp(let interface, let queue):
             var c = XDPConfiguration()

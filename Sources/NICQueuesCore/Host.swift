@@ -2,6 +2,7 @@
 // and mappings, and one wrapper per call with EINTR retried in one place.
 import CNICQueues
 import Glibc
+import NUMA
 
 /// Owns an open descriptor; closes it when dropped.
 public struct FileDescriptor: ~Copyable {
@@ -24,9 +25,16 @@ struct Mapping: ~Copyable {
     }
 
     /// Anonymous, private, prefaulted memory (a pool's region).
-    static func anonymous(size: Int, what: String) throws(NICError) -> Mapping {
-        let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0)
+    /// On `node`: prefaulted under that node's preference, and the range bound to it.
+    static func anonymous(size: Int, what: String, node: NUMANode? = nil) throws(NICError) -> Mapping {
+        let p = NUMA.withPreferred(node) { mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0) }
         guard let p, p != MAP_FAILED else { throw .system(call: "mmap", errno: errno, detail: "\(size) bytes for \(what)") }
+        if let node {
+            do { try NUMA.bind(p, size: size, to: node) } catch {
+                munmap(p, size)
+                throw .system(call: "mbind", errno: EINVAL, detail: "\(what): \(error)")
+            }
+        }
         return Mapping(base: p, size: size)
     }
 

@@ -2,6 +2,7 @@
 // descriptor rings between the two ends, buffers passed by index with no copy.
 import CNICQueues
 import Glibc
+import NUMA
 
 /// Tunables of the loopback device.
 public struct LoopbackConfiguration: Sendable {
@@ -12,6 +13,8 @@ public struct LoopbackConfiguration: Sendable {
     public var bufferSize: Int = 2048
     public var buffers: Int = 8192
     public var headroom: Int = 128
+    /// The NUMA node of the packet pool's memory (nil: where first touched).
+    public var numaNode: NUMANode? = nil
     public init() {}
 }
 
@@ -30,7 +33,7 @@ final class LoopLink: @unchecked Sendable {
               c.mtu + ethernetHeaderLength <= c.bufferSize - c.headroom, c.bufferSize <= 16384 else {
             throw .invalidConfiguration("loopback: \(c)")
         }
-        pool = try PacketPool(name: "loopback", bufferSize: c.bufferSize, count: c.buffers, headroom: c.headroom)
+        pool = try PacketPool(name: "loopback", bufferSize: c.bufferSize, count: c.buffers, headroom: c.headroom, numaNode: c.numaNode)
         queues = c.queues
         self.directions = directions
         let n = directions * c.queues

@@ -1,49 +1,38 @@
 // NetworkDevice.swift: the queue interface every backend offers (batched receive and
 // transmit, completion reclaim, notification fd) and the values describing a device.
 import Glibc
+import NetProtocols
 
-/// A 48-bit Ethernet address.
-public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
-    /// The six bytes, first byte in the most significant position of the low 48 bits.
-    public var raw: UInt64
+/// A 48-bit Ethernet address: the wire layer's type (one MAC address type for devices and
+/// the stack), with what a device needs added below.
+public typealias MACAddress = NetProtocols.MACAddress
 
-    public init(raw: UInt64) { self.raw = raw & 0xFFFF_FFFF_FFFF }
+extension NetProtocols.MACAddress {
+    /// The six bytes, first byte in the most significant position of the low 48 bits
+    /// (the same value as `rawValue`).
+    @inlinable public var raw: UInt64 { rawValue }
+
+    @inlinable public init(raw: UInt64) { self.init(rawValue: raw) }
 
     public init(_ b: [UInt8]) {
         precondition(b.count == 6, "a MAC address has six bytes")
-        raw = b.reduce(0) { $0 << 8 | UInt64($1) }
+        self.init(rawValue: b.reduce(0) { $0 << 8 | UInt64($1) })
     }
 
-    /// Parses `aa:bb:cc:dd:ee:ff`.
-    public init?(_ text: String) {
-        let parts = text.split(separator: ":")
-        guard parts.count == 6 else { return nil }
-        var v: UInt64 = 0
-        for p in parts {
-            guard p.count <= 2, let b = UInt8(p, radix: 16) else { return nil }
-            v = v << 8 | UInt64(b)
-        }
-        raw = v
-    }
-
-    public var bytes: [UInt8] { (0..<6).map { UInt8(truncatingIfNeeded: raw >> (40 - 8 * UInt64($0))) } }
-
-    public static let broadcast = MACAddress(raw: 0xFFFF_FFFF_FFFF)
+    public var bytes: [UInt8] { (0..<6).map { self[$0] } }
 
     /// A random locally administered unicast address (02:xx:...).
     public static func randomLocal() -> MACAddress {
         let v = UInt64.random(in: 0...0xFFFF_FFFF_FFFF)
         // Set the locally-administered bit, clear the multicast bit of the first byte.
-        return MACAddress(raw: (v | (0x02 << 40)) & ~(0x01 << 40))
+        return MACAddress(rawValue: (v | (0x02 << 40)) & ~(0x01 << 40))
     }
 
     /// Writes the six bytes at `p`.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func store(to p: UnsafeMutableRawPointer) {
-        for i in 0..<6 { p.storeBytes(of: UInt8(truncatingIfNeeded: raw >> (40 - 8 * UInt64(i))), toByteOffset: i, as: UInt8.self) }
+        for i in 0..<6 { p.storeBytes(of: UInt8(truncatingIfNeeded: rawValue >> (40 - 8 * UInt64(i))), toByteOffset: i, as: UInt8.self) }
     }
-
-    public var description: String { bytes.map { b in let s = String(b, radix: 16); return s.count == 1 ? "0" + s : s }.joined(separator: ":") }
 }
 
 /// Work a device can take off the CPU.

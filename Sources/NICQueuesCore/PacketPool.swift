@@ -2,6 +2,8 @@
 // shared free list behind a spin lock, and a per-kthread cache in front of it.
 import CNICQueues
 import Glibc
+import Logging
+import NUMA
 
 // Per-kthread caches: a thread's cache is chosen by its ordinal (kthreads are OS threads
 // and a pool call never parks), so the common alloc/free touches no shared cache line.
@@ -116,17 +118,21 @@ public final class PacketPool: @unchecked Sendable {
     package let regionBase: UnsafeMutableRawPointer
     package let regionSize: Int
     let ownsRegion: Bool
+    /// NICQueues' diagnostics (a pool released with buffers out).
+    static let logger = Logger(label: "junction.nicqueues")
 
     /// A pool over a fresh anonymous region of `count` buffers of `bufferSize` bytes.
     /// - Parameters:
     ///   - bufferSize: bytes per buffer, headroom included.
     ///   - headroom: bytes left free in front of a new buffer's data, for headers.
-    public convenience init(name: String, bufferSize: Int = 2048, count: Int = 4096, headroom: Int = 128) throws(NICError) {
+    ///   - numaNode: the node the buffers' memory is placed on (nil: where first touched).
+    public convenience init(name: String, bufferSize: Int = 2048, count: Int = 4096, headroom: Int = 128,
+                            numaNode: NUMANode? = nil) throws(NICError) {
         guard bufferSize >= 64, bufferSize <= 65536, count > 0, count < Int(UInt32.max), headroom >= 0, headroom < bufferSize - 60 else {
             throw .invalidConfiguration("pool \(name): \(count) buffers of \(bufferSize) bytes with \(headroom) headroom")
         }
         let size = (bufferSize * count + 4095) & ~4095
-        let m = try Mapping.anonymous(size: size, what: "packet pool \(name)")
+        let m = try Mapping.anonymous(size: size, what: "packet pool \(name)", node: numaNode)
         let base = m.release()   // the pool unmaps it in deinit
         self.init(name: name, region: base, regionSize: size, owns: true, buffers: base, bufferSize: bufferSize, count: count, headroom: headroom)
     }
@@ -163,8 +169,7 @@ public final class PacketPool: @unchecked Sendable {
         // Buffers still out would point at freed memory: keep the region mapped (a leak,
         // reported) rather than let a stray handle write into someone else's page.
         if outstanding != 0 {
-            let msg = "NICQueues: pool \(name) released with \(outstanding) buffers still in use; its memory is kept mapped\n"
-            _ = msg.withCString { write(2, $0, strlen($0)) }
+            Self.logger.warning("NICQueues: pool \(name) released with \(outstanding) buffers still in use; its memory is kept mapped")
         } else {
             core.deallocate()
             if ownsRegion { munmap(regionBase, regionSize) }

@@ -3,6 +3,7 @@
 // sends out of it are ours to receive. One read or write per frame.
 import CNICQueues
 import Glibc
+import NUMA
 
 /// Tunables of a TAP device.
 public struct TapConfiguration: Sendable {
@@ -14,6 +15,8 @@ public struct TapConfiguration: Sendable {
     public var bufferSize: Int = 2048
     public var buffers: Int = 4096
     public var headroom: Int = 128
+    /// The NUMA node of the packet pool's memory (nil: where first touched).
+    public var numaNode: NUMANode? = nil
     public init() {}
 }
 
@@ -36,7 +39,7 @@ public struct TapDevice: ~Copyable, NetworkDevice {
         guard access("/dev/net/tun", F_OK) == 0 else {
             throw .noSuchDevice("/dev/net/tun", detail: "the kernel has no TUN/TAP support (modprobe tun)")
         }
-        let pool = try PacketPool(name: "tap:\(name)", bufferSize: c.bufferSize, count: c.buffers, headroom: c.headroom)
+        let pool = try PacketPool(name: "tap:\(name)", bufferSize: c.bufferSize, count: c.buffers, headroom: c.headroom, numaNode: c.numaNode)
         let fds = UnsafeMutablePointer<Int32>.allocate(capacity: c.queues)
         var actual = name
         for q in 0..<c.queues {

@@ -7,6 +7,7 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
     public var address: IPv4Address
     public var port: UInt16
 
+    @inlinable
     public init(_ address: IPv4Address, _ port: UInt16) {
         self.address = address
         self.port = port
@@ -20,6 +21,16 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(address):\(port)" }
+
+    // Spelled out (and inlinable) so that a flow table in another module hashes and
+    // compares addresses without a call per field.
+    @inlinable
+    public static func == (a: SocketAddress, b: SocketAddress) -> Bool { a.address == b.address && a.port == b.port }
+    @inlinable
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(address.rawValue)
+        hasher.combine(port)
+    }
 }
 
 /// Why a socket call failed.
@@ -136,17 +147,17 @@ public enum SocketError: Error, Equatable, Sendable, CustomStringConvertible {
 /// What a socket is ready for, as a readiness callback reports it (the base of epoll).
 public struct SocketReadiness: OptionSet, Sendable, Hashable {
     public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
     /// A datagram (or an error) is waiting.
-    public static let readable = SocketReadiness(rawValue: 1)
+    @inlinable public static var readable: SocketReadiness { SocketReadiness(rawValue: 1) }
     /// A send would not block (UDP: always, while open).
-    public static let writable = SocketReadiness(rawValue: 2)
+    @inlinable public static var writable: SocketReadiness { SocketReadiness(rawValue: 2) }
     /// An error is pending (`connectionRefused`...).
-    public static let error = SocketReadiness(rawValue: 4)
+    @inlinable public static var error: SocketReadiness { SocketReadiness(rawValue: 4) }
     /// Closed (TCP: both directions are done, EPOLLHUP).
-    public static let hangUp = SocketReadiness(rawValue: 8)
+    @inlinable public static var hangUp: SocketReadiness { SocketReadiness(rawValue: 8) }
     /// TCP: the peer's FIN arrived (EPOLLRDHUP).
-    public static let readHangUp = SocketReadiness(rawValue: 16)
+    @inlinable public static var readHangUp: SocketReadiness { SocketReadiness(rawValue: 16) }
 }
 
 extension SocketError {
@@ -169,6 +180,7 @@ extension SocketError {
 
 extension SocketReadiness {
     /// The socket readiness of a TCP connection's.
+    @inlinable
     public init(_ r: TCPReadiness) {
         var s: SocketReadiness = []
         if r.contains(.readable) { s.insert(.readable) }

@@ -2,6 +2,6 @@
 // Fragments, the TCP state machine) with the interface and sockets built on them.
 @_exported import NetProtocols
 
-/// NICQueuesCore has a MAC address type of its own; `MACAddress` and `NetStack.MACAddress`
-/// mean the wire layer's, as before the split.
+/// `NetStack.MACAddress` is the wire layer's MAC address, the same type as
+/// `NICQueuesCore.MACAddress` (one type for devices and the stack).
 public typealias MACAddress = NetProtocols.MACAddress

@@ -2,6 +2,7 @@
 // ENOSYS and are logged once; --strace prints every call and its result.
 import CJunction
 import FileSystem
+import Logging
 import SystemPackage
 import UThreads
 
@@ -22,10 +23,14 @@ public final class Dispatcher: @unchecked Sendable {
     @exclusivity(unchecked) public var trace: Bool
     private let lock = FSLock()
     @exclusivity(unchecked) private var reportedUnknown = Set<Int>()
+    /// Where this dispatcher's diagnostics go: unsupported calls (warning), refusals
+    /// (error), --strace lines (info). Default: the process's LoggingSystem.
+    public let logger: Logger
 
-    public init(process: LinuxProcess, trace: Bool = false) {
+    public init(process: LinuxProcess, trace: Bool = false, logger: Logger = Logger(label: "junction.syscalls")) {
         self.process = process
         self.trace = trace
+        self.logger = logger
         handlers = Array(repeating: nil, count: Self.tableSize)
         names = Array(repeating: nil, count: Self.tableSize)
         Handlers.registerAll(self)
@@ -53,7 +58,7 @@ public final class Dispatcher: @unchecked Sendable {
         if frame.raw.pointee.pad.0 >= UInt64(CJ_ENTRY_FAULT) { return Handlers.arrival(frame, process) }
         let nr = frame.number
         // exit and exit_group do not return: trace them first, as strace does.
-        if trace && (nr == 60 || nr == 231) { log("\(name(of: nr))(\(Int64(bitPattern: frame.a0))) = ?") }
+        if trace && (nr == 60 || nr == 231) { log(level: .info, "\(name(of: nr))(\(Int64(bitPattern: frame.a0))) = ?") }
         // Arguments as passed (a handler may redirect the frame, e.g. into a signal handler).
         let arguments = trace ? frame.arguments : []
         var result: Int64
@@ -61,10 +66,10 @@ public final class Dispatcher: @unchecked Sendable {
             do { result = try h(frame, process) } catch { result = -Int64(error.code) }
         } else {
             let first = lock.withLock { reportedUnknown.insert(nr).inserted }
-            if first { log("junction: unsupported system call \(nr) (\(name(of: nr))): returning ENOSYS") }
+            if first { log(level: .warning, "junction: unsupported system call \(nr) (\(name(of: nr))): returning ENOSYS") }
             result = -Int64(LinuxError.Code.ENOSYS.rawValue)
         }
-        if trace { log(Strace.line(name: name(of: nr), arguments: arguments, result: result)) }
+        if trace { log(level: .info, Strace.line(name: name(of: nr), arguments: arguments, result: result)) }
         // Pending signals go out as the call returns; ERESTART* results are settled.
         if process.signals.pendingCount.load(ordering: .relaxed) != 0 || LinuxError.isRestart(result) {
             result = Handlers.afterCall(frame, process, result: result)
@@ -72,16 +77,26 @@ public final class Dispatcher: @unchecked Sendable {
         return result
     }
 
-    func log(_ s: String) { Self.log(s) }
+    func log(level: Logger.Level, _ s: String) { Self.emit(logger, level, s) }
 
-    /// Once the instance has more than one process, strace lines carry the pid (as
+    /// Once the instance has more than one process, lines carry the pid (as
     /// `strace -f` prints them).
     nonisolated(unsafe) static var tagLines = false
 
-    static func log(_ s: String) {
-        let line = (tagLines ? "[pid \(getpid())] " : "") + s + "\n"
-        _ = line.withCString { write(2, $0, strlen($0)) }
+    /// The funnel for diagnostics outside a dispatcher's own calls: the active
+    /// dispatcher's logger (the default one before any is installed).
+    static func log(level: Logger.Level, _ s: String) {
+        emit(active?.logger ?? fallbackLogger, level, s)
     }
+
+    private static func emit(_ logger: Logger, _ level: Logger.Level, _ s: String) {
+        logger.log(level: level, "\(tagLines ? "[pid \(getpid())] " : "")\(s)")
+    }
+
+    /// A libOS warning (the default level of the funnel).
+    static func log(_ s: String) { log(level: .warning, s) }
+
+    private static let fallbackLogger = Logger(label: "junction.syscalls")
 
     // MARK: installation
 

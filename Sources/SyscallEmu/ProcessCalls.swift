@@ -109,7 +109,7 @@ public enum Handlers {
             guard bounds.count == 2, let lo = UInt64(bounds[0], radix: 16), let hi = UInt64(bounds[1], radix: 16) else { continue }
             if let g = gaps.first(where: { $0.overlaps(lo..<hi) }) {
                 if foreignLock.withLock({ foreignReported.insert(what).inserted }) {
-                    Dispatcher.log("junction: the program's \(what) at 0x\(String(g.lowerBound, radix: 16)) would reach the library OS's own memory: refused (\(code))")
+                    Dispatcher.log(level: .error, "junction: the program's \(what) at 0x\(String(g.lowerBound, radix: 16)) would reach the library OS's own memory: refused (\(code))")
                 }
                 throw LinuxError(code)
             }

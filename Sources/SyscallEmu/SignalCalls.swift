@@ -94,7 +94,7 @@ extension Handlers {
         raw.pointee.rsi = UInt64(UInt(bitPattern: info))
         raw.pointee.rdx = UInt64(UInt(bitPattern: uc))
         raw.pointee.rflags &= ~UInt64(0x400)
-        if Dispatcher.active?.trace == true { Dispatcher.log("--- \(signalName(sig)) {si_signo=\(signalName(sig)), si_code=\(si.code)} ---") }
+        if Dispatcher.active?.trace == true { Dispatcher.log(level: .info, "--- \(signalName(sig)) {si_signo=\(signalName(sig)), si_code=\(si.code)} ---") }
         return 0
     }
 

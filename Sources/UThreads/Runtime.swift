@@ -1,6 +1,7 @@
 // Runtime.swift: the public Runtime: configuration, starting and stopping kthreads,
 // spawning uthreads from anywhere, poll-hook registration and statistics.
 import CUThreads
+import NUMA
 import Synchronization
 
 #if canImport(Glibc)
@@ -31,6 +32,9 @@ public struct RuntimeConfiguration: Sendable {
     /// Called on each kthread, with its index, after its %gs area is installed and
     /// before it runs any uthread (e.g. to turn on system-call interception there).
     public var onKThreadStart: (@Sendable (Int) -> Void)?
+    /// The NUMA node the kthreads run on and the uthread stacks live on (nil: anywhere).
+    /// With ``pinKThreads``, kthread i is pinned to the node's i-th CPU.
+    public var numaNode: NUMANode?
 
     public init(kthreads: Int? = nil, pinKThreads: Bool = false, stackSize: Int = 256 * 1024,
                 spinBeforeSleep: Duration = .microseconds(50), wakePlacement: WakePlacement = .waker) {
@@ -40,6 +44,7 @@ public struct RuntimeConfiguration: Sendable {
         self.spinBeforeSleep = spinBeforeSleep
         self.wakePlacement = wakePlacement
         self.onKThreadStart = nil
+        self.numaNode = nil
     }
 }
 
@@ -156,7 +161,7 @@ public final class Runtime: @unchecked Sendable {
         cj_install_overflow_reporter()
         let n = configuration.kthreads
         core = .allocate(capacity: 1)
-        core.initialize(to: RuntimeCore(count: n, geometry: StackGeometry(stackSize: configuration.stackSize),
+        core.initialize(to: RuntimeCore(count: n, geometry: StackGeometry(stackSize: configuration.stackSize, node: configuration.numaNode),
                                         placement: configuration.wakePlacement,
                                         spinNanoseconds: max(0, configuration.spinBeforeSleep.nanosecondsSaturated),
                                         pin: configuration.pinKThreads, onKThreadStart: configuration.onKThreadStart))

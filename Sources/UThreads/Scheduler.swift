@@ -1,6 +1,7 @@
 // Scheduler.swift: switching between uthreads, park/unpark, the kthread loop (run queue,
 // inbox, global queue, stealing, timers, poll hooks) and sleeping in the kernel when idle.
 import CUThreads
+import NUMA
 import Synchronization
 
 #if canImport(Glibc)
@@ -296,6 +297,8 @@ enum Scheduler {
             signalStarted(rt)
             return
         }
+        // On the runtime's node first: pinning then picks among that node's CPUs.
+        if let node = rt.pointee.geometry.node { try? NUMA.runCurrentThread(on: node) }
         if rt.pointee.pin {
             _ = cj_pin_to_nth_allowed_cpu(Int32(k.pointee.index))
         }

@@ -1,6 +1,8 @@
 // Stacks.swift: uthread stacks: one mapping each, a guard page at the bottom and the
 // control block at the top, cached per kthread and in a runtime-wide pool for reuse.
 import CUThreads
+import NUMA
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -13,8 +15,11 @@ struct StackGeometry: Sendable {
     let guardSize: Int
     /// Offset of the control block from the start of the mapping.
     let controlOffset: Int
+    /// The NUMA node stacks are bound to (nil: wherever their pages are first touched).
+    let node: NUMANode?
 
-    init(stackSize: Int) {
+    init(stackSize: Int, node: NUMANode? = nil) {
+        self.node = node
         let page = Host.pageSize
         let usable = (max(stackSize, 4 * page) + page - 1) / page * page
         // The control block gets the page above the stack, so the stack is exactly
@@ -36,6 +41,13 @@ struct StackGeometry: Sendable {
         if case .failure(let e) = Host.protect(mapping, size: guardSize, protection: PROT_NONE) {
             Host.unmap(mapping, size: mapSize)
             return .failure(e)
+        }
+        if let node {
+            do { try NUMA.bind(mapping, size: mapSize, to: node) } catch {
+                Host.unmap(mapping, size: mapSize)
+                if case .host(_, let code) = error { return .failure(HostCallError("mbind", Errno(rawValue: code))) }
+                return .failure(HostCallError("mbind", .invalidArgument))
+            }
         }
         let t = (mapping + controlOffset).bindMemory(to: cj_uthread.self, capacity: 1)
         t.initialize(to: cj_uthread())

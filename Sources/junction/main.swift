@@ -1,6 +1,8 @@
 // junction: runs an unmodified Linux program inside this process on the library OS.
 import ArgumentParser
 import LibOS
+import Logging
+import NUMA
 
 #if canImport(Glibc)
 import Glibc
@@ -51,6 +53,12 @@ struct Junction: ParsableCommand {
     @Option(name: .customLong("host-ip"), help: ArgumentHelp("With --net tap:NAME: the address of the TAP's host side, e.g. 10.7.0.1/24.", valueName: "A.B.C.D/NN"))
     var hostIp: String?
 
+    @Option(name: .customLong("log-level"), help: ArgumentHelp("The least severe libOS diagnostic written to stderr: \(Logger.Level.names); unsupported calls are warnings, --strace lines info (e.g. --log-level error).", valueName: "level"))
+    var logLevel: String = "info"
+
+    @Option(name: .customLong("numa-node"), help: ArgumentHelp("Run the kthreads, and allocate uthread stacks, io_uring rings and the --net packet pool, on this NUMA node (e.g. --numa-node 0).", valueName: "N"))
+    var numaNode: Int?
+
     @Option(help: ArgumentHelp("A name server for the program's resolver (repeatable): the instance's /etc/resolv.conf lists these instead of the host's; with --net the queries go over the instance's own stack.", valueName: "A.B.C.D"))
     var dns: [String] = []
 
@@ -65,7 +73,12 @@ struct Junction: ParsableCommand {
             throw ValidationError("--intercept must be one of \(InterceptionMode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if let kthreads, kthreads < 1 || kthreads > 1024 { throw ValidationError("--kthreads must be 1...1024") }
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level must be one of \(Logger.Level.names)") }
+        LoggingSystem.bootstrap { _ in StderrLineHandler(logLevel: level) }
         var config = InstanceConfiguration()
+        if let numaNode {
+            do { config.numaNode = try NUMANode(numaNode) } catch { throw ValidationError("--numa-node: \(error)") }
+        }
         config.kthreads = kthreads
         guard quantum >= 0 && quantum <= 10_000 else { throw ValidationError("--quantum must be 0...10000 (milliseconds)") }
         config.quantum = quantum == 0 ? nil : .milliseconds(quantum)

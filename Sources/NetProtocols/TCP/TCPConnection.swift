@@ -23,8 +23,8 @@ public struct TCPConnection: ~Copyable {
     public let remote: SocketAddress
 
     var configuration: TCPConfiguration
-    var current: TCPState
-    var error: TCPError?
+    @usableFromInline var current: TCPState
+    @usableFromInline var error: TCPError?
     /// Whether we sent the first SYN (an RST in SYN-RECEIVED then means "refused").
     let activeOpen: Bool
 
@@ -81,7 +81,7 @@ public struct TCPConnection: ~Copyable {
     /// The sequence number of a FIN that arrived ahead of a hole.
     var pendingFIN: SequenceNumber?
     /// A RST to send next (sequence number, and whether it acknowledges RCV.NXT).
-    var resetToSend: (seq: SequenceNumber, ack: Bool)?
+    @usableFromInline var resetToSend: (seq: SequenceNumber, ack: Bool)?
 
     // MARK: acknowledgments
     var ackNow = false
@@ -266,9 +266,11 @@ public struct TCPConnection: ~Copyable {
 
     // MARK: observation
 
+    @inlinable
     public var state: TCPState { current }
 
     /// The error that ended the connection (or the last soft error), until it is taken.
+    @inlinable
     public var pendingError: TCPError? { error }
 
     /// Returns and clears the pending error (SO_ERROR).
@@ -306,6 +308,7 @@ public struct TCPConnection: ~Copyable {
     }
 
     /// Nothing more to do: closed, or TIME_WAIT over. The owner may free it.
+    @inlinable
     public var isFinished: Bool { current == .closed && resetToSend == nil }
 
     /// The earliest time ``handleTimers(now:)`` has work (retransmission, delayed ACK,

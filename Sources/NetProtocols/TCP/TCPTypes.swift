@@ -159,16 +159,16 @@ public enum TCPError: Error, Sendable, Hashable, CustomStringConvertible {
 /// What a connection is ready for (the socket layer turns it into epoll events).
 public struct TCPReadiness: OptionSet, Sendable, Hashable {
     public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
     /// Data, end of stream, or an error to read.
-    public static let readable = TCPReadiness(rawValue: 1)
+    @inlinable public static var readable: TCPReadiness { TCPReadiness(rawValue: 1) }
     /// Send-buffer space (and the connection is established or closing the other way).
-    public static let writable = TCPReadiness(rawValue: 2)
-    public static let error = TCPReadiness(rawValue: 4)
+    @inlinable public static var writable: TCPReadiness { TCPReadiness(rawValue: 2) }
+    @inlinable public static var error: TCPReadiness { TCPReadiness(rawValue: 4) }
     /// Both directions are done (EPOLLHUP).
-    public static let hangUp = TCPReadiness(rawValue: 8)
+    @inlinable public static var hangUp: TCPReadiness { TCPReadiness(rawValue: 8) }
     /// The peer's FIN arrived (EPOLLRDHUP).
-    public static let readHangUp = TCPReadiness(rawValue: 16)
+    @inlinable public static var readHangUp: TCPReadiness { TCPReadiness(rawValue: 16) }
 }
 
 /// Counters of one connection (and, summed, of a stack).

@@ -3,9 +3,9 @@
 /// ARP operation codes.
 public struct ARPOperation: RawRepresentable, Hashable, Sendable {
     public let rawValue: UInt16
-    public init(rawValue: UInt16) { self.rawValue = rawValue }
-    public static let request = ARPOperation(rawValue: 1)
-    public static let reply = ARPOperation(rawValue: 2)
+    @inlinable public init(rawValue: UInt16) { self.rawValue = rawValue }
+    @inlinable public static var request: ARPOperation { ARPOperation(rawValue: 1) }
+    @inlinable public static var reply: ARPOperation { ARPOperation(rawValue: 2) }
 }
 
 /// A zero-copy view of an Ethernet/IPv4 ARP packet, checked once.
@@ -52,7 +52,7 @@ public struct ARPPacket: Hashable, Sendable {
     public var targetProtocolAddress: IPv4Address
 
     /// Always 28.
-    public static let length = 28
+    @inlinable public static var length: Int { 28 }
 
     public init(operation: ARPOperation, senderHardwareAddress: MACAddress, senderProtocolAddress: IPv4Address,
                 targetHardwareAddress: MACAddress, targetProtocolAddress: IPv4Address) {

@@ -5,12 +5,14 @@ public struct MACAddress: Hashable, Sendable, Comparable, LosslessStringConverti
     /// The six octets as the low 48 bits, first octet most significant.
     public let rawValue: UInt64
 
-    public static let length = 6
-    public static let broadcast = MACAddress(rawValue: 0xFFFF_FFFF_FFFF)
-    public static let zero = MACAddress(rawValue: 0)
+    @inlinable public static var length: Int { 6 }
+    @inlinable public static var broadcast: MACAddress { MACAddress(rawValue: 0xFFFF_FFFF_FFFF) }
+    @inlinable public static var zero: MACAddress { MACAddress(rawValue: 0) }
 
+    @inlinable
     public init(rawValue: UInt64) { self.rawValue = rawValue & 0xFFFF_FFFF_FFFF }
 
+    @inlinable
     public init(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8, _ e: UInt8, _ f: UInt8) {
         rawValue = UInt64(a) << 40 | UInt64(b) << 32 | UInt64(c) << 24 | UInt64(d) << 16 | UInt64(e) << 8 | UInt64(f)
     }
@@ -49,13 +51,18 @@ public struct MACAddress: Hashable, Sendable, Comparable, LosslessStringConverti
     }
 
     /// Octet `i`, 0 to 5.
+    @inlinable
     public subscript(i: Int) -> UInt8 { UInt8(truncatingIfNeeded: rawValue >> (40 - 8 * UInt64(i))) }
 
+    @inlinable
     public var isBroadcast: Bool { self == .broadcast }
     /// Group bit (I/G) set: multicast or broadcast.
+    @inlinable
     public var isMulticast: Bool { self[0] & 1 == 1 }
+    @inlinable
     public var isUnicast: Bool { !isMulticast }
     /// U/L bit set: a locally administered address.
+    @inlinable
     public var isLocallyAdministered: Bool { self[0] & 2 == 2 }
 
     public var description: String {
@@ -70,7 +77,12 @@ public struct MACAddress: Hashable, Sendable, Comparable, LosslessStringConverti
         return String(decoding: out, as: UTF8.self)
     }
 
+    @inlinable
     public static func < (a: MACAddress, b: MACAddress) -> Bool { a.rawValue < b.rawValue }
+    @inlinable
+    public static func == (a: MACAddress, b: MACAddress) -> Bool { a.rawValue == b.rawValue }
+    @inlinable
+    public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 }
 
 /// An IPv4 address.
@@ -78,13 +90,15 @@ public struct IPv4Address: Hashable, Sendable, Comparable, LosslessStringConvert
     /// The address as a host-order integer (192.0.2.1 is 0xC000_0201).
     public let rawValue: UInt32
 
-    public static let length = 4
-    public static let any = IPv4Address(rawValue: 0)
-    public static let broadcast = IPv4Address(rawValue: 0xFFFF_FFFF)
-    public static let loopback = IPv4Address(127, 0, 0, 1)
+    @inlinable public static var length: Int { 4 }
+    @inlinable public static var any: IPv4Address { IPv4Address(rawValue: 0) }
+    @inlinable public static var broadcast: IPv4Address { IPv4Address(rawValue: 0xFFFF_FFFF) }
+    @inlinable public static var loopback: IPv4Address { IPv4Address(127, 0, 0, 1) }
 
+    @inlinable
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
+    @inlinable
     public init(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) {
         rawValue = UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d)
     }
@@ -118,20 +132,31 @@ public struct IPv4Address: Hashable, Sendable, Comparable, LosslessStringConvert
     func write(to buffer: UnsafeMutableRawBufferPointer, at offset: Int) { buffer.put(rawValue, at: offset) }
 
     /// Octet `i`, 0 to 3.
+    @inlinable
     public subscript(i: Int) -> UInt8 { UInt8(truncatingIfNeeded: rawValue >> (24 - 8 * UInt32(i))) }
 
+    @inlinable
     public var isUnspecified: Bool { rawValue == 0 }
+    @inlinable
     public var isBroadcast: Bool { rawValue == 0xFFFF_FFFF }
     /// 224.0.0.0/4.
+    @inlinable
     public var isMulticast: Bool { rawValue >> 28 == 0xE }
     /// 127.0.0.0/8.
+    @inlinable
     public var isLoopback: Bool { rawValue >> 24 == 127 }
     /// 169.254.0.0/16.
+    @inlinable
     public var isLinkLocal: Bool { rawValue >> 16 == 0xA9FE }
 
     public var description: String { "\(self[0]).\(self[1]).\(self[2]).\(self[3])" }
 
+    @inlinable
     public static func < (a: IPv4Address, b: IPv4Address) -> Bool { a.rawValue < b.rawValue }
+    @inlinable
+    public static func == (a: IPv4Address, b: IPv4Address) -> Bool { a.rawValue == b.rawValue }
+    @inlinable
+    public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 }
 
 private func hexValue(_ c: UInt8) -> UInt8? {

@@ -3,16 +3,16 @@
 /// The EtherType field: the protocol carried by an Ethernet II frame.
 public struct EtherType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt16
-    public init(rawValue: UInt16) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt16) { self.rawValue = rawValue }
 
-    public static let ipv4 = EtherType(rawValue: 0x0800)
-    public static let arp = EtherType(rawValue: 0x0806)
-    public static let vlan = EtherType(rawValue: 0x8100)   // 802.1Q customer tag
-    public static let qinq = EtherType(rawValue: 0x88A8)   // 802.1ad service tag
-    public static let ipv6 = EtherType(rawValue: 0x86DD)
+    @inlinable public static var ipv4: EtherType { EtherType(rawValue: 0x0800) }
+    @inlinable public static var arp: EtherType { EtherType(rawValue: 0x0806) }
+    @inlinable public static var vlan: EtherType { EtherType(rawValue: 0x8100) }   // 802.1Q customer tag
+    @inlinable public static var qinq: EtherType { EtherType(rawValue: 0x88A8) }   // 802.1ad service tag
+    @inlinable public static var ipv6: EtherType { EtherType(rawValue: 0x86DD) }
 
     /// Values below this are IEEE 802.3 lengths, not EtherTypes.
-    public static let minimum: UInt16 = 0x0600
+    @inlinable public static var minimum: UInt16 { 0x0600 }
 
     public var description: String { "0x" + String(rawValue, radix: 16) }
 }

@@ -4,25 +4,25 @@
 /// Codes of ICMP destination unreachable (RFC 792, RFC 1122, RFC 1812).
 public struct ICMPUnreachableCode: RawRepresentable, Hashable, Sendable {
     public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public static let network = Self(rawValue: 0)
-    public static let host = Self(rawValue: 1)
-    public static let `protocol` = Self(rawValue: 2)
-    public static let port = Self(rawValue: 3)
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    @inlinable public static var network: Self { Self(rawValue: 0) }
+    @inlinable public static var host: ICMPUnreachableCode { ICMPUnreachableCode(rawValue: 1) }
+    @inlinable public static var `protocol`: ICMPUnreachableCode { ICMPUnreachableCode(rawValue: 2) }
+    @inlinable public static var port: Self { Self(rawValue: 3) }
     /// "Fragmentation needed and DF set": carries the next-hop MTU (RFC 1191).
-    public static let fragmentationNeeded = Self(rawValue: 4)
-    public static let sourceRouteFailed = Self(rawValue: 5)
-    public static let communicationProhibited = Self(rawValue: 13)
+    @inlinable public static var fragmentationNeeded: Self { Self(rawValue: 4) }
+    @inlinable public static var sourceRouteFailed: ICMPUnreachableCode { ICMPUnreachableCode(rawValue: 5) }
+    @inlinable public static var communicationProhibited: Self { Self(rawValue: 13) }
     /// Highest code defined (precedence cutoff in effect, RFC 1812).
-    public static let maximum: UInt8 = 15
+    @inlinable public static var maximum: UInt8 { 15 }
 }
 
 /// Codes of ICMP time exceeded.
 public struct ICMPTimeExceededCode: RawRepresentable, Hashable, Sendable {
     public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public static let timeToLive = Self(rawValue: 0)
-    public static let fragmentReassembly = Self(rawValue: 1)
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    @inlinable public static var timeToLive: Self { Self(rawValue: 0) }
+    @inlinable public static var fragmentReassembly: ICMPTimeExceededCode { ICMPTimeExceededCode(rawValue: 1) }
 }
 
 /// A zero-copy view of an ICMPv4 message, checked once: at least the 8-byte header, and
@@ -73,9 +73,9 @@ public enum ICMPMessage: Hashable, Sendable {
     case destinationUnreachable(ICMPUnreachableCode, nextHopMTU: UInt16)
     case timeExceeded(ICMPTimeExceededCode)
 
-    public static let headerLength = 8
+    @inlinable public static var headerLength: Int { 8 }
     /// Most bytes an ICMP error may take, IP header included (RFC 1812 §4.3.2.3).
-    public static let maximumErrorLength = 576
+    @inlinable public static var maximumErrorLength: Int { 576 }
 
     /// Reads a message from a validated packet; errors must quote a valid IPv4 header and
     /// 8 bytes (`badQuotedPacket`). Echo messages must have code 0 (`badCode`).

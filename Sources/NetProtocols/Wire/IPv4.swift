@@ -4,10 +4,10 @@
 /// The IPv4 protocol field.
 public struct IPProtocol: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public static let icmp = IPProtocol(rawValue: 1)
-    public static let tcp = IPProtocol(rawValue: 6)
-    public static let udp = IPProtocol(rawValue: 17)
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    @inlinable public static var icmp: IPProtocol { IPProtocol(rawValue: 1) }
+    @inlinable public static var tcp: IPProtocol { IPProtocol(rawValue: 6) }
+    @inlinable public static var udp: IPProtocol { IPProtocol(rawValue: 17) }
     public var description: String {
         switch self {
         case .icmp: "ICMP"
@@ -34,9 +34,9 @@ public struct IPv4Packet {
     static let moreFragmentsBit: UInt16 = 0x2000
     static let offsetMask: UInt16 = 0x1FFF
     /// Largest IPv4 datagram, header included.
-    public static let maximumLength = 65535
+    @inlinable public static var maximumLength: Int { 65535 }
     /// Bytes of the offending datagram's payload an ICMP error must quote (RFC 792).
-    public static let quotedPayloadLength = 8
+    @inlinable public static var quotedPayloadLength: Int { 8 }
 
     /// The packet: header, options and payload, `totalLength` bytes (for a quoted packet,
     /// whatever the ICMP error carried).
@@ -120,7 +120,7 @@ public struct IPv4Header: Hashable, Sendable {
     public var payloadLength: Int
 
     /// Bytes `emit` writes.
-    public static let length = 20
+    @inlinable public static var length: Int { 20 }
 
     public init(source: IPv4Address, destination: IPv4Address, protocol proto: IPProtocol, payloadLength: Int,
                 timeToLive: UInt8 = 64, identification: UInt16 = 0, dontFragment: Bool = true,

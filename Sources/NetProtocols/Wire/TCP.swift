@@ -23,15 +23,15 @@ public struct SequenceNumber: Hashable, Sendable, CustomStringConvertible {
 /// The control bits.
 public struct TCPFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public static let fin = TCPFlags(rawValue: 0x01)
-    public static let syn = TCPFlags(rawValue: 0x02)
-    public static let rst = TCPFlags(rawValue: 0x04)
-    public static let psh = TCPFlags(rawValue: 0x08)
-    public static let ack = TCPFlags(rawValue: 0x10)
-    public static let urg = TCPFlags(rawValue: 0x20)
-    public static let ece = TCPFlags(rawValue: 0x40)
-    public static let cwr = TCPFlags(rawValue: 0x80)
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    @inlinable public static var fin: TCPFlags { TCPFlags(rawValue: 0x01) }
+    @inlinable public static var syn: TCPFlags { TCPFlags(rawValue: 0x02) }
+    @inlinable public static var rst: TCPFlags { TCPFlags(rawValue: 0x04) }
+    @inlinable public static var psh: TCPFlags { TCPFlags(rawValue: 0x08) }
+    @inlinable public static var ack: TCPFlags { TCPFlags(rawValue: 0x10) }
+    @inlinable public static var urg: TCPFlags { TCPFlags(rawValue: 0x20) }
+    @inlinable public static var ece: TCPFlags { TCPFlags(rawValue: 0x40) }
+    @inlinable public static var cwr: TCPFlags { TCPFlags(rawValue: 0x80) }
     public var description: String {
         let names: [(TCPFlags, String)] = [(.syn, "S"), (.fin, "F"), (.rst, "R"), (.psh, "P"), (.ack, "."), (.urg, "U"), (.ece, "E"), (.cwr, "W")]
         let s = names.filter { contains($0.0) }.map(\.1).joined()
@@ -48,7 +48,7 @@ public struct SACKBlock: Hashable, Sendable {
 
 /// Up to four SACK blocks, stored inline (no allocation on the per-segment path).
 public struct SACKBlocks: RandomAccessCollection, Hashable, Sendable {
-    public static let capacity = 4
+    @inlinable public static var capacity: Int { 4 }
     private var storage: (SACKBlock, SACKBlock, SACKBlock, SACKBlock)
     public private(set) var count: Int = 0
     public init() {
@@ -110,7 +110,7 @@ public struct TCPOptions: Hashable, Sendable {
     }
 
     /// Most option bytes a header holds (data offset 15 words).
-    public static let maximumLength = 40
+    @inlinable public static var maximumLength: Int { 40 }
 
     enum Kind {
         static let end: UInt8 = 0, nop: UInt8 = 1, mss: UInt8 = 2, windowScale: UInt8 = 3
@@ -231,7 +231,7 @@ public struct TCPHeader: Hashable, Sendable {
     public var urgentPointer: UInt16 = 0
     public var options = TCPOptions()
 
-    public static let minimumLength = 20
+    @inlinable public static var minimumLength: Int { 20 }
 
     public init(sourcePort: UInt16, destinationPort: UInt16, sequenceNumber: SequenceNumber,
                 acknowledgmentNumber: SequenceNumber, flags: TCPFlags, window: UInt16, options: TCPOptions = TCPOptions()) {

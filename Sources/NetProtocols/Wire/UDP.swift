@@ -48,9 +48,9 @@ public struct UDPHeader: Hashable, Sendable {
     public var destinationPort: UInt16
     public var payloadLength: Int
 
-    public static let length = 8
+    @inlinable public static var length: Int { 8 }
     /// Largest payload the 16-bit length field can describe.
-    public static let maximumPayloadLength = 65535 - length
+    @inlinable public static var maximumPayloadLength: Int { 65535 - length }
 
     public init(sourcePort: UInt16, destinationPort: UInt16, payloadLength: Int) {
         self.sourcePort = sourcePort
