@@ -56,12 +56,14 @@ public enum Handlers {
             let r = cj_host_syscall(9, f.a0, f.a1, f.a2, f.a3, UInt64(bitPattern: fd), f.a5)
             if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
             if let range = AddressSpace.pageRange(UInt64(bitPattern: r), f.a1) { p.addressSpace.add(range) }
+            if f.a2 & UInt64(PROT_EXEC) != 0 || flags & MAP_FIXED != 0 { cj_mappings_changed() }  // the rewriter's maps
             return r
         }
         d.register(10, "mprotect") { f, p throws(LinuxError) in
             try refuseForeign(p, f.a0, f.a1, "mprotect", .ENOMEM)
             let r = cj_host_syscall(10, f.a0, f.a1, f.a2, 0, 0, 0)
             if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
+            cj_mappings_changed()
             return r
         }
         d.register(11, "munmap") { f, p throws(LinuxError) in
@@ -69,6 +71,7 @@ public enum Handlers {
             let r = cj_host_syscall(11, f.a0, f.a1, 0, 0, 0, 0)
             if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
             if let range = AddressSpace.pageRange(f.a0, f.a1) { p.addressSpace.remove(range) }
+            cj_mappings_changed()
             return r
         }
         d.register(25, "mremap") { f, p throws(LinuxError) in
@@ -78,6 +81,7 @@ public enum Handlers {
             if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
             if let old = AddressSpace.pageRange(f.a0, f.a1) { p.addressSpace.remove(old) }
             if let new = AddressSpace.pageRange(UInt64(bitPattern: r), f.a2) { p.addressSpace.add(new) }
+            cj_mappings_changed()
             return r
         }
         host(26, "msync", d)
