@@ -30,7 +30,7 @@ struct SyscallsSuite: ParsableCommand {
                                 ("read1", "read of 1 byte from /dev/zero (glibc: syscall; cmp)", 200_000),
                                 ("clock", "clock_gettime as a system call (glibc syscall(): syscall; cmp)", 200_000),
                                 ("condvar", "pthread condvar ping-pong round trip", 50_000),
-                                ("pipe", "pipe ping-pong round trip between two threads", 50_000)] {
+                                ("pipe", "pipe ping-pong round trip between two threads", 50_000)] where o.wants(name) {
             let count = String(o.iterations(n))
             let rewrite = try median(3) { try measure(junction, ["--intercept", "rewrite", "--", program, mode, count]) }
             let xsave = try median(3) {
