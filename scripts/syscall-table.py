@@ -44,7 +44,7 @@ PARTIAL = {
     157: "PR_SET_NAME, PR_GET_NAME",
     41: "AF_UNIX, AF_INET, AF_INET6 (host or NetStack), AF_NETLINK (host); others EAFNOSUPPORT",
     54: "options beyond SOL_SOCKET basics are the backend's (NetStack: the list in Architecture.md)", 55: "as setsockopt",
-    56: "thread flags (CLONE_VM|CLONE_THREAD...); no new processes", 435: "as clone",
+    56: "threads, and processes as a host fork (CLONE_VM only with CLONE_VFORK)", 435: "as clone",
     125: "the host process's capabilities; pid 0 or this process", 126: "only a request that changes nothing succeeds (EPERM otherwise: caps are per host thread)",
     161: "checks the path; then EPERM even for root (no per-instance root yet)",
     227: "CLOCK_REALTIME only (EINVAL others); EPERM unless root, then the host's clock", 164: "EPERM unless root, then the host's clock",
@@ -72,10 +72,8 @@ DONE_NOTES = {
 }
 BY_DESIGN = {
     334: "rseq: per kernel thread, and uthreads share kthreads (glibc carries on without it)",
-    57: "fork: branch proc", 58: "vfork: branch proc",
 }
 OTHER_BRANCH = {
-    "proc": {57, 58, 61, 247, 109, 112, 434, 438, 424},
 }
 
 rows = []

@@ -695,3 +695,30 @@ int64_t cj_host_syscall(int64_t nr, uint64_t a1, uint64_t a2, uint64_t a3, uint6
     long r = syscall(nr, a1, a2, a3, a4, a5, a6);
     return r == -1 ? -errno : r;
 }
+
+// fork of the whole instance (SyscallEmu's ForkCalls.swift): the rewriter's lock is held
+// across the host fork so the child's copy is in a known state; in the child only the
+// forking thread exists, so the kthread areas the patcher kicks start empty again (the
+// child's new kthreads register theirs) and no patch is in progress.
+void cj_fork_prepare(void) { pthread_mutex_lock(&rewrite_lock); }
+
+void cj_fork_parent(void) { pthread_mutex_unlock(&rewrite_lock); }
+
+void cj_fork_child(void) {
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    rewrite_lock = fresh;
+    for (int i = 0; i < 256; i++) __atomic_store_n(&areas[i], NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&area_count, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&cj_patch_stopper, NULL, __ATOMIC_RELEASE);
+}
+
+int cj_sud_disable(void) {
+    if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0) != 0) return -errno;
+    return 0;
+}
+
+uintptr_t cj_area_running_application(void *area) {
+    cj_kthread_area *a = area;
+    if (!a || __atomic_load_n(&a->sud_selector, __ATOMIC_RELAXED) != 1) return 0;
+    return (uintptr_t)__atomic_load_n(&a->current, __ATOMIC_RELAXED);
+}

@@ -13,9 +13,11 @@ public final class DevFS: FileSystemInstance, @unchecked Sendable {
     public let typeName = "devtmpfs"
     private var directory: DevDirectory!
 
-    /// - Parameter standardStreams: host descriptors behind /dev/stdin, stdout, stderr.
-    public init(standardStreams: [Int32] = [0, 1, 2]) {
-        directory = DevDirectory(fs: self, streams: standardStreams)
+    /// - Parameters:
+    ///   - standardStreams: host descriptors behind /dev/stdin, stdout, stderr.
+    ///   - mountPoints: empty directories to mount other file systems on (e.g. "shm").
+    public init(standardStreams: [Int32] = [0, 1, 2], mountPoints: [String] = []) {
+        directory = DevDirectory(fs: self, streams: standardStreams, mountPoints: mountPoints)
     }
 
     public var root: any Node { directory }
@@ -25,9 +27,12 @@ final class DevDirectory: Node, @unchecked Sendable {
     unowned let fs: DevFS
     let entries: [(String, DevNode)]
     let created = Timespec.now
+    /// Empty directories (mount points), by name.
+    let subdirectories: [(String, DevMountPoint)]
 
-    init(fs: DevFS, streams: [Int32]) {
+    init(fs: DevFS, streams: [Int32], mountPoints: [String] = []) {
         self.fs = fs
+        subdirectories = mountPoints.enumerated().map { ($0.element, DevMountPoint(fs: fs, inode: 100 + UInt64($0.offset))) }
         var e: [(String, DevNode)] = []
         var ino: UInt64 = 10
         func add(_ name: String, _ device: DevNode.Device, _ major: UInt64, _ minor: UInt64) {
@@ -63,6 +68,7 @@ final class DevDirectory: Node, @unchecked Sendable {
 
     func lookup(_ name: String) throws(Errno) -> any Node {
         if name == "." || name == ".." { return self }
+        if let d = subdirectories.first(where: { $0.0 == name })?.1 { return d }
         guard let n = entries.first(where: { $0.0 == name })?.1 else { throw .noSuchFileOrDirectory }
         return n
     }
@@ -78,9 +84,43 @@ final class DevDirectory: Node, @unchecked Sendable {
         for (i, (name, node)) in entries.enumerated() {
             all.append(DirectoryEntry(name: name, inode: node.inode, kind: .characterDevice, nextCookie: Int64(i + 3)))
         }
+        for (i, (name, node)) in subdirectories.enumerated() {
+            all.append(DirectoryEntry(name: name, inode: node.inode, kind: .directory, nextCookie: Int64(entries.count + i + 3)))
+        }
         for e in all where e.nextCookie > cookie { if !body(e) { return } }
     }
 
+    func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle { DirectoryHandle() }
+}
+
+/// An empty directory of /dev that another file system is mounted on (/dev/shm).
+final class DevMountPoint: Node, @unchecked Sendable {
+    unowned let fs: DevFS
+    let inode: UInt64
+    let created = Timespec.now
+
+    init(fs: DevFS, inode: UInt64) {
+        self.fs = fs
+        self.inode = inode
+    }
+
+    var fileSystem: any FileSystemInstance { fs }
+    var kind: NodeKind { .directory }
+
+    func status() throws(Errno) -> FileStatus {
+        var st = FileStatus()
+        st.device = fs.deviceID
+        st.inode = inode
+        st.mode = NodeKind.directory.modeBits | 0o1777
+        st.linkCount = 2
+        st.accessTime = created
+        st.modificationTime = created
+        st.changeTime = created
+        return st
+    }
+
+    func lookup(_ name: String) throws(Errno) -> any Node { throw .noSuchFileOrDirectory }
+    func readDirectory(after cookie: Int64, _ body: (DirectoryEntry) -> Bool) throws(Errno) {}
     func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle { DirectoryHandle() }
 }
 

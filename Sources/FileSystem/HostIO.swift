@@ -44,10 +44,15 @@ public final class HostIO: @unchecked Sendable {
         case direct(String)
     }
 
-    public let mode: Mode
-    private let runtime: Runtime?
+    public private(set) var mode: Mode
+    private var runtime: Runtime?
     private var rings: [UnsafeMutablePointer<RingState>] = []
     private var hooks: [PollHookToken] = []
+
+    /// Every HostIO with rings (weakly), for a forked child to give each new ones.
+    private static let registryLock = FSLock()
+    nonisolated(unsafe) private static var registry: [ObjectIdentifier: Weak] = [:]
+    struct Weak { weak var io: HostIO? }
 
     nonisolated(unsafe) private static var warned = false
     private static let warnLock = FSLock()
@@ -61,6 +66,27 @@ public final class HostIO: @unchecked Sendable {
     /// One io_uring per kthread of `runtime`, reaped by a poll hook on each kthread.
     public init(runtime: Runtime) {
         self.runtime = runtime
+        mode = .direct("starting")
+        setUpRings()
+        Self.registryLock.withLock { Self.registry[ObjectIdentifier(self)] = Weak(io: self) }
+    }
+
+    /// In a forked child, on its new runtime: the parent's rings are mapped shared with
+    /// the parent, so they are left alone (never unmapped or closed here: that would only
+    /// drop this process's references) and each HostIO gets fresh rings and hooks.
+    public static func afterFork(runtime: Runtime) {
+        let all = registryLock.withLock { registry.values.compactMap(\.io) }
+        for io in all {
+            for r in io.rings { r.deallocate() }  // the state block only
+            io.rings = []
+            io.hooks = []
+            io.runtime = runtime
+            io.setUpRings()
+        }
+    }
+
+    private func setUpRings() {
+        guard let runtime else { return }
         var failure: String?
         for _ in 0..<runtime.kthreadCount {
             var error: Int32 = 0
@@ -100,6 +126,7 @@ public final class HostIO: @unchecked Sendable {
     }
 
     deinit {
+        Self.registryLock.withLock { _ = Self.registry.removeValue(forKey: ObjectIdentifier(self)) }
         if let runtime { for h in hooks { runtime.removePollHook(h) } }
         for r in rings { Self.destroy(r) }
     }

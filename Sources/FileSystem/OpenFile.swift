@@ -2,6 +2,10 @@
 // shared offset (shared by every descriptor dup'ed from it), lseek and getdents64.
 import SystemPackage
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// An open file description. Descriptors that share it (dup, fork) share its offset
 /// and status flags; the handle closes when the last reference goes.
 public final class OpenFile: @unchecked Sendable {
@@ -40,7 +44,31 @@ public final class OpenFile: @unchecked Sendable {
         set { lock.withLock { _flags = newValue } }
     }
 
-    public var offset: Int64 { lock.withLock { _offset } }
+    public var offset: Int64 { lock.withLock { position } }
+
+    /// After a fork, the host fd's own offset is the one the processes share (its open
+    /// file description is the kernel's, inherited by the child); -1 before.
+    private var hostOffsetFD: Int32 = -1
+
+    /// The offset (lock held): the kernel's once shared.
+    private var position: Int64 {
+        get { hostOffsetFD >= 0 ? Int64(lseek(hostOffsetFD, 0, SEEK_CUR)) : _offset }
+        set {
+            _offset = newValue
+            if hostOffsetFD >= 0 { _ = lseek(hostOffsetFD, off_t(newValue), SEEK_SET) }
+        }
+    }
+
+    /// Before a fork: a regular host file's offset moves into its host fd, so parent and
+    /// child share it as Linux processes share an open file description.
+    public func shareOffsetThroughHost() {
+        guard handle.isSeekable, location.node.kind == .regular, let fd = handle.hostDescriptor else { return }
+        lock.withLock {
+            guard hostOffsetFD < 0 else { return }
+            _ = lseek(fd, off_t(_offset), SEEK_SET)
+            hostOffsetFD = fd
+        }
+    }
 
     private var isPath: Bool { _flags.contains(.path) }
 
@@ -53,7 +81,7 @@ public final class OpenFile: @unchecked Sendable {
         // description race as they do on Linux.
         let at = offset
         let n = try handle.read(into: buffer, at: at, nonBlocking: f.contains(.nonBlocking))
-        lock.withLock { _offset = at + Int64(n) }
+        lock.withLock { position = at + Int64(n) }
         return n
     }
 
@@ -65,12 +93,12 @@ public final class OpenFile: @unchecked Sendable {
         if f.contains(.append) {
             let n = try handle.write(from: buffer, at: -1, nonBlocking: false)
             let end = try handle.size()
-            lock.withLock { _offset = end }
+            lock.withLock { position = end }
             return modified(n)
         }
         let at = offset
         let n = try handle.write(from: buffer, at: at, nonBlocking: f.contains(.nonBlocking))
-        lock.withLock { _offset = at + Int64(n) }
+        lock.withLock { position = at + Int64(n) }
         return modified(n)
     }
 
@@ -108,18 +136,18 @@ public final class OpenFile: @unchecked Sendable {
             let base: Int64
             switch whence {
             case .set: base = 0
-            case .current: base = _offset
+            case .current: base = position
             case .end: base = size
             case .data, .hole:
                 guard offset >= 0, offset < size else { throw .noSuchAddressOrDevice }
                 let r = whence == .data ? offset : size
-                _offset = r
+                position = r
                 return r
             }
             let (new, overflow) = base.addingReportingOverflow(offset)
             guard !overflow else { throw .overflow }
             guard new >= 0 else { throw .invalidArgument }
-            _offset = new
+            position = new
             if isDirectory {
                 directoryCookie = new
                 pendingEntry = nil

@@ -3,6 +3,10 @@
 import Synchronization
 import SystemPackage
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A pipe: one buffer shared by its read and write ends.
 public final class Pipe: @unchecked Sendable {
     // Tunables: Linux's defaults.
@@ -20,6 +24,15 @@ public final class Pipe: @unchecked Sendable {
     private let writeWaiters = WaitList()
     let readObservers = ReadinessObservers()
     let writeObservers = ReadinessObservers()
+    /// Opened by pipe(2) or a socket pair (not a FIFO): a fork may promote it.
+    var anonymous = false
+    /// After promotion (a fork while it was open): the host pipe that replaced the
+    /// buffer, shared with the other processes; -1 for an end this process closed.
+    private var hostRead: Int32 = -1
+    private var hostWrite: Int32 = -1
+    private let hostMode = Atomic<Bool>(false)
+    /// Whether the pipe lives in the host kernel now.
+    public var isHost: Bool { hostMode.load(ordering: .acquiring) }
 
     public init(capacity: Int = Pipe.defaultCapacity) {
         buffer = .allocate(byteCount: capacity, alignment: 64)
@@ -32,6 +45,7 @@ public final class Pipe: @unchecked Sendable {
     /// A new pipe's two ends (pipe(2)).
     public static func makePair() -> (read: PipeReadEnd, write: PipeWriteEnd) {
         let p = Pipe()
+        p.anonymous = true
         return (p.makeReadEnd(), p.makeWriteEnd())
     }
 
@@ -100,7 +114,8 @@ public final class Pipe: @unchecked Sendable {
     }
 
     var readReadiness: Readiness {
-        lock.withLock { () -> Readiness in
+        if isHost { return Self.hostReadiness(lock.withLock { hostRead }, read: true) }
+        return lock.withLock { () -> Readiness in
             var r: Readiness = []
             if count > 0 { r.insert(.readable) }
             if writers == 0 { r.insert(.hangUp) }
@@ -109,7 +124,8 @@ public final class Pipe: @unchecked Sendable {
     }
 
     var writeReadiness: Readiness {
-        lock.withLock { () -> Readiness in
+        if isHost { return Self.hostReadiness(lock.withLock { hostWrite }, read: false) }
+        return lock.withLock { () -> Readiness in
             if readers == 0 { return [.error] }
             return buffer.count - count >= Pipe.atomicWriteLimit || count == 0 ? [.writable] : []
         }
@@ -124,6 +140,7 @@ public final class Pipe: @unchecked Sendable {
     func read(into out: UnsafeMutableRawBufferPointer, nonBlocking: Bool, consume: Bool = true) throws(Errno) -> Int {
         guard out.count > 0 else { return 0 }
         while true {
+            if isHost { return try hostRead(into: out, nonBlocking: nonBlocking) }
             let (n, waiter, wake) = lock.withLock { () -> (Int, Waiter?, [Waiter]) in
                 if count == 0 {
                     if writers == 0 || nonBlocking { return (writers == 0 ? 0 : -1, nil, []) }
@@ -158,6 +175,7 @@ public final class Pipe: @unchecked Sendable {
         var written = 0
         let atomic = data.count <= Pipe.atomicWriteLimit
         while true {
+            if isHost { return try hostWrite(from: data, done: written, nonBlocking: nonBlocking) }
             enum Step { case wrote(Int, [Waiter]), wait(Waiter), broken, wouldBlock }
             let step = lock.withLock { () -> Step in
                 if readers == 0 { return .broken }
@@ -198,6 +216,7 @@ public final class Pipe: @unchecked Sendable {
     }
 
     func closeReader() {
+        if isHost { return closeHost(read: true) }
         let wake = lock.withLock { () -> [Waiter] in
             readers -= 1
             if readers == 0 && writers == 0 { head = 0; count = 0 }  // a FIFO's data goes with its last end
@@ -208,6 +227,7 @@ public final class Pipe: @unchecked Sendable {
     }
 
     func closeWriter() {
+        if isHost { return closeHost(read: false) }
         let wake = lock.withLock { () -> [Waiter] in
             writers -= 1
             if readers == 0 && writers == 0 { head = 0; count = 0 }
@@ -236,7 +256,122 @@ public final class Pipe: @unchecked Sendable {
     }
 
     /// Bytes waiting to be read (FIONREAD).
-    public var available: Int { lock.withLock { count } }
+    public var available: Int {
+        if isHost {
+            var n: Int32 = 0
+            _ = ioctl(lock.withLock { hostRead }, UInt(FIONREAD), &n)
+            return Int(n)
+        }
+        return lock.withLock { count }
+    }
+}
+
+// MARK: promotion to a host pipe (fork)
+
+extension Pipe {
+    /// Before a fork: moves the pipe into a host pipe (its buffered bytes first) so the
+    /// processes that share its ends share one kernel object. Returns false when it
+    /// cannot be moved (a FIFO's pipe, more than 64 KiB that would not fit).
+    @discardableResult
+    public func promoteToHost() -> Bool {
+        if isHost { return true }
+        guard anonymous else { return false }
+        let woken = lock.withLock { () -> [Waiter]? in
+            if hostMode.load(ordering: .relaxed) { return [] }
+            var fds: [Int32] = [-1, -1]
+            guard Glibc.pipe(&fds) == 0 else { return nil }
+            for fd in fds {
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            }
+            if count > 0 {
+                // The host pipe holds 64 KiB by default, as this buffer does.
+                if count > Self.defaultCapacity { _ = fcntl(fds[1], 1031 /* F_SETPIPE_SZ */, Int32(count)) }
+                let first = min(count, buffer.count - head)
+                var ok = Glibc.write(fds[1], buffer.baseAddress! + head, first) == first
+                if ok && count > first { ok = Glibc.write(fds[1], buffer.baseAddress!, count - first) == count - first }
+                if !ok { Glibc.close(fds[0]); Glibc.close(fds[1]); return nil }
+                head = 0
+                count = 0
+            }
+            hostRead = fds[0]
+            hostWrite = fds[1]
+            // Ends this process already closed are closed on the host too.
+            if readers == 0 { Glibc.close(hostRead); hostRead = -1 }
+            if writers == 0 { Glibc.close(hostWrite); hostWrite = -1 }
+            hostMode.store(true, ordering: .releasing)
+            return readWaiters.takeAll() + writeWaiters.takeAll()
+        }
+        guard let woken else { return false }
+        let (r, w) = lock.withLock { (hostRead, hostWrite) }
+        if r >= 0 { HostWatcher.shared.watch(r) { [weak self] in self.map { $0.readObservers.notify($0.readReadiness) } } }
+        if w >= 0 { HostWatcher.shared.watch(w) { [weak self] in self.map { $0.writeObservers.notify($0.writeReadiness) } } }
+        woken.wakeAll()  // they retry on the host pipe
+        return true
+    }
+
+    static func hostReadiness(_ fd: Int32, read: Bool) -> Readiness {
+        guard fd >= 0 else { return [] }
+        var p = pollfd(fd: fd, events: Int16(read ? POLLIN : POLLOUT), revents: 0)
+        guard Glibc.poll(&p, 1, 0) > 0 else { return [] }
+        var r: Readiness = []
+        if p.revents & Int16(POLLIN) != 0 { r.insert(.readable) }
+        if p.revents & Int16(POLLOUT) != 0 { r.insert(.writable) }
+        if p.revents & Int16(POLLHUP) != 0 { r.insert(read ? .hangUp : .error) }
+        if p.revents & Int16(POLLERR) != 0 { r.insert(.error) }
+        return r
+    }
+
+    func hostRead(into out: UnsafeMutableRawBufferPointer, nonBlocking: Bool) throws(Errno) -> Int {
+        let fd = lock.withLock { hostRead }
+        guard fd >= 0 else { throw .badFileDescriptor }
+        while true {
+            let n = Glibc.read(fd, out.baseAddress, out.count)
+            if n >= 0 { return n }
+            let e = errno
+            if e == EINTR { continue }
+            guard e == EAGAIN else { throw Errno(rawValue: e) }
+            if nonBlocking { throw .wouldBlock }
+            try HostWatcher.shared.wait(fd, for: Int16(POLLIN))
+        }
+    }
+
+    func hostWrite(from data: UnsafeRawBufferPointer, done: Int, nonBlocking: Bool) throws(Errno) -> Int {
+        let fd = lock.withLock { hostWrite }
+        guard fd >= 0 else { throw .badFileDescriptor }
+        var written = done
+        while written < data.count {
+            let n = Glibc.write(fd, data.baseAddress! + written, data.count - written)
+            if n > 0 { written += n; if nonBlocking { break }; continue }
+            let e = errno
+            if n == 0 || e == EINTR { continue }
+            if e == EPIPE {
+                if written > 0 { return written }
+                throw .brokenPipe
+            }
+            guard e == EAGAIN else { throw Errno(rawValue: e) }
+            if nonBlocking {
+                if written > 0 { return written }
+                throw .wouldBlock
+            }
+            do { try HostWatcher.shared.wait(fd, for: Int16(POLLOUT)) } catch {
+                if written > 0 { return written }
+                throw error
+            }
+        }
+        return written
+    }
+
+    func closeHost(read: Bool) {
+        let fd = lock.withLock { () -> Int32 in
+            let fd = read ? hostRead : hostWrite
+            if read { hostRead = -1 } else { hostWrite = -1 }
+            return fd
+        }
+        guard fd >= 0 else { return }
+        HostWatcher.shared.unwatch(fd)
+        Glibc.close(fd)
+    }
 }
 
 /// The read end of a pipe.

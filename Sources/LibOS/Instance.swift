@@ -54,6 +54,9 @@ public struct InstanceConfiguration: Sendable {
     public var unixExports: [String] = []
     /// `--net`: the instance's sockets on NetStack over this device (nil: the host's).
     public var network: NetworkOptions?
+    /// The time slice after which a uthread running application code is preempted
+    /// (nil: never, cooperative scheduling).
+    public var quantum: Duration? = .milliseconds(10)
 
     public init() {}
 }
@@ -115,7 +118,9 @@ public enum Instance {
         cj_set_rewriting(mode != .trap)
         // Faults in application code must end the process as they would natively: the
         // Swift runtime's crash backtracer would run on the application's stack and TLS.
-        for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT] { signal(sig, SIG_DFL) }
+        // SIGCHLD too: the children of fork are this process's, and an ignored SIGCHLD
+        // would have the host reap them (the application's disposition is emulated).
+        for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGCHLD] { signal(sig, SIG_DFL) }
         let rc = cj_interception_init()
         if rc != 0 { throw .interceptionUnavailable("SIGSYS handler: \(Errno(rawValue: -rc))") }
 
@@ -141,21 +146,7 @@ public enum Instance {
         pthread_sigmask(SIG_UNBLOCK, &needed, nil)
 
         // Runtime whose kthreads turn on Syscall User Dispatch as they start.
-        let failures = FSLock()
-        nonisolated(unsafe) var sudError: Int32 = 0
-        var rtConfig = RuntimeConfiguration(kthreads: configuration.kthreads)
-        nonisolated(unsafe) var kthreadTIDs: [Int32] = []
-        rtConfig.onKThreadStart = { _ in
-            let area = cj_area_or_null()!
-            var rc: Int32 = 0
-            if mode == .seccomp { cj_libos_area_init(area) } else { rc = cj_sud_enable(area) }
-            failures.withLock {
-                if rc != 0 { sudError = -rc }
-                kthreadTIDs.append(area.pointee.tid)
-            }
-        }
-        let runtime: Runtime
-        do { runtime = try Runtime(rtConfig) } catch { throw .runtime(error.description) }
+        let (runtime, tids, areas, sudError) = try ProcessRuntime.start(kthreads: configuration.kthreads, mode: mode)
         var useSeccomp = mode == .seccomp
         if sudError == EINVAL && mode == .auto {
             // No Syscall User Dispatch here: trap through seccomp instead.
@@ -193,7 +184,11 @@ public enum Instance {
         let fs: FileSystemContext
         do throws(Errno) {
             let vfs = VFS(root: try HostFS(hostRoot: "/", io: HostIO(runtime: runtime)))
-            try vfs.mount(DevFS(), at: "/dev")
+            // /dev/shm is the host's: POSIX shared memory and semaphores (sem_open) shared
+            // by the processes of a fork are host files mapped MAP_SHARED.
+            let hostShm = access("/dev/shm", W_OK) == 0
+            try vfs.mount(DevFS(mountPoints: hostShm ? ["shm"] : []), at: "/dev")
+            if hostShm { try vfs.mount(HostFS(hostRoot: "/dev/shm", io: HostIO(runtime: runtime)), at: "/dev/shm") }
             // The working directory is taken before the requested mounts, so a mount
             // over one of its parents (memfs on /tmp, run from /tmp/x) leaves the program
             // in the directory it was started in, as a Linux mount would.
@@ -270,10 +265,13 @@ public enum Instance {
         let dispatcher = Dispatcher(process: process, trace: configuration.trace)
         dispatcher.install()
 
-        let tids = failures.withLock { kthreadTIDs }
-        let pid = getpid()
-        process.signals.kick = {
-            for tid in tids { _ = cj_host_syscall(234, UInt64(pid), UInt64(tid), UInt64(CJ_KICK_SIGNAL), 0, 0, 0) }
+        process.signals.kick = ProcessRuntime.kick(tids)
+        // fork: a child builds its runtime and signal thread again (ForkCalls.swift).
+        LinuxProcess.host = ProcessRuntime.host(kthreads: configuration.kthreads, mode: mode, quantum: configuration.quantum)
+        HostWatcher.shared.attach(to: runtime)
+
+        if let quantum = configuration.quantum {
+            Preemption(areas: areas, tids: tids, slice: quantum).start()
         }
 
         let entry = UInt(ready.entry), sp = UInt(ready.stackPointer)
@@ -284,15 +282,6 @@ public enum Instance {
         }
         // The program ends the process with exit_group; this thread hands it the
         // signals that come from outside.
-        var info = siginfo_t()
-        while true {
-            let sig = sigwaitinfo(&forwarded, &info)
-            if sig <= 0 { continue }
-            if sig == LinuxProcess.hostTimerSignal && info.si_code == -2 /* SI_TIMER */ {
-                process.hostTimerExpired(info._sifields._timer.si_sigval.sival_int, overrun: info._sifields._timer.si_overrun)
-                continue
-            }
-            process.deliverFromHost(sig, pid: info._sifields._kill.si_pid, uid: info._sifields._kill.si_uid, code: info.si_code)
-        }
+        ProcessRuntime.signalLoop(process)
     }
 }

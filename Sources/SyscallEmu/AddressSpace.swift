@@ -110,6 +110,11 @@ public final class AddressSpace: @unchecked Sendable {
     }
 
     /// Whether some byte of `r` is the application's.
+    /// The application range (or the stack) holding `address`, if any.
+    public func range(containing address: UInt64) -> Range<UInt64>? {
+        lock.withLock { stack.contains(address) ? stack : ranges.first { $0.contains(address) } }
+    }
+
     public func overlaps(_ r: Range<UInt64>) -> Bool { lock.withLock { ranges.contains { $0.overlaps(r) } } }
 
     /// /proc/self/maps: the host's lines clipped to the application's ranges, plus the

@@ -71,7 +71,6 @@ extension Handlers {
         registerTimers(d)
         registerMemfd(d)
         registerInotify(d)
-        registerSelect(d)
         registerPrivileged(d)
         for (nr, name) in [(149, "mlock"), (150, "munlock"), (151, "mlockall"), (152, "munlockall"), (325, "mlock2"),
                            (324, "membarrier"), (135, "personality"), (159, "adjtimex"), (305, "clock_adjtime")] {

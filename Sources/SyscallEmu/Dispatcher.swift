@@ -47,6 +47,8 @@ public final class Dispatcher: @unchecked Sendable {
 
     /// Runs one call; returns rax.
     public func dispatch(_ frame: SyscallFrame) -> Int64 {
+        // A fork stops the world here too: no lock is held yet (ForkCalls.swift).
+        Runtime.quiescePoint()
         // A fault in application code or the kick: no call to run.
         if frame.raw.pointee.pad.0 >= UInt64(CJ_ENTRY_FAULT) { return Handlers.arrival(frame, process) }
         let nr = frame.number
@@ -72,8 +74,12 @@ public final class Dispatcher: @unchecked Sendable {
 
     func log(_ s: String) { Self.log(s) }
 
+    /// Once the instance has more than one process, strace lines carry the pid (as
+    /// `strace -f` prints them).
+    nonisolated(unsafe) static var tagLines = false
+
     static func log(_ s: String) {
-        let line = s + "\n"
+        let line = (tagLines ? "[pid \(getpid())] " : "") + s + "\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
     }
 

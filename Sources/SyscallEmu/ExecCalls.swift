@@ -3,8 +3,8 @@
 // file is checked and parsed first (errors return to the caller); past that point the
 // other threads end, the application's mappings and program break go, handlers reset,
 // close-on-exec descriptors close, and the calling thread returns into the new
-// program's entry with Linux's initial registers. Starting other processes (fork,
-// vfork, clone without CLONE_VM) is not done yet.
+// program's entry with Linux's initial registers; a vfork parent waiting for this
+// child goes on (ForkCalls.swift).
 import CJunction
 import FileSystem
 import Loader
@@ -76,9 +76,11 @@ extension Handlers {
         if t.tid != p.pid { t.tid = p.pid }  // the thread that execs becomes the leader
         p.addressSpace.removeAll { r in munmap(UnsafeMutableRawPointer(bitPattern: UInt(r.lowerBound)), Int(r.count)) }
         cj_rewrite_forget_redirects()
+        p.programBreak.release()
         let ready: ReadyProgram
         do { ready = try Loader.map(resolved, environment: environment) } catch {
             // Nothing to return to: the process dies as Linux kills it after this point.
+            Dispatcher.log("junction: execve \(resolved.path): \(error) after the old program was gone")
             p.signals.terminate(by: SIGSEGV)
         }
         do { try p.programBreak.reset(start: ready.main.breakStart) } catch { p.signals.terminate(by: SIGSEGV) }
@@ -88,6 +90,7 @@ extension Handlers {
         p.signals.resetForExec(t)
         p.descriptors.closeOnExecAll()
         p.compat.timers.deleteAll()  // POSIX timers do not survive execve (itimers do)
+        releaseVforkParent(p)
         t.clearChildTID = 0
         p.executablePath = resolved.path
         p.name = String(location.path.split(separator: "/").last?.prefix(15) ?? "")

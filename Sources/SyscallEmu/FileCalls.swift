@@ -301,11 +301,6 @@ extension Handlers {
             return Int64(f.a1)
         }
         d.register(72, "fcntl") { f, p throws(LinuxError) in try fcntl(f, p) }
-        d.register(91, "fchmod") { f, p throws(LinuxError) in
-            let file = try p.fd(f.a0)
-            try fsCall { () throws(Errno) in try p.fs.changeMode(file.location, mode: UInt32(truncatingIfNeeded: f.a1) & 0o7777) }
-            return 0
-        }
         // chown family: uid or gid -1 leaves it as it is.
         func owner(_ v: UInt64) -> UInt32? { UInt32(truncatingIfNeeded: v) == UInt32.max ? nil : UInt32(truncatingIfNeeded: v) }
         d.register(92, "chown") { f, p throws(LinuxError) in
@@ -316,11 +311,6 @@ extension Handlers {
         d.register(94, "lchown") { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a0)
             try fsCall { () throws(Errno) in try p.fs.changeOwner(path, uid: owner(f.a1), gid: owner(f.a2), followSymlinks: false) }
-            return 0
-        }
-        d.register(93, "fchown") { f, p throws(LinuxError) in
-            let file = try p.fd(f.a0)
-            try fsCall { () throws(Errno) in try p.fs.changeOwner(file.location, uid: owner(f.a1), gid: owner(f.a2)) }
             return 0
         }
         d.register(260, "fchownat") { f, p throws(LinuxError) in
@@ -628,16 +618,7 @@ extension Handlers {
             try storeStatx(st, at: f.a4)
             return 0
         }
-        // The host answers statfs for the same path (HostFS covers the host tree).
-        host(137, "statfs", d)
-        host(138, "fstatfs", d)
-        // No extended attributes: ls and cp ask for ACLs and carry on without them.
-        for (nr, name) in [(191, "getxattr"), (192, "lgetxattr"), (193, "fgetxattr")] {
-            d.register(nr, name) { _, _ throws(LinuxError) in throw LinuxError(.ENODATA) }
-        }
-        for (nr, name) in [(194, "listxattr"), (195, "llistxattr"), (196, "flistxattr")] {
-            d.register(nr, name) { _, _ throws(LinuxError) in 0 }
-        }
+        // statfs/fstatfs: FileDataCalls.swift; extended attributes: XattrCalls.swift.
     }
 
     /// struct statx (256 bytes), every basic field valid.

@@ -8,7 +8,12 @@ import Glibc
 #endif
 
 extension Handlers {
-    static let futexTable = WaitTable(bucketCount: 1024)
+    /// Replaced in a forked child (ForkCalls.swift).
+    // Tunables: how often a shared futex's waiter looks at the word for a wake from
+    // another process.
+    static let sharedFutexPoll: Duration = .milliseconds(1)
+
+    nonisolated(unsafe) static var futexTable = WaitTable(bucketCount: 1024)
 
     static func registerFutex(_ d: Dispatcher) {
         d.register(202, "futex") { f, p throws(LinuxError) in try futex(f, p) }
@@ -43,10 +48,18 @@ extension Handlers {
                     deadline = MonotonicInstant(nanoseconds: ns)
                 }
             }
+            // A shared futex once the instance has more than one process: a waker may be in
+            // another process (a sem_post on a MAP_SHARED page), whose wake this table never
+            // sees; the wait re-reads the word every sharedFutexPoll and returns (a spurious
+            // wake-up, which callers allow) once it changed.
+            let polled = op & 128 == 0 && LinuxProcess.multiProcess
             while true {
-                switch futexTable.wait(on: word, expected: val, deadline: deadline, bitset: bitset) {
+                let slice = polled ? min(deadline ?? .now.advanced(by: sharedFutexPoll), .now.advanced(by: sharedFutexPoll)) : deadline
+                switch futexTable.wait(on: word, expected: val, deadline: slice, bitset: bitset) {
                 case .woken: return 0
                 case .valueMismatch: throw LinuxError(.EAGAIN)
+                case .timedOut where polled && (deadline.map { MonotonicInstant.now < $0 } ?? true):
+                    if cj_load_acquire_u32(word) != val { return 0 }
                 case .timedOut: throw LinuxError(.ETIMEDOUT)
                 case .interrupted: try p.checkInterrupted(.restartSys)  // else wait again
                 }

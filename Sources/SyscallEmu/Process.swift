@@ -172,10 +172,25 @@ public final class ProgramBreak: @unchecked Sendable {
     @exclusivity(unchecked) private var current: UInt64
     @exclusivity(unchecked) private var mappedEnd: UInt64
 
+    /// Whether `release` gave the reservation back already.
+    private var released = false
+
+    /// execve, before the new program is mapped: gives the reservation back (a program at
+    /// a fixed address may need that range: a non-PIE gcc's break lies where cc1 goes).
+    public func release() {
+        lock.withLock {
+            if !released { _ = munmap(UnsafeMutableRawPointer(bitPattern: UInt(start)), Int(Self.reservation)) }
+            released = true
+        }
+    }
+
     /// execve: gives the old reservation back and reserves again after `newStart`.
     public func reset(start newStart: UInt64) throws(LinuxError) {
         // The old reservation goes first: the new program's break may start in it.
-        lock.withLock { _ = munmap(UnsafeMutableRawPointer(bitPattern: UInt(start)), Int(Self.reservation)) }
+        lock.withLock {
+            if !released { _ = munmap(UnsafeMutableRawPointer(bitPattern: UInt(start)), Int(Self.reservation)) }
+            released = false
+        }
         let fresh = try ProgramBreak(start: newStart)  // its reservation becomes ours (no deinit unmaps)
         lock.withLock {
             start = fresh.start
@@ -235,7 +250,14 @@ public final class LinuxProcess: @unchecked Sendable {
     public let fs: FileSystemContext
     public let descriptors = DescriptorTable()
     public let programBreak: ProgramBreak
-    public let pid: Int32
+    /// The host pid (a forked child takes its own).
+    public internal(set) var pid: Int32
+    /// vfork's parent waits until this host pipe end closes (exec or exit); -1 otherwise.
+    var vforkRelease: Int32 = -1
+    /// A CLONE_VM vfork child: its parent's pid and stack pointer at the clone.
+    var vforkShared: (pid: Int32, stack: UInt64)?
+    /// PR_SET_PDEATHSIG's signal (set on the host too); a child starts without one.
+    var deathSignal: Int32 = 0
     /// The path /proc/self/exe names.
     public internal(set) var executablePath: String
     private let lock = FSLock()
@@ -270,6 +292,7 @@ public final class LinuxProcess: @unchecked Sendable {
 
     /// Ends the whole instance with `status` (exit_group).
     public func exitGroup(_ status: Int32) -> Never {
+        Handlers.beforeExit(self)
         _exit(status & 0xff)
     }
 }

@@ -26,6 +26,7 @@ public enum Handlers {
         registerExec(d)
         registerLimits(d)
         registerCompatibility(d)
+        registerFork(d)
     }
 
     /// Forwards a call to the host kernel unchanged (its pointers are valid here: the
@@ -139,9 +140,9 @@ public enum Handlers {
     static func registerProcess(_ d: Dispatcher) {
         d.register(231, "exit_group") { f, p throws(LinuxError) in p.exitGroup(Int32(truncatingIfNeeded: f.a0)) }
         d.register(39, "getpid") { _, p throws(LinuxError) in Int64(p.pid) }
-        for (nr, name) in [(110, "getppid"), (102, "getuid"), (107, "geteuid"), (104, "getgid"), (108, "getegid"),
-                           (115, "getgroups"), (111, "getpgrp"), (121, "getpgid"), (124, "getsid"),
-                           (63, "uname"), (318, "getrandom"), (99, "sysinfo"),
+        // Credentials and uname: the instance's own (CompatibilityCalls.swift).
+        for (nr, name) in [(110, "getppid"), (111, "getpgrp"), (121, "getpgid"), (124, "getsid"),
+                           (318, "getrandom"), (99, "sysinfo"),
                            (229, "clock_getres"), (96, "gettimeofday"), (201, "time"),
                            (100, "times"), (98, "getrusage"), (309, "getcpu")] {
             host(nr, name, d)
@@ -154,15 +155,6 @@ public enum Handlers {
             if clock_gettime(clockid_t(truncatingIfNeeded: f.a0), &ts) != 0 { throw LinuxError(Errno(rawValue: errno)) }
             try UserMemory.store(ts, at: f.a1)
             return 0
-        }
-        // Thread ids are the instance's: any thread of it has the process's affinity (what
-        // glibc's pthread_getattr_np asks; the JVM dies of a host ESRCH otherwise).
-        d.register(204, "sched_getaffinity") { f, p throws(LinuxError) in
-            let tid = Int32(truncatingIfNeeded: f.a0)
-            guard tid == 0 || tid == p.pid || p.signals.thread(tid: tid) != nil else { throw LinuxError(.ESRCH) }
-            let r = cj_host_syscall(204, 0, f.a1, f.a2, 0, 0, 0)
-            if r < 0 { throw LinuxError(Errno(rawValue: Int32(-r))) }
-            return r
         }
         d.register(158, "arch_prctl") { f, _ throws(LinuxError) in
             switch f.a0 {
@@ -216,6 +208,13 @@ public enum Handlers {
             switch f.a0 {
             case 15:  // PR_SET_NAME
                 p.name = try UserMemory.string(f.a1, limit: 4096)
+                return 0
+            case 1:  // PR_SET_PDEATHSIG: the host's (this is a host process)
+                guard f.a1 <= 64 else { throw LinuxError(.EINVAL) }
+                p.deathSignal = Int32(f.a1)
+                return try hostCall(157, 1, f.a1)
+            case 2:  // PR_GET_PDEATHSIG
+                try UserMemory.store(p.deathSignal, at: f.a1)
                 return 0
             case 16:  // PR_GET_NAME
                 let bytes = Array(p.name.utf8.prefix(15)) + [0]

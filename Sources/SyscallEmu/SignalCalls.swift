@@ -81,7 +81,11 @@ extension Handlers {
         } else {
             info.storeBytes(of: si.pid, toByteOffset: 16, as: Int32.self)
             info.storeBytes(of: si.uid, toByteOffset: 20, as: UInt32.self)
-            info.storeBytes(of: si.value, toByteOffset: 24, as: UInt64.self)  // si_value (timers)
+            if sig == SIGCHLD {
+                info.storeBytes(of: si.status, toByteOffset: 24, as: Int32.self)
+            } else {
+                info.storeBytes(of: si.value, toByteOffset: 24, as: UInt64.self)  // si_value (timers)
+            }
         }
         // Enter the handler: handler(sig, &info, &uc) with DF clear.
         raw.pointee.rip = action.handler
@@ -100,6 +104,9 @@ extension Handlers {
     static func afterCall(_ f: SyscallFrame, _ p: LinuxProcess, result: Int64) -> Int64 {
         var result = result
         let fromCall = f.raw.pointee.pad.0 <= UInt64(CJ_ENTRY_TRAP) && f.number != 15
+        // A kick that interrupted application code: the preemption watchdog's (or a signal's).
+        // Let the other runnable uthreads have the kthread before going back.
+        if f.raw.pointee.pad.0 == UInt64(CJ_ENTRY_SIGNAL) { UThread.yield() }
         if let t = AppThread.current {
             if p.signals.takeExitRequest(t) { exitThread(t, p) }  // another thread's execve
             while let (sig, si, action) = p.signals.take(for: t) {
@@ -220,18 +227,24 @@ extension Handlers {
             switch f.number {
             case 62:
                 let pid = Int32(truncatingIfNeeded: f.a0)
-                // kill(-1) signals every other process the caller may signal: none in here.
-                if pid == -1 { return 0 }
-                guard pid == p.pid || pid == 0 || pid == -getpgrp() else { throw LinuxError(.ESRCH) }
+                // Other processes (the instance's are host processes) through the host;
+                // a group that includes this process gets it here at once as well (the
+                // host's copy is dropped as it arrives: Signals.deliverFromHost).
+                if pid != p.pid {
+                    if pid == Int32.min { throw LinuxError(.ESRCH) }
+                    _ = try hostCall(62, f.a0, f.a1)
+                    guard pid == 0 || pid == -getpgrp() else { return 0 }
+                }
             case 200:
                 let tid = Int32(truncatingIfNeeded: f.a0)
                 guard tid > 0 else { throw LinuxError(.EINVAL) }
-                guard let t = p.signals.thread(tid: tid) else { throw LinuxError(.ESRCH) }
+                guard let t = p.signals.thread(tid: tid) else { return try hostCall(200, f.a0, f.a1) }
                 target = t
             default:
                 let tgid = Int32(truncatingIfNeeded: f.a0), tid = Int32(truncatingIfNeeded: f.a1)
                 guard tgid > 0, tid > 0 else { throw LinuxError(.EINVAL) }
-                guard tgid == p.pid, let t = p.signals.thread(tid: tid) else { throw LinuxError(.ESRCH) }
+                if tgid != p.pid { return try hostCall(234, f.a0, f.a1, f.a2) }
+                guard let t = p.signals.thread(tid: tid) else { throw LinuxError(.ESRCH) }
                 target = t
             }
             if sig == 0 { return 0 }

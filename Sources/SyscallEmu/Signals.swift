@@ -46,6 +46,8 @@ struct SignalInfo {
     var code: Int32 = 0
     var pid: Int32 = 0
     var uid: UInt32 = 0
+    /// SIGCHLD: si_status (the exit status or the signal).
+    var status: Int32 = 0
     /// Faults: the address (si_addr); also err and trapno for the sigcontext.
     var address: UInt64 = 0
     var error: UInt64 = 0
@@ -90,7 +92,7 @@ public final class ProcessSignals: @unchecked Sendable {
     let pendingCount = Atomic<Int>(0)
     /// Told whenever a signal becomes pending (signalfd's readiness).
     let pendingObservers = ReadinessObservers()
-    private let pid: Int32
+    private var pid: Int32
 
     /// Makes kthreads that are running application code enter the libOS, so that a
     /// signal for a thread that makes no system calls is still delivered. Set by the
@@ -131,6 +133,23 @@ public final class ProcessSignals: @unchecked Sendable {
     }
 
     // MARK: threads
+
+    /// In a forked child: `keeper` (the thread that forked) is the only thread, with the
+    /// child's pid as its tid, and nothing is pending (Linux clears a child's pending
+    /// signals; dispositions and the mask are inherited).
+    func afterFork(keeping keeper: AppThread, pid newPID: Int32) {
+        lock.withLock {
+            pid = newPID
+            threads = [keeper]
+            keeper.tid = newPID
+            keeper.pending = 0
+            keeper.pendingInfo = [:]
+            keeper.exitRequested = false
+            pending = 0
+            info = [:]
+            pendingCount.store(0, ordering: .relaxed)
+        }
+    }
 
     /// execve: asks every thread but `keeper` to end (each is interrupted and kicked;
     /// it ends as it leaves the libOS). Returns how many were asked.
@@ -369,8 +388,12 @@ extension LinuxProcess {
     }
 
     /// A signal from outside the instance (the host delivered it to this process).
-    public func deliverFromHost(_ sig: Int32, pid sender: Int32, uid: UInt32, code: Int32) {
-        signals.send(sig, SignalInfo(code: code, pid: sender, uid: uid), to: nil)
+    public func deliverFromHost(_ sig: Int32, pid sender: Int32, uid: UInt32, code: Int32, status: Int32 = 0) {
+        // kill(0) and kill(-pgrp) went to this process at once and to the group through the
+        // host: the host's copy for this process is a duplicate.
+        if code == SignalInfo.user && sender == pid && sig != SIGCHLD { return }
+        if sig == SIGCHLD && !Handlers.childStateChanged(self, code: code) { return }
+        signals.send(sig, SignalInfo(code: code, pid: sender, uid: uid, status: status), to: nil)
     }
 
     /// After a wait ended early (`UThread.takeInterrupt()`, an interrupted FileSystem

@@ -118,8 +118,11 @@ extension Handlers {
     static func clone(_ f: SyscallFrame, _ p: LinuxProcess, flags: UInt64, stack: UInt64, parentTID: UInt64,
                       childTID: UInt64, tls: UInt64) throws(LinuxError) -> Int64 {
         let threadFlags = cloneVM | cloneFS | cloneFiles | cloneSighand | cloneThread
-        // Processes (fork, vfork) need a second address space: not yet.
-        guard flags & threadFlags == threadFlags else { throw LinuxError(.ENOSYS) }
+        // Without CLONE_THREAD: a new process (ForkCalls.swift).
+        if flags & cloneThread == 0 {
+            return try fork(f, p, flags: flags, stack: stack, parentTID: parentTID, childTID: childTID, tls: tls)
+        }
+        guard flags & threadFlags == threadFlags else { throw LinuxError(.EINVAL) }
         guard stack != 0 else { throw LinuxError(.EINVAL) }
         guard let parent = AppThread.current else { throw LinuxError(.EINVAL) }
         let tid = p.pid &+ AppThread.nextTID.add(1, ordering: .relaxed).newValue

@@ -53,6 +53,9 @@ final class PosixTimers: @unchecked Sendable {
     func set(_ id: Int32, _ t: Timer) { lock.withLock { timers[id] = t } }
 
     /// execve: every timer goes, host timers included.
+    /// In a forked child: the host timers are the parent's; the child has none.
+    func forgetAll() { lock.withLock { timers.removeAll() } }
+
     func deleteAll() {
         let all = lock.withLock { () -> [Timer] in
             defer { timers.removeAll() }

@@ -47,7 +47,7 @@ struct KThread: ~Copyable {
     var timerCount = 0
     var timerCapacity = 64
     /// Earliest deadline in the heap (Int64.max when empty), readable without the lock.
-    let earliestTimer = Atomic<Int64>(.max)
+    @usableFromInline let earliestTimer = Atomic<Int64>(.max)
 
     // Poll hooks: registered from anywhere under `hookLock`; the kthread runs a snapshot.
     let hookLock = SpinLock()

@@ -84,6 +84,11 @@ struct RuntimeCore: ~Copyable {
     var started: UInt32 = 0
     let pin: Bool
     let nextHookID = Atomic<UInt64>(1)
+    /// Stopping the world (Quiesce.swift): requested, how many kthreads wait at a safe
+    /// point, and the futex word they wait on.
+    @usableFromInline let quiesceRequested = Atomic<Bool>(false)
+    let quiesced = Atomic<Int>(0)
+    var quiesceWord: UInt32 = 0
     /// The Runtime object (unretained), for UThread.spawn.
     @usableFromInline var owner: UnsafeMutableRawPointer? = nil
 

@@ -318,6 +318,7 @@ enum Scheduler {
         cj_scheduler_enter(&k.pointee.area)
         while true {
             afterResume()
+            if rt.pointee.quiesceRequested.load(ordering: .relaxed) { waitWhileQuiesced(rt) }
             serviceTimersAndHooks(k)
             if let n = findRunnable(k) {
                 claim(n)
@@ -362,28 +363,15 @@ enum Scheduler {
     /// another kthread's queue.
     static func findRunnable(_ k: KT) -> UT? {
         if let t = k.pointee.runq.pop() { return t }
-        if k.pointee.inboxCount.load(ordering: .relaxed) > 0 {
-            k.pointee.inboxLock.lock()
-            var list = k.pointee.inbox.takeAll()
-            k.pointee.inboxCount.store(0, ordering: .relaxed)
-            k.pointee.inboxLock.unlock()
-            if let first = list.popFirst() {
-                while let t = list.popFirst() { pushLocal(t, k) }
-                return first
-            }
+        var list = takeInbox(k)
+        if let first = list.popFirst() {
+            while let t = list.popFirst() { pushLocal(t, k) }
+            return first
         }
-        let rt = k.pointee.runtime
-        if rt.pointee.globalCount.load(ordering: .relaxed) > 0 {
-            rt.pointee.globalLock.lock()
-            let take = min(rt.pointee.globalCount.load(ordering: .relaxed), max(1, globalBatch))
-            var batch = RunList()
-            for _ in 0..<take { if let t = rt.pointee.global.popFirst() { batch.append(t) } }
-            rt.pointee.globalCount.subtract(batch.count, ordering: .relaxed)
-            rt.pointee.globalLock.unlock()
-            if let first = batch.popFirst() {
-                while let t = batch.popFirst() { pushLocal(t, k) }
-                return first
-            }
+        var batch = takeGlobalBatch(k.pointee.runtime)
+        if let first = batch.popFirst() {
+            while let t = batch.popFirst() { pushLocal(t, k) }
+            return first
         }
         return steal(k)
     }
@@ -405,6 +393,44 @@ enum Scheduler {
         return nil
     }
 
+    /// For a yield that found the local queue empty: fires this kthread's due timers and
+    /// moves its inbox and a batch of the global queue into the local queue, ahead of
+    /// the yielder. Returns whether anything was queued.
+    @usableFromInline
+    static func gatherForYield(_ k: KT) -> Bool {
+        let due = k.pointee.earliestTimer.load(ordering: .relaxed)
+        if due != .max, due <= cj_monotonic_ns() { _ = k.fireTimers(now: cj_monotonic_ns()) }
+        var list = takeInbox(k)
+        while let t = list.popFirst() { pushLocal(t, k) }
+        if k.pointee.runq.approximateCount == 0 {
+            var batch = takeGlobalBatch(k.pointee.runtime)
+            while let t = batch.popFirst() { pushLocal(t, k) }
+        }
+        return k.pointee.runq.approximateCount > 0
+    }
+
+    /// Everything in `k`'s inbox (empty when there is nothing, without the lock).
+    static func takeInbox(_ k: KT) -> RunList {
+        if k.pointee.inboxCount.load(ordering: .relaxed) == 0 { return RunList() }
+        k.pointee.inboxLock.lock()
+        let list = k.pointee.inbox.takeAll()
+        k.pointee.inboxCount.store(0, ordering: .relaxed)
+        k.pointee.inboxLock.unlock()
+        return list
+    }
+
+    /// Up to `globalBatch` uthreads from the head of the runtime's global queue.
+    static func takeGlobalBatch(_ rt: RT) -> RunList {
+        var batch = RunList()
+        if rt.pointee.globalCount.load(ordering: .relaxed) == 0 { return batch }
+        rt.pointee.globalLock.lock()
+        let take = min(rt.pointee.globalCount.load(ordering: .relaxed), max(1, globalBatch))
+        for _ in 0..<take { if let t = rt.pointee.global.popFirst() { batch.append(t) } }
+        rt.pointee.globalCount.subtract(batch.count, ordering: .relaxed)
+        rt.pointee.globalLock.unlock()
+        return batch
+    }
+
     /// True when there may be something for this kthread to run.
     static func workVisible(_ k: KT) -> Bool {
         let rt = k.pointee.runtime
@@ -424,7 +450,7 @@ enum Scheduler {
         var found = false
         repeat {
             if runHooks(k) > 0 || workVisible(k) { found = true; break }
-            if rt.pointee.stopping.load(ordering: .relaxed) { break }
+            if rt.pointee.stopping.load(ordering: .relaxed) || rt.pointee.quiesceRequested.load(ordering: .relaxed) { break }
             cj_cpu_relax()
         } while cj_monotonic_ns() < until
         rt.pointee.spinning.subtract(1, ordering: .relaxed)
@@ -433,7 +459,8 @@ enum Scheduler {
         k.pointee.sleeping.store(true, ordering: .sequentiallyConsistent)
         let sleepers = rt.pointee.sleepers.add(1, ordering: .sequentiallyConsistent).newValue
         defer { rt.pointee.sleepers.subtract(1, ordering: .sequentiallyConsistent) }
-        if workVisible(k) || (rt.pointee.stopping.load(ordering: .sequentiallyConsistent) && rt.pointee.live.load(ordering: .sequentiallyConsistent) == 0) {
+        if workVisible(k) || rt.pointee.quiesceRequested.load(ordering: .sequentiallyConsistent)
+            || (rt.pointee.stopping.load(ordering: .sequentiallyConsistent) && rt.pointee.live.load(ordering: .sequentiallyConsistent) == 0) {
             k.pointee.sleeping.store(false, ordering: .sequentiallyConsistent)
             return
         }

@@ -172,11 +172,13 @@ public enum UThread {
     @inlinable
     public static func yield() {
         let (t, k) = currentControl("yield()")
-        let rt = k.pointee.runtime
         k.pointee.tick &+= 1
-        if k.pointee.runq.approximateCount == 0, k.pointee.inboxCount.load(ordering: .relaxed) == 0,
-           rt.pointee.globalCount.load(ordering: .relaxed) == 0, k.pointee.tick % slowPathInterval != 0 {
-            return
+        if k.pointee.runq.approximateCount == 0 {
+            // Nothing queued here: what waits elsewhere for this kthread (a due timer's
+            // uthread, the inbox, the global queue) is queued ahead of this one, which
+            // would otherwise be taken straight back (a thread preempted in a loop
+            // yields again and again and must not starve them). Nothing at all: go on.
+            if !Scheduler.gatherForYield(k) && k.pointee.tick % slowPathInterval != 0 { return }
         }
         Scheduler.pushLocal(t, k)
         Scheduler.switchAway(t, k)

@@ -24,6 +24,9 @@ struct Junction: ParsableCommand {
     @Option(help: "How system calls are intercepted: auto (Syscall User Dispatch, seccomp without it, then rewriting), trap (SUD traps only), rewrite, or seccomp (seccomp traps, then rewriting); e.g. --intercept trap.")
     var intercept: String = "auto"
 
+    @Option(help: "Time slice in milliseconds after which a thread running application code is preempted; 0: never (e.g. --quantum 10).")
+    var quantum: Int = 10
+
     @Option(help: "Mount a file system: memfs:/PATH or host:/SOURCE:/PATH (repeatable; e.g. --mount memfs:/tmp).")
     var mount: [String] = []
 
@@ -61,6 +64,8 @@ struct Junction: ParsableCommand {
         if let kthreads, kthreads < 1 || kthreads > 1024 { throw ValidationError("--kthreads must be 1...1024") }
         var config = InstanceConfiguration()
         config.kthreads = kthreads
+        guard quantum >= 0 && quantum <= 10_000 else { throw ValidationError("--quantum must be 0...10000 (milliseconds)") }
+        config.quantum = quantum == 0 ? nil : .milliseconds(quantum)
         config.trace = strace
         config.interception = mode
         config.unixExports = unixExport

@@ -118,6 +118,25 @@ struct CompatibilityTests {
         return Dispatcher(process: try LinuxProcess(fs: fs, programBreakStart: 0, executablePath: "/x"))
     }
 
+    @Test("each call number has one handler in SyscallEmu (a second registration silently replaces the first)")
+    func oneHandlerPerNumber() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources/SyscallEmu")
+        var seen: [Int: String] = [:]
+        let files = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)!
+        // d.register(N, "name"), host(N, "name", d) and (N, "name") tuples in loops.
+        let pattern = try Regex(#"\((\d+), "[a-z0-9_]+""#)
+        for case let url as URL in files where url.pathExtension == "swift" && url.lastPathComponent != "SyscallNames.swift" {
+            let text = try String(contentsOf: url, encoding: .utf8)
+            for m in text.matches(of: pattern) {
+                guard let nr = Int(String(m.output[1].substring ?? "")) else { continue }
+                #expect(seen[nr] == nil, "\(nr) registered in \(seen[nr] ?? "") and \(url.lastPathComponent)")
+                seen[nr] = url.lastPathComponent
+            }
+        }
+        #expect(seen.count > 250)
+    }
+
     @Test("Syscalls.md lists every x86-64 call with the status the dispatcher gives it")
     func documentedStatusMatchesDispatcher() throws {
         let rows = try Self.documentedTable()

@@ -102,3 +102,16 @@ extension RobustnessTests {
         #expect(p.terminationStatus == 0)
     }
 }
+
+
+extension RobustnessTests {
+    @Test("spinning threads are preempted: the main thread runs, signals arrive, exit ends the process",
+          arguments: ["1", "2"])
+    func spinningThreads(_ kthreads: String) throws {
+        let program = try Junction.compile("spin", [], as: "spin")
+        let native = try Junction.run("/usr/bin/timeout", ["20", program])
+        // timeout: without preemption the instance would never end; 20 s is only a backstop.
+        let ours = try Junction.run("/usr/bin/timeout", ["20", Junction.binary, "--kthreads", kthreads, "--", program])
+        #expect(ours == native, "native:\n\(native)\njunction:\n\(ours)")
+    }
+}

@@ -41,6 +41,12 @@ _Static_assert(sizeof(cj_syscall_frame) == 192, "syscall_entry.S puts XSAVE stat
 /// SIGFPE, SIGILL, SIGTRAP) into CJ_ENTRY_FAULT entries, and the kick handler. Faults in
 /// libOS code go to the handler installed before. Returns 0 or -errno.
 int cj_install_signal_forwarding(int kick);
+
+/// For the preemption watchdog (another OS thread): the uthread running application code
+/// on the kthread whose area this is (its control block's address), or 0 when the kthread
+/// is in the libOS, its scheduler or asleep. Relaxed loads: a stale answer costs one
+/// needless kick or one slice's delay.
+uintptr_t cj_area_running_application(void *area);
 /// The thread that takes the application's signals from outside (with sigwaitinfo); a
 /// fault signal sent from outside (si_code <= 0) is passed to it.
 void cj_set_signal_thread(int32_t tid);
@@ -98,6 +104,16 @@ int cj_interception_init(void);
 /// libOS's entry code trap while the area's selector says BLOCK. 0 or -errno
 /// (-EINVAL on kernels without SUD).
 int cj_sud_enable(cj_kthread_area *area);
+
+/// Turns Syscall User Dispatch off for the calling thread (a forked child's surviving
+/// kthread, which becomes its signal thread). 0 or -errno.
+int cj_sud_disable(void);
+
+/// Around a host fork of the instance: the parent holds the rewriter's lock across the
+/// fork (prepare, then parent), the child resets it and forgets the parent's kthreads.
+void cj_fork_prepare(void);
+void cj_fork_parent(void);
+void cj_fork_child(void);
 
 /// Records the libOS's %fs for the entry code (part of cj_sud_enable; alone for the
 /// seccomp trap path).

@@ -74,6 +74,13 @@ final class HostReadiness: @unchecked Sendable {
 
 /// One host epoll, drained by the poll hook of one kthread.
 final class HostReactor: @unchecked Sendable {
+    /// Moves in a forked child: a reactor made before belongs to the parent's runtime
+    /// (its epoll is shared with the parent and no kthread here drains it), so the child
+    /// waits in poll(2) on those sockets and never touches the shared registrations.
+    static let forkEpoch = Atomic<Int>(0)
+    private let epoch = HostReactor.forkEpoch.load(ordering: .relaxed)
+    var isThisProcess: Bool { epoch == HostReactor.forkEpoch.load(ordering: .relaxed) }
+
     // Tunables.
     /// The hook runs at every pass through the scheduler; the epoll_wait it costs is
     /// spent at most this often (an idle kthread's sleep wakes on the epoll fd anyway).
@@ -110,6 +117,7 @@ final class HostReactor: @unchecked Sendable {
     }
 
     func unregister(fd: Int32, _ r: HostReadiness) {
+        guard isThisProcess else { return }
         _ = epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nil)
         if lock.withLock({ sockets.removeValue(forKey: r.id) }) != nil { registered.subtract(1, ordering: .relaxed) }
     }
@@ -136,12 +144,17 @@ final class HostReactor: @unchecked Sendable {
 /// socket belongs to the reactor of the kthread that made it. Without a runtime (a
 /// library user calling in from OS threads) there are none and waits use poll(2).
 final class HostReactors: @unchecked Sendable {
-    private let reactors: [HostReactor]
-    private let runtime: Runtime?
-    private var hooks: [PollHookToken] = []
+    // Set at init, and again in a forked child before its threads run (rebuild).
+    @exclusivity(unchecked) private var reactors: [HostReactor] = []
+    @exclusivity(unchecked) private var runtime: Runtime?
+    @exclusivity(unchecked) private var hooks: [PollHookToken] = []
     private let nextID = Atomic<UInt64>(1)
 
     init(runtime: Runtime?) {
+        build(runtime: runtime)
+    }
+
+    private func build(runtime: Runtime?) {
         self.runtime = runtime
         var made: [HostReactor] = []
         if let runtime {
@@ -153,6 +166,20 @@ final class HostReactors: @unchecked Sendable {
             }
         }
         reactors = made
+    }
+
+    /// A forked child: the parent's reactors (their epolls are shared with the parent,
+    /// their hooks on a runtime that is gone here) are dropped, never drained or
+    /// changed (closing this process's descriptor of an epoll leaves the parent's);
+    /// new ones serve the child's runtime.
+    func rebuild(runtime: Runtime) {
+        hooks = []
+        build(runtime: runtime)
+    }
+
+    /// The reactor `index` falls to (nil: none).
+    func reactor(forIndex index: Int) -> HostReactor? {
+        reactors.isEmpty ? nil : reactors[index % reactors.count]
     }
 
     deinit { if let runtime { for h in hooks { _ = runtime.removePollHook(h) } } }

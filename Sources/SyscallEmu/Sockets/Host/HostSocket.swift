@@ -20,6 +20,13 @@ public final class HostSocketProvider: SocketProvider, @unchecked Sendable {
         reactors = HostReactors(runtime: runtime)
     }
 
+    /// In a forked child, on its one thread before the program's threads run: new
+    /// reactors on the child's runtime, and the host sockets of `files` join them.
+    public func afterFork(runtime: Runtime, files: [OpenFile]) {
+        reactors.rebuild(runtime: runtime)
+        for f in files { (f.handle as? HostSocket)?.adoptAfterFork() }
+    }
+
     /// Interface ioctls asked on a socket of another family: the host's answer, on a
     /// throwaway host AF_INET datagram socket (the kernel reads and writes the caller's
     /// ifreq or ifconf itself).
@@ -64,7 +71,8 @@ final class HostSocket: SocketHandle, @unchecked Sendable {
     let common = SocketCommon()
     private let provider: HostSocketProvider
     private let state: HostReadiness
-    private let reactor: HostReactor?
+    // Set once, and once more in a forked child before its threads run (adoptAfterFork).
+    @exclusivity(unchecked) private var reactor: HostReactor?
     private let closed = FSLock()
     private var isClosed = false
 
@@ -96,6 +104,13 @@ final class HostSocket: SocketHandle, @unchecked Sendable {
 
     var copiesInKernel: Bool { true }
 
+    /// In a forked child, before its threads run: the socket joins a reactor of the
+    /// child's runtime (the one it had is the parent's, on an epoll both share).
+    func adoptAfterFork() {
+        guard let r = provider.reactors.reactor(forIndex: Int(fd)) else { reactor = nil; return }
+        reactor = (try? r.register(fd: fd, state)) != nil ? r : nil
+    }
+
     func close() {
         let first = closed.withLock { () -> Bool in
             defer { isClosed = true }
@@ -126,7 +141,7 @@ final class HostSocket: SocketHandle, @unchecked Sendable {
     }
 
     private func wait(_ events: Int16, since seen: UInt64, deadline: MonotonicInstant?) throws(Errno) {
-        if reactor != nil && UThread.isInUThread {
+        if let reactor, reactor.isThisProcess, UThread.isInUThread {
             switch state.wait(since: seen, deadline: deadline) {
             case .changed: return
             case .timedOut: throw .wouldBlock
