@@ -83,7 +83,9 @@ extension Handlers {
             return Int64(try installHost(Int32(fd), p, path: "anon_inode:[pidfd]", closeOnExec: true))
         }
         d.register(424, "pidfd_send_signal") { f, p throws(LinuxError) in
-            guard let fd = try p.fd(f.a0).handle.hostDescriptor else { throw LinuxError(.EBADF) }
+            let file = try p.fd(f.a0)
+            if let r = try signalThroughPidDirectory(f, p, file) { return r }  // PidDirectorySignal.swift
+            guard let fd = file.handle.hostDescriptor else { throw LinuxError(.EBADF) }
             return try hostCall(424, UInt64(fd), f.a1, f.a2, f.a3)
         }
     }
