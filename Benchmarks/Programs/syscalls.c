@@ -1,7 +1,9 @@
 // syscalls.c: prints nanoseconds per operation for: getpid through the raw syscall
 // instruction, a pthread condvar ping-pong round trip, and a pipe ping-pong round trip
-// between two threads. Run natively and under junction by junction-bench syscalls.
+// between two threads, a 1-byte read of /dev/zero, and clock_gettime as a system call
+// (glibc's syscall(), not the vDSO). Run natively and under junction by junction-bench syscalls.
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +78,23 @@ int main(int argc, char **argv) {
         }
         end = now();
         pthread_join(t, NULL);
+    } else if (!strcmp(argv[1], "read1")) {
+        int fd = open("/dev/zero", O_RDONLY);
+        if (fd < 0) return 6;
+        char b;
+        start = now();
+        for (long i = 0; i < n; i++) {
+            if (read(fd, &b, 1) != 1) return 7;  // glibc: syscall; cmp $-4096, %rax
+        }
+        end = now();
+    } else if (!strcmp(argv[1], "clock")) {
+        // The system call, not the vDSO: glibc's syscall() is `syscall; cmp $-4095, %rax`.
+        struct timespec ts;
+        start = now();
+        for (long i = 0; i < n; i++) {
+            if (syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts) != 0) return 8;
+        }
+        end = now();
     } else {
         return 2;
     }

@@ -1,6 +1,6 @@
 // SyscallsSuite.swift: `junction-bench syscalls`: a C program (Benchmarks/Programs/
 // syscalls.c, built at run time) measuring getpid, a pthread condvar ping-pong and a pipe
-// ping-pong, run under junction and natively in the same run.
+// ping-pong, a 1-byte read of /dev/zero, clock_gettime as a system call, run under junction and natively in the same run.
 import ArgumentParser
 import Foundation
 
@@ -27,8 +27,10 @@ struct SyscallsSuite: ParsableCommand {
         }
         var results: [BenchResult] = []
         for (mode, name, n) in [("getpid", "getpid() (glibc: mov $39,%eax; syscall)", 200_000),
+                                ("read1", "read of 1 byte from /dev/zero (glibc: syscall; cmp)", 200_000),
+                                ("clock", "clock_gettime as a system call (glibc syscall(): syscall; cmp)", 200_000),
                                 ("condvar", "pthread condvar ping-pong round trip", 50_000),
-                                ("pipe", "pipe ping-pong round trip between two threads", 50_000)] {
+                                ("pipe", "pipe ping-pong round trip between two threads", 50_000)] where o.wants(name) {
             let count = String(o.iterations(n))
             let rewrite = try median(3) { try measure(junction, ["--intercept", "rewrite", "--", program, mode, count]) }
             let xsave = try median(3) {

@@ -40,7 +40,6 @@ void cj_set_rewriting(bool enabled) { rewriting = enabled; }
 uint64_t cj_rewritten_sites(void) { return __atomic_load_n(&rewritten, __ATOMIC_RELAXED); }
 uint64_t cj_fast_calls(void) { return __atomic_load_n(&fast_calls, __ATOMIC_RELAXED); }
 
-static uint64_t patch_epoch;
 static unsigned xsave_image_size;
 static void register_area(cj_kthread_area *a);
 
@@ -124,25 +123,55 @@ static uint8_t *alloc_stub(uintptr_t near) {
     return NULL;
 }
 
-/// The protection of the mapping holding [addr, addr + len), from /proc/self/maps: -1
-/// if unknown, not executable, or not one mapping.
-static int protection_of(uintptr_t addr, int len) {
+// The executable mappings as /proc/self/maps last listed them, read again only after the
+// application changed its mappings (cj_mappings_changed: mmap, mprotect, munmap, mremap,
+// execve): one read of the maps per burst of first calls instead of one per site.
+#define MAX_EXEC_RANGES 1024
+static struct { uintptr_t lo, hi; int prot; } exec_ranges[MAX_EXEC_RANGES];
+static int exec_range_count;
+static uint64_t maps_generation = 1, maps_read_generation;
+
+void cj_mappings_changed(void) { __atomic_fetch_add(&maps_generation, 1, __ATOMIC_RELEASE); }
+
+// Under rewrite_lock.
+static bool read_exec_ranges(void) {
+    uint64_t generation = __atomic_load_n(&maps_generation, __ATOMIC_ACQUIRE);
     FILE *f = fopen("/proc/self/maps", "re");
-    if (!f) return -1;
+    if (!f) return false;
     char line[512];
-    int prot = -1;
+    int n = 0;
+    bool complete = true;
     while (fgets(line, sizeof line, f)) {
+        size_t len = strlen(line);
+        bool whole = len > 0 && line[len - 1] == '\n';
         unsigned long lo, hi;
         char perms[5];
-        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) != 3) continue;
-        if (addr >= lo && addr < hi) {
-            if (addr + (uintptr_t)len <= hi && perms[2] == 'x')
-                prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) | PROT_EXEC;
-            break;
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) == 3 && perms[2] == 'x') {
+            if (n == MAX_EXEC_RANGES) { complete = false; break; }
+            exec_ranges[n].lo = lo;
+            exec_ranges[n].hi = hi;
+            exec_ranges[n].prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) | PROT_EXEC;
+            n++;
         }
+        // A line longer than the buffer (a long path): skip the rest of it.
+        while (!whole && fgets(line, sizeof line, f)) { len = strlen(line); whole = len > 0 && line[len - 1] == '\n'; }
     }
     fclose(f);
-    return prot;
+    exec_range_count = n;
+    // A listing cut short is not kept: the next lookup reads the maps again.
+    maps_read_generation = complete ? generation : 0;
+    return true;
+}
+
+/// The protection of the mapping holding [addr, addr + len): -1 if unknown, not
+/// executable, or not one mapping. Under rewrite_lock.
+static int protection_of(uintptr_t addr, int len) {
+    if (maps_read_generation != __atomic_load_n(&maps_generation, __ATOMIC_ACQUIRE) && !read_exec_ranges()) return -1;
+    for (int i = 0; i < exec_range_count; i++) {
+        if (addr >= exec_ranges[i].lo && addr < exec_ranges[i].hi)
+            return addr + (uintptr_t)len <= exec_ranges[i].hi ? exec_ranges[i].prot : -1;
+    }
+    return -1;
 }
 
 static bool is_prefix_byte(uint8_t b) {
@@ -229,6 +258,7 @@ void cj_rewrite_forget_redirects(void) {
     memset(redirects, 0, sizeof redirects);
     __atomic_store_n(&redirect_count, 0, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&rewrite_lock);
+    cj_mappings_changed();
 }
 
 void cj_frame_reset_vector_state(cj_syscall_frame *frame) {
@@ -272,7 +302,6 @@ static bool add_redirect(uintptr_t from, uintptr_t to) {
 // bytes). The patcher does only mprotect and stores while others wait: they may hold
 // any lock. Afterwards each kicked thread goes on as after any kick: application code
 // enters the libOS once, a thread on its way out re-enters (cj_fixup_resume applies).
-static cj_kthread_area *stopper;
 
 // Under rewrite_lock. Returns false (nothing written) if some kthread did not answer
 // within 200 ms.
@@ -280,20 +309,24 @@ static bool write_jump(uintptr_t at, uint8_t *target, int prot) {
     cj_kthread_area *self = cj_area_gs();
     // stopper first, then the epoch (both sequentially consistent): a handler that sees
     // the new epoch then sees stopper set, so it cannot acknowledge and leave early.
-    __atomic_store_n(&stopper, self, __ATOMIC_SEQ_CST);
-    uint64_t epoch = __atomic_add_fetch(&patch_epoch, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&cj_patch_stopper, self, __ATOMIC_SEQ_CST);
+    uint64_t epoch = __atomic_add_fetch(&cj_patch_epoch, 1, __ATOMIC_SEQ_CST);
     int n = __atomic_load_n(&area_count, __ATOMIC_ACQUIRE);
     if (n > 256) n = 256;
     pid_t pid = getpid();
+    bool skip[256];
     for (int i = 0; i < n; i++) {
         cj_kthread_area *a = __atomic_load_n(&areas[i], __ATOMIC_ACQUIRE);
-        if (a && a != self) syscall(SYS_tgkill, pid, a->tid, CJ_KICK_SIGNAL);
+        // A kthread in its scheduler runs no application code and waits for this patch
+        // before it runs any (cj_scheduler_leave): no kick, no wait.
+        skip[i] = !a || a == self || __atomic_load_n(&a->in_scheduler, __ATOMIC_SEQ_CST);
+        if (!skip[i]) syscall(SYS_tgkill, pid, a->tid, CJ_KICK_SIGNAL);
     }
     uint64_t deadline = cj_monotonic_ns() + 200000000ull;
     bool all = true;
     for (int i = 0; i < n && all; i++) {
         cj_kthread_area *a = __atomic_load_n(&areas[i], __ATOMIC_ACQUIRE);
-        if (!a || a == self) continue;
+        if (skip[i]) continue;
         while (__atomic_load_n(&a->patch_ack, __ATOMIC_ACQUIRE) < epoch) {
             if (cj_monotonic_ns() > deadline) { all = false; break; }
             sched_yield();  // the kicked thread may need this CPU to run its handler
@@ -311,7 +344,7 @@ static bool write_jump(uintptr_t at, uint8_t *target, int prot) {
             done = true;
         }
     }
-    __atomic_store_n(&stopper, NULL, __ATOMIC_RELEASE);
+    __atomic_store_n(&cj_patch_stopper, NULL, __ATOMIC_RELEASE);
     return done;
 }
 
@@ -514,8 +547,8 @@ static void kick_handler(int sig, siginfo_t *info, void *ucv) {
     // kick may have interrupted application code), so that the patcher gets one.
     uint8_t selector = a->sud_selector;
     for (int spins = 0;; spins++) {
-        uint64_t e = __atomic_load_n(&patch_epoch, __ATOMIC_SEQ_CST);
-        cj_kthread_area *s = __atomic_load_n(&stopper, __ATOMIC_SEQ_CST);
+        uint64_t e = __atomic_load_n(&cj_patch_epoch, __ATOMIC_SEQ_CST);
+        cj_kthread_area *s = __atomic_load_n(&cj_patch_stopper, __ATOMIC_SEQ_CST);
         __atomic_store_n(&a->patch_ack, e, __ATOMIC_SEQ_CST);
         if (!s || s == a) break;
         if (spins < 64) {
@@ -676,7 +709,7 @@ void cj_fork_child(void) {
     rewrite_lock = fresh;
     for (int i = 0; i < 256; i++) __atomic_store_n(&areas[i], NULL, __ATOMIC_RELAXED);
     __atomic_store_n(&area_count, 0, __ATOMIC_RELEASE);
-    __atomic_store_n(&stopper, NULL, __ATOMIC_RELEASE);
+    __atomic_store_n(&cj_patch_stopper, NULL, __ATOMIC_RELEASE);
 }
 
 int cj_sud_disable(void) {

@@ -85,7 +85,9 @@ extension Handlers {
         d.register(331, "pkey_free") { _, _ throws(LinuxError) in throw LinuxError(.EINVAL) }
         d.register(329, "pkey_mprotect") { f, _ throws(LinuxError) in
             guard Int32(truncatingIfNeeded: f.a3) == -1 else { throw LinuxError(.EINVAL) }
-            return try hostCall(10, f.a0, f.a1, f.a2)
+            let r = try hostCall(10, f.a0, f.a1, f.a2)
+            cj_mappings_changed()  // the rewriter's maps
+            return r
         }
         // Another process's memory: there is none in the instance; our own through the host.
         let vm: SyscallHandler = { f, p throws(LinuxError) in

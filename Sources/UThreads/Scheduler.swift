@@ -318,6 +318,7 @@ enum Scheduler {
 
     static func loop(_ k: KT) {
         let rt = k.pointee.runtime
+        cj_scheduler_enter(&k.pointee.area)
         while true {
             afterResume()
             if rt.pointee.quiesceRequested.load(ordering: .relaxed) { waitWhileQuiesced(rt) }
@@ -327,7 +328,9 @@ enum Scheduler {
                 n.pointee.home = UnsafeMutableRawPointer(k)
                 k.pointee.area.current = n
                 k.pointee.switches &+= 1
+                cj_scheduler_leave(&k.pointee.area)
                 cj_switch(&k.pointee.area.scheduler_sp, n.pointee.saved_sp, &k.pointee.area.scheduler_busy)
+                cj_scheduler_enter(&k.pointee.area)
                 continue
             }
             if rt.pointee.stopping.load(ordering: .sequentiallyConsistent), rt.pointee.live.load(ordering: .sequentiallyConsistent) == 0 {

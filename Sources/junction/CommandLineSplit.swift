@@ -19,6 +19,14 @@ enum CommandLineSplit {
         return (args, [])
     }
 
+    /// The program's words when `args` has none of junction's options before them
+    /// (`-- PROGRAM...` or `PROGRAM...`), nil otherwise (or with no program).
+    static func programWithoutOptions(_ args: [String]) -> [String]? {
+        guard let first = args.first else { return nil }
+        if first == "--" { return args.count > 1 ? Array(args.dropFirst()) : nil }
+        return first.hasPrefix("-") ? nil : args
+    }
+
     /// The long names (`--kthreads`) of `command`'s `@Option`s, found by reflection so an
     /// option added later is known here without a list to keep in step.
     static func optionsTakingValue<C: ParsableArguments>(of command: C) -> Set<String> {

@@ -92,8 +92,17 @@ struct Junction: ParsableCommand {
         } else if ip != nil || gateway != nil || mac != nil || mtu != nil || hostIp != nil {
             throw ValidationError("--ip, --gateway, --mac, --mtu and --host-ip go with --net DEVICE")
         }
-        do {
+        do throws(InstanceError) {
             config.mounts = try mount.map { spec throws(InstanceError) in try MountSpec(parsing: spec) }
+        } catch {
+            Self.fail(error)
+        }
+        Self.launch(args, configuration: config)
+    }
+
+    /// Runs the program; returns only by exiting.
+    static func launch(_ args: [String], configuration config: InstanceConfiguration) -> Never {
+        do throws(InstanceError) {
             var environment: [String] = []
             var e = environ
             while let p = e.pointee {
@@ -102,11 +111,21 @@ struct Junction: ParsableCommand {
             }
             try Instance.run(args, environment: environment, configuration: config)
         } catch {
-            let line = "junction: \(error)\n"
-            _ = line.withCString { write(2, $0, strlen($0)) }
-            Glibc.exit(error.exitStatus)
+            fail(error)
         }
     }
+
+    static func fail(_ error: InstanceError) -> Never {
+        let line = "junction: \(error)\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+        Glibc.exit(error.exitStatus)
+    }
+}
+
+// No options of junction's (`junction -- PROGRAM`, `junction PROGRAM`): the defaults,
+// without ArgumentParser's reflection (a fifth of junction's own start-up).
+if let program = CommandLineSplit.programWithoutOptions(Array(CommandLine.arguments.dropFirst())) {
+    Junction.launch(program, configuration: InstanceConfiguration())
 }
 
 // Usage errors exit 2 (ArgumentParser's default is 64); --help and --version exit 0.

@@ -61,6 +61,10 @@ void cj_materialize_vector_state(cj_syscall_frame *frame);
 void cj_fixup_resume(cj_syscall_frame *frame);
 /// execve: the old program's rewritten sites are gone; forget their redirects.
 void cj_rewrite_forget_redirects(void);
+
+/// The application changed its mappings (mmap, mprotect, munmap, mremap): the rewriter
+/// reads /proc/self/maps again before its next patch.
+void cj_mappings_changed(void);
 /// execve: the frame returns into the new program with every vector register in its
 /// initial state.
 void cj_frame_reset_vector_state(cj_syscall_frame *frame);

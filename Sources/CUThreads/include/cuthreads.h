@@ -102,7 +102,9 @@ typedef struct cj_kthread_area {
     uint8_t has_fsgsbase;           // %gs:89
     uint8_t kicked;                 // %gs:90  a kick arrived while in the libOS: the
                                     //         exit path re-enters to deliver signals
-    uint8_t pad2[5];
+    uint8_t in_scheduler;           // %gs:91  1 while the kthread runs its scheduler (no
+                                    //         uthread): a patch need not stop it
+    uint8_t pad2[4];
     uint64_t patch_ack;             // %gs:96  the last rewrite epoch this kthread's kick
                                     //         handler has seen (sud.c)
 } cj_kthread_area;
@@ -113,6 +115,24 @@ _Static_assert(offsetof(cj_kthread_area, sud_selector) == 88, "syscall_entry.S w
 _Static_assert(offsetof(cj_kthread_area, has_fsgsbase) == 89, "syscall_entry.S reads %gs:89");
 
 _Static_assert(offsetof(cj_kthread_area, current) == 16, "entry code reads %gs:16");
+
+// MARK: - Code patching and the scheduler (patching.c)
+
+/// The call-site rewriter's stop-the-world state (sud.c writes them): the epoch of the
+/// latest patch and the area of the kthread writing one (NULL when none is).
+extern uint64_t cj_patch_epoch;
+extern cj_kthread_area *cj_patch_stopper;
+
+/// Called by a kthread's scheduler before it switches to a uthread. A patch writer does
+/// not kick a kthread in its scheduler (`in_scheduler`): such a kthread runs no
+/// application code, and this waits out a patch in progress and serializes the CPU
+/// (cpuid) after any patch written meanwhile, before application code may run.
+void cj_scheduler_leave(cj_kthread_area *area);
+
+/// Called by a kthread's scheduler when a uthread switched back to it.
+static inline void cj_scheduler_enter(cj_kthread_area *area) {
+    __atomic_store_n(&area->in_scheduler, 1, __ATOMIC_RELEASE);
+}
 
 /// True where the CPU and kernel let user code use rd/wrgsbase (AT_HWCAP2 & HWCAP2_FSGSBASE).
 bool cj_have_fsgsbase(void);
