@@ -125,6 +125,7 @@ struct Junction: ParsableCommand {
 // No options of junction's (`junction -- PROGRAM`, `junction PROGRAM`): the defaults,
 // without ArgumentParser's reflection (a fifth of junction's own start-up).
 if let program = CommandLineSplit.programWithoutOptions(Array(CommandLine.arguments.dropFirst())) {
+    LoggingSystem.bootstrap { _ in StderrLineHandler(logLevel: .info) }  // --log-level's default
     Junction.launch(program, configuration: InstanceConfiguration())
 }
 
