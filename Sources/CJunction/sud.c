@@ -497,8 +497,14 @@ static void fault_handler(int sig, siginfo_t *info, void *ucv) {
     if (info->si_code <= 0 && signal_thread) {
         // Sent (kill, tgkill, sigqueue), not raised by an instruction: the application's
         // signal from outside. The thread that takes signals from outside (it blocks
-        // these) hands it over; nothing here changes.
+        // these) hands it over; nothing here changes. The call is made with the
+        // selector at ALLOW: on a kthread interrupted in application code it is BLOCK,
+        // and a trapped call with SIGSYS blocked in this handler kills the process.
+        cj_kthread_area *k = area_in_signal();
+        uint8_t selector = k ? k->sud_selector : 0;
+        if (k) k->sud_selector = 0;
         syscall(SYS_tgkill, getpid(), signal_thread, sig);
+        if (k) k->sud_selector = selector;
         return;
     }
     uintptr_t fault_rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];

@@ -261,7 +261,7 @@ enum Scheduler {
             _ = cj_futex_wake(&t.pointee.done, Int32.max)
         }
         let j = cj_exchange_ptr(
-            UnsafeMutableRawPointer(&t.pointee.joiner).assumingMemoryBound(to: UnsafeMutableRawPointer?.self),
+            UnsafeMutableRawPointer(t.pointer(to: \.joiner)!).assumingMemoryBound(to: UnsafeMutableRawPointer?.self),
             UnsafeMutableRawPointer(bitPattern: 1))
         if let j, j != UnsafeMutableRawPointer(bitPattern: 1) {
             unpark(j.assumingMemoryBound(to: cj_uthread.self))

@@ -109,7 +109,7 @@ public final class JoinHandle<T>: AnyEntryBox, @unchecked Sendable {
         if cj_load_acquire_u32(&t.pointee.done) == 1 { return }
         if let k = KT.current, let me = k.pointee.area.current {
             require(me != t, "UThreads: a uthread cannot join itself")
-            let slot = UnsafeMutableRawPointer(&t.pointee.joiner).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
+            let slot = UnsafeMutableRawPointer(t.pointer(to: \.joiner)!).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
             if cj_cas_ptr(slot, nil, UnsafeMutableRawPointer(me)) {
                 while cj_load_acquire_u32(&t.pointee.done) != 1 { Scheduler.park(me, KT.currentFast) }
             }

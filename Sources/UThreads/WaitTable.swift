@@ -200,6 +200,6 @@ public final class WaitTable: @unchecked Sendable {
 
     @inline(__always)
     private func keySlot(_ t: UT) -> UnsafeMutablePointer<UnsafeMutableRawPointer?> {
-        UnsafeMutableRawPointer(&t.pointee.wait_key).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
+        UnsafeMutableRawPointer(t.pointer(to: \.wait_key)!).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
     }
 }

@@ -147,8 +147,8 @@ struct FaultCase: Sendable, CustomTestStringConvertible {
             // A clean link drops nothing (a window rounded up by scaling never offers more
             // than the receive ring stores), so every retransmission is a timeout's: a peer
             // that got no CPU for an RTO on a loaded machine, not a lost segment.
-            let s = try #require(stats)
-            #expect(s.transmit.dropped + s.receive.dropped == 0, "\(counters.description)\n\(out)")
+            // (The link's counters exist only under fault injection.)
+            if let s = stats { #expect(s.transmit.dropped + s.receive.dropped == 0, "\(counters.description)\n\(out)") }
             #expect(r.statistics.retransmittedSegments == 0 || r.statistics.timeouts > 0,
                     "\(r.statistics)\n\(counters.description)\n\(out)")
         }
