@@ -92,11 +92,12 @@ extension Handlers {
             // Host sockets are the host's already; connected AF_UNIX pairs move into host
             // socketpairs (UnixPromotion.swift). Other AF_UNIX sockets and NetStack's are
             // not moved: each process keeps a copy (logged below).
-            let files = p.descriptors.snapshot()
-            if let unix, let unixHosts, unix.promotePairs(in: files.map(\.1), hosts: unixHosts) {
+            // (No local holds the open files across the fork: the child never returns from
+            // this closure, and a reference kept here would keep every file open in it.)
+            if let unix, let unixHosts, unix.promotePairs(in: p.descriptors.snapshot().map(\.1), hosts: unixHosts) {
                 unsharedSocket = SocketConstants.AF_UNIX
             }
-            for (_, file) in files {
+            for (_, file) in p.descriptors.snapshot() {
                 switch file.handle {
                 case let r as PipeReadEnd: r.pipe.promoteToHost()
                 case let w as PipeWriteEnd: w.pipe.promoteToHost()
