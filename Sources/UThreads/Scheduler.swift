@@ -360,28 +360,15 @@ enum Scheduler {
     /// another kthread's queue.
     static func findRunnable(_ k: KT) -> UT? {
         if let t = k.pointee.runq.pop() { return t }
-        if k.pointee.inboxCount.load(ordering: .relaxed) > 0 {
-            k.pointee.inboxLock.lock()
-            var list = k.pointee.inbox.takeAll()
-            k.pointee.inboxCount.store(0, ordering: .relaxed)
-            k.pointee.inboxLock.unlock()
-            if let first = list.popFirst() {
-                while let t = list.popFirst() { pushLocal(t, k) }
-                return first
-            }
+        var list = takeInbox(k)
+        if let first = list.popFirst() {
+            while let t = list.popFirst() { pushLocal(t, k) }
+            return first
         }
-        let rt = k.pointee.runtime
-        if rt.pointee.globalCount.load(ordering: .relaxed) > 0 {
-            rt.pointee.globalLock.lock()
-            let take = min(rt.pointee.globalCount.load(ordering: .relaxed), max(1, globalBatch))
-            var batch = RunList()
-            for _ in 0..<take { if let t = rt.pointee.global.popFirst() { batch.append(t) } }
-            rt.pointee.globalCount.subtract(batch.count, ordering: .relaxed)
-            rt.pointee.globalLock.unlock()
-            if let first = batch.popFirst() {
-                while let t = batch.popFirst() { pushLocal(t, k) }
-                return first
-            }
+        var batch = takeGlobalBatch(k.pointee.runtime)
+        if let first = batch.popFirst() {
+            while let t = batch.popFirst() { pushLocal(t, k) }
+            return first
         }
         return steal(k)
     }
@@ -410,24 +397,35 @@ enum Scheduler {
     static func gatherForYield(_ k: KT) -> Bool {
         let due = k.pointee.earliestTimer.load(ordering: .relaxed)
         if due != .max, due <= cj_monotonic_ns() { _ = k.fireTimers(now: cj_monotonic_ns()) }
-        if k.pointee.inboxCount.load(ordering: .relaxed) > 0 {
-            k.pointee.inboxLock.lock()
-            var list = k.pointee.inbox.takeAll()
-            k.pointee.inboxCount.store(0, ordering: .relaxed)
-            k.pointee.inboxLock.unlock()
-            while let t = list.popFirst() { pushLocal(t, k) }
-        }
-        let rt = k.pointee.runtime
-        if k.pointee.runq.approximateCount == 0, rt.pointee.globalCount.load(ordering: .relaxed) > 0 {
-            rt.pointee.globalLock.lock()
-            let take = min(rt.pointee.globalCount.load(ordering: .relaxed), max(1, globalBatch))
-            var batch = RunList()
-            for _ in 0..<take { if let t = rt.pointee.global.popFirst() { batch.append(t) } }
-            rt.pointee.globalCount.subtract(batch.count, ordering: .relaxed)
-            rt.pointee.globalLock.unlock()
+        var list = takeInbox(k)
+        while let t = list.popFirst() { pushLocal(t, k) }
+        if k.pointee.runq.approximateCount == 0 {
+            var batch = takeGlobalBatch(k.pointee.runtime)
             while let t = batch.popFirst() { pushLocal(t, k) }
         }
         return k.pointee.runq.approximateCount > 0
+    }
+
+    /// Everything in `k`'s inbox (empty when there is nothing, without the lock).
+    static func takeInbox(_ k: KT) -> RunList {
+        if k.pointee.inboxCount.load(ordering: .relaxed) == 0 { return RunList() }
+        k.pointee.inboxLock.lock()
+        let list = k.pointee.inbox.takeAll()
+        k.pointee.inboxCount.store(0, ordering: .relaxed)
+        k.pointee.inboxLock.unlock()
+        return list
+    }
+
+    /// Up to `globalBatch` uthreads from the head of the runtime's global queue.
+    static func takeGlobalBatch(_ rt: RT) -> RunList {
+        var batch = RunList()
+        if rt.pointee.globalCount.load(ordering: .relaxed) == 0 { return batch }
+        rt.pointee.globalLock.lock()
+        let take = min(rt.pointee.globalCount.load(ordering: .relaxed), max(1, globalBatch))
+        for _ in 0..<take { if let t = rt.pointee.global.popFirst() { batch.append(t) } }
+        rt.pointee.globalCount.subtract(batch.count, ordering: .relaxed)
+        rt.pointee.globalLock.unlock()
+        return batch
     }
 
     /// True when there may be something for this kthread to run.
