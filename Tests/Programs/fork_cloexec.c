@@ -1,0 +1,53 @@
+// fork_cloexec.c: a close-on-exec pipe end held by a forked child closes at its exec (the
+// parent's read of it sees end of file while the child still runs, as subprocess's
+// error pipe needs), and pidfd_send_signal on a /proc/PID directory descriptor, to the
+// caller itself and to a child.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t got;
+static void on_usr1(int sig) { got = sig; }
+
+int main(void) {
+    int err[2], in[2];
+    if (pipe2(err, O_CLOEXEC) || pipe(in)) { perror("pipe"); return 2; }
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(in[0], 0);
+        close(in[0]); close(in[1]); close(err[0]);
+        execl("/bin/cat", "cat", (char *)NULL);
+        _exit(127);
+    }
+    close(err[1]); close(in[0]);
+    char c;
+    // cat waits for its input, so only the exec closes the error pipe's write end.
+    printf("error pipe read: %zd\n", read(err[0], &c, 1));
+    fflush(stdout);
+    if (write(in[1], "through cat\n", 12) != 12) return 3;
+    close(in[1]);
+    int status;
+    waitpid(pid, &status, 0);
+    printf("cat status %d\n", WEXITSTATUS(status));
+
+    signal(SIGUSR1, on_usr1);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d", getpid());
+    int self = open(path, O_DIRECTORY | O_RDONLY);
+    printf("bad fd: %ld\n", syscall(SYS_pidfd_send_signal, 12345, SIGUSR1, NULL, 0) == -1 ? -1L : 0L);
+    long r = syscall(SYS_pidfd_send_signal, self, SIGUSR1, NULL, 0);
+    printf("self: %ld, handler saw %d\n", r, (int)got);
+    pid = fork();
+    if (pid == 0) { pause(); _exit(0); }
+    snprintf(path, sizeof path, "/proc/%d", pid);
+    int child = open(path, O_DIRECTORY | O_RDONLY);
+    printf("child: %ld\n", syscall(SYS_pidfd_send_signal, child, SIGTERM, NULL, 0));
+    waitpid(pid, &status, 0);
+    printf("child signaled %d by %d\n", WIFSIGNALED(status), WTERMSIG(status));
+    return 0;
+}
