@@ -1,12 +1,13 @@
 // fork_cloexec.c: a close-on-exec pipe end held by a forked child closes at its exec (the
 // parent's read of it sees end of file while the child still runs, as subprocess's
 // error pipe needs), and pidfd_send_signal on a /proc/PID directory descriptor, to the
-// caller itself and to a child.
+// caller itself and to a child; a pidfd in epoll (readable once the child exits).
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,5 +50,20 @@ int main(void) {
     printf("child: %ld\n", syscall(SYS_pidfd_send_signal, child, SIGTERM, NULL, 0));
     waitpid(pid, &status, 0);
     printf("child signaled %d by %d\n", WIFSIGNALED(status), WTERMSIG(status));
+
+    int go[2];
+    if (pipe(go)) return 4;
+    pid = fork();
+    if (pid == 0) { read(go[0], &c, 1); _exit(5); }
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 7}, out;
+    printf("epoll_ctl pidfd: %d\n", epoll_ctl(ep, EPOLL_CTL_ADD, pidfd, &ev));
+    printf("before exit: %d\n", epoll_wait(ep, &out, 1, 0));
+    write(go[1], "x", 1);
+    int n = epoll_wait(ep, &out, 1, -1);
+    printf("after exit: %d events %#x data %u\n", n, n > 0 ? out.events : 0, n > 0 ? out.data.u32 : 0);
+    waitpid(pid, &status, 0);
+    printf("status %d\n", WEXITSTATUS(status));
     return 0;
 }
