@@ -8,13 +8,15 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 junction=${JUNCTION:-.build/debug/junction}
 [[ -x $junction ]] || { echo "build first: swift build" >&2; exit 2; }
-# By default the modules that pass under junction as natively. These others fail only
-# in tests that need fork, posix_spawn, wait or sockets (branches proc and sockets) and
-# are worth running once those land: test_os test_posix test_fcntl test_tempfile
-# test_shutil test_pathlib test_tarfile test_zipfile test_mailbox test_io test_uuid
-# test_signal (its itimer tests pass: `python3 -m test test_signal -m '*itimer*'`).
+# By default the modules that pass under junction as natively. Known to fail still:
+# test_epoll (test_control_and_wait: an edge-triggered host socket reports EPOLLOUT
+# again), test_pty (no /dev/ptmx), test_asyncio.test_subprocess (test_devstdin_input:
+# /dev/stdin is the instance's stdin, not the process's fd 0). Not measured here: test_os
+# test_posix test_fcntl test_tempfile test_shutil test_pathlib test_tarfile test_zipfile
+# test_mailbox test_io test_uuid.
 modules=("$@")
-((${#modules[@]})) || modules=(test_time test_mmap test_resource)
+((${#modules[@]})) || modules=(test_time test_mmap test_resource test_signal test_select test_selectors test_poll
+                               test_json test_re test_struct test_logging)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failed=0
