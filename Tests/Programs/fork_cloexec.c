@@ -1,7 +1,8 @@
 // fork_cloexec.c: a close-on-exec pipe end held by a forked child closes at its exec (the
 // parent's read of it sees end of file while the child still runs, as subprocess's
 // error pipe needs), and pidfd_send_signal on a /proc/PID directory descriptor, to the
-// caller itself and to a child; a pidfd in epoll (readable once the child exits).
+// caller itself and to a child; a pidfd in epoll (readable once the child exits);
+// closing descriptors while listing /proc/self/fd in small reads (subprocess's child).
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
@@ -65,5 +66,21 @@ int main(void) {
     printf("after exit: %d events %#x data %u\n", n, n > 0 ? out.events : 0, n > 0 ? out.data.u32 : 0);
     waitpid(pid, &status, 0);
     printf("status %d\n", WEXITSTATUS(status));
+
+    for (int i = 0; i < 12; i++) if (dup(0) < 0) return 6;
+    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY);
+    char buf[128];  // a few entries per read, as CPython's child reads
+    long nread;
+    while ((nread = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+        for (long off = 0; off < nread;) {
+            struct { unsigned long ino; long off; unsigned short reclen; unsigned char type; char name[]; } *d = (void *)(buf + off);
+            int fd = atoi(d->name);
+            if (d->name[0] != '.' && fd > 2 && fd != dir) close(fd);
+            off += d->reclen;
+        }
+    }
+    int left = 0;
+    for (int fd = 3; fd < 64; fd++) if (fd != dir && fcntl(fd, F_GETFD) >= 0) left++;
+    printf("descriptors left after closing while listing: %d\n", left);
     return 0;
 }
