@@ -18,7 +18,9 @@ JUNCTION_APT_PACKAGES=(
     curl  # SocketTests: fetches from servers running under junction
     openjdk-17-jdk-headless  # SocketTests: java -version, a com.sun.net.httpserver server (source launcher)
     libpython3.11-testsuite  # scripts/long-tests.sh: CPython's regression modules under junction
-    nodejs                   # scripts/long-tests.sh: node -e 0 starts with no unsupported call
+    nodejs                   # scripts/long-tests.sh: node -e 0 starts; ServerTests: a Node http server
+    nginx-light              # ServerTests: nginx under junction (host sockets and --net tap)
+    wrk                      # ServerTests: wrk against nginx under junction
 )
 
 missing=()

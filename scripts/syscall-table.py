@@ -42,7 +42,7 @@ PARTIAL = {
     16: "TCGETS, TCSETS/TCSETSW/TCSETSF, TIOCGWINSZ/TIOCSWINSZ, TIOCGPGRP/TIOCSPGRP, TIOCSCTTY, TIOCNOTTY, TIOCGSID, TCFLSH, TCSBRK, TCXONC, TIOCOUTQ, TIOCSTI on a host terminal (else ENOTTY); FIONBIO, FIONREAD",
     9: "file mappings need a host descriptor (HostFS, memfd): ENODEV for MemFS files",
     157: "PR_SET_NAME, PR_GET_NAME",
-    41: "AF_UNIX, AF_INET, AF_INET6 (host or NetStack), AF_NETLINK (host); others EAFNOSUPPORT",
+    41: "AF_UNIX, AF_INET, AF_INET6 (host or NetStack), AF_NETLINK (host; NETLINK_ROUTE from the instance with `--net`); others EAFNOSUPPORT",
     54: "options beyond SOL_SOCKET basics are the backend's (NetStack: the list in Architecture.md)", 55: "as setsockopt",
     56: "threads, and processes as a host fork (CLONE_VM only with CLONE_VFORK)", 435: "as clone",
     125: "the host process's capabilities; pid 0 or this process", 126: "only a request that changes nothing succeeds (EPERM otherwise: caps are per host thread)",

@@ -42,14 +42,19 @@ public final class VFS: @unchecked Sendable {
         Location(node: lock.withLock { mounts["/"]! }.root, path: "/")
     }
 
-    /// Mounts `fs` on the directory `path` (which must exist, as in Linux).
+    /// Mounts `fs` on the directory (or, for a file system whose root is a file, the
+    /// regular file) `path`, which must exist, as in Linux.
     public func mount(_ fs: any FileSystemInstance, at path: String) throws(Errno) {
         if path == "/" {
             lock.withLock { mounts["/"] = fs }
             return
         }
         let loc = try resolve(path, from: nil, followLast: true, credentials: .root)
-        guard loc.node.kind == .directory else { throw .notDirectory }
+        // A directory on a directory; a regular file only on a regular file (a file
+        // bind mount, as `mount --bind FILE FILE`).
+        guard loc.node.kind == fs.root.kind, loc.node.kind == .directory || loc.node.kind == .regular else {
+            throw loc.node.kind == .directory ? .isDirectory : .notDirectory
+        }
         lock.withLock { mounts[loc.path] = fs }
     }
 

@@ -54,6 +54,8 @@ public struct InstanceConfiguration: Sendable {
     public var unixExports: [String] = []
     /// `--net`: the instance's sockets on NetStack over this device (nil: the host's).
     public var network: NetworkOptions?
+    /// `--dns IP`: the name servers the instance's /etc/resolv.conf names (empty: the host's file).
+    public var dnsServers: [String] = []
     /// The time slice after which a uthread running application code is preempted
     /// (nil: never, cooperative scheduling).
     public var quantum: Duration? = .milliseconds(10)
@@ -218,6 +220,11 @@ public enum Instance {
             }
         }
 
+        if !configuration.dnsServers.isEmpty {
+            try ResolverSetup.check(configuration.dnsServers)
+            try ResolverSetup.install(servers: configuration.dnsServers, in: fs.vfs)
+        }
+
         // The program, mapped into this process.
         guard let path = Loader.searchPath(name) else { throw .commandNotFound(name) }
         let ready: ReadyProgram
@@ -240,7 +247,7 @@ public enum Instance {
         process.sockets.set(HostSocketProvider(runtime: runtime), for: SocketConstants.AF_INET, SocketConstants.AF_INET6, SocketConstants.AF_NETLINK)
         for r in [ready.main.range, ready.interpreter?.range].compactMap({ $0 }) { process.addressSpace.add(r) }
         process.addressSpace.setStack(ready.stack)
-        if let netProvider { process.sockets.set(netProvider, for: SocketConstants.AF_INET, SocketConstants.AF_INET6) }
+        if let netProvider { process.sockets.set(netProvider, for: SocketConstants.AF_INET, SocketConstants.AF_INET6, SocketConstants.AF_NETLINK) }
         // /proc: this process as the libOS runs it, the host's /proc for the rest.
         do throws(Errno) {
             try fs.vfs.mount(ProcFS(process: process, host: try HostFS(hostRoot: "/proc", io: HostIO(runtime: runtime))), at: "/proc")

@@ -14,6 +14,7 @@ enum OptionName {
     static let TCP_NODELAY: Int32 = 1, TCP_CORK: Int32 = 3, TCP_KEEPIDLE: Int32 = 4, TCP_KEEPINTVL: Int32 = 5
     static let TCP_KEEPCNT: Int32 = 6, TCP_DEFER_ACCEPT: Int32 = 9, TCP_INFO: Int32 = 11
     static let IP_TOS: Int32 = 1, IPV6_V6ONLY: Int32 = 26
+    static let IP_RECVERR: Int32 = 11, IPV6_RECVERR: Int32 = 25
 }
 
 /// Linux's buffer limits (net.core.wmem_max/rmem_max, SOCK_MIN_SNDBUF/RCVBUF) and the
@@ -39,6 +40,9 @@ struct InetOptions {
     var deferAcceptRetransmits: Int32 = 0
     var tos: Int32 = 0
     var v6only = false
+    /// IP_RECVERR/IPV6_RECVERR (glibc's resolver sets it): kept and reported; NetStack
+    /// reports no ICMP errors, so the error queue stays empty.
+    var receiveErrors = false
 
     init(stream: Bool) {
         sendBuffer = stream ? BufferLimits.tcpSend : BufferLimits.udp
@@ -102,6 +106,10 @@ struct InetOptions {
             // Linux keeps the DSCP and ECN bits the caller gave, minus ECN on TCP.
             let v = value.count >= 4 ? try int() : Int32(value.first ?? 0)
             tos = stream ? (v & 0xfc) | (tos & 0x3) : v & 0xff
+        case (SocketConstants.IPPROTO_IP, OptionName.IP_RECVERR):
+            receiveErrors = (value.count >= 4 ? try int() : Int32(value.first ?? 0)) != 0
+        case (SocketConstants.IPPROTO_IPV6, OptionName.IPV6_RECVERR) where family == SocketConstants.AF_INET6:
+            receiveErrors = try int() != 0
         case (SocketConstants.IPPROTO_IPV6, OptionName.IPV6_V6ONLY) where family == SocketConstants.AF_INET6:
             let v = try int()
             if bound { throw Errno(rawValue: EINVAL) }
@@ -135,6 +143,8 @@ struct InetOptions {
             default: throw Errno(rawValue: ENOPROTOOPT)
             }
         case (SocketConstants.IPPROTO_IP, OptionName.IP_TOS): v = tos
+        case (SocketConstants.IPPROTO_IP, OptionName.IP_RECVERR): v = receiveErrors ? 1 : 0
+        case (SocketConstants.IPPROTO_IPV6, OptionName.IPV6_RECVERR) where family == SocketConstants.AF_INET6: v = receiveErrors ? 1 : 0
         case (SocketConstants.IPPROTO_IPV6, OptionName.IPV6_V6ONLY) where family == SocketConstants.AF_INET6: v = v6only ? 1 : 0
         default: throw Errno(rawValue: ENOPROTOOPT)
         }

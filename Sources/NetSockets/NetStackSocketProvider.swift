@@ -1,6 +1,7 @@
 // NetStackSocketProvider.swift: socket(2) for AF_INET and AF_INET6 when the instance has
 // a --net device: stream sockets are NetTCPSocket, datagram sockets NetUDPSocket, all on
-// the instance's InstanceNetwork. LibOS registers it for both families.
+// the instance's InstanceNetwork; AF_NETLINK/NETLINK_ROUTE sockets describe that network
+// (NetlinkRouteSocket). LibOS registers it for the three families.
 import Glibc
 import SyscallEmu
 import SystemPackage
@@ -9,6 +10,9 @@ import SystemPackage
 /// composes this target with it, so SyscallEmu does not depend on NetStack).
 public final class NetStackSocketProvider: SocketProvider, @unchecked Sendable {
     public let network: InstanceNetwork
+
+    /// The port ids (nl_pid) of the instance's netlink sockets.
+    let netlinkPorts = NetlinkPorts()
 
     public init(network: InstanceNetwork) { self.network = network }
 
@@ -19,6 +23,13 @@ public final class NetStackSocketProvider: SocketProvider, @unchecked Sendable {
     }
 
     public func makeSocket(family: Int32, type: Int32, protocol proto: Int32) throws(Errno) -> any SocketHandle {
+        if family == SocketConstants.AF_NETLINK {
+            // netlink_create: SOCK_RAW or SOCK_DGRAM; protocols other than NETLINK_ROUTE
+            // (uevents, audit, generic netlink...) are not the instance's to answer.
+            guard type == SocketConstants.SOCK_RAW || type == SocketConstants.SOCK_DGRAM else { throw .linux(ESOCKTNOSUPPORT) }
+            guard proto == Netlink.NETLINK_ROUTE else { throw .linux(EPROTONOSUPPORT) }
+            return NetlinkRouteSocket(network: network, ports: netlinkPorts, type: type)
+        }
         guard family == SocketConstants.AF_INET || family == SocketConstants.AF_INET6 else { throw .linux(EAFNOSUPPORT) }
         switch type {
         case SocketConstants.SOCK_STREAM:

@@ -65,6 +65,7 @@ extension NetTCPSocket {
     func receive(into buffers: UnsafeBufferPointer<UnsafeMutableRawBufferPointer>, flags: MessageFlags,
                  nonBlocking: Bool, wantAddress: Bool, controlCapacity: Int) throws(Errno) -> ReceivedMessage {
         if flags.contains(.outOfBand) { throw .linux(EINVAL) }   // no urgent data, ever
+        if flags.contains(.errorQueue) { throw .linux(EAGAIN) }  // no extended errors are queued
         guard let s = connection else {
             if case .closed = lock.withLock({ mode }) { throw .linux(EBADF) }
             throw .linux(ENOTCONN)
@@ -160,17 +161,21 @@ extension NetTCPSocket {
     // MARK: options
 
     func setOption(level: Int32, name: Int32, value: UnsafeRawBufferPointer) throws(Errno) {
-        let (s, o) = try lock.withLock { () throws(Errno) -> (TCPSocket?, InetOptions) in
+        let (s, o, wasCorked) = try lock.withLock { () throws(Errno) -> (TCPSocket?, InetOptions, Bool) in
+            let corked = options.cork
             try options.set(level: level, name: name, value: value, family: family, stream: true, bound: bound != nil)
-            if case .connection(let s) = mode { return (s, options) }
-            return (nil, options)
+            if case .connection(let s) = mode { return (s, options, corked) }
+            return (nil, options, corked)
         }
         // What a live connection takes at once.
         guard let s else { return }
         switch (level, name) {
         case (SocketConstants.IPPROTO_TCP, OptionName.TCP_NODELAY), (SocketConstants.IPPROTO_TCP, OptionName.TCP_CORK):
             // Corked: Nagle holds partial segments while data is unacknowledged (NetStack has
-            // no cork of its own); uncorking sends what waits (the change flushes).
+            // no cork of its own). Uncorking pushes what waits at once even under Nagle, as
+            // Linux's tcp_push_pending_frames with TCP_NAGLE_PUSH (nginx's tcp_nopush ends
+            // each keep-alive response so; held back, it waits for the peer's delayed ACK).
+            if wasCorked && !o.cork && !o.noDelay { s.noDelay = true }
             s.noDelay = o.noDelay && !o.cork
         case (SocketConstants.SOL_SOCKET, OptionName.SO_KEEPALIVE), (SocketConstants.IPPROTO_TCP, OptionName.TCP_KEEPIDLE),
              (SocketConstants.IPPROTO_TCP, OptionName.TCP_KEEPINTVL), (SocketConstants.IPPROTO_TCP, OptionName.TCP_KEEPCNT):

@@ -146,6 +146,8 @@ final class NetUDPSocket: SocketHandle, @unchecked Sendable {
     func receive(into buffers: UnsafeBufferPointer<UnsafeMutableRawBufferPointer>, flags: MessageFlags,
                  nonBlocking: Bool, wantAddress: Bool, controlCapacity: Int) throws(Errno) -> ReceivedMessage {
         if flags.contains(.outOfBand) { throw .linux(EOPNOTSUPP) }
+        // The error queue (MSG_ERRQUEUE, IP_RECVERR): NetStack reports no ICMP errors.
+        if flags.contains(.errorQueue) { throw .linux(EAGAIN) }
         let (candidates, shut) = try lock.withLock { () throws(Errno) -> ([UDPSocket], Bool) in
             if closed { throw .linux(EBADF) }
             if bound == nil { try bindLocked(.any, 0) }   // Linux autobinds; the call then waits

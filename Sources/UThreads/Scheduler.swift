@@ -390,9 +390,9 @@ enum Scheduler {
         return nil
     }
 
-    /// For a yield that found the local queue empty: fires this kthread's due timers and
-    /// moves its inbox and a batch of the global queue into the local queue, ahead of
-    /// the yielder. Returns whether anything was queued.
+    /// For a yield: fires this kthread's due timers and moves its inbox (and, when the
+    /// local queue is empty, a batch of the global queue) into the local queue, ahead of
+    /// the yielder. Returns whether anything is queued locally.
     @usableFromInline
     static func gatherForYield(_ k: KT) -> Bool {
         let due = k.pointee.earliestTimer.load(ordering: .relaxed)

@@ -173,13 +173,12 @@ public enum UThread {
     public static func yield() {
         let (t, k) = currentControl("yield()")
         k.pointee.tick &+= 1
-        if k.pointee.runq.approximateCount == 0 {
-            // Nothing queued here: what waits elsewhere for this kthread (a due timer's
-            // uthread, the inbox, the global queue) is queued ahead of this one, which
-            // would otherwise be taken straight back (a thread preempted in a loop
-            // yields again and again and must not starve them). Nothing at all: go on.
-            if !Scheduler.gatherForYield(k) && k.pointee.tick % slowPathInterval != 0 { return }
-        }
+        // What waits for this kthread outside its local queue (a due timer's uthread, the
+        // inbox; the global queue when nothing is local) is queued ahead of this one:
+        // switching straight from queue to queue, the scheduler loop that fires timers
+        // runs only every 64th switch, and threads preempted in a loop (they yield again
+        // and again) would starve a sleeper. Nothing at all to run: go on.
+        if !Scheduler.gatherForYield(k) && k.pointee.tick % slowPathInterval != 0 { return }
         Scheduler.pushLocal(t, k)
         Scheduler.switchAway(t, k)
     }

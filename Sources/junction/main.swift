@@ -51,6 +51,9 @@ struct Junction: ParsableCommand {
     @Option(name: .customLong("host-ip"), help: ArgumentHelp("With --net tap:NAME: the address of the TAP's host side, e.g. 10.7.0.1/24.", valueName: "A.B.C.D/NN"))
     var hostIp: String?
 
+    @Option(help: ArgumentHelp("A name server for the program's resolver (repeatable): the instance's /etc/resolv.conf lists these instead of the host's; with --net the queries go over the instance's own stack.", valueName: "A.B.C.D"))
+    var dns: [String] = []
+
     // Split off before parsing (CommandLineSplit): never parsed as junction's options.
     @Argument(parsing: .postTerminator, help: "The program and its arguments (e.g. -- /bin/echo hello).")
     var command: [String] = []
@@ -69,6 +72,7 @@ struct Junction: ParsableCommand {
         config.trace = strace
         config.interception = mode
         config.unixExports = unixExport
+        config.dnsServers = dns
         if let net {
             guard let ip else { throw ValidationError("--net needs --ip A.B.C.D/NN") }
             config.network = NetworkOptions(device: net, address: ip, gateway: gateway, mac: mac, mtu: mtu, hostAddress: hostIp)

@@ -21,14 +21,20 @@ final class JunctionOnTap {
     var instance: String { "\(subnet).2" }
     var host: String { "\(subnet).1" }
 
-    init(_ program: [String]) throws {
+    /// A fresh TAP name and /24 subnet prefix (10.214.x) for one test.
+    static func allocate() -> (name: String, subnet: String) {
         let n = tapCounter.add(1, ordering: .relaxed).newValue
-        name = "jnt\(getpid() % 100_000)\(n)"
-        subnet = "10.214.\((Int(getpid()) &* 7 &+ n) % 200 + 30)"
+        return ("jnt\(getpid() % 100_000)\(n)", "10.214.\((Int(getpid()) &* 7 &+ n) % 200 + 30)")
+    }
+
+    /// `options`: more junction options (e.g. --dns) before the program; `allocated`:
+    /// the name and subnet from `allocate()` when the test needed them first.
+    init(_ program: [String], options: [String] = [], allocated: (name: String, subnet: String)? = nil) throws {
+        (name, subnet) = allocated ?? Self.allocate()
         try runCommand("ip", "route", "add", "blackhole", "\(subnet).0/24", "metric", "4000")
         do {
             process = try ChildProcess([siblingExecutable("junction"), "--net", "tap:\(name)", "--ip", "\(subnet).2/24",
-                                        "--host-ip", "\(subnet).1/24", "--"] + program)
+                                        "--host-ip", "\(subnet).1/24"] + options + ["--"] + program)
         } catch {
             _ = try? runCommand("ip", "route", "del", "blackhole", "\(subnet).0/24", "metric", "4000")
             throw error
@@ -154,8 +160,7 @@ struct NetTapTests {
     }
 
     // memcached started by root drops its supplementary groups (setgroups) before it serves.
-    @Test(.enabled(if: hasTool("/usr/bin/memcached"), "needs memcached"),
-          .enabled(if: junctionAnswers("import os; os.setgroups([])"), "junction does not implement setgroups yet"))
+    @Test(.enabled(if: hasTool("/usr/bin/memcached"), "needs memcached"))
     func memcachedDrivenFromTheHost() throws {
         let tap = try JunctionOnTap(["/usr/bin/memcached", "-u", "root", "-l", "0.0.0.0", "-p", "11211", "-U", "0", "-t", "2"])
         defer { _ = tap.finish() }
