@@ -13,6 +13,8 @@ let atFDCWD: Int32 = -100
 let atSymlinkNoFollow: UInt64 = 0x100
 let atRemoveDir: UInt64 = 0x200
 let atEmptyPath: UInt64 = 0x1000
+/// The flags newfstatat accepts: AT_SYMLINK_NOFOLLOW, AT_NO_AUTOMOUNT, AT_EMPTY_PATH.
+let statAtFlags: UInt64 = 0x100 | 0x800 | 0x1000
 
 /// Runs a FileSystem call, turning its Errno into the handler's error. A wait a signal
 /// interrupted ends the call (ERESTARTSYS: EINTR or a restart after the handler) or, if
@@ -130,8 +132,13 @@ extension Handlers {
             return 0
         }
         d.register(262, "newfstatat") { f, p throws(LinuxError) in
-            let path = try UserMemory.string(f.a1)
-            if path.isEmpty && f.a3 & atEmptyPath != 0 {
+            // Linux: with AT_EMPTY_PATH, an empty (or NULL) path on a descriptor is fstat
+            // whatever the other flags; then the flags, then the path.
+            var emptyPath = false
+            if f.a3 & atEmptyPath != 0 { emptyPath = f.a1 == 0 ? true : try UserMemory.string(f.a1).isEmpty }
+            guard emptyPath || f.a3 & ~statAtFlags == 0 else { throw LinuxError(.EINVAL) }
+            let path = emptyPath ? "" : try UserMemory.string(f.a1)
+            if emptyPath {
                 try storeStat(try status(of: try p.fd(f.a0)), at: f.a2)
                 return 0
             }
@@ -262,13 +269,18 @@ extension Handlers {
             return 0
         }
         d.register(77, "ftruncate") { f, p throws(LinuxError) in
+            // Linux: a negative length first, then the descriptor, then a writable regular file.
+            guard Int64(bitPattern: f.a1) >= 0 else { throw LinuxError(.EINVAL) }
             let file = try p.fd(f.a0)
-            guard file.flags.canWrite else { throw LinuxError(.EINVAL) }
+            guard file.flags.canWrite, try status(of: file).mode & 0o170000 == 0o100000 else { throw LinuxError(.EINVAL) }
             try fsCall { () throws(Errno) in try file.handle.truncate(to: Int64(bitPattern: f.a1)) }
             return 0
         }
         let sync: SyscallHandler = { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
+            // Pipes, epolls, eventfds and character devices have no fsync: EINVAL, as Linux.
+            let kind = try status(of: file).mode & 0o170000
+            guard kind == 0o100000 || kind == 0o040000 else { throw LinuxError(.EINVAL) }
             try fsCall { () throws(Errno) in try file.handle.sync() }
             return 0
         }
@@ -397,6 +409,8 @@ extension Handlers {
     static func vectored(_ f: SyscallFrame, _ p: LinuxProcess, write: Bool) throws(LinuxError) -> Int64 {
         let file = try p.fd(f.a0)
         if let s = file.handle as? any SocketHandle { return try socketVectored(p, file, s, iov: f.a1, count: f.a2, write: write) }
+        // The descriptor's mode before the count and the vector (Linux: EBADF even for 0 entries).
+        guard write ? file.flags.canWrite : file.flags.canRead else { throw LinuxError(.EBADF) }
         let count = Int(clamping: f.a2)
         guard count >= 0, count <= 1024 else { throw LinuxError(.EINVAL) }
         var total: Int64 = 0
@@ -606,8 +620,9 @@ extension Handlers {
 extension Handlers {
     static func registerMoreFiles(_ d: Dispatcher) {
         d.register(332, "statx") { f, p throws(LinuxError) in
-            let path = try UserMemory.string(f.a1)
-            let flags = f.a2
+            let flags = f.a2  // checked before the path, as Linux does; 0x6000: both sync types at once
+            guard flags & ~(statAtFlags | 0x6000) == 0, flags & 0x6000 != 0x6000 else { throw LinuxError(.EINVAL) }
+            let path = f.a1 == 0 && flags & atEmptyPath != 0 ? "" : try UserMemory.string(f.a1)
             let st: FileStatus
             if path.isEmpty && flags & atEmptyPath != 0 {
                 st = try status(of: try p.fd(f.a0))

@@ -77,8 +77,14 @@ public enum UserMemory {
 
     public static func buffer(_ address: UInt64, _ length: Int, for access: Access) throws(LinuxError) -> UnsafeMutableRawBufferPointer {
         guard length >= 0 else { throw LinuxError(.EINVAL) }
-        if length == 0 { return UnsafeMutableRawBufferPointer(start: nil, count: 0) }
+        if length == 0 { return try empty(address) }
         return UnsafeMutableRawBufferPointer(start: try pointer(address, length, for: access), count: length)
+    }
+
+    /// An empty buffer: Linux's access_ok still refuses one starting past the user half.
+    static func empty(_ address: UInt64) throws(LinuxError) -> UnsafeMutableRawBufferPointer {
+        guard address <= (1 << 47) - 4096 else { throw LinuxError(.EFAULT) }
+        return UnsafeMutableRawBufferPointer(start: nil, count: 0)
     }
 
     /// A buffer the host kernel itself will read or write (a file backed by a host
@@ -86,7 +92,7 @@ public enum UserMemory {
     /// Linux would (with the bytes before a bad page), and no page is touched here.
     public static func kernelBuffer(_ address: UInt64, _ length: Int) throws(LinuxError) -> UnsafeMutableRawBufferPointer {
         guard length >= 0 else { throw LinuxError(.EINVAL) }
-        if length == 0 { return UnsafeMutableRawBufferPointer(start: nil, count: 0) }
+        if length == 0 { return try empty(address) }
         guard isPlausible(address, length), let p = UnsafeMutableRawPointer(bitPattern: UInt(address)) else { throw LinuxError(.EFAULT) }
         // The libOS's memory past the program's acts as a hole: the kernel copies up to it,
         // as Linux copies up to a bad page.

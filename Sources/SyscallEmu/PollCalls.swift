@@ -27,7 +27,7 @@ extension Handlers {
     static func poll(_ p: LinuxProcess, fds: UInt64, count: UInt64, timeoutNanoseconds: Int64?) throws(LinuxError) -> Int64 {
         guard count <= UInt64(p.descriptors.limit) else { throw LinuxError(.EINVAL) }
         let n = Int(count)
-        if n > 0 { _ = try UserMemory.pointer(fds, n * 8, for: .write) }
+        _ = try UserMemory.buffer(fds, n * 8, for: .write)  // even for none: no kernel-half pointer
         let deadline = timeoutNanoseconds.map { MonotonicInstant.now.advanced(by: .nanoseconds($0)) }
         var files: [OpenFile?] = []
         for i in 0..<n {
