@@ -1,4 +1,4 @@
-// DevFS.swift: /dev: null, zero, full, random, urandom, tty, and the standard streams
+// DevFS.swift: /dev: null, zero, full, random, urandom, tty, ptmx, and the standard streams
 // (stdin, stdout, stderr) passed through to host descriptors.
 import CUThreads
 import SystemPackage
@@ -45,6 +45,7 @@ final class DevDirectory: Node, @unchecked Sendable {
         add("random", .random, 1, 8)
         add("urandom", .random, 1, 9)
         add("tty", .tty, 5, 0)
+        add("ptmx", .ptmx, 5, 2)
         for (i, name) in ["stdin", "stdout", "stderr"].enumerated() where i < streams.count {
             add(name, .stream(streams[i]), 136, UInt64(i))
         }
@@ -126,7 +127,7 @@ final class DevMountPoint: Node, @unchecked Sendable {
 
 final class DevNode: Node, @unchecked Sendable {
     enum Device {
-        case null, zero, full, random, tty
+        case null, zero, full, random, tty, ptmx
         case stream(Int32)
     }
     unowned let fs: DevFS
@@ -163,6 +164,12 @@ final class DevNode: Node, @unchecked Sendable {
         case .tty:
             let fd = Glibc.open("/dev/tty", (flags.rawValue & 0o3) | O_CLOEXEC | O_NOCTTY)
             // Linux: no controlling terminal is ENXIO.
+            guard fd >= 0 else { throw Errno(rawValue: errno) }
+            return HostDescriptorHandle(fd: fd, owned: true)
+        case .ptmx:
+            // A pseudo-terminal master is the host's (its slave is the host's /dev/pts/N,
+            // which the instance mounts from the host).
+            let fd = Glibc.open("/dev/ptmx", (flags.rawValue & 0o3) | O_CLOEXEC | O_NOCTTY)
             guard fd >= 0 else { throw Errno(rawValue: errno) }
             return HostDescriptorHandle(fd: fd, owned: true)
         case .stream(let fd):

@@ -20,7 +20,7 @@ extension HostNode {
         let waits = flags.accessMode != 2 && !flags.contains(.nonBlocking)
         let open = { @Sendable () -> Int32 in
             while true {
-                let fd = path.withCString { openat(root, $0, passed) }
+                let fd = path.withPathCString { openat(root, $0, passed) }
                 if fd >= 0 { return fd }
                 if errno != EINTR { return -errno }
             }

@@ -40,36 +40,36 @@ public final class HostFS: FileSystemInstance, @unchecked Sendable {
     // MARK: calls, each returning the result or -errno
 
     func statx(_ path: String, into out: UnsafeMutablePointer<cju_statx_buf>) -> Int32 {
-        path.withCString { p in
+        path.withPathCString { p in
             io.perform({ cju_prep_statx($0, rootFD, p, Int32(CJU_AT_SYMLINK_NOFOLLOW), UInt32(CJU_STATX_BASIC_STATS), out, $1) },
                        direct: { cju_statx_direct(rootFD, p, Int32(CJU_AT_SYMLINK_NOFOLLOW), UInt32(CJU_STATX_BASIC_STATS), out) })
         }
     }
 
     func openAt(_ path: String, _ flags: Int32, _ mode: UInt32) -> Int32 {
-        path.withCString { p in
+        path.withPathCString { p in
             io.perform({ cju_prep_openat($0, rootFD, p, flags, mode, $1) },
                        direct: { let r = openat(rootFD, p, flags, mode_t(mode)); return r >= 0 ? r : -errno })
         }
     }
 
     func mkdirAt(_ path: String, _ mode: UInt32) -> Int32 {
-        path.withCString { p in
+        path.withPathCString { p in
             io.perform({ cju_prep_mkdirat($0, rootFD, p, mode, $1) },
                        direct: { mkdirat(rootFD, p, mode_t(mode)) == 0 ? 0 : -errno })
         }
     }
 
     func unlinkAt(_ path: String, _ flags: Int32) -> Int32 {
-        path.withCString { p in
+        path.withPathCString { p in
             io.perform({ cju_prep_unlinkat($0, rootFD, p, flags, $1) },
                        direct: { unlinkat(rootFD, p, flags) == 0 ? 0 : -errno })
         }
     }
 
     func renameAt(_ from: String, _ to: String) -> Int32 {
-        from.withCString { f in
-            to.withCString { t in
+        from.withPathCString { f in
+            to.withPathCString { t in
                 io.perform({ cju_prep_renameat($0, rootFD, f, rootFD, t, $1) },
                            direct: { renameat(rootFD, f, rootFD, t) == 0 ? 0 : -errno })
             }
@@ -77,8 +77,8 @@ public final class HostFS: FileSystemInstance, @unchecked Sendable {
     }
 
     func symlinkAt(_ target: String, _ path: String) -> Int32 {
-        target.withCString { t in
-            path.withCString { p in
+        target.withPathCString { t in
+            path.withPathCString { p in
                 io.perform({ cju_prep_symlinkat($0, t, rootFD, p, $1) },
                            direct: { symlinkat(t, rootFD, p) == 0 ? 0 : -errno })
             }
@@ -86,8 +86,8 @@ public final class HostFS: FileSystemInstance, @unchecked Sendable {
     }
 
     func linkAt(_ from: String, _ to: String) -> Int32 {
-        from.withCString { f in
-            to.withCString { t in
+        from.withPathCString { f in
+            to.withPathCString { t in
                 io.perform({ cju_prep_linkat($0, rootFD, f, rootFD, t, $1) },
                            direct: { linkat(rootFD, f, rootFD, t, 0) == 0 ? 0 : -errno })
             }
@@ -168,12 +168,12 @@ final class HostNode: Node, @unchecked Sendable {
         switch kind {
         case .regular:
             // mknod, not open+close: no IN_OPEN/IN_CLOSE_WRITE a native creat would not make.
-            try HostFS.check(p.withCString { mknodat(fs.rootFD, $0, S_IFREG | mode_t(mode), 0) == 0 ? 0 : -errno })
+            try HostFS.check(p.withPathCString { mknodat(fs.rootFD, $0, S_IFREG | mode_t(mode), 0) == 0 ? 0 : -errno })
         case .fifo:
-            try HostFS.check(p.withCString { mkfifoat(fs.rootFD, $0, mode_t(mode)) == 0 ? 0 : -errno })
+            try HostFS.check(p.withPathCString { mkfifoat(fs.rootFD, $0, mode_t(mode)) == 0 ? 0 : -errno })
         case .socket:
             // An AF_UNIX socket's name (bind): a socket inode, as the host's bind makes.
-            try HostFS.check(p.withCString { mknodat(fs.rootFD, $0, mode_t(S_IFSOCK) | mode_t(mode), 0) == 0 ? 0 : -errno })
+            try HostFS.check(p.withPathCString { mknodat(fs.rootFD, $0, mode_t(S_IFSOCK) | mode_t(mode), 0) == 0 ? 0 : -errno })
         default:
             throw .notPermitted
         }
@@ -220,7 +220,7 @@ final class HostNode: Node, @unchecked Sendable {
                 let next = p.load(fromByteOffset: 8, as: Int64.self)
                 let reclen = Int(p.load(fromByteOffset: 16, as: UInt16.self))
                 let type = p.load(fromByteOffset: 18, as: UInt8.self)
-                let name = String(cString: (p + 19).assumingMemoryBound(to: CChar.self))
+                let name = String(pathBytes: UnsafeBufferPointer(start: (p + 19).assumingMemoryBound(to: UInt8.self), count: strlen((p + 19).assumingMemoryBound(to: CChar.self))))
                 let kind: NodeKind = switch type {
                 case 4: .directory
                 case 10: .symlink
@@ -238,17 +238,17 @@ final class HostNode: Node, @unchecked Sendable {
 
     func readLink() throws(Errno) -> String {
         var buf = [CChar](repeating: 0, count: PathLimits.pathMax)
-        let n = path.withCString { readlinkat(fs.rootFD, $0, &buf, buf.count) }
+        let n = path.withPathCString { readlinkat(fs.rootFD, $0, &buf, buf.count) }
         if n < 0 { throw Errno(rawValue: errno) }
-        return String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return String(pathBytes: buf[..<n].map { UInt8(bitPattern: $0) })
     }
 
     func setMode(_ mode: UInt32) throws(Errno) {
-        if path.withCString({ fchmodat(fs.rootFD, $0, mode_t(mode & 0o7777), 0) }) != 0 { throw Errno(rawValue: errno) }
+        if path.withPathCString({ fchmodat(fs.rootFD, $0, mode_t(mode & 0o7777), 0) }) != 0 { throw Errno(rawValue: errno) }
     }
 
     func setOwner(uid: UInt32?, gid: UInt32?) throws(Errno) {
-        let r = path.withCString { fchownat(fs.rootFD, $0, uid ?? UInt32.max, gid ?? UInt32.max, AT_SYMLINK_NOFOLLOW) }
+        let r = path.withPathCString { fchownat(fs.rootFD, $0, uid ?? UInt32.max, gid ?? UInt32.max, AT_SYMLINK_NOFOLLOW) }
         if r != 0 { throw Errno(rawValue: errno) }
     }
 
@@ -258,7 +258,7 @@ final class HostNode: Node, @unchecked Sendable {
             return timespec(tv_sec: Int(t.seconds), tv_nsec: Int(t.nanoseconds))
         }
         var times = [ts(access), ts(modification)]
-        if path.withCString({ utimensat(fs.rootFD, $0, &times, AT_SYMLINK_NOFOLLOW) }) != 0 { throw Errno(rawValue: errno) }
+        if path.withPathCString({ utimensat(fs.rootFD, $0, &times, AT_SYMLINK_NOFOLLOW) }) != 0 { throw Errno(rawValue: errno) }
     }
 
     func truncate(to size: Int64) throws(Errno) {
@@ -277,6 +277,8 @@ final class HostNode: Node, @unchecked Sendable {
         let fd = fs.openAt(path, passed | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0)
         try HostFS.check(fd)
         if kind == .directory { return HostDirectoryHandle(fs: fs, fd: fd) }
+        // A terminal or other character device (/dev/pts/N) is a stream, not positional.
+        if kind == .characterDevice { return HostDescriptorHandle(fd: fd, owned: true) }
         return HostFileHandle(fs: fs, fd: fd)
     }
 }

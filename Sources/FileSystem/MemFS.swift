@@ -158,7 +158,7 @@ final class MemSymlink: MemNode, @unchecked Sendable {
         self.target = target
         super.init(fs: fs, kind: .symlink, mode: 0o777, uid: uid, gid: gid)
     }
-    override var dataSize: Int64 { Int64(target.utf8.count) }
+    override var dataSize: Int64 { Int64(target.pathByteCount) }
     override func readLink() throws(Errno) -> String { target }
 }
 

@@ -164,7 +164,7 @@ public final class OpenFile: @unchecked Sendable {
             var used = 0
             var tooSmall = false
             func put(_ e: DirectoryEntry) -> Bool {
-                let name = Array(e.name.utf8)
+                let name = e.name.pathBytes
                 let reclen = (19 + name.count + 1 + 7) & ~7
                 if used + reclen > buffer.count {
                     tooSmall = used == 0

@@ -70,10 +70,10 @@ public final class VFS: @unchecked Sendable {
     // MARK: path walk
 
     static func components(_ path: String) throws(Errno) -> [String] {
-        if path.utf8.count >= PathLimits.pathMax { throw .fileNameTooLong }
+        if path.pathByteCount >= PathLimits.pathMax { throw .fileNameTooLong }
         var out: [String] = []
         for c in path.split(separator: "/", omittingEmptySubsequences: true) {
-            if c.utf8.count > PathLimits.nameMax { throw .fileNameTooLong }
+            if c.utf8.count > PathLimits.nameMax, String(c).pathByteCount > PathLimits.nameMax { throw .fileNameTooLong }
             out.append(String(c))
         }
         return out

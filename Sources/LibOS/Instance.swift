@@ -189,8 +189,11 @@ public enum Instance {
             // /dev/shm is the host's: POSIX shared memory and semaphores (sem_open) shared
             // by the processes of a fork are host files mapped MAP_SHARED.
             let hostShm = access("/dev/shm", W_OK) == 0
-            try vfs.mount(DevFS(mountPoints: hostShm ? ["shm"] : []), at: "/dev")
+            // /dev/pts too: the slaves of the host's pseudo-terminals that /dev/ptmx gives.
+            let hostPts = access("/dev/pts", X_OK) == 0
+            try vfs.mount(DevFS(mountPoints: (hostShm ? ["shm"] : []) + (hostPts ? ["pts"] : [])), at: "/dev")
             if hostShm { try vfs.mount(HostFS(hostRoot: "/dev/shm", io: HostIO(runtime: runtime)), at: "/dev/shm") }
+            if hostPts { try vfs.mount(HostFS(hostRoot: "/dev/pts", io: HostIO(runtime: runtime)), at: "/dev/pts") }
             // The working directory is taken before the requested mounts, so a mount
             // over one of its parents (memfs on /tmp, run from /tmp/x) leaves the program
             // in the directory it was started in, as a Linux mount would.

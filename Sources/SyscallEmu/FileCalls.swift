@@ -180,7 +180,7 @@ extension Handlers {
         d.register(269, "faccessat", faccessat)
         d.register(439, "faccessat2", faccessat)
         d.register(79, "getcwd") { f, p throws(LinuxError) in
-            let cwd = Array(p.fs.currentDirectoryPath.utf8) + [0]
+            let cwd = p.fs.currentDirectoryPath.pathBytes + [0]
             guard UInt64(cwd.count) <= f.a1 else { throw LinuxError(.ERANGE) }
             let dst = try UserMemory.pointer(f.a0, cwd.count, for: .write)
             cwd.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: cwd.count) }
@@ -400,7 +400,7 @@ extension Handlers {
     static func readlink(_ p: LinuxProcess, base: Location?, path: String, buffer: UInt64, size: UInt64) throws(LinuxError) -> Int64 {
         guard Int64(bitPattern: size) > 0 else { throw LinuxError(.EINVAL) }
         let target = path == "/proc/self/exe" ? p.executablePath : try fsCall { () throws(Errno) in try p.fs.readLink(path, at: base) }
-        let bytes = Array(target.utf8.prefix(Int(clamping: size)))
+        let bytes = Array(target.pathBytes.prefix(Int(clamping: size)))
         let dst = try UserMemory.pointer(buffer, bytes.count, for: .write)
         bytes.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
         return Int64(bytes.count)
@@ -545,7 +545,7 @@ extension Handlers {
     static func ioctl(_ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {
         let file = try p.fd(f.a0)
         if let s = file.handle as? any SocketHandle { return try socketIoctl(p, file, s, request: f.a1, argument: f.a2) }
-        if let r = try terminalIoctl(f, file) { return r }  // MemfdCalls.swift
+        if let r = try terminalIoctl(f, p, file) { return r }  // MemfdCalls.swift
         switch f.a1 {
         case 0x5401, 0x5413:  // TCGETS, TIOCGWINSZ: only a host terminal answers
             guard let host = file.handle.hostDescriptor, isatty(host) == 1 else { throw LinuxError(.ENOTTY) }

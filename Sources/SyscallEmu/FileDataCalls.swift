@@ -107,7 +107,7 @@ extension Handlers {
         _ = try UserMemory.pointer(out, 120, for: .write)
         if let fd = hostFD { return try hostCall(138, UInt64(fd), out) }
         if let path = loc.hostPath {
-            let r = path.withCString { cj_host_syscall(137, UInt64(UInt(bitPattern: $0)), out, 0, 0, 0, 0) }
+            let r = path.withPathCString { cj_host_syscall(137, UInt64(UInt(bitPattern: $0)), out, 0, 0, 0, 0) }
             if r < 0 { throw LinuxError(Errno(rawValue: Int32(-r))) }
             return r
         }

@@ -115,7 +115,7 @@ public enum UserMemory {
         if n >= limit { throw LinuxError(.ENAMETOOLONG) }
         guard isApplication(address, Int(n) + 1) else { throw LinuxError(.EFAULT) }
         let p = UnsafePointer<UInt8>(bitPattern: UInt(address))!
-        return String(decoding: UnsafeBufferPointer(start: p, count: Int(n)), as: UTF8.self)
+        return String(pathBytes: UnsafeBufferPointer(start: p, count: Int(n)))
     }
 
     public static func store<T>(_ value: T, at address: UInt64) throws(LinuxError) {

@@ -66,7 +66,7 @@ final class InotifyInstance: FileHandle, @unchecked Sendable {
 
     private func encode(_ wd: Int32, _ mask: UInt32, _ cookie: UInt32, _ name: String?) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: 16)
-        var nameBytes = Array((name ?? "").utf8)
+        var nameBytes = (name ?? "").pathBytes
         if name != nil { nameBytes.append(0); while nameBytes.count % 16 != 0 { nameBytes.append(0) } }
         withUnsafeBytes(of: wd) { bytes.replaceSubrange(0..<4, with: $0) }
         withUnsafeBytes(of: mask) { bytes.replaceSubrange(4..<8, with: $0) }
@@ -130,7 +130,7 @@ final class InotifyInstance: FileHandle, @unchecked Sendable {
                 let mask = buffer.load(fromByteOffset: off + 4, as: UInt32.self)
                 let cookie = buffer.load(fromByteOffset: off + 8, as: UInt32.self)
                 let len = Int(buffer.load(fromByteOffset: off + 12, as: UInt32.self))
-                let name = len == 0 ? nil : String(cString: Array(buffer[(off + 16)..<(off + 16 + len)]) + [0])
+                let name = len == 0 ? nil : String(pathBytes: Array(buffer[(off + 16)..<(off + 16 + len)].prefix { $0 != 0 }))
                 off += 16 + len
                 guard let (wd, _) = watches.first(where: { $0.value.hostWD == hwd }) else { continue }
                 if mask & Self.ignored != 0 { watches[wd] = nil }

@@ -137,7 +137,8 @@ extension Handlers {
     static let terminalRequests: Set<UInt64> = [0x5402, 0x5403, 0x5404, 0x5409, 0x540A, 0x540B, 0x540E, 0x540F, 0x5410,
                                                 0x5411, 0x5414, 0x5422, 0x5429, 0x5425, 0x5419, 0x541A]
 
-    static func terminalIoctl(_ f: SyscallFrame, _ file: OpenFile) throws(LinuxError) -> Int64? {
+    static func terminalIoctl(_ f: SyscallFrame, _ p: LinuxProcess, _ file: OpenFile) throws(LinuxError) -> Int64? {
+        if let r = try ptyIoctl(f, p, file) { return r }  // PtyCalls.swift
         guard terminalRequests.contains(f.a1) else { return nil }
         guard let host = file.handle.hostDescriptor, isatty(host) == 1 else { throw LinuxError(.ENOTTY) }
         return try hostCall(16, UInt64(host), f.a1, f.a2)

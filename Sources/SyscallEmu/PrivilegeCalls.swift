@@ -31,7 +31,7 @@ extension Handlers {
         }
         d.register(315, "sched_getattr") { f, p throws(LinuxError) in
             guard f.a1 != 0, f.a2 >= 48, f.a2 <= 4096, f.a3 == 0 else { throw LinuxError(.EINVAL) }
-            try checkSchedPid(f.a0, p)
+            guard try schedSelf(f.a0, p) else { return try hostCall(315, f.a0, f.a1, f.a2, f.a3) }
             let (policy, priority, nice) = p.compat.lock.withLock { (p.compat.policy, p.compat.priority, p.compat.nice) }
             let out = try UserMemory.pointer(f.a1, 56, for: .write)
             out.initializeMemory(as: UInt8.self, repeating: 0, count: min(Int(f.a2), 56))
@@ -50,7 +50,7 @@ extension Handlers {
             let nice = try UserMemory.load(Int32.self, at: f.a1 + 16)
             let priority = try UserMemory.load(Int32.self, at: f.a1 + 20)
             guard flags & ~UInt64(0x7f) == 0 else { throw LinuxError(.EINVAL) }
-            try checkSchedPid(f.a0, p)
+            guard try schedSelf(f.a0, p) else { return try hostCall(314, f.a0, f.a1, f.a2) }
             guard let range = priorityRange(policy), policy != schedDeadline, range.contains(priority) else { throw LinuxError(.EINVAL) }
             if (policy == schedFIFO || policy == schedRR) && !p.compat.privileged { throw LinuxError(.EPERM) }
             try p.compat.lock.withLock { () throws(LinuxError) in

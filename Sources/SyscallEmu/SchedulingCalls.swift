@@ -1,7 +1,8 @@
 // SchedulingCalls.swift: scheduling policy, priorities, nice values and CPU affinity as
 // the process asked for them. Application threads are uthreads that move between
 // kthreads, so these are recorded and reported (with Linux's checks and errnos), not
-// applied to host threads.
+// applied to host threads. Another process's (a forked child, the parent outside the
+// instance) are the host's to answer, as they are host processes.
 import CJunction
 import FileSystem
 import SystemPackage
@@ -22,11 +23,13 @@ extension Handlers {
         }
     }
 
-    /// A pid argument of the sched_* calls: negative is EINVAL, another process ESRCH.
-    static func checkSchedPid(_ v: UInt64, _ p: LinuxProcess) throws(LinuxError) {
+    /// Whether the pid argument of a sched_* call names this process (else the host
+    /// answers for it); negative is EINVAL for the calls that check it first, as Linux
+    /// (the affinity calls look it up: ESRCH from the host).
+    static func schedSelf(_ v: UInt64, _ p: LinuxProcess) throws(LinuxError) -> Bool {
         let pid = Int32(truncatingIfNeeded: v)
         guard pid >= 0 else { throw LinuxError(.EINVAL) }
-        guard isSelf(pid, p) else { throw LinuxError(.ESRCH) }
+        return isSelf(pid, p)
     }
 
     static func registerScheduling(_ d: Dispatcher) {
@@ -39,12 +42,12 @@ extension Handlers {
             return Int64(r.lowerBound)
         }
         d.register(145, "sched_getscheduler") { f, p throws(LinuxError) in
-            try checkSchedPid(f.a0, p)
+            guard try schedSelf(f.a0, p) else { return try hostCall(145, f.a0) }
             return Int64(p.compat.lock.withLock { p.compat.policy })
         }
         d.register(143, "sched_getparam") { f, p throws(LinuxError) in
             guard f.a1 != 0 else { throw LinuxError(.EINVAL) }
-            try checkSchedPid(f.a0, p)
+            guard try schedSelf(f.a0, p) else { return try hostCall(143, f.a0, f.a1) }
             try UserMemory.store(p.compat.lock.withLock { p.compat.priority }, at: f.a1)
             return 0
         }
@@ -55,12 +58,12 @@ extension Handlers {
             try setScheduler(p, pid: f.a0, policy: -1, param: f.a1)
         }
         d.register(148, "sched_rr_get_interval") { f, p throws(LinuxError) in
-            try checkSchedPid(f.a0, p)
+            let own = try schedSelf(f.a0, p)
             _ = try UserMemory.pointer(f.a1, 16, for: .write)
-            return try hostCall(148, 0, f.a1)
+            return try hostCall(148, own ? 0 : f.a0, f.a1)
         }
         d.register(203, "sched_setaffinity") { f, p throws(LinuxError) in
-            try checkSchedPid(f.a0, p)
+            guard isSelf(Int32(truncatingIfNeeded: f.a0), p) else { return try hostCall(203, f.a0, f.a1, f.a2) }
             let length = Int(clamping: f.a1)
             let requested = Array(try UserMemory.buffer(f.a2, length, for: .read))
             // The CPUs this process may use: a mask with none of them is EINVAL.
@@ -73,7 +76,7 @@ extension Handlers {
             return 0
         }
         d.register(204, "sched_getaffinity") { f, p throws(LinuxError) in
-            try checkSchedPid(f.a0, p)
+            guard isSelf(Int32(truncatingIfNeeded: f.a0), p) else { return try hostCall(204, f.a0, f.a1, f.a2) }
             let n = try hostCall(204, 0, f.a1, f.a2)
             if let mask = p.compat.lock.withLock({ p.compat.affinity }) {
                 let out = try UserMemory.pointer(f.a2, Int(n), for: .write)
@@ -82,11 +85,11 @@ extension Handlers {
             return n
         }
         d.register(140, "getpriority") { f, p throws(LinuxError) in
-            try checkPriorityTarget(f.a0, f.a1, p)
+            guard try priorityTargetIsSelf(f.a0, f.a1, p) else { return try hostCall(140, f.a0, f.a1) }
             return Int64(20 - p.compat.lock.withLock { p.compat.nice })
         }
         d.register(141, "setpriority") { f, p throws(LinuxError) in
-            try checkPriorityTarget(f.a0, f.a1, p)
+            guard try priorityTargetIsSelf(f.a0, f.a1, p) else { return try hostCall(141, f.a0, f.a1, f.a2) }
             let nice = min(19, max(-20, Int32(truncatingIfNeeded: f.a2)))
             try p.compat.lock.withLock { () throws(LinuxError) in
                 // A lower nice value needs CAP_SYS_NICE (can_nice: EACCES).
@@ -100,7 +103,7 @@ extension Handlers {
     static func setScheduler(_ p: LinuxProcess, pid: UInt64, policy requested: Int32, param: UInt64) throws(LinuxError) -> Int64 {
         guard param != 0, Int32(truncatingIfNeeded: pid) >= 0 else { throw LinuxError(.EINVAL) }
         let priority = try UserMemory.load(Int32.self, at: param)
-        try checkSchedPid(pid, p)
+        guard try schedSelf(pid, p) else { return try hostCall(requested < 0 ? 142 : 144, pid, requested < 0 ? param : UInt64(UInt32(bitPattern: requested)), param) }
         let policy = requested < 0 ? p.compat.lock.withLock { p.compat.policy } : requested & ~schedResetOnFork
         guard let range = priorityRange(policy), policy != schedDeadline, range.contains(priority) else { throw LinuxError(.EINVAL) }
         if (policy == schedFIFO || policy == schedRR) && !p.compat.privileged { throw LinuxError(.EPERM) }
@@ -111,13 +114,15 @@ extension Handlers {
         return 0
     }
 
-    /// getpriority/setpriority's (which, who): PRIO_PROCESS, PRIO_PGRP, PRIO_USER.
-    static func checkPriorityTarget(_ which: UInt64, _ who: UInt64, _ p: LinuxProcess) throws(LinuxError) {
+    /// Whether getpriority/setpriority's (which, who) is answered by this process's own
+    /// record: PRIO_PROCESS naming it, PRIO_PGRP its group, PRIO_USER its user; other
+    /// processes, groups and users are the host's (ESRCH there when there is none).
+    static func priorityTargetIsSelf(_ which: UInt64, _ who: UInt64, _ p: LinuxProcess) throws(LinuxError) -> Bool {
         let w = Int32(truncatingIfNeeded: who)
         switch which {
-        case 0: guard isSelf(w, p) else { throw LinuxError(.ESRCH) }
-        case 1: guard w == 0 || w == getpgrp() else { throw LinuxError(.ESRCH) }
-        case 2: guard w == 0 || UInt32(bitPattern: w) == p.compat.lock.withLock({ p.compat.uids.0 }) else { throw LinuxError(.ESRCH) }
+        case 0: return isSelf(w, p)
+        case 1: return w == 0 || w == getpgrp()
+        case 2: return w == 0 || UInt32(bitPattern: w) == p.compat.lock.withLock({ p.compat.uids.0 })
         default: throw LinuxError(.EINVAL)
         }
     }

@@ -84,21 +84,9 @@ extension Handlers {
         }
         d.register(424, "pidfd_send_signal") { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
-            if let fd = file.handle.hostDescriptor { return try hostCall(424, UInt64(fd), f.a1, f.a2, f.a3) }
-            // Linux also takes a /proc/PID directory's descriptor as the process's pidfd.
-            let path = file.location.path
-            guard path.hasPrefix("/proc/"), let pid = Int32(path.dropFirst(6)), pid > 0 else { throw LinuxError(.EBADF) }
-            let sig = Int32(truncatingIfNeeded: f.a1)
-            guard f.a3 == 0, sig >= 0, sig <= 64 else { throw LinuxError(.EINVAL) }
-            if pid != p.pid {
-                // Another process of the instance (a host process): its own pidfd.
-                let pidfd = try hostCall(434, UInt64(pid))
-                defer { close(Int32(pidfd)) }
-                return try hostCall(424, UInt64(pidfd), f.a1, f.a2, 0)
-            }
-            if sig == 0 { return 0 }
-            p.signals.send(sig, SignalInfo(code: SignalInfo.user, pid: p.pid, uid: getuid()), to: nil)
-            return 0
+            if let r = try signalThroughPidDirectory(f, p, file) { return r }  // PidDirectorySignal.swift
+            guard let fd = file.handle.hostDescriptor else { throw LinuxError(.EBADF) }
+            return try hostCall(424, UInt64(fd), f.a1, f.a2, f.a3)
         }
     }
 

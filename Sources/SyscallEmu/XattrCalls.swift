@@ -55,7 +55,7 @@ extension Handlers {
     }
 
     private static func byPath(_ path: String, _ nr: Int, _ f: SyscallFrame) throws(LinuxError) -> Int64 {
-        let r = path.withCString { cj_host_syscall(Int64(nr), UInt64(UInt(bitPattern: $0)), f.a1, f.a2, f.a3, f.a4, 0) }
+        let r = path.withPathCString { cj_host_syscall(Int64(nr), UInt64(UInt(bitPattern: $0)), f.a1, f.a2, f.a3, f.a4, 0) }
         if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
         return r
     }

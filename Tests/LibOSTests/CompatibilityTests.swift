@@ -59,11 +59,12 @@ struct CompatibilityTests {
         #expect(ours == native, "native:\n\(native)\njunction:\n\(ours)")
     }
 
-    @Test("CPython's regression modules test_mmap, test_resource and test_time pass under junction",
+    @Test("CPython's regression modules test_mmap, test_resource, test_time, test_fcntl and test_uuid pass under junction",
           .enabled(if: FileManager.default.fileExists(atPath: "/usr/lib/python3.11/test/test_mmap.py")))
     func cpythonModules() throws {
         let dir = try Self.freshDirectory("py")
-        let ours = try runProcess(Junction.binary, ["--", "/usr/bin/python3", "-m", "test", "test_mmap", "test_resource", "test_time"],
+        let ours = try runProcess(Junction.binary, ["--", "/usr/bin/python3", "-m", "test", "test_mmap", "test_resource", "test_time",
+                                                          "test_fcntl", "test_uuid"],
                                   environment: Junction.environment, currentDirectory: dir)
         #expect(ours.status == 0, "\(ours.stdout)\n\(ours.stderr)")
         #expect(ours.stdout.contains("Tests result: SUCCESS"))

@@ -5,6 +5,8 @@
 // the machine (sethostname, clock_settime, chroot). Prints one line per fact.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <linux/capability.h>
 #include <linux/membarrier.h>
 #include <sched.h>
@@ -25,6 +27,45 @@
 
 #define SHOW(what, expr) do { errno = 0; long r_ = (long)(expr); \
     printf("%s = %ld%s%s\n", what, r_, r_ < 0 ? " " : "", r_ < 0 ? strerrorname_np(errno) : ""); } while (0)
+
+static volatile int got_code = 99, got_pid_is_self = -1, got_value = -1;
+static void on_usr1(int sig, siginfo_t *si, void *ctx) {
+    (void)sig; (void)ctx;
+    got_code = si->si_code;
+    got_pid_is_self = si->si_pid == getpid();
+    got_value = si->si_value.sival_int;
+}
+
+// pidfd_send_signal on a descriptor of /proc/PID (Linux takes it as a pidfd).
+static void pid_directory_signal(void) {
+    struct sigaction sa = {0};
+    sa.sa_sigaction = on_usr1;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGUSR1, &sa, NULL);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d", getpid());
+    int fd = open(path, O_RDONLY | O_DIRECTORY);
+    SHOW("pidfd_send_signal /proc/PID", syscall(SYS_pidfd_send_signal, fd, SIGUSR1, NULL, 0));
+    printf("  code %d from self %d\n", got_code, got_pid_is_self);
+    siginfo_t info = {0};
+    info.si_signo = SIGUSR1;
+    info.si_code = SI_QUEUE;
+    info.si_pid = getpid();
+    info.si_value.sival_int = 7;
+    SHOW("pidfd_send_signal with info", syscall(SYS_pidfd_send_signal, fd, SIGUSR1, &info, 0));
+    printf("  code %d from self %d value %d\n", got_code, got_pid_is_self, got_value);
+    info.si_signo = SIGUSR2;
+    SHOW("pidfd_send_signal info of another signal", syscall(SYS_pidfd_send_signal, fd, SIGUSR1, &info, 0));
+    SHOW("pidfd_send_signal unknown flag", syscall(SYS_pidfd_send_signal, fd, SIGUSR1, NULL, 8));
+    SHOW("pidfd_send_signal signal 0", syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0));
+    SHOW("pidfd_send_signal bad signal", syscall(SYS_pidfd_send_signal, fd, 99, NULL, 0));
+    close(fd);
+    fd = open("/proc/self/status", O_RDONLY);
+    SHOW("pidfd_send_signal on a file", syscall(SYS_pidfd_send_signal, fd, SIGUSR1, NULL, 0));
+    close(fd);
+    SHOW("pidfd_send_signal bad fd", syscall(SYS_pidfd_send_signal, 99, SIGUSR1, NULL, 0));
+    signal(SIGUSR1, SIG_DFL);
+}
 
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -80,6 +121,18 @@ int main(void) {
     CPU_ZERO(&set);
     SHOW("sched_setaffinity empty", sched_setaffinity(0, sizeof set, &set));
     SHOW("sched_getaffinity small", syscall(SYS_sched_getaffinity, 0, 1, &got));
+    // Other processes (the parent is outside the instance; a pid nobody has): the host's
+    // answers. The affinity calls look the pid up (ESRCH for -1), the others EINVAL.
+    SHOW("sched_getscheduler parent", sched_getscheduler(getppid()));
+    SHOW("sched_getparam parent", sched_getparam(getppid(), &sp));
+    SHOW("sched_getaffinity parent", sched_getaffinity(getppid(), sizeof got, &got) >= 0 ? CPU_COUNT(&got) > 0 : -1);
+    SHOW("sched_getaffinity -1", sched_getaffinity(-1, sizeof got, &got));
+    SHOW("sched_setaffinity -1", sched_setaffinity(-1, sizeof got, &got));
+    SHOW("sched_getscheduler nobody", sched_getscheduler(0x3ffffff0));
+    SHOW("sched_getparam -1", sched_getparam(-1, &sp));
+    SHOW("sched_rr_get_interval parent", sched_rr_get_interval(getppid(), &ts));
+    SHOW("getpriority parent", syscall(SYS_getpriority, PRIO_PROCESS, getppid()));
+    SHOW("getpriority nobody", getpriority(PRIO_PROCESS, 0x3ffffff0));
 
     // Nice values.
     errno = 0;
@@ -142,7 +195,8 @@ int main(void) {
     if (e == 0) {
         gid_t g[2] = {7, 3};
         SHOW("setgroups", setgroups(2, g));
-        printf("getgroups %d first %d\n", getgroups(64, groups), groups[0]);
+        int ng = getgroups(64, groups);  // before groups[0] is read (argument order is unspecified)
+        printf("getgroups %d first %d\n", ng, groups[0]);
         SHOW("setresuid 65534", setresuid(65534, 65534, 0));
         SHOW("getuid", getuid());
         SHOW("geteuid", geteuid());
@@ -157,5 +211,6 @@ int main(void) {
         SHOW("sched_setscheduler FIFO", sched_setscheduler(0, SCHED_FIFO, &(struct sched_param){10}));
         SHOW("sethostname unprivileged", sethostname("x", 1));
     }
+    pid_directory_signal();
     return 0;
 }
