@@ -204,8 +204,10 @@ extension Handlers {
             let fd = Int32(truncatingIfNeeded: f.a2)
             let file = try p.fd(f.a2)
             guard fd != Int32(truncatingIfNeeded: f.a0) else { throw LinuxError(.EINVAL) }
-            // Regular files and directories are always ready: Linux refuses them.
-            if file.handle.hostDescriptor != nil && file.location.node.kind == .regular || file.location.node.kind == .directory {
+            // Regular files and directories are always ready: Linux refuses them (not an
+            // anonymous inode with a host descriptor behind it: a pidfd).
+            if file.handle.hostDescriptor != nil && file.location.node.kind == .regular && !(file.location.node is AnonymousNode)
+                || file.location.node.kind == .directory {
                 throw LinuxError(.EPERM)
             }
             switch f.a1 {

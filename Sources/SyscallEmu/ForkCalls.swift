@@ -84,15 +84,24 @@ extension Handlers {
         // not a kthread: the signals lock, which it takes, is held across the fork.
         guard let runtime = Runtime.current else { free(block); throw LinuxError(.EAGAIN) }
         var unsharedSocket: Int32?
+        let unix = try? p.sockets.provider(for: SocketConstants.AF_UNIX) as? UnixSocketProvider
+        let unixHosts = unix?.promotionHosts(for: p.descriptors.snapshot().map(\.1),
+                                             inetHosts: try? p.sockets.provider(for: SocketConstants.AF_INET) as? HostSocketProvider)
         let ((pid, e), _) = runtime.withWorldStopped(nudge: { p.signals.kick?() }) { () -> (pid_t, Int32) in
             // What processes share moves into the host kernel, where both will see it.
-            // Host sockets are the host's already. The instance's own AF_UNIX sockets and
-            // NetStack's are not moved: each process keeps a copy (logged below).
+            // Host sockets are the host's already; connected AF_UNIX pairs move into host
+            // socketpairs (UnixPromotion.swift). Other AF_UNIX sockets and NetStack's are
+            // not moved: each process keeps a copy (logged below).
+            // (No local holds the open files across the fork: the child never returns from
+            // this closure, and a reference kept here would keep every file open in it.)
+            if let unix, let unixHosts, unix.promotePairs(in: p.descriptors.snapshot().map(\.1), hosts: unixHosts) {
+                unsharedSocket = SocketConstants.AF_UNIX
+            }
             for (_, file) in p.descriptors.snapshot() {
                 switch file.handle {
                 case let r as PipeReadEnd: r.pipe.promoteToHost()
                 case let w as PipeWriteEnd: w.pipe.promoteToHost()
-                case is HostSocket: break
+                case is HostSocket, is UnixSocket: break
                 case let s as any SocketHandle: unsharedSocket = unsharedSocket ?? s.family
                 default: file.shareOffsetThroughHost()
                 }
@@ -168,6 +177,9 @@ extension Handlers {
         HostWatcher.shared.afterFork(runtime: runtime)
         if let hosts = try? p.sockets.provider(for: SocketConstants.AF_INET) as? HostSocketProvider {
             hosts.afterFork(runtime: runtime, files: p.descriptors.snapshot().map(\.1))
+        }
+        if let unix = try? p.sockets.provider(for: SocketConstants.AF_UNIX) as? UnixSocketProvider {
+            unix.afterFork(runtime: runtime, files: p.descriptors.snapshot().map(\.1))
         }
         let start = UnsafeSendableBlock(frame)
         runtime.spawn {

@@ -206,8 +206,14 @@ final class ProcDirectory: Node, @unchecked Sendable {
         var all: [(String, NodeKind)] = [(".", .directory), ("..", .directory)]
         all += entries().map { ($0.0, $0.1.kind) }
         all += fallbackList?() ?? []
-        for (i, (name, kind)) in all.enumerated() where Int64(i) >= cookie {
-            if !body(DirectoryEntry(name: name, inode: inode * 1000 + UInt64(i), kind: kind, nextCookie: Int64(i + 1))) { return }
+        // In a directory of numbered entries only (fd/, lowest first) entry N sits at
+        // position N + 2, as Linux's proc_readfd has it, so closing descriptors between
+        // reads of the listing skips none of the rest.
+        let numbered = all.dropFirst(2).allSatisfy { Int64($0.0) != nil }
+        for (i, (name, kind)) in all.enumerated() {
+            let position = numbered && i >= 2 ? Int64(name)! + 2 : Int64(i)
+            guard position >= cookie else { continue }
+            if !body(DirectoryEntry(name: name, inode: inode * 1000 + UInt64(i), kind: kind, nextCookie: position + 1)) { return }
         }
     }
 

@@ -38,6 +38,9 @@ public final class UnixSocketProvider: SocketProvider, @unchecked Sendable {
     private var nextAutobind = UInt32.random(in: 0..<0x100000)
     /// Host sockets: connections to host daemons and exported names (UnixHost.swift).
     let host: UnixHostBridge
+    /// Host sockets that socket pairs move into before a fork (UnixPromotion.swift); nil
+    /// until the first fork with a connected pair when the instance has no host provider.
+    var promotedSockets: HostSocketProvider?
 
     struct InodeKey: Hashable {
         var device: UInt64

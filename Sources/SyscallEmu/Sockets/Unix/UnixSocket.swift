@@ -62,6 +62,9 @@ final class UnixSocket: SocketHandle, @unchecked Sendable {
     var waiters: [UThreadRef] = []
     /// Datagram senders waiting for room in this socket's queue.
     var blockedSenders: [UnixSocket] = []
+    /// Set once, before a fork, with the world stopped: the host socket this one moved
+    /// into (UnixPromotion.swift); every data call then goes there.
+    var host: HostSocket?
 
     init(provider: UnixSocketProvider, type: Int32, lockHeld: Bool = false) {
         self.provider = provider
@@ -144,7 +147,10 @@ final class UnixSocket: SocketHandle, @unchecked Sendable {
 
     func size() throws(Errno) -> Int64 { 0 }
 
-    var readiness: Readiness { provider.lock.withLock { currentReadiness } }
+    var readiness: Readiness {
+        if let h = provider.lock.withLock({ host }) { return h.readiness }
+        return provider.lock.withLock { currentReadiness }
+    }
 
     /// POLLRDHUP: the other end will send no more.
     static let readHangUp = Readiness(rawValue: 0x2000)
@@ -170,6 +176,7 @@ final class UnixSocket: SocketHandle, @unchecked Sendable {
     /// end of file (ECONNRESET when this end had unread data), queued connections and
     /// in-flight descriptors are dropped.
     func close() {
+        provider.lock.withLock { host }?.close()
         var released: [UnixSegment] = []
         var embryos: [UnixSocket] = []
         locked { touched in
@@ -290,6 +297,7 @@ final class UnixSocket: SocketHandle, @unchecked Sendable {
 
     func shutdown(_ how: Int32) throws(Errno) {
         guard (SocketConstants.SHUT_RD...SocketConstants.SHUT_RDWR).contains(how) else { throw .invalidArgument }
+        if let h = provider.lock.withLock({ host }) { try h.shutdown(how) }
         try locked { (touched: inout [UnixSocket]) throws(Errno) in
             let rd = how != SocketConstants.SHUT_WR, wr = how != SocketConstants.SHUT_RD
             if rd { receiveShut = true }
@@ -305,7 +313,8 @@ final class UnixSocket: SocketHandle, @unchecked Sendable {
     }
 
     func bytesReadable() throws(Errno) -> Int {
-        try provider.lock.withLock { () throws(Errno) -> Int in
+        if let h = provider.lock.withLock({ host }) { return try h.bytesReadable() }
+        return try provider.lock.withLock { () throws(Errno) -> Int in
             if state == .listening { throw .invalidArgument }
             if isDatagram { return queue.first?.bytes.count ?? 0 }
             return queuedBytes
@@ -313,7 +322,8 @@ final class UnixSocket: SocketHandle, @unchecked Sendable {
     }
 
     func bytesUnsent() throws(Errno) -> Int {
-        try provider.lock.withLock { () throws(Errno) -> Int in
+        if let h = provider.lock.withLock({ host }) { return try h.bytesUnsent() }
+        return try provider.lock.withLock { () throws(Errno) -> Int in
             if state == .listening { throw .invalidArgument }
             return inFlight
         }

@@ -46,7 +46,7 @@ extension UnixSocket {
 
     /// After a park: EINTR for a signal, EAGAIN past SO_RCVTIMEO/SO_SNDTIMEO.
     func waitOutcome(_ o: UnixSocketProvider.WaitOutcome) throws(Errno) {
-        provider.lock.withLock { withdraw() }
+        if provider.lock.withLock({ withdraw(); return host }) != nil { throw UnixSocket.promoted }
         switch o {
         case .woken: return
         case .interrupted: throw .interrupted
@@ -110,6 +110,20 @@ extension UnixSocket {
 
     func send(_ buffers: UnsafeBufferPointer<UnsafeRawBufferPointer>, to address: SocketAddress?,
               control: [ControlMessage], flags: MessageFlags, nonBlocking: Bool) throws(Errno) -> Int {
+        if let h = provider.lock.withLock({ host }) {
+            return try h.send(buffers, to: address, control: control, flags: flags, nonBlocking: nonBlocking)
+        }
+        do {
+            return try sendHere(buffers, to: address, control: control, flags: flags, nonBlocking: nonBlocking)
+        } catch {
+            // Moved to the host while this call waited: it goes on there.
+            guard error == UnixSocket.promoted, let h = provider.lock.withLock({ host }) else { throw error }
+            return try h.send(buffers, to: address, control: control, flags: flags, nonBlocking: nonBlocking)
+        }
+    }
+
+    private func sendHere(_ buffers: UnsafeBufferPointer<UnsafeRawBufferPointer>, to address: SocketAddress?,
+                          control: [ControlMessage], flags: MessageFlags, nonBlocking: Bool) throws(Errno) -> Int {
         let extras = try provider.sendExtras(control)
         if flags.contains(.outOfBand) { throw .notSupported }
         if isStream { return try sendStream(buffers, to: address, extras: extras, nonBlocking: nonBlocking) }
@@ -118,6 +132,19 @@ extension UnixSocket {
 
     func receive(into buffers: UnsafeBufferPointer<UnsafeMutableRawBufferPointer>, flags: MessageFlags,
                  nonBlocking: Bool, wantAddress: Bool, controlCapacity: Int) throws(Errno) -> ReceivedMessage {
+        if let h = provider.lock.withLock({ host }) {
+            return try h.receive(into: buffers, flags: flags, nonBlocking: nonBlocking, wantAddress: wantAddress, controlCapacity: controlCapacity)
+        }
+        do {
+            return try receiveHere(into: buffers, flags: flags, nonBlocking: nonBlocking)
+        } catch {
+            guard error == UnixSocket.promoted, let h = provider.lock.withLock({ host }) else { throw error }
+            return try h.receive(into: buffers, flags: flags, nonBlocking: nonBlocking, wantAddress: wantAddress, controlCapacity: controlCapacity)
+        }
+    }
+
+    private func receiveHere(into buffers: UnsafeBufferPointer<UnsafeMutableRawBufferPointer>, flags: MessageFlags,
+                             nonBlocking: Bool) throws(Errno) -> ReceivedMessage {
         if isStream { return try receiveStream(into: buffers, flags: flags, nonBlocking: nonBlocking) }
         return try receiveRecord(into: buffers, flags: flags, nonBlocking: nonBlocking)
     }
