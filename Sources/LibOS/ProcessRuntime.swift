@@ -64,13 +64,17 @@ enum ProcessRuntime {
         while true {
             let sig = sigwaitinfo(&set, &info)
             if sig <= 0 { continue }
-            if sig == LinuxProcess.hostTimerSignal && info.si_code == -2 /* SI_TIMER */ {
-                process.hostTimerExpired(info._sifields._timer.si_sigval.sival_int, overrun: info._sifields._timer.si_overrun)
-                continue
+            // A delivery takes locks a fork must not copy held (the signals' observers,
+            // a timer's state): a fork waits for the delivery to end (ForkCalls).
+            LinuxProcess.hostSignalGate.withLock {
+                if sig == LinuxProcess.hostTimerSignal && info.si_code == -2 /* SI_TIMER */ {
+                    process.hostTimerExpired(info._sifields._timer.si_sigval.sival_int, overrun: info._sifields._timer.si_overrun)
+                    return
+                }
+                let status = sig == SIGCHLD ? info._sifields._sigchld.si_status : 0
+                process.deliverFromHost(sig, pid: info._sifields._kill.si_pid, uid: info._sifields._kill.si_uid,
+                                        code: info.si_code, status: status)
             }
-            let status = sig == SIGCHLD ? info._sifields._sigchld.si_status : 0
-            process.deliverFromHost(sig, pid: info._sifields._kill.si_pid, uid: info._sifields._kill.si_uid,
-                                    code: info.si_code, status: status)
         }
     }
 

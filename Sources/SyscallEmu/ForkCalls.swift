@@ -33,6 +33,9 @@ public struct ProcessHost: Sendable {
 extension LinuxProcess {
     /// Set by LibOS before the program starts; without it fork fails with ENOSYS.
     public nonisolated(unsafe) static var host: ProcessHost?
+    /// Held by the signal thread while it hands a host signal to the process, and by a
+    /// fork around the host fork, so the child never inherits a delivery half done.
+    public static let hostSignalGate = FSLock()
     /// Whether this process forked or was forked (shared futexes then poll).
     nonisolated(unsafe) static var multiProcess = false
 }
@@ -107,7 +110,9 @@ extension Handlers {
                 }
             }
             cj_fork_prepare()
-            let pid = p.signals.lock.withLock { Glibc.fork() }
+            // Not while the signal thread delivers (it holds locks the child would keep
+            // locked forever: a kill in the child hung on the signals' observers).
+            let pid = LinuxProcess.hostSignalGate.withLock { p.signals.lock.withLock { Glibc.fork() } }
             if pid == 0 {
                 cj_fork_child()
                 if vfork { close(release[0]) }
