@@ -212,7 +212,7 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
         }
         // Blocking: wait for the handshake's end (SO_SNDTIMEO bounds it, as Linux).
         do {
-            try events.wait(nonBlocking: false, timeout: common.sendTimeout) { () throws(Errno) -> Bool? in
+            _ = try events.wait(nonBlocking: false, timeout: common.sendTimeout) { () throws(Errno) -> Bool? in
                 switch s.state {
                 case .synSent, .synReceived: return nil
                 default: return true

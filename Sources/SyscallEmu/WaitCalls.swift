@@ -85,8 +85,14 @@ extension Handlers {
         d.register(424, "pidfd_send_signal") { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             if let r = try signalThroughPidDirectory(f, p, file) { return r }  // PidDirectorySignal.swift
-            guard let fd = file.handle.hostDescriptor else { throw LinuxError(.EBADF) }
-            return try hostCall(424, UInt64(fd), f.a1, f.a2, f.a3)
+            if let fd = file.handle.hostDescriptor { return try hostCall(424, UInt64(fd), f.a1, f.a2, f.a3) }
+            // Another process's /proc/PID directory (Linux takes it as that process's
+            // pidfd): a host process, reached through a pidfd of its own.
+            let path = file.location.path
+            guard path.hasPrefix("/proc/"), let pid = Int32(path.dropFirst(6)), pid > 0, pid != p.pid else { throw LinuxError(.EBADF) }
+            let pidfd = try hostCall(434, UInt64(pid))
+            defer { close(Int32(pidfd)) }
+            return try hostCall(424, UInt64(pidfd), f.a1, f.a2, f.a3)
         }
     }
 
