@@ -96,14 +96,20 @@ int main(void) {
     waitpid(c, &st, 0);
     describe("pipe child (7: it read and saw its parent)", st);
 
-    // Stopped and continued.
+    // Stopped and continued. The child exits only when told, after the parent saw it
+    // continue: a child exiting at once after SIGCONT could be reaped by the WCONTINUED
+    // wait itself (its exit replaces the continued state), natively too.
+    int go[2];
+    if (pipe(go)) return 1;
     c = fork();
-    if (c == 0) { raise(SIGSTOP); _exit(9); }
+    if (c == 0) { char b; raise(SIGSTOP); read(go[0], &b, 1); _exit(9); }
     waitpid(c, &st, WUNTRACED);
     describe("WUNTRACED", st);
     kill(c, SIGCONT);
     waitpid(c, &st, WCONTINUED);
     describe("WCONTINUED", st);
+    write(go[1], "x", 1);
+    close(go[0]); close(go[1]);
     waitpid(c, &st, 0);
     describe("after SIGCONT", st);
 
@@ -125,9 +131,16 @@ int main(void) {
     printf("waitid P_ALL: %d\n", (int)syscall(SYS_waitid, P_ALL, 0, &si, WEXITED, &ru));
     printf("  code %d status %d pid %d\n", si.si_code, si.si_status, si.si_pid == c);
     memset(&si, 0, sizeof si);
-    printf("waitid WNOHANG, no children: %d errno %d\n", waitid(P_ALL, 0, &si, WEXITED | WNOHANG), errno);
-    printf("wait with no children: %d errno %d\n", wait(&st), errno);
-    printf("waitid bad options: %d errno %d\n", waitid(P_ALL, 0, &si, 0), errno);
+    // Each result and errno in that order (a printf's arguments have none).
+    errno = 0;
+    int r = waitid(P_ALL, 0, &si, WEXITED | WNOHANG);
+    printf("waitid WNOHANG, no children: %d errno %d\n", r, errno);
+    errno = 0;
+    r = wait(&st);
+    printf("wait with no children: %d errno %d\n", r, errno);
+    errno = 0;
+    r = waitid(P_ALL, 0, &si, 0);
+    printf("waitid bad options: %d errno %d\n", r, errno);
 
     // SIGCHLD with its siginfo.
     struct sigaction sa = {0};
@@ -157,7 +170,9 @@ int main(void) {
     signal(SIGCHLD, SIG_IGN);
     c = fork();
     if (c == 0) _exit(0);
-    printf("SIG_IGN wait: %d errno %d\n", waitpid(c, &st, 0), errno);
+    errno = 0;
+    r = waitpid(c, &st, 0);
+    printf("SIG_IGN wait: %d errno %d\n", r, errno);
     signal(SIGCHLD, SIG_DFL);
 
     // Process groups and sessions.
