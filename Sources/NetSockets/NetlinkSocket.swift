@@ -292,21 +292,6 @@ final class NetlinkRouteSocket: SocketHandle, @unchecked Sendable {
         return m
     }
 
-    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
-        var b = buffer
-        return try withUnsafePointer(to: &b) { p throws(Errno) in
-            try receive(into: UnsafeBufferPointer(start: p, count: 1), flags: [], nonBlocking: nonBlocking,
-                        wantAddress: false, controlCapacity: 0).count
-        }
-    }
-
-    func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
-        var b = buffer
-        return try withUnsafePointer(to: &b) { p throws(Errno) in
-            try send(UnsafeBufferPointer(start: p, count: 1), to: nil, control: [], flags: [], nonBlocking: nonBlocking)
-        }
-    }
-
     // MARK: options, readiness, close
 
     func setOption(level: Int32, name: Int32, value: UnsafeRawBufferPointer) throws(Errno) {

@@ -239,6 +239,21 @@ public protocol SocketHandle: FileHandle {
 
 extension SocketHandle {
     public var isSeekable: Bool { false }
+
+    /// read(2) on a socket: a receive into one buffer with no flags.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        try withUnsafePointer(to: buffer) { (b: UnsafePointer<UnsafeMutableRawBufferPointer>) throws(Errno) -> Int in
+            try receive(into: UnsafeBufferPointer(start: b, count: 1), flags: [], nonBlocking: nonBlocking,
+                        wantAddress: false, controlCapacity: 0).count
+        }
+    }
+
+    /// write(2) on a socket: a send of one buffer with no flags.
+    public func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        try withUnsafePointer(to: buffer) { (b: UnsafePointer<UnsafeRawBufferPointer>) throws(Errno) -> Int in
+            try send(UnsafeBufferPointer(start: b, count: 1), to: nil, control: [], flags: [], nonBlocking: nonBlocking)
+        }
+    }
     public var copiesInKernel: Bool { false }
     public func deviceControl(request: UInt64, argument: UInt64) throws(Errno) -> Int64 { throw .inappropriateIOCTLForDevice }
 }

@@ -172,12 +172,6 @@ final class HostSocket: SocketHandle, @unchecked Sendable {
         return Int(r)
     }
 
-    func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
-        try withUnsafePointer(to: buffer) { (b: UnsafePointer<UnsafeRawBufferPointer>) throws(Errno) -> Int in
-            try send(UnsafeBufferPointer(start: b, count: 1), to: nil, control: [], flags: [], nonBlocking: nonBlocking)
-        }
-    }
-
     func size() throws(Errno) -> Int64 { 0 }
 
     var readiness: Readiness {

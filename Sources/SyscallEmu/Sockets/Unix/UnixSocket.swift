@@ -130,21 +130,6 @@ final class UnixSocket: SocketHandle, @unchecked Sendable {
 
     var isSeekable: Bool { false }
 
-    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
-        try withUnsafeTemporaryAllocation(of: UnsafeMutableRawBufferPointer.self, capacity: 1) { list throws(Errno) -> Int in
-            list[0] = buffer
-            return try receive(into: UnsafeBufferPointer(list), flags: [], nonBlocking: nonBlocking,
-                               wantAddress: false, controlCapacity: 0).count
-        }
-    }
-
-    func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
-        try withUnsafeTemporaryAllocation(of: UnsafeRawBufferPointer.self, capacity: 1) { list throws(Errno) -> Int in
-            list[0] = buffer
-            return try send(UnsafeBufferPointer(list), to: nil, control: [], flags: [], nonBlocking: nonBlocking)
-        }
-    }
-
     func size() throws(Errno) -> Int64 { 0 }
 
     var readiness: Readiness {
