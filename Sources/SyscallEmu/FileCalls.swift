@@ -411,18 +411,30 @@ extension Handlers {
         if let s = file.handle as? any SocketHandle { return try socketVectored(p, file, s, iov: f.a1, count: f.a2, write: write) }
         // The descriptor's mode before the count and the vector (Linux: EBADF even for 0 entries).
         guard write ? file.flags.canWrite : file.flags.canRead else { throw LinuxError(.EBADF) }
-        let count = Int(clamping: f.a2)
+        return try transferVector(file, iov: f.a1, count: f.a2, write: write, at: nil)
+    }
+
+    /// The iovec loop of readv/writev (`at` nil: the file's offset) and preadv/pwritev
+    /// (`at`: from there on): up to 1024 entries, each checked as it comes; a short
+    /// transfer ends the call, and an error after some bytes returns those bytes.
+    static func transferVector(_ file: OpenFile, iov: UInt64, count rawCount: UInt64, write: Bool, at offset: Int64?) throws(LinuxError) -> Int64 {
+        let count = Int(clamping: rawCount)
         guard count >= 0, count <= 1024 else { throw LinuxError(.EINVAL) }
         var total: Int64 = 0
         for i in 0..<count {
-            let base = try UserMemory.load(UInt64.self, at: f.a1 + UInt64(i * 16))
-            let len = try UserMemory.load(UInt64.self, at: f.a1 + UInt64(i * 16 + 8))
+            let base = try UserMemory.load(UInt64.self, at: iov + UInt64(i * 16))
+            let len = try UserMemory.load(UInt64.self, at: iov + UInt64(i * 16 + 8))
+            if offset != nil { guard Int64(bitPattern: len) >= 0 else { throw LinuxError(.EINVAL) } }
             if len == 0 { continue }
             let buf = try UserMemory.buffer(base, Int(clamping: len), for: write ? .read : .write, hostCopies: file.hostCopies)
+            let at = offset.map { $0 + total }
             let n: Int
             do {
                 n = try fsCall { () throws(Errno) -> Int in
-                    write ? try file.write(from: UnsafeRawBufferPointer(buf)) : try file.read(into: buf)
+                    if let at {
+                        return write ? try file.write(from: UnsafeRawBufferPointer(buf), at: at) : try file.read(into: buf, at: at)
+                    }
+                    return write ? try file.write(from: UnsafeRawBufferPointer(buf)) : try file.read(into: buf)
                 }
             } catch {
                 if total > 0 { return total }

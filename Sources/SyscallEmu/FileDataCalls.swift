@@ -155,29 +155,7 @@ extension Handlers {
         if write && flags & 0x10 != 0 {  // RWF_APPEND: at the end, whatever the offset
             offset = try fsCall { () throws(Errno) in try file.handle.size() }
         }
-        let count = Int(clamping: f.a2)
-        guard count >= 0, count <= 1024 else { throw LinuxError(.EINVAL) }
-        var total: Int64 = 0
-        for i in 0..<count {
-            let base = try UserMemory.load(UInt64.self, at: f.a1 + UInt64(i * 16))
-            let len = try UserMemory.load(UInt64.self, at: f.a1 + UInt64(i * 16 + 8))
-            guard Int64(bitPattern: len) >= 0 else { throw LinuxError(.EINVAL) }
-            if len == 0 { continue }
-            let buf = try UserMemory.buffer(base, Int(clamping: len), for: write ? .read : .write, hostCopies: file.hostCopies)
-            let at = offset + total
-            let n: Int
-            do {
-                n = try fsCall { () throws(Errno) -> Int in
-                    write ? try file.write(from: UnsafeRawBufferPointer(buf), at: at) : try file.read(into: buf, at: at)
-                }
-            } catch {
-                if total > 0 { return total }
-                throw error
-            }
-            total += Int64(n)
-            if n < buf.count { break }
-        }
-        return total
+        return try transferVector(file, iov: f.a1, count: f.a2, write: write, at: offset)  // FileCalls.swift
     }
 
     /// copy_file_range(2) between regular files, through the libOS (any file systems).
