@@ -13,8 +13,9 @@ public enum AuxType: UInt64, Sendable, CaseIterable {
 
 /// What the initial stack carries besides the strings.
 public struct StackParameters: Sendable {
-    public var arguments: [String]
-    public var environment: [String]
+    /// argv and envp as the kernel copies them: bytes (no NUL), not necessarily UTF-8.
+    public var arguments: [[UInt8]]
+    public var environment: [[UInt8]]
     /// AT_EXECFN: the path the program was executed by.
     public var executableName: String
     public var platform: String = "x86_64"
@@ -24,13 +25,20 @@ public struct StackParameters: Sendable {
     /// AT_RANDOM are filled in with the addresses of what this builder writes.
     public var auxiliary: [(AuxType, UInt64)]
 
-    public init(arguments: [String], environment: [String], executableName: String, randomBytes: [UInt8],
+    public init(arguments: [[UInt8]], environment: [[UInt8]], executableName: String, randomBytes: [UInt8],
                 auxiliary: [(AuxType, UInt64)]) {
         self.arguments = arguments
         self.environment = environment
         self.executableName = executableName
         self.randomBytes = randomBytes
         self.auxiliary = auxiliary
+    }
+
+    /// The same with argv and envp given as text (their UTF-8).
+    public init(arguments: [String], environment: [String], executableName: String, randomBytes: [UInt8],
+                auxiliary: [(AuxType, UInt64)]) {
+        self.init(arguments: arguments.map { Array($0.utf8) }, environment: environment.map { Array($0.utf8) },
+                  executableName: executableName, randomBytes: randomBytes, auxiliary: auxiliary)
     }
 }
 
@@ -41,8 +49,8 @@ public enum InitialStack {
     ///   - top: the end (exclusive) of writable memory, in this address space.
     ///   - limit: how many bytes below `top` may be used.
     public static func build(_ p: StackParameters, top: UInt64, limit: Int) throws(LoadError) -> UInt64 {
-        let stringBytes = p.arguments.reduce(0) { $0 + $1.utf8.count + 1 }
-            + p.environment.reduce(0) { $0 + $1.utf8.count + 1 }
+        let stringBytes = p.arguments.reduce(0) { $0 + $1.count + 1 }
+            + p.environment.reduce(0) { $0 + $1.count + 1 }
             + p.executableName.utf8.count + 1 + p.platform.utf8.count + 1 + 16
         let pointerBytes = (1 + p.arguments.count + 1 + p.environment.count + 1 + 2 * (p.auxiliary.count + 1)) * 8
         let needed = 8 + stringBytes + pointerBytes + 64
@@ -50,12 +58,12 @@ public enum InitialStack {
 
         var cursor = top - 8  // a NULL word at the very top, as Linux leaves
         store(cursor, UInt64(0))
-        func pushString(_ s: String) -> UInt64 {
-            let bytes = Array(s.utf8) + [0]
-            cursor -= UInt64(bytes.count)
-            write(cursor, bytes)
+        func pushString(_ s: [UInt8]) -> UInt64 {
+            cursor -= UInt64(s.count + 1)
+            write(cursor, s + [0])
             return cursor
         }
+        func pushString(_ s: String) -> UInt64 { pushString(Array(s.utf8)) }
         let execfn = pushString(p.executableName)
         // Environment strings sit above argument strings; each block is in order.
         var envPointers = [UInt64](repeating: 0, count: p.environment.count)

@@ -11,8 +11,8 @@ import Glibc
 public struct ResolvedProgram: Sendable {
     /// Path of the ELF file that will be mapped.
     public var path: String
-    /// argv after Linux's script rewriting.
-    public var arguments: [String]
+    /// argv after Linux's script rewriting, as bytes (no NUL, not necessarily UTF-8).
+    public var arguments: [[UInt8]]
     /// AT_EXECFN: the path originally executed (the script's, for a script).
     public var executableName: String
     public var elf: ELFFile
@@ -57,8 +57,13 @@ public enum Loader {
     /// Opens `path`, follows `#!` lines (Linux's argv rules, depth limit) and parses the
     /// ELF program and its PT_INTERP.
     public static func resolve(path: String, arguments: [String]) throws(LoadError) -> ResolvedProgram {
+        try resolve(path: path, argumentBytes: arguments.map { Array($0.utf8) })
+    }
+
+    /// ``resolve(path:arguments:)`` with argv as the kernel passes it: bytes, kept exactly.
+    public static func resolve(path: String, argumentBytes arguments: [[UInt8]]) throws(LoadError) -> ResolvedProgram {
         var current = path
-        var argv = arguments.isEmpty ? [path] : arguments
+        var argv = arguments.isEmpty ? [Array(path.utf8)] : arguments
         for depth in 0...maxScriptDepth {
             try checkExecutable(current)
             let file = try HostFile(path: current)
@@ -67,9 +72,9 @@ public enum Loader {
                 guard depth < maxScriptDepth else { throw .scriptDepthExceeded(path: path) }
                 // Linux: drop argv[0], then push the script path, the optional argument
                 // and the interpreter in front.
-                var next = [line.interpreter]
-                if let a = line.argument { next.append(a) }
-                next.append(current)
+                var next = [Array(line.interpreter.utf8)]
+                if let a = line.argument { next.append(Array(a.utf8)) }
+                next.append(Array(current.utf8))
                 next.append(contentsOf: argv.dropFirst())
                 argv = next
                 current = line.interpreter
@@ -100,6 +105,11 @@ public enum Loader {
     ///   - environment: envp, as "NAME=value" strings.
     ///   - vdso: AT_SYSINFO_EHDR; nil passes this process's own vDSO.
     public static func map(_ program: ResolvedProgram, environment: [String], vdso: UInt64? = nil) throws(LoadError) -> ReadyProgram {
+        try map(program, environmentBytes: environment.map { Array($0.utf8) }, vdso: vdso)
+    }
+
+    /// ``map(_:environment:vdso:)`` with envp as the kernel passes it: bytes, kept exactly.
+    public static func map(_ program: ResolvedProgram, environmentBytes environment: [[UInt8]], vdso: UInt64? = nil) throws(LoadError) -> ReadyProgram {
         let mainFile = try HostFile(path: program.path)
         let main = try Mapper.map(program.elf, file: mainFile)
         var interpImage: MappedImage?

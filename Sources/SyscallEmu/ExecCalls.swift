@@ -36,16 +36,17 @@ extension Handlers {
         }
     }
 
-    /// A NULL-terminated array of string pointers (argv, envp).
-    static func stringArray(_ address: UInt64, budget: inout Int) throws(LinuxError) -> [String] {
-        var out: [String] = []
+    /// A NULL-terminated array of string pointers (argv, envp), each string's bytes kept
+    /// exactly (they need not be UTF-8).
+    static func stringArray(_ address: UInt64, budget: inout Int) throws(LinuxError) -> [[UInt8]] {
+        var out: [[UInt8]] = []
         if address == 0 { return out }
         var i: UInt64 = 0
         while true {
             let ptr = try UserMemory.load(UInt64.self, at: address + 8 * i)
             if ptr == 0 { return out }
-            let s = try UserMemory.string(ptr, limit: 128 * 1024)  // MAX_ARG_STRLEN
-            budget -= s.utf8.count + 1 + 8
+            let s = try UserMemory.cStringBytes(ptr, limit: 128 * 1024)  // MAX_ARG_STRLEN
+            budget -= s.count + 1 + 8
             guard budget >= 0, out.count < maxArgumentStrings else { throw LinuxError(.E2BIG) }
             out.append(s)
             i += 1
@@ -64,7 +65,7 @@ extension Handlers {
         if location.node.kind == .directory { throw LinuxError(.EACCES) }
         if location.node.kind == .symlink { throw LinuxError(.ELOOP) }
         let resolved: ResolvedProgram
-        do { resolved = try Loader.resolve(path: location.path, arguments: arguments) } catch {
+        do { resolved = try Loader.resolve(path: location.path, argumentBytes: arguments) } catch {
             throw LinuxError(error.errno)
         }
 
@@ -78,7 +79,7 @@ extension Handlers {
         cj_rewrite_forget_redirects()
         p.programBreak.release()
         let ready: ReadyProgram
-        do { ready = try Loader.map(resolved, environment: environment) } catch {
+        do { ready = try Loader.map(resolved, environmentBytes: environment) } catch {
             // Nothing to return to: the process dies as Linux kills it after this point.
             Dispatcher.log("junction: execve \(resolved.path): \(error) after the old program was gone")
             p.signals.terminate(by: SIGSEGV)

@@ -118,6 +118,17 @@ public enum UserMemory {
         return String(pathBytes: UnsafeBufferPointer(start: p, count: Int(n)))
     }
 
+    /// The bytes of a NUL-terminated string of at most `limit` bytes, exactly as they are
+    /// (argv and envp: not a file name, not necessarily UTF-8); E2BIG past the limit.
+    public static func cStringBytes(_ address: UInt64, limit: Int) throws(LinuxError) -> [UInt8] {
+        guard isPlausible(address) else { throw LinuxError(.EFAULT) }
+        let n = cj_user_strnlen(UInt(address), limit)
+        if n < 0 { throw LinuxError(.EFAULT) }
+        if n >= limit { throw LinuxError(.E2BIG) }
+        guard isApplication(address, Int(n) + 1) else { throw LinuxError(.EFAULT) }
+        return Array(UnsafeBufferPointer(start: UnsafePointer<UInt8>(bitPattern: UInt(address))!, count: Int(n)))
+    }
+
     public static func store<T>(_ value: T, at address: UInt64) throws(LinuxError) {
         try pointer(address, MemoryLayout<T>.size, for: .write).storeBytes(of: value, as: T.self)
     }

@@ -268,9 +268,9 @@ public final class LinuxProcess: @unchecked Sendable {
     public let addressSpace = AddressSpace()
     /// Who makes sockets, by family (SocketHandle.swift); LibOS fills it.
     public let sockets = SocketProviders()
-    /// What /proc/self/cmdline and environ show.
-    public var commandLine: [String] = []
-    public var environment: [String] = []
+    /// What /proc/self/cmdline and environ show: argv and envp's bytes, as execve got them.
+    public var commandLine: [[UInt8]] = []
+    public var environment: [[UInt8]] = []
     /// Identity, scheduling, host name and timer state (CompatibilityCalls.swift).
     let compat = CompatibilityState()
 

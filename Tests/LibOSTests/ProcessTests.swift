@@ -57,6 +57,11 @@ struct ProcessTests {
         try Junction.same(try Junction.compile("processes", flags, as: "processes-\(variant)"), [])
     }
 
+    @Test("execve passes argv and envp as bytes: 0x80-0xff, invalid and valid UTF-8 reach the stack, /proc/self/cmdline and environ exactly")
+    func execArgumentBytes() throws {
+        try Junction.same(try Junction.compile("exec_bytes", [], as: "exec_bytes"), [])
+    }
+
     @Test("python3 subprocess and os.fork: check_output, Popen with pipes both ways, a timeout, kill, waitpid",
           .enabled(if: python, "no python3"))
     func pythonSubprocess() throws {
