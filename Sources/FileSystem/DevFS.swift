@@ -1,5 +1,6 @@
-// DevFS.swift: /dev: null, zero, full, random, urandom, tty, ptmx, and the standard streams
-// (stdin, stdout, stderr) passed through to host descriptors.
+// DevFS.swift: /dev: null, zero, full, random, urandom, tty, ptmx; stdin, stdout, stderr
+// and fd are symlinks into /proc/self/fd as on Linux (so they are the process's own
+// descriptors); the host's standard streams the instance starts with are opened here.
 import CUThreads
 import SystemPackage
 
@@ -14,13 +15,20 @@ public final class DevFS: FileSystemInstance, @unchecked Sendable {
     private var directory: DevDirectory!
 
     /// - Parameters:
-    ///   - standardStreams: host descriptors behind /dev/stdin, stdout, stderr.
+    ///   - standardStreams: the host descriptors ``standardStream(_:)`` opens.
     ///   - mountPoints: empty directories to mount other file systems on (e.g. "shm").
     public init(standardStreams: [Int32] = [0, 1, 2], mountPoints: [String] = []) {
         directory = DevDirectory(fs: self, streams: standardStreams, mountPoints: mountPoints)
     }
 
     public var root: any Node { directory }
+
+    /// The host's standard stream `index` (0, 1, 2) as the location the instance opens
+    /// its descriptors 0, 1 and 2 from; nil past the streams given.
+    public func standardStream(_ index: Int) -> Location? {
+        guard directory.streams.indices.contains(index) else { return nil }
+        return Location(node: directory.streams[index], path: "/dev/" + ["stdin", "stdout", "stderr"][index])
+    }
 }
 
 final class DevDirectory: Node, @unchecked Sendable {
@@ -29,9 +37,17 @@ final class DevDirectory: Node, @unchecked Sendable {
     let created = Timespec.now
     /// Empty directories (mount points), by name.
     let subdirectories: [(String, DevMountPoint)]
+    /// Symlinks into /proc/self/fd.
+    let links: [(String, DevLink)]
+    /// The host's standard streams (no name: /dev/stdin is a link to /proc/self/fd/0).
+    let streams: [DevNode]
 
     init(fs: DevFS, streams: [Int32], mountPoints: [String] = []) {
         self.fs = fs
+        links = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")]
+            .enumerated().map { ($0.element.0, DevLink(fs: fs, inode: 200 + UInt64($0.offset), target: $0.element.1)) }
+        self.streams = streams.prefix(3).enumerated().map { DevNode(fs: fs, device: .stream($0.element), inode: 300 + UInt64($0.offset),
+                                                                    rdev: 136 << 8 | UInt64($0.offset)) }
         subdirectories = mountPoints.enumerated().map { ($0.element, DevMountPoint(fs: fs, inode: 100 + UInt64($0.offset))) }
         var e: [(String, DevNode)] = []
         var ino: UInt64 = 10
@@ -46,9 +62,6 @@ final class DevDirectory: Node, @unchecked Sendable {
         add("urandom", .random, 1, 9)
         add("tty", .tty, 5, 0)
         add("ptmx", .ptmx, 5, 2)
-        for (i, name) in ["stdin", "stdout", "stderr"].enumerated() where i < streams.count {
-            add(name, .stream(streams[i]), 136, UInt64(i))
-        }
         entries = e
     }
 
@@ -70,12 +83,13 @@ final class DevDirectory: Node, @unchecked Sendable {
     func lookup(_ name: String) throws(Errno) -> any Node {
         if name == "." || name == ".." { return self }
         if let d = subdirectories.first(where: { $0.0 == name })?.1 { return d }
+        if let l = links.first(where: { $0.0 == name })?.1 { return l }
         guard let n = entries.first(where: { $0.0 == name })?.1 else { throw .noSuchFileOrDirectory }
         return n
     }
 
     func create(_ name: String, kind: NodeKind, mode: UInt32, credentials: Credentials) throws(Errno) -> any Node {
-        if entries.contains(where: { $0.0 == name }) { throw .fileExists }
+        if entries.contains(where: { $0.0 == name }) || links.contains(where: { $0.0 == name }) { throw .fileExists }
         throw .notPermitted
     }
 
@@ -87,6 +101,10 @@ final class DevDirectory: Node, @unchecked Sendable {
         }
         for (i, (name, node)) in subdirectories.enumerated() {
             all.append(DirectoryEntry(name: name, inode: node.inode, kind: .directory, nextCookie: Int64(entries.count + i + 3)))
+        }
+        for (i, (name, node)) in links.enumerated() {
+            all.append(DirectoryEntry(name: name, inode: node.inode, kind: .symlink,
+                                      nextCookie: Int64(entries.count + subdirectories.count + i + 3)))
         }
         for e in all where e.nextCookie > cookie { if !body(e) { return } }
     }
@@ -123,6 +141,39 @@ final class DevMountPoint: Node, @unchecked Sendable {
     func lookup(_ name: String) throws(Errno) -> any Node { throw .noSuchFileOrDirectory }
     func readDirectory(after cookie: Int64, _ body: (DirectoryEntry) -> Bool) throws(Errno) {}
     func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle { DirectoryHandle() }
+}
+
+/// /dev/fd, /dev/stdin, /dev/stdout, /dev/stderr: symlinks into /proc/self/fd.
+final class DevLink: Node, @unchecked Sendable {
+    unowned let fs: DevFS
+    let inode: UInt64
+    let target: String
+    let created = Timespec.now
+
+    init(fs: DevFS, inode: UInt64, target: String) {
+        self.fs = fs
+        self.inode = inode
+        self.target = target
+    }
+
+    var fileSystem: any FileSystemInstance { fs }
+    var kind: NodeKind { .symlink }
+
+    func status() throws(Errno) -> FileStatus {
+        var st = FileStatus()
+        st.device = fs.deviceID
+        st.inode = inode
+        st.mode = NodeKind.symlink.modeBits | 0o777
+        st.size = Int64(target.utf8.count)
+        st.linkCount = 1
+        st.accessTime = created
+        st.modificationTime = created
+        st.changeTime = created
+        return st
+    }
+
+    func readLink() throws(Errno) -> String { target }
+    func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle { throw .tooManySymbolicLinkLevels }
 }
 
 final class DevNode: Node, @unchecked Sendable {
@@ -275,4 +326,7 @@ public final class HostDescriptorHandle: FileHandle, @unchecked Sendable {
     public func sync() throws(Errno) { if isFile && fsync(fd) != 0 { throw Errno(rawValue: errno) } }
     public func close() { if owned { Glibc.close(fd) } }
     public var hostDescriptor: Int32? { fd }
+    public func reopen(_ flags: OpenFlags) throws(Errno) -> (any FileHandle)? {
+        HostDescriptorHandle(fd: try HostFS.reopen(fd, flags), owned: true)
+    }
 }

@@ -73,6 +73,9 @@ public final class FileSystemContext: @unchecked Sendable {
                     // link creates its target, as in Linux.
                     symlinkBudget -= 1
                     if symlinkBudget < 0 { throw .tooManySymbolicLinkLevels }
+                    if let magic = existing.node as? MagicLink, let file = magic.openFile() {
+                        return try reopen(file, flags: flags)
+                    }
                     var target = try existing.node.readLink()
                     if target.isEmpty { throw .noSuchFileOrDirectory }
                     if trailing && !target.hasSuffix("/") { target += "/" }
@@ -105,6 +108,29 @@ public final class FileSystemContext: @unchecked Sendable {
         }
         let handle = try target.node.open(flags)
         if flags.contains(.truncate) && kind == .regular && !created {
+            try handle.truncate(to: 0)
+            FileSystemEvents.post(target, FileEvent.modify)
+        }
+        return OpenFile(location: target, handle: handle, flags: flags)
+    }
+
+    /// Opening /proc/self/fd/N (and /dev/stdin, /dev/fd/N through it): Linux opens the
+    /// object the descriptor refers to again, with `flags`: the same pipe; a new open
+    /// file description of the same file, even unlinked; ENXIO for a socket or an
+    /// anonymous inode (eventfd, epoll), whose nodes cannot be opened.
+    public func reopen(_ file: OpenFile, flags: OpenFlags) throws(Errno) -> OpenFile {
+        let target = file.location
+        let kind = target.node.kind
+        if flags.contains(.directory) && kind != .directory { throw .notDirectory }
+        if flags.contains(.path) { return OpenFile(location: target, handle: PathHandle(), flags: flags) }
+        if kind == .directory && (flags.canWrite || flags.contains(.create) || flags.contains(.truncate)) { throw .isDirectory }
+        var want: Credentials.Access = []
+        if flags.canRead { want.insert(.read) }
+        if flags.canWrite || flags.contains(.truncate) { want.insert(.write) }
+        try requireAccess(want, target)
+        let handle: any FileHandle
+        if let again = try file.handle.reopen(flags) { handle = again } else { handle = try target.node.open(flags) }
+        if flags.contains(.truncate) && kind == .regular {
             try handle.truncate(to: 0)
             FileSystemEvents.post(target, FileEvent.modify)
         }

@@ -101,6 +101,22 @@ public final class HostFS: FileSystemInstance, @unchecked Sendable {
         _ = io.perform({ cju_prep_close($0, fd, $1) }, direct: { close(fd) == 0 ? 0 : -errno })
     }
 
+    /// The open flags the host gets: the VFS has resolved symlinks and applied O_CREAT,
+    /// O_EXCL and O_TRUNC itself.
+    static func passedFlags(_ flags: OpenFlags) -> Int32 {
+        flags.rawValue & (OpenFlags.readWrite.rawValue | OpenFlags.writeOnly.rawValue
+            | OpenFlags.append.rawValue | OpenFlags.nonBlocking.rawValue | OpenFlags.dataSync.rawValue
+            | OpenFlags.directory.rawValue | O_SYNC | 0o40000 /* O_DIRECT */ | 0o1000000 /* O_NOATIME */)
+    }
+
+    /// A new host open file description of the object host descriptor `fd` refers to,
+    /// with `flags` (the host's /proc/self/fd/N, which reopens it as Linux does).
+    public static func reopen(_ fd: Int32, _ flags: OpenFlags) throws(Errno) -> Int32 {
+        let r = Glibc.open("/proc/self/fd/\(fd)", passedFlags(flags) | O_CLOEXEC | O_NOCTTY)
+        guard r >= 0 else { throw Errno(rawValue: errno) }
+        return r
+    }
+
     static func check(_ r: Int32) throws(Errno) {
         if r < 0 { throw Errno(rawValue: -r) }
     }
@@ -273,11 +289,7 @@ final class HostNode: Node, @unchecked Sendable {
 
     func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle {
         if kind == .fifo { return try openFIFO(flags) }  // HostFIFO.swift
-        // The VFS has resolved symlinks and applied O_CREAT/O_EXCL/O_TRUNC itself.
-        let passed = flags.rawValue & (OpenFlags.readWrite.rawValue | OpenFlags.writeOnly.rawValue
-            | OpenFlags.append.rawValue | OpenFlags.nonBlocking.rawValue | OpenFlags.dataSync.rawValue
-            | OpenFlags.directory.rawValue | O_SYNC | 0o40000 /* O_DIRECT */ | 0o1000000 /* O_NOATIME */)
-        let fd = fs.openAt(path, passed | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0)
+        let fd = fs.openAt(path, HostFS.passedFlags(flags) | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0)
         try HostFS.check(fd)
         if kind == .directory { return HostDirectoryHandle(fs: fs, fd: fd) }
         // A terminal or other character device (/dev/pts/N) is a stream, not positional.
@@ -338,6 +350,7 @@ final class HostFileHandle: FileHandle, @unchecked Sendable {
 
     func close() { fs.closeFD(fd) }
     var hostDescriptor: Int32? { fd }
+    func reopen(_ flags: OpenFlags) throws(Errno) -> (any FileHandle)? { HostFileHandle(fs: fs, fd: try HostFS.reopen(fd, flags)) }
 }
 
 /// An open host directory (read through getdents on the node).

@@ -94,6 +94,10 @@ public protocol FileHandle: AnyObject, Sendable {
     var keepsOffset: Bool { get }
     /// lseek(2) on a handle that keeps its own offset.
     func seek(_ offset: Int64, whence: Int32) throws(Errno) -> Int64
+    /// Opening /proc/self/fd/N of a description with this handle: a new handle on the
+    /// same object with `flags` (the same pipe, a new host description of the same
+    /// file). nil: the node behind the description is opened again instead.
+    func reopen(_ flags: OpenFlags) throws(Errno) -> (any FileHandle)?
 }
 
 extension FileHandle {
@@ -107,6 +111,7 @@ extension FileHandle {
     public var hostDescriptor: Int32? { nil }
     public var keepsOffset: Bool { false }
     public func seek(_ offset: Int64, whence: Int32) throws(Errno) -> Int64 { throw .illegalSeek }
+    public func reopen(_ flags: OpenFlags) throws(Errno) -> (any FileHandle)? { nil }
 }
 
 /// Readiness observers for handles whose readiness changes (pipes, devices).

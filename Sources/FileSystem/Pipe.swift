@@ -310,6 +310,29 @@ extension Pipe {
         return true
     }
 
+    /// Opening /proc/self/fd/N of one of the pipe's ends: a new end by `flags`, as Linux's
+    /// fifo_open on the pipe's inode. A pipe in the host kernel is opened again there
+    /// (never waiting), as a pipe of its own in host mode.
+    func reopenEnd(_ flags: OpenFlags) throws(Errno) -> any FileHandle {
+        guard isHost else { return try openEnd(flags) }
+        let fd = lock.withLock { hostRead >= 0 ? hostRead : hostWrite }
+        guard fd >= 0 else { throw .noSuchAddressOrDevice }
+        let opened = Glibc.open("/proc/self/fd/\(fd)", flags.accessMode | O_NONBLOCK | O_CLOEXEC)
+        guard opened >= 0 else { throw Errno(rawValue: errno) }
+        let p = Pipe(capacity: 4096)
+        p.anonymous = true
+        let both = flags.accessMode == 2
+        p.lock.withLock {
+            if flags.canRead { p.readers = 1; p.hostRead = opened }
+            if flags.canWrite { p.writers = 1; p.hostWrite = both ? fcntl(opened, F_DUPFD_CLOEXEC, 0) : opened }
+            p.hostMode.store(true, ordering: .releasing)
+        }
+        if p.hostRead >= 0 { HostWatcher.shared.watch(p.hostRead) { [weak p] in p.map { $0.readObservers.notify($0.readReadiness) } } }
+        if p.hostWrite >= 0 { HostWatcher.shared.watch(p.hostWrite) { [weak p] in p.map { $0.writeObservers.notify($0.writeReadiness) } } }
+        if both { return PipeBothEnds(pipe: p) }
+        return flags.canRead ? PipeReadEnd(pipe: p) as any FileHandle : PipeWriteEnd(pipe: p)
+    }
+
     static func hostReadiness(_ fd: Int32, read: Bool) -> Readiness {
         guard fd >= 0 else { return [] }
         var p = pollfd(fd: fd, events: Int16(read ? POLLIN : POLLOUT), revents: 0)
@@ -381,6 +404,7 @@ public final class PipeReadEnd: FileHandle, @unchecked Sendable {
     init(pipe: Pipe) { self.pipe = pipe }
     /// Dropping the last reference closes the end too.
     deinit { close() }
+    public func reopen(_ flags: OpenFlags) throws(Errno) -> (any FileHandle)? { try pipe.reopenEnd(flags) }
     public var isSeekable: Bool { false }
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
         try pipe.read(into: buffer, nonBlocking: nonBlocking)
@@ -402,6 +426,7 @@ public final class PipeWriteEnd: FileHandle, @unchecked Sendable {
     init(pipe: Pipe) { self.pipe = pipe }
     /// Dropping the last reference closes the end too.
     deinit { close() }
+    public func reopen(_ flags: OpenFlags) throws(Errno) -> (any FileHandle)? { try pipe.reopenEnd(flags) }
     public var isSeekable: Bool { false }
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
         throw .badFileDescriptor
@@ -422,6 +447,7 @@ public final class PipeBothEnds: FileHandle, @unchecked Sendable {
     private let closed = Atomic<Bool>(false)
     init(pipe: Pipe) { self.pipe = pipe }
     deinit { close() }
+    public func reopen(_ flags: OpenFlags) throws(Errno) -> (any FileHandle)? { try pipe.reopenEnd(flags) }
     public var isSeekable: Bool { false }
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
         try pipe.read(into: buffer, nonBlocking: nonBlocking)

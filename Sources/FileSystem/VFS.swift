@@ -9,6 +9,13 @@ import SystemPackage
 public protocol MagicLink: Node {
     /// The object followed to; nil makes the VFS follow `readLink()` as a path.
     func linkedLocation() -> Location?
+    /// The open file description the link stands for (/proc/self/fd/N): opening the link
+    /// opens that file again (FileSystemContext.reopen), as Linux does.
+    func openFile() -> OpenFile?
+}
+
+extension MagicLink {
+    public func openFile() -> OpenFile? { nil }
 }
 
 public struct Location: Sendable {

@@ -188,6 +188,7 @@ public enum Instance {
 
         // File systems: the host root through io_uring, /dev, then the requested mounts.
         let fs: FileSystemContext
+        let devices: DevFS
         do throws(Errno) {
             let vfs = VFS(root: try HostFS(hostRoot: "/", io: HostIO(runtime: runtime)))
             // /dev/shm is the host's: POSIX shared memory and semaphores (sem_open) shared
@@ -195,7 +196,8 @@ public enum Instance {
             let hostShm = access("/dev/shm", W_OK) == 0
             // /dev/pts too: the slaves of the host's pseudo-terminals that /dev/ptmx gives.
             let hostPts = access("/dev/pts", X_OK) == 0
-            try vfs.mount(DevFS(mountPoints: (hostShm ? ["shm"] : []) + (hostPts ? ["pts"] : [])), at: "/dev")
+            devices = DevFS(mountPoints: (hostShm ? ["shm"] : []) + (hostPts ? ["pts"] : []))
+            try vfs.mount(devices, at: "/dev")
             if hostShm { try vfs.mount(HostFS(hostRoot: "/dev/shm", io: HostIO(runtime: runtime)), at: "/dev/shm") }
             if hostPts { try vfs.mount(HostFS(hostRoot: "/dev/pts", io: HostIO(runtime: runtime)), at: "/dev/pts") }
             // The working directory is taken before the requested mounts, so a mount
@@ -248,8 +250,8 @@ public enum Instance {
         }
         // comm is the name the program was started by (not the symlink's target).
         process.name = String(ready.program.path.split(separator: "/").last ?? "")
-        process.commandLine = command
-        process.environment = environment
+        process.commandLine = ready.program.arguments
+        process.environment = environment.map { Array($0.utf8) }
         // Sockets: the host kernel's for AF_INET/AF_INET6/AF_NETLINK; AF_UNIX is the instance's (below).
         process.sockets.set(HostSocketProvider(runtime: runtime), for: SocketConstants.AF_INET, SocketConstants.AF_INET6, SocketConstants.AF_NETLINK)
         for r in [ready.main.range, ready.interpreter?.range].compactMap({ $0 }) { process.addressSpace.add(r) }
@@ -267,7 +269,10 @@ public enum Instance {
             let kept: Int32 = O_ACCMODE | O_APPEND | O_NONBLOCK | 0o100000 /* O_LARGEFILE */ | O_DSYNC | 0o40000 /* O_DIRECT */ | 0o1000000 /* O_NOATIME */
             let flags = host >= 0 ? OpenFlags(rawValue: host & kept) : (fd == 0 ? OpenFlags() : .writeOnly)
             let file: OpenFile
-            do { file = try fs.open(path, flags: flags) } catch { throw .fileSystem("opening \(path)", error) }
+            do throws(Errno) {
+                guard let stream = devices.standardStream(Int(fd)) else { throw .noSuchFileOrDirectory }
+                file = OpenFile(location: stream, handle: try stream.node.open(flags), flags: flags)
+            } catch { throw .fileSystem("opening \(path)", error) }
             do { _ = try process.descriptors.install(file, closeOnExec: false) } catch {
                 throw .runtime("descriptor table: errno \(error.code)")
             }

@@ -56,8 +56,8 @@ public final class ProcFS: FileSystemInstance, @unchecked Sendable {
             ("maps", text(14) { p.addressSpace.mapsText(heap: p.programBreak.heap) }),
             ("status", text(15) { ProcFS.status(p) }),
             ("stat", text(16) { ProcFS.stat(p) }),
-            ("cmdline", ProcText(fs: self, inode: 17) { p.commandLine.flatMap { Array($0.utf8) + [0] } }),
-            ("environ", ProcText(fs: self, inode: 18) { p.environment.flatMap { Array($0.utf8) + [0] } }),
+            ("cmdline", ProcText(fs: self, inode: 17) { p.commandLine.flatMap { $0 + [0] } }),
+            ("environ", ProcText(fs: self, inode: 18) { p.environment.flatMap { $0 + [0] } }),
             ("comm", text(19) { p.name + "\n" }),
             ("mounts", text(20) { ProcFS.mounts(p) }),
             ("net", netDirectory()),
@@ -83,7 +83,8 @@ public final class ProcFS: FileSystemInstance, @unchecked Sendable {
                 guard let flags = file?.flags else { return 0o500 }
                 return (flags.canRead ? 0o400 : 0) | (flags.canWrite ? 0o200 : 0) | 0o100
             }
-            return (String(fd), ProcLink(fs: self, inode: 1000 + UInt64(fd), object: { location }, openMode: mode) { target } as any Node)
+            return (String(fd), ProcLink(fs: self, inode: 1000 + UInt64(fd), object: { location }, openMode: mode,
+                                         file: { [weak file] in file }) { target } as any Node)
         }
     }
 
@@ -236,17 +237,21 @@ final class ProcLink: MagicLink, @unchecked Sendable {
     let object: (@Sendable () -> Location?)?
     /// fd/N links: the permission bits say how the file is open (r-x, -wx, rwx), size 64.
     let openMode: (@Sendable () -> UInt32)?
+    /// fd/N links: the open file description, which opening the link opens again.
+    let file: (@Sendable () -> OpenFile?)?
 
     init(fs: ProcFS, inode: UInt64, object: (@Sendable () -> Location?)? = nil, openMode: (@Sendable () -> UInt32)? = nil,
-         target: @escaping @Sendable () -> String) {
+         file: (@Sendable () -> OpenFile?)? = nil, target: @escaping @Sendable () -> String) {
         self.fs = fs
         self.inode = inode
         self.target = target
         self.object = object
         self.openMode = openMode
+        self.file = file
     }
 
     func linkedLocation() -> Location? { object?() }
+    func openFile() -> OpenFile? { file?() }
 
     var fileSystem: any FileSystemInstance { fs }
     var kind: NodeKind { .symlink }
