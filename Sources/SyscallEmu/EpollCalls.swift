@@ -135,6 +135,16 @@ final class EventPoll: FileHandle, @unchecked Sendable {
     /// registrations that are reported.
     func collect(max: Int, consume: Bool) -> [(UInt32, UInt64)] {
         let snapshot = lock.withLock { Array(items) }
+        if consume {
+            // Host sockets learn of events when a kthread drains their host epoll: take
+            // what the host has now, so edges the kernel saw are not reported late.
+            var drained: [ObjectIdentifier] = []
+            for (_, item) in snapshot where item.events & Self.epollET != 0 {
+                guard let r = (item.handle as? HostSocket)?.eventReactor, !drained.contains(ObjectIdentifier(r)) else { continue }
+                drained.append(ObjectIdentifier(r))
+                r.drain()
+            }
+        }
         var out: [(UInt32, UInt64)] = []
         var gone: [Key] = []
         for (key, item) in snapshot {

@@ -44,6 +44,15 @@ struct SocketTests {
         #expect(one == native)
     }
 
+    @Test("edge-triggered epoll on a loopback TCP pair: data's arrival is an edge that reports IN and OUT, EPOLL_CTL_MOD re-arms (CPython's test_control_and_wait)",
+          arguments: [["--kthreads", "1"], ["--kthreads", "2"]])
+    func epollEdges(_ options: [String]) throws {
+        let prog = try Junction.compile("epoll_edges", [], as: "epoll_edges")
+        let native = try Junction.run(prog, [])
+        let ours = try Junction.run(Junction.binary, options + ["--", prog])
+        #expect(ours == native, "native:\n\(native)\njunction:\n\(ours)")
+    }
+
     @Test("interface ioctls on any family: if_nametoindex and if_nameindex (glibc asks on AF_UNIX)", .enabled(if: hasPython))
     func interfaceQueriesOnUnixSockets() throws {
         let script = """

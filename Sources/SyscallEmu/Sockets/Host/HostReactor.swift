@@ -90,6 +90,10 @@ final class HostReactor: @unchecked Sendable {
 
     let epfd: Int32
     private let lock = FSLock()
+    /// Held while events taken from the host are handed out: a drain waits for a
+    /// delivery in flight on another kthread, so it never returns before events the
+    /// host had already given out reached their sockets.
+    private let delivery = FSLock()
     private var sockets: [UInt64: HostReadiness] = [:]
     private let registered = Atomic<Int>(0)
     /// Touched only by the owning kthread's hook.
@@ -128,14 +132,25 @@ final class HostReactor: @unchecked Sendable {
         let now = cj_monotonic_ns()
         if now - lastPoll < Self.pollInterval { return 0 }
         lastPoll = now
-        return withUnsafeTemporaryAllocation(of: epoll_event.self, capacity: Int(Self.batch)) { events -> Int in
-            let n = epoll_wait(epfd, events.baseAddress, Self.batch, 0)
-            if n <= 0 { return 0 }
-            for i in 0..<Int(n) {
-                let id = events[i].data.u64, bits = events[i].events
-                if let r = lock.withLock({ sockets[id] }) { r.event(bits) }
+        return drain()
+    }
+
+    /// Takes the events that came now, from any thread of this process (an epoll_wait of
+    /// the instance with edge-triggered host sockets, so an edge the host kernel has
+    /// already seen is reported at once, as Linux's wakeup would be).
+    @discardableResult
+    func drain() -> Int {
+        guard isThisProcess, registered.load(ordering: .relaxed) > 0 else { return 0 }
+        return delivery.withLock {
+            withUnsafeTemporaryAllocation(of: epoll_event.self, capacity: Int(Self.batch)) { events -> Int in
+                let n = epoll_wait(epfd, events.baseAddress, Self.batch, 0)
+                if n <= 0 { return 0 }
+                for i in 0..<Int(n) {
+                    let id = events[i].data.u64, bits = events[i].events
+                    if let r = lock.withLock({ sockets[id] }) { r.event(bits) }
+                }
+                return Int(n)
             }
-            return Int(n)
         }
     }
 }

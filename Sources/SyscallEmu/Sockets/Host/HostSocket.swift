@@ -157,6 +157,9 @@ final class HostSocket: SocketHandle, @unchecked Sendable {
     }
 
     /// poll(2) with no wait: what the socket is ready for now.
+    /// The reactor that reports this socket's events (nil: waits use poll(2)).
+    var eventReactor: HostReactor? { reactor }
+
     private func pollNow(_ events: Int16) -> UInt32 {
         var p = pollfd(fd: fd, events: events, revents: 0)
         let r = withUnsafeMutablePointer(to: &p) { cj_host_syscall(7, HostCall.address($0), 1, 0, 0, 0, 0) }
