@@ -300,7 +300,17 @@ public final class HostDescriptorHandle: FileHandle, @unchecked Sendable {
         guard ftruncate(fd, off_t(size)) == 0 else { throw Errno(rawValue: errno) }
     }
 
+    /// A non-blocking read or write on a stream: EAGAIN unless the host says it is ready
+    /// (the host description may be blocking, and is shared: O_NONBLOCK and FIONBIO set
+    /// on this descriptor stay the libOS's, as a terminal's master read after FIONBIO).
+    private func wouldBlock(_ events: Int16, nonBlocking: Bool) -> Bool {
+        guard nonBlocking && !isFile else { return false }
+        var p = pollfd(fd: fd, events: events, revents: 0)
+        return Glibc.poll(&p, 1, 0) == 0
+    }
+
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        if wouldBlock(Int16(POLLIN), nonBlocking: nonBlocking) { throw .wouldBlock }
         while true {
             let n = isFile && offset >= 0 ? Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
                                           : Glibc.read(fd, buffer.baseAddress, buffer.count)
@@ -310,6 +320,7 @@ public final class HostDescriptorHandle: FileHandle, @unchecked Sendable {
     }
 
     public func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
+        if wouldBlock(Int16(POLLOUT), nonBlocking: nonBlocking) { throw .wouldBlock }
         while true {
             let n = isFile && offset >= 0 ? Glibc.pwrite(fd, buffer.baseAddress, buffer.count, off_t(offset))
                                           : Glibc.write(fd, buffer.baseAddress, buffer.count)

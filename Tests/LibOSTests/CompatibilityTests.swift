@@ -70,6 +70,12 @@ struct CompatibilityTests {
         #expect(ours.stdout.contains("Tests result: SUCCESS"))
     }
 
+    @Test("a pseudo-terminal master made non-blocking by FIONBIO or O_NONBLOCK reads EAGAIN when empty (test_pty's test_openpty hung)",
+          .enabled(if: FileManager.default.isReadableFile(atPath: "/dev/ptmx"), "no /dev/ptmx"))
+    func nonBlockingTerminal() throws {
+        try Junction.same(try Junction.compile("pty_nonblock", [], as: "pty_nonblock"), [])
+    }
+
     @Test("terminal ioctls on a pseudo-terminal (python3's pty.spawn around both runs)",
           .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")))
     func terminal() throws {
