@@ -33,8 +33,6 @@ struct ProcessTests {
     static let bash = FileManager.default.isExecutableFile(atPath: "/bin/bash")
     static let gcc = FileManager.default.isExecutableFile(atPath: "/usr/bin/gcc")
     static let make = FileManager.default.isExecutableFile(atPath: "/usr/bin/make")
-    /// Runs that are known to hang now and then on a loaded machine (see the report).
-    static let long = ProcessInfo.processInfo.environment["JUNCTION_LONG_TESTS"] == "1"
 
     @Test("busybox sh: pipelines, $(...), subshells, & and wait, traps, xargs, a shared file offset")
     func busyboxShell() throws {
@@ -69,8 +67,7 @@ struct ProcessTests {
     }
 
     @Test("python3 multiprocessing with the fork context: a Pool and a Process with a Queue",
-          .enabled(if: python, "no python3"),
-          .enabled(if: long, "hung once under heavy load (a Pool's parent waiting after its workers were gone): JUNCTION_LONG_TESTS=1"))
+          .enabled(if: python, "no python3"))
     func pythonMultiprocessing() throws {
         try Junction.same("/usr/bin/python3", [testProgramsDirectory.appendingPathComponent("multiprocessing_fork.py").path])
     }
