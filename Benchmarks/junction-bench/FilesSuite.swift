@@ -35,11 +35,11 @@ struct FilesSuite: ParsableCommand {
             }
             fsync(fd)
             close(fd)
-            let hostfs = try hostFSRandomReads(dir: dir, perWorker: perWorker)
-            let pthreads = pthreadRandomReads(path: path, threads: Self.workers, perThread: perWorker)
-            let single = pthreadRandomReads(path: path, threads: 1, perThread: total)
+            let hostfs = try repeated(3) { try hostFSRandomReads(dir: dir, perWorker: perWorker) }
+            let pthreads = repeated(3) { pthreadRandomReads(path: path, threads: Self.workers, perThread: perWorker) }
+            let single = repeated(3) { pthreadRandomReads(path: path, threads: 1, perThread: total) }
             results.append(BenchResult(name: "4 KiB random reads, 64 uthreads via HostFS (io_uring, 2 kthreads)",
-                                       unit: "reads/s", value: hostfs,
+                                       unit: "reads/s", spread: hostfs,
                                        peers: ["kernel: 64 pthreads pread": pthreads, "kernel: 1 thread pread": single],
                                        lowerIsBetter: false))
         }
@@ -49,18 +49,18 @@ struct FilesSuite: ParsableCommand {
             defer { try? FileManager.default.removeItem(atPath: shm) }
             let small = o.iterations(20000)
             results.append(BenchResult(name: "MemFS small file: create, write 4 KiB, close", unit: "files/s",
-                                       value: memFSSmallWrites(small),
-                                       peers: ["kernel tmpfs (/dev/shm)": tmpfsSmallWrites(shm, small)], lowerIsBetter: false))
+                                       spread: repeated(3) { memFSSmallWrites(small) },
+                                       peers: ["kernel tmpfs (/dev/shm)": repeated(3) { tmpfsSmallWrites(shm, small) }], lowerIsBetter: false))
             results.append(BenchResult(name: "MemFS small file: open, read 4 KiB, close", unit: "files/s",
-                                       value: memFSSmallReads(small),
-                                       peers: ["kernel tmpfs (/dev/shm)": tmpfsSmallReads(shm, small)], lowerIsBetter: false))
+                                       spread: repeated(3) { memFSSmallReads(small) },
+                                       peers: ["kernel tmpfs (/dev/shm)": repeated(3) { tmpfsSmallReads(shm, small) }], lowerIsBetter: false))
             let mb = o.iterations(256)
             results.append(BenchResult(name: "MemFS large file: write \(mb) MiB in 1 MiB writes", unit: "MiB/s",
-                                       value: memFSLarge(mb, write: true),
-                                       peers: ["kernel tmpfs (/dev/shm)": tmpfsLarge(shm, mb, write: true)], lowerIsBetter: false))
+                                       spread: repeated(3) { memFSLarge(mb, write: true) },
+                                       peers: ["kernel tmpfs (/dev/shm)": repeated(3) { tmpfsLarge(shm, mb, write: true) }], lowerIsBetter: false))
             results.append(BenchResult(name: "MemFS large file: read \(mb) MiB in 1 MiB reads", unit: "MiB/s",
-                                       value: memFSLarge(mb, write: false),
-                                       peers: ["kernel tmpfs (/dev/shm)": tmpfsLarge(shm, mb, write: false)], lowerIsBetter: false))
+                                       spread: repeated(3) { memFSLarge(mb, write: false) },
+                                       peers: ["kernel tmpfs (/dev/shm)": repeated(3) { tmpfsLarge(shm, mb, write: false) }], lowerIsBetter: false))
         }
         o.emit(SuiteReport(suite: "files", results: results))
     }

@@ -34,25 +34,25 @@ struct LoaderSuite: ParsableCommand {
         for (label, program) in [("static", staticTrue), ("dynamic", dynamicTrue)] {
             let native = timeSpawns(n, program, [program], expect: 0)
             let ours = timeSpawns(n, elfRun, ["elf-run", program], expect: 0)
-            results.append(BenchResult(name: "\(label) true: spawn to exit through elf-run", unit: "us", value: ours,
+            results.append(BenchResult(name: "\(label) true: spawn to exit through elf-run", unit: "us", spread: ours,
                                        peers: ["kernel: posix_spawn + wait": native,
                                                "elf-run with nothing to load (its own Swift start-up)": fixedCost]))
-            let inProcess = medianNanos(iterations: o.iterations(200)) { n in
+            let inProcess = spreadNanos(iterations: o.iterations(200)) { n in
                 let start = nowNanos()
                 for _ in 0..<n {
                     let ready = try! Loader.load(path: program, arguments: [program], environment: ["A=1"])
                     ready.unmap()
                 }
                 return nowNanos() - start
-            } / 1000
+            }.divided(by: 1000)
             results.append(BenchResult(name: "\(label) true: Loader.load in-process (resolve+map+stack)", unit: "us",
-                                       value: inProcess, peers: ["kernel: posix_spawn + wait": native]))
+                                       spread: inProcess, peers: ["kernel: posix_spawn + wait": native]))
         }
         o.emit(SuiteReport(suite: "loader", results: results))
     }
 
-    /// Median microseconds for posix_spawn + waitpid of `path`.
-    func timeSpawns(_ n: Int, _ path: String, _ argv: [String], expect: Int32) -> Double {
+    /// Microseconds for posix_spawn + waitpid of `path`, over `n` spawns.
+    func timeSpawns(_ n: Int, _ path: String, _ argv: [String], expect: Int32) -> Spread {
         for _ in 0..<10 { _ = spawnAndWait(path, argv) }
         var samples: [Double] = []
         for _ in 0..<n {
@@ -61,8 +61,7 @@ struct LoaderSuite: ParsableCommand {
             samples.append((nowNanos() - start) / 1000)
             precondition(status == expect, "\(argv) exited \(status), expected \(expect)")
         }
-        samples.sort()
-        return samples[samples.count / 2]
+        return Spread(samples)
     }
 }
 

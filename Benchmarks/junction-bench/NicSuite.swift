@@ -27,7 +27,7 @@ struct NicSuite: ParsableCommand {
         var results: [BenchResult] = []
         for size in [64, 1500] {
             let packets = o.iterations(size == 64 ? 4_000_000 : 1_000_000)
-            var peers: [String: Double] = [:]
+            var peers: [String: Spread] = [:]
             let shmName = "shm link, \(size)-byte frames"
             let loopName = "loopback pair, \(size)-byte frames"
             let xdpName = "AF_XDP (copy mode) veth to veth, \(size)-byte frames"
@@ -38,12 +38,12 @@ struct NicSuite: ParsableCommand {
             peers[Self.udpPeer] = try udp(size: size, packets: packets / 4)
             if o.wants(shmName) {
                 results.append(BenchResult(name: shmName, unit: "Mpps",
-                                           value: try shm(size: size, packets: packets), peers: peers, lowerIsBetter: false))
+                                           spread: try shm(size: size, packets: packets), peers: peers, lowerIsBetter: false))
             }
             if o.wants(loopName) {
                 let pair = try LoopbackDevice.pair()
                 results.append(BenchResult(name: loopName, unit: "Mpps",
-                                           value: median { pump(pair.a, pair.b, size: size, packets: packets) }, peers: peers, lowerIsBetter: false))
+                                           spread: median { pump(pair.a, pair.b, size: size, packets: packets) }, peers: peers, lowerIsBetter: false))
             }
             if o.wants(xdpName), let veth {
                 var c = XDPConfiguration()
@@ -51,27 +51,23 @@ struct NicSuite: ParsableCommand {
                 let a = try XDPDevice(interface: veth.a, configuration: c)
                 let b = try XDPDevice(interface: veth.b, configuration: c)
                 results.append(BenchResult(name: xdpName, unit: "Mpps",
-                                           value: median { pump(a, b, size: size, packets: packets / 4) },
+                                           spread: median { pump(a, b, size: size, packets: packets / 4) },
                                            peers: peers.filter { $0.key == Self.afPacketPeer }, lowerIsBetter: false))
             }
             if o.wants(tapName), root {
                 results.append(BenchResult(name: tapName, unit: "Mpps",
-                                           value: try tapTransmit(size: size, packets: packets / 4), peers: peers, lowerIsBetter: false))
+                                           spread: try median { try tapTransmit(size: size, packets: packets / 4) }, peers: peers, lowerIsBetter: false))
             }
             if o.wants(tapInName), root {
                 results.append(BenchResult(name: tapInName, unit: "Mpps",
-                                           value: try tapReceive(size: size, packets: packets / 4), peers: peers, lowerIsBetter: false))
+                                           spread: try tapReceive(size: size, packets: packets / 4), peers: peers, lowerIsBetter: false))
             }
         }
         o.emit(SuiteReport(suite: "nic", results: results))
     }
 
-    /// Median of three runs of a rate.
-    func median(_ body: () throws -> Double) rethrows -> Double {
-        var r = [try body(), try body(), try body()]
-        r.sort()
-        return r[1]
-    }
+    /// Three runs of a rate: min, median, max.
+    func median(_ body: () throws -> Double) rethrows -> Spread { try repeated(3, body) }
 
     /// Sends `packets` frames from `tx` to `rx` in batches, one thread taking turns;
     /// returns millions of frames received per second.
@@ -106,7 +102,7 @@ struct NicSuite: ParsableCommand {
         return Double(received) / (nowNanos() - start) * 1e3
     }
 
-    func shm(size: Int, packets: Int) throws -> Double {
+    func shm(size: Int, packets: Int) throws -> Spread {
         let path = "/dev/shm/junction-bench-\(getpid())"
         let box = DeviceBox<SharedMemoryDevice>()
         let done = DispatchSemaphore(value: 0)
@@ -143,7 +139,7 @@ struct NicSuite: ParsableCommand {
 
     /// The kernel sends out of the TAP interface (an AF_PACKET socket on it, sendmmsg);
     /// we read the frames from the TAP descriptor.
-    func tapReceive(size: Int, packets: Int) throws -> Double {
+    func tapReceive(size: Int, packets: Int) throws -> Spread {
         let name = "jnqbr\(getpid() % 100_000)"
         let tap = try TapDevice(name: name)
         defer { _ = try? shell("ip", "link", "del", name) }
@@ -181,7 +177,7 @@ struct NicSuite: ParsableCommand {
     }
 
     /// AF_PACKET: sendmmsg on one end of the veth pair, recvmmsg on the other.
-    func afPacket(_ veth: VethPair, size: Int, packets: Int) throws -> Double {
+    func afPacket(_ veth: VethPair, size: Int, packets: Int) throws -> Spread {
         let tx = cnq_packet_socket(cnq_if_index(veth.a), false), rx = cnq_packet_socket(cnq_if_index(veth.b), true)
         guard tx >= 0, rx >= 0 else { throw NICError.system(call: "socket(AF_PACKET)", errno: -min(tx, rx), detail: "benchmark") }
         defer { close(tx); close(rx) }
@@ -191,7 +187,7 @@ struct NicSuite: ParsableCommand {
     }
 
     /// UDP on loopback: datagrams whose frames would be `size` bytes (payload size - 42).
-    func udp(size: Int, packets: Int) throws -> Double {
+    func udp(size: Int, packets: Int) throws -> Spread {
         var fds: [Int32] = [0, 0]
         let r = cnq_udp_pair(&fds)
         guard r == 0 else { throw NICError.system(call: "socket(UDP)", errno: -r, detail: "benchmark") }

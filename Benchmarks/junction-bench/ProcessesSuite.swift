@@ -39,7 +39,7 @@ struct ProcessesSuite: ParsableCommand {
             let count = String(o.iterations(n))
             let ours = try syscalls.median(3) { try syscalls.measure(junction, ["--", program] + [args[0], count] + args.dropFirst()) }
             let native = try syscalls.median(3) { try syscalls.measure(program, [args[0], count] + args.dropFirst()) }
-            results.append(BenchResult(name: name + ", junction", unit: "ns", value: ours, peers: ["native Linux": native]))
+            results.append(BenchResult(name: name + ", junction", unit: "ns", spread: ours, peers: ["native Linux": native]))
         }
         o.emit(SuiteReport(suite: "processes", results: results))
     }

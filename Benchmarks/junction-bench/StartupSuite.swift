@@ -58,10 +58,10 @@ struct StartupSuite: ParsableCommand {
                     guard status == 0 else { throw ValidationError("\(args) exited \(status)") }
                 }
             }
-            let medians = samples.map { $0.sorted()[$0.count / 2] }
-            var peers = ["native Linux": medians[0]]
-            for (i, v) in variants.enumerated().dropFirst() { peers["junction \(v.0)"] = medians[i + 1] }
-            results.append(BenchResult(name: name + ", junction (default options)", unit: "ms", value: medians[1], peers: peers))
+            let spreads = samples.map { Spread($0) }
+            var peers = ["native Linux": spreads[0]]
+            for (i, v) in variants.enumerated().dropFirst() { peers["junction \(v.0)"] = spreads[i + 1] }
+            results.append(BenchResult(name: name + ", junction (default options)", unit: "ms", spread: spreads[1], peers: peers))
         }
         o.emit(SuiteReport(suite: "startup", results: results))
     }

@@ -38,18 +38,15 @@ struct SyscallsSuite: ParsableCommand {
             }
             let trap = try median(3) { try measure(junction, ["--intercept", "trap", "--", program, mode, count]) }
             let native = try median(3) { try measure(program, [mode, count]) }
-            results.append(BenchResult(name: name + ", junction (rewritten sites)", unit: "ns", value: rewrite,
+            results.append(BenchResult(name: name + ", junction (rewritten sites)", unit: "ns", spread: rewrite,
                                        peers: ["native Linux": native, "junction trap path only": trap,
                                                "junction rewritten sites, XSAVE/XRSTOR instead of moves": xsave]))
         }
         o.emit(SuiteReport(suite: "syscalls", results: results))
     }
 
-    func median(_ n: Int, _ body: () throws -> Double) rethrows -> Double {
-        var v: [Double] = []
-        for _ in 0..<n { v.append(try body()) }
-        return v.sorted()[n / 2]
-    }
+    /// `n` runs of `body`: min, median, max.
+    func median(_ n: Int, _ body: () throws -> Double) rethrows -> Spread { try repeated(n, body) }
 
     /// Runs a program that prints one number and returns it.
     func measure(_ path: String, _ args: [String], environment: [String: String] = [:]) throws -> Double {

@@ -40,11 +40,18 @@ struct TcpSuite: ParsableCommand {
     static let clientCPU = 0
     static var serverCPU: Int { Int(cj_allowed_cpu_count()) > 1 ? 1 : 0 }
 
+    /// Repetitions of each figure: the latency samples are cut into this many runs, the
+    /// request rates and the bulk transfer run this many times.
+    static let repetitions = 5
+
     struct Figures {
-        var median = 0.0, p99 = 0.0, rps1 = 0.0, rps64 = 0.0, bulk = 0.0, cps = 0.0
+        var median = Spread(single: 0), p99 = Spread(single: 0), rps1 = Spread(single: 0), rps64 = Spread(single: 0),
+            bulk = Spread(single: 0), cps = Spread(single: 0)
         func best(_ o: Figures) -> Figures {
-            Figures(median: min(median, o.median), p99: min(p99, o.p99), rps1: max(rps1, o.rps1), rps64: max(rps64, o.rps64),
-                    bulk: max(bulk, o.bulk), cps: max(cps, o.cps))
+            func low(_ a: Spread, _ b: Spread) -> Spread { a.median <= b.median ? a : b }
+            func high(_ a: Spread, _ b: Spread) -> Spread { a.median >= b.median ? a : b }
+            return Figures(median: low(median, o.median), p99: low(p99, o.p99), rps1: high(rps1, o.rps1), rps64: high(rps64, o.rps64),
+                           bulk: high(bulk, o.bulk), cps: high(cps, o.cps))
         }
     }
 
@@ -78,9 +85,9 @@ struct TcpSuite: ParsableCommand {
         linux = linux.best(try kernelFigures(counts, spinning: false))
         spinning = spinning.best(try kernelFigures(counts, spinning: true))
         var results: [BenchResult] = []
-        func add(_ i: Int, _ unit: String, _ f: KeyPath<Figures, Double>, lowerIsBetter: Bool) {
+        func add(_ i: Int, _ unit: String, _ f: KeyPath<Figures, Spread>, lowerIsBetter: Bool) {
             guard o.wants(names[i]) else { return }
-            results.append(BenchResult(name: names[i], unit: unit, value: ours[keyPath: f], peers: [Self.linuxPeer: linux[keyPath: f], Self.spinningPeer: spinning[keyPath: f]],
+            results.append(BenchResult(name: names[i], unit: unit, spread: ours[keyPath: f], peers: [Self.linuxPeer: linux[keyPath: f], Self.spinningPeer: spinning[keyPath: f]],
                                        lowerIsBetter: lowerIsBetter))
         }
         add(0, "µs", \.median, lowerIsBetter: true)
@@ -92,9 +99,29 @@ struct TcpSuite: ParsableCommand {
         o.emit(SuiteReport(suite: "tcp", results: results))
     }
 
-    static func latency(_ samples: [Double]) -> (median: Double, p99: Double) {
-        let s = samples.sorted()
-        return (s[s.count / 2] / 1000, s[min(s.count - 1, s.count * 99 / 100)] / 1000)
+    /// Microseconds: the median and the p99 of each of `repetitions` runs of samples.
+    static func latency(_ samples: [Double]) -> (median: Spread, p99: Spread) {
+        let runs = min(repetitions, samples.count)
+        let per = samples.count / runs
+        var medians: [Double] = [], p99s: [Double] = []
+        for r in 0..<runs {
+            let s = samples[(r * per)..<((r + 1) * per)].sorted()
+            medians.append(s[s.count / 2] / 1000)
+            p99s.append(s[min(s.count - 1, s.count * 99 / 100)] / 1000)
+        }
+        return (Spread(medians), Spread(p99s))
+    }
+
+    /// Requests per second over `repetitions` runs of `requests / repetitions` each.
+    static func rate<E: Error>(_ requests: Int, _ body: (Int) throws(E) -> Void) throws(E) -> Spread {
+        let per = max(1, requests / repetitions)
+        var rates: [Double] = []
+        for _ in 0..<repetitions {
+            let t0 = nowNanos()
+            try body(per)
+            rates.append(Double(per) / ((nowNanos() - t0) / 1e9) / 1000)
+        }
+        return Spread(rates)
     }
 
     // MARK: NetStack over shm
@@ -161,9 +188,7 @@ struct TcpSuite: ParsableCommand {
                     samples[i] = nowNanos() - t0
                 }
                 (f.median, f.p99) = Self.latency(samples)
-                var t0 = nowNanos()
-                for _ in 0..<counts.requests { try exchange(socket) }
-                f.rps1 = Double(counts.requests) / ((nowNanos() - t0) / 1e9) / 1000
+                f.rps1 = try Self.rate(counts.requests) { (n) throws(SocketError) in for _ in 0..<n { try exchange(socket) } }
                 socket.close()
                 _ = out.count
 
@@ -174,9 +199,11 @@ struct TcpSuite: ParsableCommand {
                     s.receiveTimeout = .seconds(10)
                     sockets.append(s)
                 }
-                let perConnection = max(1, counts.requests / Self.manyConnections)
+                let perConnection = max(1, counts.requests / Self.manyConnections / Self.repetitions)
                 let failures = Atomic<Int>(0)
-                t0 = nowNanos()
+                var rates: [Double] = []
+                for _ in 0..<Self.repetitions {
+                let t0 = nowNanos()
                 let workers = sockets.map { s in
                     UThread.spawn {
                         var o = [UInt8](repeating: 0x5A, count: Self.message), b = [UInt8](repeating: 0, count: Self.message)
@@ -194,11 +221,16 @@ struct TcpSuite: ParsableCommand {
                     }
                 }
                 for w in workers { w.join() }
-                f.rps64 = Double(perConnection * Self.manyConnections) / ((nowNanos() - t0) / 1e9) / 1000
+                rates.append(Double(perConnection * Self.manyConnections) / ((nowNanos() - t0) / 1e9) / 1000)
+                }
+                f.rps64 = Spread(rates)
                 for s in sockets { s.close() }
                 if failures.load(ordering: .relaxed) > 0 { throw SocketError.connectionReset }
 
-                // Bulk: write, shut down, wait for the sink's one-byte answer.
+                // Bulk: write, shut down, wait for the sink's one-byte answer; a new
+                // connection each repetition.
+                var bulkRates: [Double] = []
+                for _ in 0..<Self.repetitions {
                 var bulkConfiguration = tcp
                 bulkConfiguration.noDelay = false
                 let bulk = try TCPSocket.connect(interface: interface, to: sink, configuration: bulkConfiguration, timeout: .seconds(10))
@@ -215,7 +247,7 @@ struct TcpSuite: ParsableCommand {
                     }
                 }
                 defer { bulkDone.store(true, ordering: .relaxed) }
-                t0 = nowNanos()
+                let t0 = nowNanos()
                 var left = counts.bulkBytes
                 while left > 0 {
                     let n = min(left, chunk.count)
@@ -225,21 +257,23 @@ struct TcpSuite: ParsableCommand {
                 try bulk.shutdown(.write)
                 var one = [UInt8](repeating: 0, count: 1)
                 guard try bulk.read(into: &one) == 1 else { throw SocketError.connectionReset }
-                f.bulk = Double(counts.bulkBytes) * 8 / (nowNanos() - t0)
+                bulkRates.append(Double(counts.bulkBytes) * 8 / (nowNanos() - t0))
                 if getenv("JUNCTION_BENCH_VERBOSE") != nil {
                     FileHandle.standardError.write("bulk sender: \(bulk.info)\ninterface: \(interface.statistics)\n".data(using: .utf8)!)
                 }
                 bulk.close()
+                }
+                f.bulk = Spread(bulkRates)
 
                 // Connections per second.
-                t0 = nowNanos()
+                let t0 = nowNanos()
                 for _ in 0..<counts.connections {
                     let s = try TCPSocket.connect(interface: interface, to: echo, configuration: tcp, timeout: .seconds(10))
                     s.receiveTimeout = .seconds(10)
                     try exchange(s)
                     s.close()
                 }
-                f.cps = Double(counts.connections) / ((nowNanos() - t0) / 1e9) / 1000
+                f.cps = Spread(single: Double(counts.connections) / ((nowNanos() - t0) / 1e9) / 1000)
                 return f
             }
         }.join()
@@ -350,9 +384,7 @@ struct TcpSuite: ParsableCommand {
             samples[i] = nowNanos() - t0
         }
         (f.median, f.p99) = latency(samples)
-        var t0 = nowNanos()
-        for _ in 0..<counts.requests { try kernelExchange(fd, out, into, message, spinning: spinning) }
-        f.rps1 = Double(counts.requests) / ((nowNanos() - t0) / 1e9) / 1000
+        f.rps1 = try rate(counts.requests) { (n) throws in for _ in 0..<n { try kernelExchange(fd, out, into, message, spinning: spinning) } }
         close(fd)
 
         // 64 connections on one epoll: each one request outstanding.
@@ -366,11 +398,13 @@ struct TcpSuite: ParsableCommand {
             epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev)
             fds.append(c)
         }
-        let perConnection = max(1, counts.requests / manyConnections)
+        let perConnection = max(1, counts.requests / manyConnections / repetitions)
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        var rates: [Double] = []
+        for _ in 0..<repetitions {
         var done = [Int](repeating: 0, count: manyConnections), got = [Int](repeating: 0, count: manyConnections)
         var finished = 0
-        var events = [epoll_event](repeating: epoll_event(), count: 64)
-        t0 = nowNanos()
+        let t0 = nowNanos()
         for c in fds { _ = write(c, out, message) }
         while finished < manyConnections {
             let n = epoll_wait(ep, &events, 64, spinning ? 0 : 10_000)
@@ -388,14 +422,18 @@ struct TcpSuite: ParsableCommand {
                 }
             }
         }
-        f.rps64 = Double(perConnection * manyConnections) / ((nowNanos() - t0) / 1e9) / 1000
+        rates.append(Double(perConnection * manyConnections) / ((nowNanos() - t0) / 1e9) / 1000)
+        }
+        f.rps64 = Spread(rates)
         for c in fds { close(c) }
 
-        // Bulk to the sink.
+        // Bulk to the sink, a new connection each repetition.
+        var bulkRates: [Double] = []
+        for _ in 0..<repetitions {
         let bulk = try kernelConnect(sinkPort)
         var zero: Int32 = 0
         setsockopt(bulk, Int32(IPPROTO_TCP), TCP_NODELAY, &zero, socklen_t(MemoryLayout<Int32>.size))
-        t0 = nowNanos()
+        let t0 = nowNanos()
         var left = counts.bulkBytes
         while left > 0 {
             let k = write(bulk, out, min(left, 1 << 16))
@@ -404,16 +442,18 @@ struct TcpSuite: ParsableCommand {
         }
         shutdown(bulk, Int32(SHUT_WR))
         guard read(bulk, into, 1) == 1 else { throw BenchFailure("sink did not answer") }
-        f.bulk = Double(counts.bulkBytes) * 8 / (nowNanos() - t0)
+        bulkRates.append(Double(counts.bulkBytes) * 8 / (nowNanos() - t0))
         close(bulk)
+        }
+        f.bulk = Spread(bulkRates)
 
-        t0 = nowNanos()
+        let t0 = nowNanos()
         for _ in 0..<counts.connections {
             let c = try kernelConnect(echoPort)
             try kernelExchange(c, out, into, message, spinning: spinning)
             close(c)
         }
-        f.cps = Double(counts.connections) / ((nowNanos() - t0) / 1e9) / 1000
+        f.cps = Spread(single: Double(counts.connections) / ((nowNanos() - t0) / 1e9) / 1000)
         return f
     }
 

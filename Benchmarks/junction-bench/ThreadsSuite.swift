@@ -18,20 +18,20 @@ struct ThreadsSuite: ParsableCommand {
 
         if o.wants("yield") {
         let yieldNs = try uthreadYield(o.iterations(2_000_000))
-        results.append(BenchResult(name: "yield (same kthread)", unit: "ns", value: yieldNs,
+        results.append(BenchResult(name: "yield (same kthread)", unit: "ns", spread: yieldNs,
                                    peers: ["pthreads: sched_yield, 2 threads on 1 core": pthreadSchedYield(o.iterations(200_000))]))
 
         }
         if o.wants("spawn") {
         let spawnNs = try uthreadSpawnJoin(o.iterations(500_000))
-        results.append(BenchResult(name: "spawn+join", unit: "ns", value: spawnNs,
+        results.append(BenchResult(name: "spawn+join", unit: "ns", spread: spawnNs,
                                    peers: ["pthreads: create+join": pthreadCreateJoin(o.iterations(5_000)),
                                            "swift-concurrency: Task spawn+await": taskSpawnAwait(o.iterations(200_000))]))
 
         }
         if o.wants("mutex") {
         let mutexNs = try uthreadMutex(o.iterations(5_000_000))
-        results.append(BenchResult(name: "mutex lock+unlock (uncontended)", unit: "ns", value: mutexNs,
+        results.append(BenchResult(name: "mutex lock+unlock (uncontended)", unit: "ns", spread: mutexNs,
                                    peers: ["pthreads: pthread_mutex lock+unlock": pthreadMutex(o.iterations(5_000_000))]))
 
         }
@@ -39,11 +39,11 @@ struct ThreadsSuite: ParsableCommand {
         let pthreadPingPong = pthreadCondvarPingPong(o.iterations(50_000))
         let continuationPingPong = continuationPingPongNs(o.iterations(200_000))
         let oneK = try uthreadCondvarPingPong(o.iterations(1_000_000), kthreads: 1)
-        results.append(BenchResult(name: "condvar ping-pong round trip (one kthread)", unit: "ns", value: oneK,
+        results.append(BenchResult(name: "condvar ping-pong round trip (one kthread)", unit: "ns", spread: oneK,
                                    peers: ["pthreads: condvar ping-pong": pthreadPingPong,
                                            "swift-concurrency: continuation ping-pong": continuationPingPong]))
         let crossK = try uthreadCondvarPingPong(o.iterations(200_000), kthreads: 2)
-        results.append(BenchResult(name: "condvar ping-pong round trip (across kthreads)", unit: "ns", value: crossK,
+        results.append(BenchResult(name: "condvar ping-pong round trip (across kthreads)", unit: "ns", spread: crossK,
                                    peers: ["pthreads: condvar ping-pong": pthreadPingPong,
                                            "swift-concurrency: continuation ping-pong": continuationPingPong]))
         }
@@ -52,10 +52,10 @@ struct ThreadsSuite: ParsableCommand {
 
     // MARK: UThreads
 
-    func uthreadYield(_ n: Int) throws -> Double {
+    func uthreadYield(_ n: Int) throws -> Spread {
         let rt = try Runtime(RuntimeConfiguration(kthreads: 1))
         defer { rt.shutdown() }
-        return medianNanos(iterations: n) { n in
+        return spreadNanos(iterations: n) { n in
             rt.spawn { () -> Double in
                 let other = UThread.spawn { for _ in 0..<n { UThread.yield() } }
                 let start = nowNanos()
@@ -66,10 +66,10 @@ struct ThreadsSuite: ParsableCommand {
         }
     }
 
-    func uthreadSpawnJoin(_ n: Int) throws -> Double {
+    func uthreadSpawnJoin(_ n: Int) throws -> Spread {
         let rt = try Runtime(RuntimeConfiguration(kthreads: 1))
         defer { rt.shutdown() }
-        return medianNanos(iterations: n) { n in
+        return spreadNanos(iterations: n) { n in
             rt.spawn { () -> Double in
                 let start = nowNanos()
                 for _ in 0..<n { UThread.spawn {}.join() }
@@ -78,11 +78,11 @@ struct ThreadsSuite: ParsableCommand {
         }
     }
 
-    func uthreadMutex(_ n: Int) throws -> Double {
+    func uthreadMutex(_ n: Int) throws -> Spread {
         let rt = try Runtime(RuntimeConfiguration(kthreads: 1))
         defer { rt.shutdown() }
         let m = UThreads.Mutex()
-        return medianNanos(iterations: n) { n in
+        return spreadNanos(iterations: n) { n in
             rt.spawn { () -> Double in
                 let start = nowNanos()
                 for _ in 0..<n { m.lock(); m.unlock() }
@@ -92,11 +92,19 @@ struct ThreadsSuite: ParsableCommand {
     }
 
     /// Two uthreads hand a turn back and forth through a Mutex and two Conditions.
-    func uthreadCondvarPingPong(_ n: Int, kthreads: Int) throws -> Double {
+    func uthreadCondvarPingPong(_ n: Int, kthreads: Int) throws -> Spread {
         let rt = try Runtime(RuntimeConfiguration(kthreads: kthreads, pinKThreads: kthreads > 1,
                                                   wakePlacement: kthreads > 1 ? .home : .waker))
-        defer { rt.shutdown() }
-        return medianNanos(iterations: n) { n in
+        defer {
+            // Why a cross-kthread round trip is slow: kthreads that slept in the kernel
+            // (and were woken through their doorbell) instead of spinning.
+            if getenv("JUNCTION_BENCH_VERBOSE") != nil {
+                let s = rt.statistics()
+                FileHandle.standardError.write("ping-pong on \(kthreads) kthread(s): \(n) rounds x 5, sleeps \(s.map(\.sleeps)), switches \(s.map(\.switches)), polls \(s.map(\.polls))\n".data(using: .utf8)!)
+            }
+            rt.shutdown()
+        }
+        return spreadNanos(iterations: n) { n in
             let m = UThreads.Mutex(), ping = Condition(), pong = Condition()
             let turn = Shared(0)
             let ponger = rt.spawn(on: kthreads - 1) {
@@ -126,8 +134,8 @@ struct ThreadsSuite: ParsableCommand {
 
     // MARK: pthreads
 
-    func pthreadSchedYield(_ n: Int) -> Double {
-        medianNanos(repetitions: 3, iterations: n) { n in
+    func pthreadSchedYield(_ n: Int) -> Spread {
+        spreadNanos(repetitions: 3, iterations: n) { n in
             let body: @Sendable () -> Void = {
                 _ = cj_pin_to_nth_allowed_cpu(0)
                 for _ in 0..<n { sched_yield() }
@@ -139,27 +147,27 @@ struct ThreadsSuite: ParsableCommand {
         }
     }
 
-    func pthreadCreateJoin(_ n: Int) -> Double {
-        medianNanos(iterations: n) { n in
+    func pthreadCreateJoin(_ n: Int) -> Spread {
+        spreadNanos(iterations: n) { n in
             let start = nowNanos()
             for _ in 0..<n { pthread_join(startPThread {}, nil) }
             return nowNanos() - start
         }
     }
 
-    func pthreadMutex(_ n: Int) -> Double {
+    func pthreadMutex(_ n: Int) -> Spread {
         let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         pthread_mutex_init(m, nil)
         defer { pthread_mutex_destroy(m); m.deallocate() }
-        return medianNanos(iterations: n) { n in
+        return spreadNanos(iterations: n) { n in
             let start = nowNanos()
             for _ in 0..<n { pthread_mutex_lock(m); pthread_mutex_unlock(m) }
             return nowNanos() - start
         }
     }
 
-    func pthreadCondvarPingPong(_ n: Int) -> Double {
-        medianNanos(iterations: n) { n in
+    func pthreadCondvarPingPong(_ n: Int) -> Spread {
+        spreadNanos(iterations: n) { n in
             let s = PThreadPingPong()
             let ponger = startPThread {
                 for _ in 0..<n {
@@ -186,8 +194,8 @@ struct ThreadsSuite: ParsableCommand {
 
     // MARK: Swift concurrency
 
-    func taskSpawnAwait(_ n: Int) -> Double {
-        medianNanos(iterations: n) { n in
+    func taskSpawnAwait(_ n: Int) -> Spread {
+        spreadNanos(iterations: n) { n in
             blockingAsync {
                 let start = nowNanos()
                 for _ in 0..<n { await Task {}.value }
@@ -196,8 +204,8 @@ struct ThreadsSuite: ParsableCommand {
         }
     }
 
-    func continuationPingPongNs(_ n: Int) -> Double {
-        medianNanos(iterations: n) { n in
+    func continuationPingPongNs(_ n: Int) -> Spread {
+        spreadNanos(iterations: n) { n in
             blockingAsync {
                 let a = Baton(), b = Baton()
                 let ponger = Task {

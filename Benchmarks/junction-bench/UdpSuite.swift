@@ -51,22 +51,36 @@ struct UdpSuite: ParsableCommand {
         spinning = spinning.best(spinning2)
 
         var results: [BenchResult] = []
-        func peers(_ f: (Figures) -> Double) -> [String: Double] { [Self.blockingPeer: f(blocking), Self.spinningPeer: f(spinning)] }
-        if o.wants(latencyNames[0]) { results.append(BenchResult(name: latencyNames[0], unit: "µs", value: ours.median, peers: peers(\.median))) }
-        if o.wants(latencyNames[1]) { results.append(BenchResult(name: latencyNames[1], unit: "µs", value: ours.p99, peers: peers(\.p99))) }
+        func peers(_ f: (Figures) -> Spread) -> [String: Spread] { [Self.blockingPeer: f(blocking), Self.spinningPeer: f(spinning)] }
+        if o.wants(latencyNames[0]) { results.append(BenchResult(name: latencyNames[0], unit: "µs", spread: ours.median, peers: peers(\.median))) }
+        if o.wants(latencyNames[1]) { results.append(BenchResult(name: latencyNames[1], unit: "µs", spread: ours.p99, peers: peers(\.p99))) }
         if o.wants(rateName) {
-            results.append(BenchResult(name: rateName, unit: "kmsg/s", value: ours.rate, peers: peers(\.rate), lowerIsBetter: false))
+            results.append(BenchResult(name: rateName, unit: "kmsg/s", spread: ours.rate, peers: peers(\.rate), lowerIsBetter: false))
         }
         o.emit(SuiteReport(suite: "udp", results: results))
     }
 
+    /// The latency samples are cut into `repetitions` runs (a median and a p99 each); the
+    /// rate is measured `repetitions` times.
+    static let repetitions = 5
+
     struct Figures {
-        var median: Double, p99: Double, rate: Double
-        func best(_ o: Figures) -> Figures { Figures(median: min(median, o.median), p99: min(p99, o.p99), rate: max(rate, o.rate)) }
-        static func from(_ samples: [Double], messages: Int, seconds: Double) -> Figures {
-            let s = samples.sorted()
-            return Figures(median: s[s.count / 2] / 1000, p99: s[min(s.count - 1, s.count * 99 / 100)] / 1000,
-                           rate: Double(messages) / seconds / 1000)
+        var median: Spread, p99: Spread, rate: Spread
+        func best(_ o: Figures) -> Figures {
+            Figures(median: median.median <= o.median.median ? median : o.median, p99: p99.median <= o.p99.median ? p99 : o.p99,
+                    rate: rate.median >= o.rate.median ? rate : o.rate)
+        }
+        /// Microseconds: the median and the p99 of each run of samples.
+        static func from(_ samples: [Double], rates: [Double]) -> Figures {
+            let runs = min(repetitions, samples.count)
+            let per = samples.count / runs
+            var medians: [Double] = [], p99s: [Double] = []
+            for r in 0..<runs {
+                let s = samples[(r * per)..<((r + 1) * per)].sorted()
+                medians.append(s[s.count / 2] / 1000)
+                p99s.append(s[min(s.count - 1, s.count * 99 / 100)] / 1000)
+            }
+            return Figures(median: Spread(medians), p99: Spread(p99s), rate: Spread(rates))
         }
     }
 
@@ -102,14 +116,18 @@ struct UdpSuite: ParsableCommand {
                     _ = try socket.receive(into: &buffer)
                     samples[i] = nowNanos() - t0
                 }
-                let t0 = nowNanos()
-                for _ in 0..<Self.window { try socket.send(message) }
-                for i in 0..<messages {
-                    _ = try socket.receive(into: &buffer)
-                    if i + Self.window < messages { try socket.send(message) }
+                var rates: [Double] = []
+                let perRun = max(Self.window, messages / Self.repetitions)
+                for _ in 0..<Self.repetitions {
+                    let t0 = nowNanos()
+                    for _ in 0..<Self.window { try socket.send(message) }
+                    for i in 0..<perRun {
+                        _ = try socket.receive(into: &buffer)
+                        if i + Self.window < perRun { try socket.send(message) }
+                    }
+                    rates.append(Double(perRun) / ((nowNanos() - t0) / 1e9) / 1000)
                 }
-                let seconds = (nowNanos() - t0) / 1e9
-                return Figures.from(samples, messages: messages, seconds: seconds)
+                return Figures.from(samples, rates: rates)
             }
         }.join()
         return try result.get()
@@ -206,13 +224,18 @@ struct UdpSuite: ParsableCommand {
             receive()
             samples[i] = nowNanos() - t0
         }
-        let t0 = nowNanos()
-        for _ in 0..<Self.window { _ = send(fd, &message, message.count, 0) }
-        for i in 0..<messages {
-            receive()
-            if i + Self.window < messages { _ = send(fd, &message, message.count, 0) }
+        var rates: [Double] = []
+        let perRun = max(Self.window, messages / Self.repetitions)
+        for _ in 0..<Self.repetitions {
+            let t0 = nowNanos()
+            for _ in 0..<Self.window { _ = send(fd, &message, message.count, 0) }
+            for i in 0..<perRun {
+                receive()
+                if i + Self.window < perRun { _ = send(fd, &message, message.count, 0) }
+            }
+            rates.append(Double(perRun) / ((nowNanos() - t0) / 1e9) / 1000)
         }
-        return Figures.from(samples, messages: messages, seconds: (nowNanos() - t0) / 1e9)
+        return Figures.from(samples, rates: rates)
     }
 
     /// The child: a UDP echo server on 127.0.0.1 (port printed), blocking or spinning.

@@ -7,14 +7,14 @@ cd "$(dirname "$0")/../.."
 swift build -c release --target NetStack >/dev/null
 out=.build/tcp-allocations
 maps=()
-for m in .build/release/CJunction.build/module.modulemap .build/release/CNICQueues.build/module.modulemap \
-         .build/checkouts/swift-system/Sources/CSystem/include/module.modulemap; do
+for m in .build/release/{CJunction,CUThreads,CNICQueues,CXDP,CVerbs}.build/module.modulemap .build/release/CNICQueues.build/module.modulemap \
+         .build/checkouts/swift-system/Sources/CSystem/include/module.modulemap Sources/CNUMA/module.modulemap; do
     maps+=(-Xcc "-fmodule-map-file=$m")
 done
 # (an array: some object names have spaces; HeapModule is NetStack's timer heap)
-objects=(.build/release/{NetStack,NICQueues,UThreads,CNICQueues,CJunction,SystemPackage,CSystem,HeapModule,InternalCollectionsUtilities}.build/*.o)
+objects=(.build/release/{NetStack,NetProtocols,NICQueuesCore,NICQueuesXDP,NICQueuesVerbs,NICQueues,UThreads,CUThreads,NUMA,Logging,CNICQueues,CXDP,CVerbs,CJunction,SystemPackage,CSystem,HeapModule,InternalCollectionsUtilities}.build/*.o)
 swiftc -O -I .build/release/Modules "${maps[@]}" Benchmarks/tcp-allocations/main.swift "${objects[@]}" \
-    -lxdp -lbpf -libverbs -o "$out"
+    -lxdp -lbpf -libverbs -lnuma -o "$out"
 objcopy --strip-debug "$out"   # valgrind cannot read the toolchain's DWARF 5
 "$out" 200000
 allocs() { valgrind "$out" "$1" 2>&1 | sed -n 's/.*total heap usage: \([0-9,]*\) allocs.*/\1/p' | tr -d ,; }

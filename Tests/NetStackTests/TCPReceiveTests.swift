@@ -172,6 +172,25 @@ struct TCPReceiveTests {
         #expect(c.drain(50 * ms).map(\.acknowledgmentNumber) == [SequenceNumber(6301)])
     }
 
+    @Test("a reader whose read ACKed each request still turns interactive when it answers at once (Linux's tcp_event_data_sent)")
+    func pingPongAfterReadACK() {
+        let c = establishedClient()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        // Request 1: the read ACKs it alone (nothing says yet that we answer), then the answer.
+        c.conn.input(segment(5001, 1001, .ack, payload: bytes(100)), now: ms)
+        _ = buffer.withUnsafeMutableBytes { try? c.conn.receive(into: $0) }
+        #expect(c.drain(ms).map(\.payloadLength) == [0])
+        _ = c.send([UInt8](repeating: 7, count: 100))
+        #expect(c.drain(ms).map(\.payloadLength) == [100])
+        // Request 2: the read leaves the ACK to the answer, which carries it.
+        c.conn.input(segment(5101, 1101, .ack, payload: bytes(100)), now: 2 * ms)
+        _ = buffer.withUnsafeMutableBytes { try? c.conn.receive(into: $0) }
+        #expect(c.drain(2 * ms).isEmpty)
+        _ = c.send([UInt8](repeating: 7, count: 100))
+        let answer = c.drain(2 * ms)
+        #expect(answer.count == 1 && answer[0].payloadLength == 100 && answer[0].acknowledgmentNumber == SequenceNumber(5201), "\(answer)")
+    }
+
     @Test("delayed ACK: one segment waits for the timeout, the second full one is ACKed at once")
     func delayedACK() {
         let c = establishedClient()

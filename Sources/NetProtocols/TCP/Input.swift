@@ -473,6 +473,7 @@ extension TCPConnection {
                 let advance = payload.count + extra
                 receiveBuffer.commit(advance)
                 rcvNxt += advance
+                lastDataReceiveTime = now
                 statistics.bytesReceived += UInt64(advance)
                 receiveMSS = max(receiveMSS, min(payload.count, localMSS))
                 if filledHole {
@@ -484,7 +485,7 @@ extension TCPConnection {
                     if unacknowledgedBytes >= 2 * receiveMSS {
                         ackNow = true
                     } else if delayedACKDeadline == nil {
-                        delayedACKDeadline = now + configuration.delayedACKTimeout.nanoseconds
+                        delayedACKDeadline = now + delayedACKNanoseconds
                     }
                 }
             } else {

@@ -302,7 +302,12 @@ extension TCPConnection {
             timedAt = now
         }
         if !isRetransmission && length < mss { lastShortEnd = end }
-        if length > 0 { interactive = rcvNxt != lastAckSent }   // this segment carries an awaited ACK
+        // This segment carries an awaited ACK, or answers data that just came: without the
+        // second rule a reader that ACKs before it answers (a pure ACK at each read)
+        // would never turn interactive, and each request and answer would cost an ACK.
+        if length > 0 {
+            interactive = rcvNxt != lastAckSent || now - lastDataReceiveTime < delayedACKNanoseconds
+        }
         let fresh = max(end - SequenceNumber.max(start, sndMax), 0)
         statistics.bytesSent += UInt64(min(fresh, length))
         sndNxt = end

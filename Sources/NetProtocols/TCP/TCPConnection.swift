@@ -86,10 +86,16 @@ public struct TCPConnection: ~Copyable {
     // MARK: acknowledgments
     var ackNow = false
     var delayedACKDeadline: Int64?
-    /// Our last data segment carried an ACK the peer was waiting for (request/response):
-    /// an application read then leaves the delayed ACK to ride on the answer (Linux's
-    /// ping-pong mode). Cleared when the delayed-ACK timer fires.
+    /// Request/response (Linux's ping-pong mode): our last data segment carried an ACK
+    /// the peer was waiting for, or went within the delayed-ACK timeout of the last data
+    /// we received (Linux's tcp_event_data_sent); an application read then leaves the
+    /// delayed ACK to ride on the answer. Cleared when the delayed-ACK timer fires.
     var interactive = false
+    /// When data last arrived in order (far in the past before any).
+    var lastDataReceiveTime = Int64.min / 2
+    /// `configuration.delayedACKTimeout` in nanoseconds (converting a Duration costs
+    /// 128-bit arithmetic; this is read for every data segment).
+    let delayedACKNanoseconds: Int64
     /// The end of the last short (sub-MSS) segment sent: Nagle holds a short segment only
     /// while an earlier short one is unacknowledged (Minshall's rule, as Linux).
     var lastShortEnd = SequenceNumber(0)
@@ -178,6 +184,7 @@ public struct TCPConnection: ~Copyable {
                                           initialWindow: configuration.initialWindowSegments * min(localMSS, 536))
         lastSendTime = now
         lastReceiveTime = now
+        delayedACKNanoseconds = configuration.delayedACKTimeout.nanoseconds
     }
 
     /// Active open: the first ``nextSegment(now:)`` is the SYN (state SYN-SENT).

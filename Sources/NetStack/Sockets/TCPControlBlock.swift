@@ -11,7 +11,11 @@ import UThreads
 final class TCPControlBlock: UThreadParking, @unchecked Sendable {
     unowned(unsafe) let interface: NetworkInterface
     @exclusivity(unchecked) var configuration: TCPConfiguration
+    /// Set once, by ``attach(_:)`` (no observer: it would turn every in-place mutation
+    /// through `connection!` into a copy out and back).
     @exclusivity(unchecked) var connection: TCPConnection?
+    /// `connection != nil`, kept apart: testing the optional itself copies the struct.
+    @exclusivity(unchecked) private(set) var hasConnection = false
     /// Bound local port (0: none), and whether the port table counts it.
     @exclusivity(unchecked) var localPort: UInt16 = 0
     @exclusivity(unchecked) var holdsPort = false
@@ -53,12 +57,27 @@ final class TCPControlBlock: UThreadParking, @unchecked Sendable {
         waiters.reserveCapacity(2)
     }
 
-    var state: TCPState { connection?.state ?? .closed }
+    var state: TCPState { inPlace { $0.state } ?? .closed }
+
+    /// Gives the block its connection (once).
+    func attach(_ c: consuming TCPConnection) {
+        connection = Optional(consume c)
+        hasConnection = true
+    }
+
+    /// Runs `body` on the connection where it lies, nil when there is none. Reading
+    /// through `connection?.` copies the whole struct (and retains its buffers), even for
+    /// one field; an inout access does not.
+    @inline(__always)
+    func inPlace<R>(_ body: (inout TCPConnection) -> R) -> R? {
+        guard hasConnection else { return nil }
+        return body(&connection!)
+    }
 
     /// Readiness as epoll would see it.
     var currentReadiness: SocketReadiness {
         if appClosed { return [.hangUp] }
-        guard let r = connection?.readiness else { return [.writable, .hangUp] }   // Linux: a fresh socket is EPOLLOUT|EPOLLHUP
+        guard let r = inPlace({ $0.readiness }) else { return [.writable, .hangUp] }   // Linux: a fresh socket is EPOLLOUT|EPOLLHUP
         var s = SocketReadiness(r)
         if readShut { s.insert(.readable) }
         if state == .synSent || state == .synReceived { s.remove(.writable) }
@@ -78,8 +97,8 @@ final class TCPControlBlock: UThreadParking, @unchecked Sendable {
     }
 
     func timersDue(now: Int64) {
-        guard connection != nil else { return }
-        if let d = connection?.nextDeadline, d <= now {
+        guard hasConnection else { return }
+        if let d = inPlace({ $0.nextDeadline }) ?? nil, d <= now {
             connection!.handleTimers(now: now)
         }
         afterChange(now: now)
@@ -89,17 +108,17 @@ final class TCPControlBlock: UThreadParking, @unchecked Sendable {
     /// scheduled, report readiness, hand an established child to its listener, and leave
     /// the table when the connection is finished.
     func afterChange(now: Int64) {
-        guard connection != nil, let remote else { return }
+        guard hasConnection, let remote else { return }
         let i = interface
         let port = localPort
         while let segment = connection!.nextSegment(now: now) {
             i.transmitTCP(segment, localPort: port, remote: remote, now: now) { buffer in
-                connection!.copyPayload(of: segment, into: buffer)
+                _ = inPlace { $0.copyPayload(of: segment, into: buffer) }
             }
         }
         // Never at or before `now`: a deadline the timers did not move must not spin the heap.
-        if let d = connection?.nextDeadline { i.tcpSchedule(self, at: max(d, now &+ 1)) }
-        let s = connection?.state ?? .closed
+        if let d = inPlace({ $0.nextDeadline }) ?? nil { i.tcpSchedule(self, at: max(d, now &+ 1)) }
+        let s = state
         if let p = parent {
             switch s {
             case .listen, .synSent, .synReceived: break
@@ -112,7 +131,7 @@ final class TCPControlBlock: UThreadParking, @unchecked Sendable {
             }
         }
         notify()
-        if inTable && connection?.isFinished == true { leaveTable() }
+        if inTable && inPlace({ $0.isFinished }) == true { leaveTable() }
     }
 
     /// Out of the table (the connection is over); the port is free again.
@@ -135,8 +154,7 @@ final class TCPControlBlock: UThreadParking, @unchecked Sendable {
     /// wants an event per arrival).
     func notify() {
         let r = currentReadiness
-        let readable = connection?.readableBytes ?? 0
-        let space = connection?.writableSpace ?? 0
+        let (readable, space) = inPlace { ($0.readableBytes, $0.writableSpace) } ?? (0, 0)
         let s = state
         let changed = r != lastReadiness || readable > lastReadable || (lastSpace == 0 && space > 0) || s != lastState
         lastReadiness = r

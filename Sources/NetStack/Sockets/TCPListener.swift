@@ -207,8 +207,8 @@ public final class TCPListener: UThreadParking, @unchecked Sendable {
                 }
                 i.counters.tcp.synCookiesAccepted &+= 1
                 let b = TCPControlBlock(interface: i, configuration: configuration)
-                b.connection = TCPConnection(cookieACK: segment, cookie: decoded, local: local, remote: remote,
-                                             mss: i.tcpMSS, configuration: configuration, now: now)
+                b.attach(TCPConnection(cookieACK: segment, cookie: decoded, local: local, remote: remote,
+                                       mss: i.tcpMSS, configuration: configuration, now: now))
                 install(b, remote: remote, now: now, parent: false)
                 return
             }
@@ -236,7 +236,7 @@ public final class TCPListener: UThreadParking, @unchecked Sendable {
         guard let connection = TCPConnection(acceptingSYN: segment, local: local, remote: remote, isn: isn, mss: mss,
                                              configuration: configuration, now: now) else { return }
         let b = TCPControlBlock(interface: i, configuration: configuration)
-        b.connection = consume connection
+        b.attach(connection)
         install(b, remote: remote, now: now, parent: true)
     }
 

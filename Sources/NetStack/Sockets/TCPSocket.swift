@@ -262,8 +262,8 @@ public final class TCPSocket: @unchecked Sendable {
             b.remote = remote
             b.key = key
             b.inTable = true
-            b.connection = TCPConnection(connectingFrom: local, to: remote, isn: i.tcp.isn(local: local, remote: remote, now: now),
-                                         mss: i.tcpMSS, configuration: b.configuration, now: now)
+            b.attach(TCPConnection(connectingFrom: local, to: remote, isn: i.tcp.isn(local: local, remote: remote, now: now),
+                                   mss: i.tcpMSS, configuration: b.configuration, now: now))
             i.counters.tcp.activeOpens &+= 1
             b.afterChange(now: now)
             i.flush()
@@ -342,7 +342,7 @@ public final class TCPSocket: @unchecked Sendable {
         var outcome = WaitOutcome.woken
         while true {
             if b.appClosed { throw .closed }
-            guard b.connection != nil else { throw .notConnectedStream }
+            guard b.hasConnection else { throw .notConnectedStream }
             if b.readShut { return 0 }
             if buffer.count == 0 { return 0 }
             if peek {
@@ -398,7 +398,7 @@ public final class TCPSocket: @unchecked Sendable {
         var outcome = WaitOutcome.woken
         while true {
             if b.appClosed { throw .closed }
-            guard b.connection != nil else { throw .notConnectedStream }
+            guard b.hasConnection else { throw .notConnectedStream }
             if bytes.count == sent { return sent }
             let n: Int
             do { n = try b.connection!.send(UnsafeRawBufferPointer(rebasing: bytes[sent...])) } catch {
@@ -462,7 +462,7 @@ public final class TCPSocket: @unchecked Sendable {
         try withLock { () throws(SocketError) in
             let b = block
             if b.appClosed { throw .closed }
-            guard b.connection != nil else { throw .notConnectedStream }
+            guard b.hasConnection else { throw .notConnectedStream }
             switch b.state {
             case .closed, .listen, .synSent: throw .notConnectedStream
             default: break
