@@ -113,7 +113,7 @@ func realPath(_ path: String) -> String {
 ///    masks, the umask), turns interception on, starts the runtime whose kthreads
 ///    intercept system calls, and builds the file systems and the `--net` stack.
 /// 3. **run**: ``run(_:environment:)`` loads the program into this process, builds its
-///    ``LinuxProcess``, installs the ``Dispatcher`` and enters the program's first thread
+///    `LinuxProcess`, installs the `Dispatcher` and enters the program's first thread
 ///    on a uthread; it returns while the program runs.
 /// 4. **wait**: ``wait()`` makes the calling thread the signal thread, which hands
 ///    signals from outside to the program, until the program ends the process
@@ -123,7 +123,7 @@ func realPath(_ path: String) -> String {
 ///
 /// A process holds at most one instance: interception, the signal thread and the
 /// program's address space are process-wide. A forked child keeps its parent's
-/// instance and builds only a new runtime and signal thread (``ProcessRuntime``).
+/// instance and builds only a new runtime and signal thread (`ProcessRuntime`).
 public final class Instance {
     /// Where an instance is in its life.
     public enum Phase: Sendable, Equatable {
