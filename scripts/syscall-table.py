@@ -1,32 +1,30 @@
 #!/usr/bin/env python3
 # syscall-table.py: writes the per-number table of Documentation/Syscalls.md (between
-# its "BEGIN/END syscall table" markers) from Sources/SyscallEmu/SyscallNames.swift, the
-# handlers registered in Sources/SyscallEmu, and the status notes below.
+# its "BEGIN/END syscall table" markers) from Sources/SyscallEmu/SyscallNumber.swift
+# (scripts/syscall-numbers.py generates it), the handlers registered in
+# Sources/SyscallEmu, and the status notes below.
 # CompatibilityTests checks the table against the dispatcher, so run this after adding
 # a handler and edit the notes when a call is host, partial or ENOSYS by design.
+# Registrations are found as `register(.NAME`, `host(.NAME`, the lists of
+# `for nr: SyscallNumber in [.a, .b]` loops, and `(.NAME, .op...)` tuples of such loops.
 import os, re, sys
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 src = os.path.join(root, "Sources", "SyscallEmu")
-names = {}
-table = open(os.path.join(src, "SyscallNames.swift")).read()
-body = table[table.index("table: [String?] = ["):table.index("    ]")]
-for i, tok in enumerate(re.findall(r'"([a-z0-9_]+)"|\bnil\b', body)):
-    pass
-entries = re.findall(r'("([a-z0-9_]+)"|nil)', body)
-for i, (whole, name) in enumerate(entries):
-    if name:
-        names[i] = name
+enum = open(os.path.join(src, "SyscallNumber.swift")).read()
+names = {int(nr): name for name, nr in re.findall(r'^    case (\w+) = (\d+)$', enum, re.M)}
+numbers = {name: nr for nr, name in names.items()}
 
 registered = set()
 for fn in sorted(os.path.join(d, f) for d, _, fs in os.walk(src) for f in fs):
-    if not fn.endswith(".swift") or fn.endswith("/SyscallNames.swift"):
+    if not fn.endswith(".swift") or fn.endswith("/SyscallNumber.swift"):
         continue
     s = open(fn).read()
-    registered |= {int(n) for n in re.findall(r'register\((\d+),', s)}
-    registered |= {int(n) for n in re.findall(r'\((\d+), "[a-z0-9_]+"', s)}
-    registered |= {int(n) for n in re.findall(r'\((\d+), "[a-z0-9_]+", \.', s)}
-    registered |= {int(n) for n in re.findall(r'host\((\d+),', s)}
+    found = re.findall(r'\b(?:register|host)\(\.(\w+)', s)
+    for block in re.findall(r'for \w+: SyscallNumber in \[([^\]]*)\]', s):
+        found += re.findall(r'\.(\w+)', block)
+    found += re.findall(r'\((?:SyscallNumber)?\.(\w+), (?:\w+)?\.\w+', s)
+    registered |= {numbers[n] for n in found if n in numbers}
 
 HOST = {
     10: "", 26: "", 27: "", 28: "", 110: "", 111: "pgid of the host process", 121: "", 124: "",

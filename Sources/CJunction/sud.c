@@ -24,9 +24,13 @@ extern void cj_sigreturn_restorer(void);
 extern void cj_syscall_entry(void);
 
 static cj_syscall_handler_t handler;
+static void *handler_context;
 static uint64_t traps;
 
-void cj_set_syscall_handler(cj_syscall_handler_t h) { handler = h; }
+void cj_set_syscall_handler(cj_syscall_handler_t h, void *context) {
+    handler_context = context;
+    handler = h;
+}
 uint64_t cj_trap_count(void) { return __atomic_load_n(&traps, __ATOMIC_RELAXED); }
 
 static void try_rewrite(uintptr_t site, uint64_t nr);
@@ -71,7 +75,7 @@ int64_t cj_dispatch_syscall(cj_syscall_frame *frame) {
         __atomic_fetch_add(&fast_calls, 1, __ATOMIC_RELAXED);
     }
     if (!handler) return -ENOSYS;
-    int64_t r = handler(frame);
+    int64_t r = handler(handler_context, frame);
     cj_fixup_resume(frame);
     return r;
 }

@@ -30,6 +30,7 @@ public final class AnonymousNode: Node, @unchecked Sendable {
 
     /// - Parameters:
     ///   - kind: .fifo for pipes, .socket for sockets; anything else with `typeless`.
+    ///   - mode: permission bits (without `typeless`).
     ///   - typeless: an anonymous inode (eventfd, epoll): mode 0600 without S_IFMT bits.
     public init(kind: NodeKind, mode: UInt32, typeless: Bool = false) {
         self.kind = kind

@@ -22,6 +22,8 @@ public final class MemFS: FileSystemInstance, @unchecked Sendable {
 
     /// - Parameters:
     ///   - mode: permission bits of the root (tmpfs's default is 1777).
+    ///   - uid: the root directory's owner.
+    ///   - gid: the root directory's group.
     ///   - deviceID: st_dev reported for every node.
     public init(mode: UInt32 = 0o1777, uid: UInt32 = 0, gid: UInt32 = 0, deviceID: UInt64 = MemFS.nextDeviceID()) {
         core = MemFSCore(deviceID: deviceID)

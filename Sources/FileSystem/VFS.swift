@@ -94,8 +94,10 @@ public final class VFS: @unchecked Sendable {
 
     /// Resolves `path` to a location.
     /// - Parameters:
+    ///   - path: absolute, or relative to `base`.
     ///   - base: where a relative path starts (the cwd or a directory fd); nil means "/".
     ///   - followLast: follow a symlink in the last component.
+    ///   - credentials: whose search permission each directory is checked against.
     public func resolve(_ path: String, from base: Location?, followLast: Bool,
                         credentials: Credentials) throws(Errno) -> Location {
         if path.isEmpty { throw .noSuchFileOrDirectory }

@@ -106,18 +106,69 @@ func realPath(_ path: String) -> String {
     return String(cString: r)
 }
 
-public enum Instance {
-    /// Loads `command` and runs it inside this process until it exits; this process
-    /// exits with its status. Returns only by throwing, before the program starts.
-    public static func run(_ command: [String], environment: [String],
-                           configuration: InstanceConfiguration) throws(InstanceError) -> Never {
-        guard let name = command.first else { throw .commandNotFound("") }
+/// One library-OS instance in this process, in explicit phases:
+///
+/// 1. **configure**: ``init(configuration:)`` records what to build; nothing is touched.
+/// 2. **start**: ``start()`` takes the process-wide state (signal dispositions and
+///    masks, the umask), turns interception on, starts the runtime whose kthreads
+///    intercept system calls, and builds the file systems and the `--net` stack.
+/// 3. **run**: ``run(_:environment:)`` loads the program into this process, builds its
+///    `LinuxProcess`, installs the `Dispatcher` and enters the program's first thread
+///    on a uthread; it returns while the program runs.
+/// 4. **wait**: ``wait()`` makes the calling thread the signal thread, which hands
+///    signals from outside to the program, until the program ends the process
+///    (`exit_group`); it never returns.
+/// 5. **shut down**: ``shutDown(exitStatus:)`` undoes `start` when no program runs (a
+///    failed `run`), or ends the program's process as `exit_group` would.
+///
+/// A process holds at most one instance: interception, the signal thread and the
+/// program's address space are process-wide. A forked child keeps its parent's
+/// instance and builds only a new runtime and signal thread (`ProcessRuntime`).
+public final class Instance {
+    /// Where an instance is in its life.
+    public enum Phase: Sendable, Equatable {
+        case configured, started, running, shutDown
+    }
+
+    public let configuration: InstanceConfiguration
+    public private(set) var phase: Phase = .configured
+
+    // What `start` took from the process, given back by `shutDown`.
+    private var inheritedIgnored: [Int32] = []
+    private var initialMask: UInt64 = 0
+    private var hostMask: sigset_t?
+    private var inheritedUmask: mode_t?
+
+    // What `start` built.
+    private var runtime: Runtime?
+    private var kthreadTIDs: [Int32] = []
+    private var kthreadAreas: [UInt] = []
+    private var fs: FileSystemContext?
+    private var netProvider: NetStackSocketProvider?
+
+    // What `run` built.
+    /// The program's process (nil before ``run(_:environment:)``).
+    public private(set) var process: LinuxProcess?
+    /// The dispatcher installed for the program (its calls reach it through the
+    /// interception's handler context).
+    public private(set) var dispatcher: Dispatcher?
+
+    /// Phase 1: an instance that will run with `configuration`.
+    public init(configuration: InstanceConfiguration) {
+        self.configuration = configuration
+    }
+
+    /// Phase 2: interception, the runtime, the file systems and the network.
+    public func start() throws(InstanceError) {
+        precondition(phase == .configured, "Instance.start() in phase \(phase)")
         // Signals the parent ignored (read before junction installs any handler).
         // (The raw call: glibc's sigaction refuses 32 and 33, which it keeps for itself.)
-        let inheritedIgnored = (Int32(1)...64).filter { sig in
+        inheritedIgnored = (Int32(1)...64).filter { sig in
             guard sig != SIGKILL, sig != SIGSTOP else { return false }
             var old = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))  // struct kernel_sigaction
-            let r = withUnsafeMutablePointer(to: &old) { cj_host_syscall(13, UInt64(sig), 0, UInt64(UInt(bitPattern: $0)), 8, 0, 0) }
+            let r = withUnsafeMutablePointer(to: &old) {
+                cj_host_syscall(Int64(SyscallNumber.rt_sigaction.rawValue), UInt64(sig), 0, UInt64(UInt(bitPattern: $0)), 8, 0, 0)
+            }
             return r == 0 && old.0 == 1  // SIG_IGN
         }
         let mode = configuration.interception
@@ -133,10 +184,10 @@ public enum Instance {
         // The program starts with the signal mask this process was started with.
         var initial = sigset_t()
         pthread_sigmask(SIG_BLOCK, nil, &initial)
-        var initialMask: UInt64 = 0
+        hostMask = initial
         for sig in 1...64 where sigismember(&initial, Int32(sig)) == 1 { initialMask |= 1 << UInt64(sig - 1) }
-        // Signals from outside are taken by this thread (sigwaitinfo below) and handed to
-        // the application; the kthreads, created next, inherit the blocked set. Faults,
+        // Signals from outside are taken by this thread (wait()) and handed to the
+        // application; the kthreads, created next, inherit the blocked set. Faults,
         // SIGSYS and the kick stay with the kthreads; glibc's 32 and 33 are the host's.
         var forwarded = sigset_t()
         sigemptyset(&forwarded)
@@ -153,6 +204,10 @@ public enum Instance {
 
         // Runtime whose kthreads turn on Syscall User Dispatch as they start.
         let (runtime, tids, areas, sudError) = try ProcessRuntime.start(kthreads: configuration.kthreads, mode: mode, numaNode: configuration.numaNode)
+        self.runtime = runtime
+        kthreadTIDs = tids
+        kthreadAreas = areas
+        phase = .started
         var useSeccomp = mode == .seccomp
         if sudError == EINVAL && mode == .auto {
             // No Syscall User Dispatch here: trap through seccomp instead.
@@ -182,11 +237,17 @@ public enum Instance {
         // The emulated umask starts as the one inherited; the host process's becomes 0 so
         // that HostFS creates files with exactly the mode the libOS computed.
         let inheritedUmask = umask(0)
+        self.inheritedUmask = inheritedUmask
 
         // --net: the device's interface and the in-stack loopback, polled by the runtime.
-        let netProvider = try configuration.network.map { n throws(InstanceError) in try NetworkSetup.start(n, on: runtime) }
+        netProvider = try configuration.network.map { n throws(InstanceError) in try NetworkSetup.start(n, on: runtime) }
+        fs = try Self.fileSystems(configuration, runtime: runtime, umask: inheritedUmask)
+    }
 
-        // File systems: the host root through io_uring, /dev, then the requested mounts.
+    /// File systems: the host root through io_uring, /dev, then the requested mounts
+    /// and the resolver's configuration.
+    private static func fileSystems(_ configuration: InstanceConfiguration, runtime: Runtime,
+                                    umask inheritedUmask: mode_t) throws(InstanceError) -> FileSystemContext {
         let fs: FileSystemContext
         let devices: DevFS
         do throws(Errno) {
@@ -233,7 +294,15 @@ public enum Instance {
             try ResolverSetup.check(configuration.dnsServers)
             try ResolverSetup.install(servers: configuration.dnsServers, in: fs.vfs)
         }
+        return fs
+    }
 
+    /// Phase 3: loads `command` into this process and starts its first thread; returns
+    /// while it runs.
+    public func run(_ command: [String], environment: [String]) throws(InstanceError) {
+        precondition(phase == .started, "Instance.run(_:environment:) in phase \(phase)")
+        guard let runtime, let fs else { preconditionFailure("a started instance has a runtime") }
+        guard let name = command.first else { throw .commandNotFound("") }
         // The program, mapped into this process.
         guard let path = Loader.searchPath(name) else { throw .commandNotFound(name) }
         let ready: ReadyProgram
@@ -283,24 +352,72 @@ public enum Instance {
         for sig in inheritedIgnored { process.ignoreAtStart(sig) }
         let dispatcher = Dispatcher(process: process, trace: configuration.trace)
         dispatcher.install()
+        self.dispatcher = dispatcher
+        self.process = process
 
-        process.signals.kick = ProcessRuntime.kick(tids)
+        process.signals.kick = ProcessRuntime.kick(kthreadTIDs)
         // fork: a child builds its runtime and signal thread again (ForkCalls.swift).
-        LinuxProcess.host = ProcessRuntime.host(kthreads: configuration.kthreads, mode: mode, quantum: configuration.quantum, numaNode: configuration.numaNode)
+        LinuxProcess.host = ProcessRuntime.host(kthreads: configuration.kthreads, mode: configuration.interception,
+                                                quantum: configuration.quantum, numaNode: configuration.numaNode)
         HostWatcher.shared.attach(to: runtime)
 
         if let quantum = configuration.quantum {
-            Preemption(areas: areas, tids: tids, slice: quantum).start()
+            Preemption(areas: kthreadAreas, tids: kthreadTIDs, slice: quantum).start()
         }
 
         let entry = UInt(ready.entry), sp = UInt(ready.stackPointer)
         let mask = initialMask
+        phase = .running
         runtime.spawn {
             process.attachMainThread(initialMask: mask)
             cj_enter_application(entry, sp)
         }
-        // The program ends the process with exit_group; this thread hands it the
-        // signals that come from outside.
+    }
+
+    /// Phase 4: the calling thread hands the program the signals that come from
+    /// outside until the program ends the process (exit_group).
+    public func wait() -> Never {
+        precondition(phase == .running, "Instance.wait() in phase \(phase)")
+        guard let process else { preconditionFailure("a running instance has a process") }
         ProcessRuntime.signalLoop(process)
+    }
+
+    /// Phase 5. Before a program runs (a `start` or `run` that failed): stops the
+    /// runtime's kthreads and gives the process back its umask and signal mask. While one
+    /// runs: ends its process with `exitStatus`, as its own exit_group would.
+    public func shutDown(exitStatus: Int32 = 0) {
+        switch phase {
+        case .running:
+            guard let process else { preconditionFailure("a running instance has a process") }
+            process.exitGroup(exitStatus)
+        case .configured, .started:
+            fs = nil
+            netProvider = nil
+            runtime?.shutdown()
+            runtime = nil
+            if let inheritedUmask { umask(inheritedUmask) }
+            if var hostMask { pthread_sigmask(SIG_SETMASK, &hostMask, nil) }
+            inheritedUmask = nil
+            hostMask = nil
+        case .shutDown:
+            break
+        }
+        phase = .shutDown
+    }
+
+    /// Every phase at once: configures, starts and runs `command`, then waits; this
+    /// process exits with the program's status. Returns only by throwing, before the
+    /// program starts (the instance is shut down first).
+    public static func run(_ command: [String], environment: [String],
+                           configuration: InstanceConfiguration) throws(InstanceError) -> Never {
+        let instance = Instance(configuration: configuration)
+        do {
+            try instance.start()
+            try instance.run(command, environment: environment)
+        } catch {
+            instance.shutDown()
+            throw error
+        }
+        instance.wait()
     }
 }

@@ -41,7 +41,7 @@ enum ProcessRuntime {
     /// The kick: the kick signal to every kthread of this process.
     static func kick(_ tids: [Int32]) -> @Sendable () -> Void {
         let pid = getpid()
-        return { for tid in tids { _ = cj_host_syscall(234, UInt64(pid), UInt64(tid), UInt64(CJ_KICK_SIGNAL), 0, 0, 0) } }
+        return { for tid in tids { _ = cj_host_syscall(Int64(SyscallNumber.tgkill.rawValue), UInt64(pid), UInt64(tid), UInt64(CJ_KICK_SIGNAL), 0, 0, 0) } }
     }
 
     /// The signals the signal thread takes from the host: all but those the kthreads

@@ -46,6 +46,7 @@ public enum InitialStack {
     /// Writes the initial stack just below `top` and returns the stack pointer (the
     /// address of argc), 16-byte aligned.
     /// - Parameters:
+    ///   - p: the arguments, environment and auxiliary vector to place.
     ///   - top: the end (exclusive) of writable memory, in this address space.
     ///   - limit: how many bytes below `top` may be used.
     public static func build(_ p: StackParameters, top: UInt64, limit: Int) throws(LoadError) -> UInt64 {

@@ -102,6 +102,7 @@ public enum Loader {
 
     /// Maps the program and its interpreter, and builds the initial stack.
     /// - Parameters:
+    ///   - program: what ``resolve(path:arguments:)`` found.
     ///   - environment: envp, as "NAME=value" strings.
     ///   - vdso: AT_SYSINFO_EHDR; nil passes this process's own vDSO.
     public static func map(_ program: ResolvedProgram, environment: [String], vdso: UInt64? = nil) throws(LoadError) -> ReadyProgram {

@@ -33,8 +33,11 @@ public enum Mapper {
     }
 
     /// Maps `elf` (whose bytes are `file`) into this process.
-    /// - Parameter base: for a position-independent file, the address to place its
-    ///   lowest page at; nil lets the kernel choose. Ignored for ET_EXEC.
+    /// - Parameters:
+    ///   - elf: the parsed file.
+    ///   - file: the open file its segments are mapped from.
+    ///   - base: for a position-independent file, the address to place its lowest page
+    ///     at; nil lets the kernel choose. Ignored for ET_EXEC.
     public static func map(_ elf: ELFFile, file: borrowing HostFile, base: UInt64? = nil) throws(LoadError) -> MappedImage {
         let page = Memory.pageSize
         let lo = Memory.roundDown(elf.addressRange.lowerBound)

@@ -18,7 +18,7 @@ public enum DeviceSpec: Equatable, Sendable, CustomStringConvertible {
 
     static let grammar = "expected loopback, shm:PATH, tap:NAME[:QUEUES], xdp:IFNAME[:QUEUE] or verbs:DEVICE"
 
-    /// Parses a device string; every malformed one is a ``NICError/badSpec(_:reason:)``.
+    /// Parses a device string; every malformed one is a `NICError.badSpec(_:reason:)`.
     public init(parsing text: String) throws(NICError) {
         let kind = text.prefix { $0 != ":" }
         let rest = text.dropFirst(kind.count + (kind.count < text.count ? 1 : 0))

@@ -123,7 +123,9 @@ public final class PacketPool: @unchecked Sendable {
 
     /// A pool over a fresh anonymous region of `count` buffers of `bufferSize` bytes.
     /// - Parameters:
+    ///   - name: the pool's name, in diagnostics.
     ///   - bufferSize: bytes per buffer, headroom included.
+    ///   - count: how many buffers.
     ///   - headroom: bytes left free in front of a new buffer's data, for headers.
     ///   - numaNode: the node the buffers' memory is placed on (nil: where first touched).
     public convenience init(name: String, bufferSize: Int = 2048, count: Int = 4096, headroom: Int = 128,

@@ -192,7 +192,7 @@ extension SocketReadiness {
     }
 }
 
-/// Which directions ``TCPSocket/shutdown(_:)`` closes (SHUT_RD, SHUT_WR, SHUT_RDWR).
+/// Which directions a socket's `shutdown` (NetStack's `TCPSocket.shutdown(_:)`) closes (SHUT_RD, SHUT_WR, SHUT_RDWR).
 public enum SocketShutdown: Sendable, Hashable {
     case read, write, both
 }

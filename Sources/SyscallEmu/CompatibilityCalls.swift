@@ -72,18 +72,18 @@ extension Handlers {
         registerMemfd(d)
         registerInotify(d)
         registerPrivileged(d)
-        for (nr, name) in [(149, "mlock"), (150, "munlock"), (151, "mlockall"), (152, "munlockall"), (325, "mlock2"),
-                           (324, "membarrier"), (135, "personality"), (159, "adjtimex"), (305, "clock_adjtime")] {
-            host(nr, name, d)
+        for nr: SyscallNumber in [.mlock, .munlock, .mlockall, .munlockall, .mlock2,
+                                  .membarrier, .personality, .adjtimex, .clock_adjtime] {
+            host(nr, d)
         }
         // Protection keys live in PKRU, which uthreads sharing a kthread would share:
         // none are offered (pkey_alloc(2): ENOSPC when the system has no keys).
-        d.register(330, "pkey_alloc") { f, _ throws(LinuxError) in
+        d.register(.pkey_alloc) { f, _ throws(LinuxError) in
             guard f.a0 == 0, f.a1 & ~UInt64(3) == 0 else { throw LinuxError(.EINVAL) }
             throw LinuxError(rawCode: 28)  // ENOSPC
         }
-        d.register(331, "pkey_free") { _, _ throws(LinuxError) in throw LinuxError(.EINVAL) }
-        d.register(329, "pkey_mprotect") { f, _ throws(LinuxError) in
+        d.register(.pkey_free) { _, _ throws(LinuxError) in throw LinuxError(.EINVAL) }
+        d.register(.pkey_mprotect) { f, _ throws(LinuxError) in
             guard Int32(truncatingIfNeeded: f.a3) == -1 else { throw LinuxError(.EINVAL) }
             let r = try hostCall(10, f.a0, f.a1, f.a2)
             cj_mappings_changed()  // the rewriter's maps
@@ -103,36 +103,36 @@ extension Handlers {
             }
             return try hostCall(f.number, UInt64(getpid()), f.a1, f.a2, f.a3, f.a4, 0)
         }
-        d.register(310, "process_vm_readv", vm)
-        d.register(311, "process_vm_writev", vm)
+        d.register(.process_vm_readv, vm)
+        d.register(.process_vm_writev, vm)
     }
 
     // MARK: identity
 
     static func registerIdentity(_ d: Dispatcher) {
-        d.register(102, "getuid") { _, p throws(LinuxError) in Int64(p.compat.lock.withLock { p.compat.uids.0 }) }
-        d.register(107, "geteuid") { _, p throws(LinuxError) in Int64(p.compat.lock.withLock { p.compat.uids.1 }) }
-        d.register(104, "getgid") { _, p throws(LinuxError) in Int64(p.compat.lock.withLock { p.compat.gids.0 }) }
-        d.register(108, "getegid") { _, p throws(LinuxError) in Int64(p.compat.lock.withLock { p.compat.gids.1 }) }
-        d.register(118, "getresuid") { f, p throws(LinuxError) in
+        d.register(.getuid) { _, p throws(LinuxError) in Int64(p.compat.lock.withLock { p.compat.uids.0 }) }
+        d.register(.geteuid) { _, p throws(LinuxError) in Int64(p.compat.lock.withLock { p.compat.uids.1 }) }
+        d.register(.getgid) { _, p throws(LinuxError) in Int64(p.compat.lock.withLock { p.compat.gids.0 }) }
+        d.register(.getegid) { _, p throws(LinuxError) in Int64(p.compat.lock.withLock { p.compat.gids.1 }) }
+        d.register(.getresuid) { f, p throws(LinuxError) in
             let (r, e, s, _) = p.compat.lock.withLock { p.compat.uids }
             try UserMemory.store(r, at: f.a0); try UserMemory.store(e, at: f.a1); try UserMemory.store(s, at: f.a2)
             return 0
         }
-        d.register(120, "getresgid") { f, p throws(LinuxError) in
+        d.register(.getresgid) { f, p throws(LinuxError) in
             let (r, e, s, _) = p.compat.lock.withLock { p.compat.gids }
             try UserMemory.store(r, at: f.a0); try UserMemory.store(e, at: f.a1); try UserMemory.store(s, at: f.a2)
             return 0
         }
-        d.register(117, "setresuid") { f, p throws(LinuxError) in try setIDs(p, user: true, f.a0, f.a1, f.a2) }
-        d.register(119, "setresgid") { f, p throws(LinuxError) in try setIDs(p, user: false, f.a0, f.a1, f.a2) }
-        d.register(105, "setuid") { f, p throws(LinuxError) in try setID(p, user: true, f.a0) }
-        d.register(106, "setgid") { f, p throws(LinuxError) in try setID(p, user: false, f.a0) }
-        d.register(113, "setreuid") { f, p throws(LinuxError) in try setReIDs(p, user: true, f.a0, f.a1) }
-        d.register(114, "setregid") { f, p throws(LinuxError) in try setReIDs(p, user: false, f.a0, f.a1) }
-        d.register(122, "setfsuid") { f, p throws(LinuxError) in setFsID(p, user: true, f.a0) }
-        d.register(123, "setfsgid") { f, p throws(LinuxError) in setFsID(p, user: false, f.a0) }
-        d.register(115, "getgroups") { f, p throws(LinuxError) in
+        d.register(.setresuid) { f, p throws(LinuxError) in try setIDs(p, user: true, f.a0, f.a1, f.a2) }
+        d.register(.setresgid) { f, p throws(LinuxError) in try setIDs(p, user: false, f.a0, f.a1, f.a2) }
+        d.register(.setuid) { f, p throws(LinuxError) in try setID(p, user: true, f.a0) }
+        d.register(.setgid) { f, p throws(LinuxError) in try setID(p, user: false, f.a0) }
+        d.register(.setreuid) { f, p throws(LinuxError) in try setReIDs(p, user: true, f.a0, f.a1) }
+        d.register(.setregid) { f, p throws(LinuxError) in try setReIDs(p, user: false, f.a0, f.a1) }
+        d.register(.setfsuid) { f, p throws(LinuxError) in setFsID(p, user: true, f.a0) }
+        d.register(.setfsgid) { f, p throws(LinuxError) in setFsID(p, user: false, f.a0) }
+        d.register(.getgroups) { f, p throws(LinuxError) in
             let size = Int32(truncatingIfNeeded: f.a0)
             guard size >= 0 else { throw LinuxError(.EINVAL) }
             let groups = p.compat.lock.withLock { p.compat.groups }
@@ -141,7 +141,7 @@ extension Handlers {
             for (i, g) in groups.enumerated() { try UserMemory.store(g, at: f.a1 + UInt64(4 * i)) }
             return Int64(groups.count)
         }
-        d.register(116, "setgroups") { f, p throws(LinuxError) in
+        d.register(.setgroups) { f, p throws(LinuxError) in
             let size = Int(Int32(truncatingIfNeeded: f.a0))
             guard size >= 0, size <= 65536 else { throw LinuxError(.EINVAL) }
             guard p.compat.privileged else { throw LinuxError(.EPERM) }
@@ -155,8 +155,8 @@ extension Handlers {
         // Capabilities: the host process's (the instance is one host process). capset
         // would change only the calling kthread's: a request that changes nothing
         // succeeds, any other is refused.
-        d.register(125, "capget") { f, p throws(LinuxError) in try capability(f, p, set: false) }
-        d.register(126, "capset") { f, p throws(LinuxError) in try capability(f, p, set: true) }
+        d.register(.capget) { f, p throws(LinuxError) in try capability(f, p, set: false) }
+        d.register(.capset) { f, p throws(LinuxError) in try capability(f, p, set: true) }
     }
 
     private static func id(_ v: UInt64) -> UInt32? {
@@ -287,9 +287,9 @@ extension Handlers {
             }
             return 0
         }
-        d.register(170, "sethostname", setName)
-        d.register(171, "setdomainname", setName)
-        d.register(63, "uname") { f, p throws(LinuxError) in
+        d.register(.sethostname, setName)
+        d.register(.setdomainname, setName)
+        d.register(.uname) { f, p throws(LinuxError) in
             let buf = try UserMemory.pointer(f.a0, 390, for: .write)
             _ = try hostCall(63, f.a0)
             let (host, domain) = p.compat.lock.withLock { (p.compat.hostName, p.compat.domainName) }
@@ -302,7 +302,7 @@ extension Handlers {
         }
         // chroot: the path is checked as Linux does; changing the instance's root is
         // not done, so even root gets EPERM.
-        d.register(161, "chroot") { f, p throws(LinuxError) in
+        d.register(.chroot) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a0)
             let loc = try fsCall { () throws(Errno) in try p.fs.resolve(path) }
             guard loc.node.kind == .directory else { throw LinuxError(.ENOTDIR) }
@@ -310,14 +310,14 @@ extension Handlers {
         }
         // Setting a clock: only CLOCK_REALTIME can be set; unprivileged callers get
         // EPERM; for root, the host decides (it is the host's clock).
-        d.register(227, "clock_settime") { f, p throws(LinuxError) in
+        d.register(.clock_settime) { f, p throws(LinuxError) in
             let sec = try UserMemory.load(Int64.self, at: f.a1), nsec = try UserMemory.load(Int64.self, at: f.a1 + 8)
             guard Int32(truncatingIfNeeded: f.a0) == CLOCK_REALTIME else { throw LinuxError(.EINVAL) }
             guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
             guard p.compat.privileged else { throw LinuxError(.EPERM) }
             return try hostCall(227, f.a0, f.a1)
         }
-        d.register(164, "settimeofday") { f, p throws(LinuxError) in
+        d.register(.settimeofday) { f, p throws(LinuxError) in
             if f.a0 != 0 {
                 let usec = try UserMemory.load(Int64.self, at: f.a0 + 8)
                 guard usec >= 0, usec < 1_000_000 else { throw LinuxError(.EINVAL) }

@@ -15,14 +15,16 @@ public typealias SyscallHandler = (SyscallFrame, LinuxProcess) throws(LinuxError
 
 /// The table and the entry point the interception layer calls.
 public final class Dispatcher: @unchecked Sendable {
+    /// Call numbers the table covers (x86-64 numbers end at 469; the x32 ABI's start at 512).
     public static let tableSize = 512
 
     @exclusivity(unchecked) private var handlers: [SyscallHandler?]
-    @exclusivity(unchecked) private var names: [String?]
     public let process: LinuxProcess
     @exclusivity(unchecked) public var trace: Bool
     private let lock = FSLock()
     @exclusivity(unchecked) private var reportedUnknown = Set<Int>()
+    /// Calls registered more than once (the later handler replaced the earlier one).
+    public private(set) var replacedRegistrations: [SyscallNumber] = []
     /// Where this dispatcher's diagnostics go: unsupported calls (warning), refusals
     /// (error), --strace lines (info). Default: the process's LoggingSystem.
     public let logger: Logger
@@ -32,19 +34,24 @@ public final class Dispatcher: @unchecked Sendable {
         self.trace = trace
         self.logger = logger
         handlers = Array(repeating: nil, count: Self.tableSize)
-        names = Array(repeating: nil, count: Self.tableSize)
         Handlers.registerAll(self)
     }
 
-    /// Adds or replaces the handler for `number`.
-    public func register(_ number: Int, _ name: String, _ handler: @escaping SyscallHandler) {
-        handlers[number] = handler
-        names[number] = name
+    /// Adds the handler for `call`, or replaces the one it had (noted in
+    /// ``replacedRegistrations``).
+    public func register(_ call: SyscallNumber, _ handler: @escaping SyscallHandler) {
+        if handlers[call.rawValue] != nil { replacedRegistrations.append(call) }
+        handlers[call.rawValue] = handler
     }
 
+    /// Removes the handler for `call`: it returns ENOSYS (and is logged once) from then on.
+    public func unregister(_ call: SyscallNumber) {
+        handlers[call.rawValue] = nil
+    }
+
+    /// The name strace gives call `number` (`syscall_N` where no x86-64 call has it).
     public func name(of number: Int) -> String {
-        let registered = number >= 0 && number < Self.tableSize ? names[number] : nil
-        return registered ?? LinuxSyscallNames.name(number) ?? "syscall_\(number)"
+        SyscallNumber.name(of: number) ?? "syscall_\(number)"
     }
 
     /// The numbers that have a handler (Documentation/Syscalls.md is checked against it).
@@ -58,7 +65,7 @@ public final class Dispatcher: @unchecked Sendable {
         if frame.raw.pointee.pad.0 >= UInt64(CJ_ENTRY_FAULT) { return Handlers.arrival(frame, process) }
         let nr = frame.number
         // exit and exit_group do not return: trace them first, as strace does.
-        if trace && (nr == 60 || nr == 231) { log(level: .info, "\(name(of: nr))(\(Int64(bitPattern: frame.a0))) = ?") }
+        if trace && (nr == SyscallNumber.exit.rawValue || nr == SyscallNumber.exit_group.rawValue) { log(level: .info, "\(name(of: nr))(\(Int64(bitPattern: frame.a0))) = ?") }
         // Arguments as passed (a handler may redirect the frame, e.g. into a signal handler).
         let arguments = trace ? frame.arguments : []
         var result: Int64
@@ -100,15 +107,19 @@ public final class Dispatcher: @unchecked Sendable {
 
     // MARK: installation
 
+    /// The installed dispatcher, for diagnostics and error paths outside a call's own
+    /// arguments (the per-call path gets it as the interception's handler context).
     @exclusivity(unchecked) nonisolated(unsafe) static var active: Dispatcher?
 
-    /// Makes this dispatcher receive every intercepted call.
+    /// Makes this dispatcher receive every intercepted call: the interception layer
+    /// passes it back as the handler's context, so the per-call path loads no global
+    /// (the instance that installs it keeps it alive; `active` retains it too).
     public func install() {
         Dispatcher.active = self
         UserMemory.owner = process
-        cj_set_syscall_handler { frame in
-            Dispatcher.active!.dispatch(SyscallFrame(frame!))
-        }
+        cj_set_syscall_handler({ context, frame in
+            Unmanaged<Dispatcher>.fromOpaque(context!)._withUnsafeGuaranteedRef { $0.dispatch(SyscallFrame(frame!)) }
+        }, Unmanaged.passUnretained(self).toOpaque())
     }
 }
 

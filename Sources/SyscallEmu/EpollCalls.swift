@@ -215,18 +215,18 @@ extension Handlers {
     static func registerEpoll(_ d: Dispatcher) {
         let create: SyscallHandler = { f, p throws(LinuxError) in
             let cloexec: UInt64 = 0o2000000
-            if f.number == 213 {
+            if f.number == SyscallNumber.epoll_create.rawValue {
                 guard Int32(truncatingIfNeeded: f.a0) > 0 else { throw LinuxError(.EINVAL) }  // epoll_create(size)
             } else {
                 guard f.a0 & ~cloexec == 0 else { throw LinuxError(.EINVAL) }
             }
             let file = OpenFile(location: Location(node: AnonymousNode.anonymousInode(), path: "anon_inode:[eventpoll]"),
                                 handle: EventPoll(), flags: .readWrite)
-            return Int64(try p.descriptors.install(file, closeOnExec: f.number == 291 && f.a0 & cloexec != 0))
+            return Int64(try p.descriptors.install(file, closeOnExec: f.number == SyscallNumber.epoll_create1.rawValue && f.a0 & cloexec != 0))
         }
-        d.register(213, "epoll_create", create)
-        d.register(291, "epoll_create1", create)
-        d.register(233, "epoll_ctl") { f, p throws(LinuxError) in
+        d.register(.epoll_create, create)
+        d.register(.epoll_create1, create)
+        d.register(.epoll_ctl) { f, p throws(LinuxError) in
             let ep = try epoll(p, f.a0)
             let fd = Int32(truncatingIfNeeded: f.a2)
             let file = try p.fd(f.a2)
@@ -261,13 +261,13 @@ extension Handlers {
             }
             return 0
         }
-        d.register(232, "epoll_wait") { f, p throws(LinuxError) in
+        d.register(.epoll_wait) { f, p throws(LinuxError) in
             try epollWait(p, epfd: f.a0, events: f.a1, max: f.a2, timeout: milliseconds(f.a3))
         }
-        d.register(281, "epoll_pwait") { f, p throws(LinuxError) in
+        d.register(.epoll_pwait) { f, p throws(LinuxError) in
             try withMask(p, f.a4, f.a5) { () throws(LinuxError) in try epollWait(p, epfd: f.a0, events: f.a1, max: f.a2, timeout: milliseconds(f.a3)) }
         }
-        d.register(441, "epoll_pwait2") { f, p throws(LinuxError) in
+        d.register(.epoll_pwait2) { f, p throws(LinuxError) in
             var timeout: Int64?
             if f.a3 != 0 {
                 let sec = try UserMemory.load(Int64.self, at: f.a3), nsec = try UserMemory.load(Int64.self, at: f.a3 + 8)

@@ -21,10 +21,10 @@ extension Handlers {
     static let maxArgumentBytes = 2 << 20  // ARG_MAX as `getconf ARG_MAX` reports for an 8 MiB stack
 
     static func registerExec(_ d: Dispatcher) {
-        d.register(59, "execve") { f, p throws(LinuxError) in
+        d.register(.execve) { f, p throws(LinuxError) in
             try execve(f, p, path: try UserMemory.string(f.a0), base: nil, argv: f.a1, envp: f.a2, flags: 0)
         }
-        d.register(322, "execveat") { f, p throws(LinuxError) in
+        d.register(.execveat) { f, p throws(LinuxError) in
             let emptyPath: UInt64 = 0x1000, noFollow: UInt64 = 0x100
             guard f.a4 & ~(emptyPath | noFollow) == 0 else { throw LinuxError(.EINVAL) }
             let path = try UserMemory.string(f.a1)

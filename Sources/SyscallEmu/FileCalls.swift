@@ -84,54 +84,54 @@ func storeStat(_ st: FileStatus, at address: UInt64) throws(LinuxError) {
 
 extension Handlers {
     static func registerFiles(_ d: Dispatcher) {
-        d.register(0, "read") { f, p throws(LinuxError) in
+        d.register(.read) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .write, hostCopies: file.hostCopies)
             return Int64(try fsCall { () throws(Errno) in try file.read(into: buf) })
         }
-        d.register(1, "write") { f, p throws(LinuxError) in
+        d.register(.write) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .read, hostCopies: file.hostCopies)
             return Int64(try fsCall { () throws(Errno) in try file.write(from: UnsafeRawBufferPointer(buf)) })
         }
-        d.register(17, "pread64") { f, p throws(LinuxError) in
+        d.register(.pread64) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .write, hostCopies: file.hostCopies)
             return Int64(try fsCall { () throws(Errno) in try file.read(into: buf, at: Int64(bitPattern: f.a3)) })
         }
-        d.register(18, "pwrite64") { f, p throws(LinuxError) in
+        d.register(.pwrite64) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .read, hostCopies: file.hostCopies)
             return Int64(try fsCall { () throws(Errno) in try file.write(from: UnsafeRawBufferPointer(buf), at: Int64(bitPattern: f.a3)) })
         }
-        d.register(19, "readv") { f, p throws(LinuxError) in try vectored(f, p, write: false) }
-        d.register(20, "writev") { f, p throws(LinuxError) in try vectored(f, p, write: true) }
-        d.register(2, "open") { f, p throws(LinuxError) in
+        d.register(.readv) { f, p throws(LinuxError) in try vectored(f, p, write: false) }
+        d.register(.writev) { f, p throws(LinuxError) in try vectored(f, p, write: true) }
+        d.register(.open) { f, p throws(LinuxError) in
             try open(p, dirfd: UInt64(bitPattern: Int64(atFDCWD)), path: f.a0, flags: f.a1, mode: f.a2)
         }
-        d.register(257, "openat") { f, p throws(LinuxError) in try open(p, dirfd: f.a0, path: f.a1, flags: f.a2, mode: f.a3) }
-        d.register(85, "creat") { f, p throws(LinuxError) in
+        d.register(.openat) { f, p throws(LinuxError) in try open(p, dirfd: f.a0, path: f.a1, flags: f.a2, mode: f.a3) }
+        d.register(.creat) { f, p throws(LinuxError) in
             try open(p, dirfd: UInt64(bitPattern: Int64(atFDCWD)), path: f.a0, flags: 0o1101, mode: f.a1)
         }
-        d.register(3, "close") { f, p throws(LinuxError) in
+        d.register(.close) { f, p throws(LinuxError) in
             try p.descriptors.close(Int32(truncatingIfNeeded: f.a0))
             return 0
         }
-        d.register(5, "fstat") { f, p throws(LinuxError) in
+        d.register(.fstat) { f, p throws(LinuxError) in
             try storeStat(try status(of: try p.fd(f.a0)), at: f.a1)
             return 0
         }
-        d.register(4, "stat") { f, p throws(LinuxError) in
+        d.register(.stat) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a0)
             try storeStat(try fsCall { () throws(Errno) in try p.fs.status(path) }, at: f.a1)
             return 0
         }
-        d.register(6, "lstat") { f, p throws(LinuxError) in
+        d.register(.lstat) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a0)
             try storeStat(try fsCall { () throws(Errno) in try p.fs.status(path, followSymlinks: false) }, at: f.a1)
             return 0
         }
-        d.register(262, "newfstatat") { f, p throws(LinuxError) in
+        d.register(.newfstatat) { f, p throws(LinuxError) in
             // Linux: with AT_EMPTY_PATH, an empty (or NULL) path on a descriptor is fstat
             // whatever the other flags; then the flags, then the path.
             var emptyPath = false
@@ -147,24 +147,24 @@ extension Handlers {
             try storeStat(try fsCall { () throws(Errno) in try p.fs.status(path, at: base, followSymlinks: follow) }, at: f.a2)
             return 0
         }
-        d.register(8, "lseek") { f, p throws(LinuxError) in
+        d.register(.lseek) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             guard let whence = OpenFile.Whence(rawValue: Int32(truncatingIfNeeded: f.a2)) else { throw LinuxError(.EINVAL) }
             return try fsCall { () throws(Errno) in try file.seek(Int64(bitPattern: f.a1), whence: whence) }
         }
-        d.register(217, "getdents64") { f, p throws(LinuxError) in
+        d.register(.getdents64) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .write)
             return Int64(try fsCall { () throws(Errno) in try file.readDirectoryEntries(into: buf) })
         }
-        d.register(89, "readlink") { f, p throws(LinuxError) in
+        d.register(.readlink) { f, p throws(LinuxError) in
             try readlink(p, base: nil, path: try UserMemory.string(f.a0), buffer: f.a1, size: f.a2)
         }
-        d.register(267, "readlinkat") { f, p throws(LinuxError) in
+        d.register(.readlinkat) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a1)
             return try readlink(p, base: try p.base(f.a0, for: path), path: path, buffer: f.a2, size: f.a3)
         }
-        d.register(21, "access") { f, p throws(LinuxError) in
+        d.register(.access) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a0)
             try fsCall { () throws(Errno) in try p.fs.access(path, mode: UInt32(truncatingIfNeeded: f.a1)) }
             return 0
@@ -177,47 +177,47 @@ extension Handlers {
             }
             return 0
         }
-        d.register(269, "faccessat", faccessat)
-        d.register(439, "faccessat2", faccessat)
-        d.register(79, "getcwd") { f, p throws(LinuxError) in
+        d.register(.faccessat, faccessat)
+        d.register(.faccessat2, faccessat)
+        d.register(.getcwd) { f, p throws(LinuxError) in
             let cwd = p.fs.currentDirectoryPath.pathBytes + [0]
             guard UInt64(cwd.count) <= f.a1 else { throw LinuxError(.ERANGE) }
             let dst = try UserMemory.pointer(f.a0, cwd.count, for: .write)
             cwd.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: cwd.count) }
             return Int64(cwd.count)
         }
-        d.register(80, "chdir") { f, p throws(LinuxError) in
+        d.register(.chdir) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a0)
             try fsCall { () throws(Errno) in try p.fs.changeDirectory(path) }
             return 0
         }
-        d.register(81, "fchdir") { f, p throws(LinuxError) in
+        d.register(.fchdir) { f, p throws(LinuxError) in
             let loc = try p.fd(f.a0).location
             try fsCall { () throws(Errno) in try p.fs.changeDirectory(to: loc) }
             return 0
         }
-        d.register(83, "mkdir") { f, p throws(LinuxError) in
+        d.register(.mkdir) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a0)
             try fsCall { () throws(Errno) in try p.fs.makeDirectory(path, mode: UInt32(truncatingIfNeeded: f.a1)) }
             return 0
         }
-        d.register(258, "mkdirat") { f, p throws(LinuxError) in
+        d.register(.mkdirat) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a1)
             let base = try p.base(f.a0, for: path)
             try fsCall { () throws(Errno) in try p.fs.makeDirectory(path, mode: UInt32(truncatingIfNeeded: f.a2), at: base) }
             return 0
         }
-        d.register(84, "rmdir") { f, p throws(LinuxError) in
+        d.register(.rmdir) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a0)
             try fsCall { () throws(Errno) in try p.fs.removeDirectory(path) }
             return 0
         }
-        d.register(87, "unlink") { f, p throws(LinuxError) in
+        d.register(.unlink) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a0)
             try fsCall { () throws(Errno) in try p.fs.unlink(path) }
             return 0
         }
-        d.register(263, "unlinkat") { f, p throws(LinuxError) in
+        d.register(.unlinkat) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a1)
             let base = try p.base(f.a0, for: path)
             guard f.a2 & ~atRemoveDir == 0 else { throw LinuxError(.EINVAL) }
@@ -226,7 +226,7 @@ extension Handlers {
             }
             return 0
         }
-        d.register(82, "rename") { f, p throws(LinuxError) in
+        d.register(.rename) { f, p throws(LinuxError) in
             let a = try UserMemory.string(f.a0), b = try UserMemory.string(f.a1)
             try fsCall { () throws(Errno) in try p.fs.rename(a, to: b) }
             return 0
@@ -238,37 +238,37 @@ extension Handlers {
             try fsCall { () throws(Errno) in try p.fs.rename(a, to: b, oldAt: ba, newAt: bb) }
             return 0
         }
-        d.register(264, "renameat", renameat)
-        d.register(316, "renameat2", renameat)
-        d.register(86, "link") { f, p throws(LinuxError) in
+        d.register(.renameat, renameat)
+        d.register(.renameat2, renameat)
+        d.register(.link) { f, p throws(LinuxError) in
             let a = try UserMemory.string(f.a0), b = try UserMemory.string(f.a1)
             try fsCall { () throws(Errno) in try p.fs.link(a, to: b) }
             return 0
         }
-        d.register(265, "linkat") { f, p throws(LinuxError) in
+        d.register(.linkat) { f, p throws(LinuxError) in
             let a = try UserMemory.string(f.a1), b = try UserMemory.string(f.a3)
             let ba = try p.base(f.a0, for: a), bb = try p.base(f.a2, for: b)
             try fsCall { () throws(Errno) in try p.fs.link(a, to: b, existingAt: ba, newAt: bb, followSymlinks: f.a4 & 0x400 != 0) }
             return 0
         }
-        d.register(88, "symlink") { f, p throws(LinuxError) in
+        d.register(.symlink) { f, p throws(LinuxError) in
             let t = try UserMemory.string(f.a0), path = try UserMemory.string(f.a1)
             try fsCall { () throws(Errno) in try p.fs.makeSymlink(t, at: path) }
             return 0
         }
-        d.register(266, "symlinkat") { f, p throws(LinuxError) in
+        d.register(.symlinkat) { f, p throws(LinuxError) in
             let t = try UserMemory.string(f.a0), path = try UserMemory.string(f.a2)
             let base = try p.base(f.a1, for: path)
             try fsCall { () throws(Errno) in try p.fs.makeSymlink(t, at: path, relativeTo: base) }
             return 0
         }
-        d.register(95, "umask") { f, p throws(LinuxError) in Int64(p.fs.setUmask(UInt32(truncatingIfNeeded: f.a0))) }
-        d.register(76, "truncate") { f, p throws(LinuxError) in
+        d.register(.umask) { f, p throws(LinuxError) in Int64(p.fs.setUmask(UInt32(truncatingIfNeeded: f.a0))) }
+        d.register(.truncate) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a0)
             try fsCall { () throws(Errno) in try p.fs.truncate(path, to: Int64(bitPattern: f.a1)) }
             return 0
         }
-        d.register(77, "ftruncate") { f, p throws(LinuxError) in
+        d.register(.ftruncate) { f, p throws(LinuxError) in
             // Linux: a negative length first, then the descriptor, then a writable regular file.
             guard Int64(bitPattern: f.a1) >= 0 else { throw LinuxError(.EINVAL) }
             let file = try p.fd(f.a0)
@@ -284,48 +284,48 @@ extension Handlers {
             try fsCall { () throws(Errno) in try file.handle.sync() }
             return 0
         }
-        d.register(74, "fsync", sync)
-        d.register(75, "fdatasync", sync)
-        d.register(90, "chmod") { f, p throws(LinuxError) in
+        d.register(.fsync, sync)
+        d.register(.fdatasync, sync)
+        d.register(.chmod) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a0)
             try fsCall { () throws(Errno) in try p.fs.changeMode(path, mode: UInt32(truncatingIfNeeded: f.a1)) }
             return 0
         }
-        d.register(268, "fchmodat") { f, p throws(LinuxError) in
+        d.register(.fchmodat) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a1)
             let base = try p.base(f.a0, for: path)
             try fsCall { () throws(Errno) in try p.fs.changeMode(path, mode: UInt32(truncatingIfNeeded: f.a2), at: base) }
             return 0
         }
-        d.register(32, "dup") { f, p throws(LinuxError) in
+        d.register(.dup) { f, p throws(LinuxError) in
             Int64(try p.descriptors.install(try p.fd(f.a0), closeOnExec: false))
         }
-        d.register(33, "dup2") { f, p throws(LinuxError) in
+        d.register(.dup2) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             if f.a0 == f.a1 { return Int64(f.a1) }
             try p.descriptors.install(file, at: Int32(truncatingIfNeeded: f.a1), closeOnExec: false)
             return Int64(f.a1)
         }
-        d.register(292, "dup3") { f, p throws(LinuxError) in
+        d.register(.dup3) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             guard f.a0 != f.a1, f.a2 & ~UInt64(0o2000000) == 0 else { throw LinuxError(.EINVAL) }
             try p.descriptors.install(file, at: Int32(truncatingIfNeeded: f.a1), closeOnExec: f.a2 != 0)
             return Int64(f.a1)
         }
-        d.register(72, "fcntl") { f, p throws(LinuxError) in try fcntl(f, p) }
+        d.register(.fcntl) { f, p throws(LinuxError) in try fcntl(f, p) }
         // chown family: uid or gid -1 leaves it as it is.
         func owner(_ v: UInt64) -> UInt32? { UInt32(truncatingIfNeeded: v) == UInt32.max ? nil : UInt32(truncatingIfNeeded: v) }
-        d.register(92, "chown") { f, p throws(LinuxError) in
+        d.register(.chown) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a0)
             try fsCall { () throws(Errno) in try p.fs.changeOwner(path, uid: owner(f.a1), gid: owner(f.a2)) }
             return 0
         }
-        d.register(94, "lchown") { f, p throws(LinuxError) in
+        d.register(.lchown) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a0)
             try fsCall { () throws(Errno) in try p.fs.changeOwner(path, uid: owner(f.a1), gid: owner(f.a2), followSymlinks: false) }
             return 0
         }
-        d.register(260, "fchownat") { f, p throws(LinuxError) in
+        d.register(.fchownat) { f, p throws(LinuxError) in
             guard f.a4 & ~(atSymlinkNoFollow | atEmptyPath) == 0 else { throw LinuxError(.EINVAL) }
             let path = try UserMemory.string(f.a1)
             if path.isEmpty && f.a4 & atEmptyPath != 0 {
@@ -339,17 +339,17 @@ extension Handlers {
             }
             return 0
         }
-        d.register(280, "utimensat") { f, p throws(LinuxError) in try utimensat(f, p) }
-        d.register(162, "sync") { _, _ throws(LinuxError) in
+        d.register(.utimensat) { f, p throws(LinuxError) in try utimensat(f, p) }
+        d.register(.sync) { _, _ throws(LinuxError) in
             Glibc.sync()  // HostFS data lives in the host page cache; MemFS has nothing to write
             return 0
         }
-        d.register(306, "syncfs") { f, p throws(LinuxError) in
+        d.register(.syncfs) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             if let host = file.handle.hostDescriptor { _ = cj_host_syscall(306, UInt64(host), 0, 0, 0, 0, 0) }
             return 0
         }
-        d.register(73, "flock") { f, p throws(LinuxError) in
+        d.register(.flock) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             let op = Int32(truncatingIfNeeded: f.a1)
             let kind = op & ~4  // without LOCK_NB
@@ -364,10 +364,10 @@ extension Handlers {
                 if UThread.sleep(for: .milliseconds(2)) == .interrupted { try p.checkInterrupted(.restartSys) }
             }
         }
-        d.register(16, "ioctl") { f, p throws(LinuxError) in try ioctl(f, p) }
-        d.register(22, "pipe") { f, p throws(LinuxError) in try pipe(p, f.a0, flags: 0) }
-        d.register(293, "pipe2") { f, p throws(LinuxError) in try pipe(p, f.a0, flags: f.a1) }
-        d.register(40, "sendfile") { f, p throws(LinuxError) in try sendfile(f, p) }
+        d.register(.ioctl) { f, p throws(LinuxError) in try ioctl(f, p) }
+        d.register(.pipe) { f, p throws(LinuxError) in try pipe(p, f.a0, flags: 0) }
+        d.register(.pipe2) { f, p throws(LinuxError) in try pipe(p, f.a0, flags: f.a1) }
+        d.register(.sendfile) { f, p throws(LinuxError) in try sendfile(f, p) }
     }
 
     static func open(_ p: LinuxProcess, dirfd: UInt64, path: UInt64, flags: UInt64, mode: UInt64) throws(LinuxError) -> Int64 {
@@ -631,7 +631,7 @@ extension Handlers {
 
 extension Handlers {
     static func registerMoreFiles(_ d: Dispatcher) {
-        d.register(332, "statx") { f, p throws(LinuxError) in
+        d.register(.statx) { f, p throws(LinuxError) in
             let flags = f.a2  // checked before the path, as Linux does; 0x6000: both sync types at once
             guard flags & ~(statAtFlags | 0x6000) == 0, flags & 0x6000 != 0x6000 else { throw LinuxError(.EINVAL) }
             let path = f.a1 == 0 && flags & atEmptyPath != 0 ? "" : try UserMemory.string(f.a1)

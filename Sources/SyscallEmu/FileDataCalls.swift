@@ -14,7 +14,7 @@ extension Handlers {
     static let copyChunk = 1 << 16
 
     static func registerFileData(_ d: Dispatcher) {
-        d.register(436, "close_range") { f, p throws(LinuxError) in
+        d.register(.close_range) { f, p throws(LinuxError) in
             let first = UInt32(truncatingIfNeeded: f.a0), last = UInt32(truncatingIfNeeded: f.a1)
             let unshare: UInt64 = 2, cloexec: UInt64 = 4
             guard f.a2 & ~(unshare | cloexec) == 0, first <= last else { throw LinuxError(.EINVAL) }
@@ -23,21 +23,21 @@ extension Handlers {
             }
             return 0
         }
-        d.register(295, "preadv") { f, p throws(LinuxError) in
+        d.register(.preadv) { f, p throws(LinuxError) in
             try positionalVectored(f, p, write: false, offset: Int64(bitPattern: f.a3), flags: 0, allowCurrent: false)
         }
-        d.register(296, "pwritev") { f, p throws(LinuxError) in
+        d.register(.pwritev) { f, p throws(LinuxError) in
             try positionalVectored(f, p, write: true, offset: Int64(bitPattern: f.a3), flags: 0, allowCurrent: false)
         }
-        d.register(327, "preadv2") { f, p throws(LinuxError) in
+        d.register(.preadv2) { f, p throws(LinuxError) in
             try positionalVectored(f, p, write: false, offset: Int64(bitPattern: f.a3), flags: f.a5, allowCurrent: true)
         }
-        d.register(328, "pwritev2") { f, p throws(LinuxError) in
+        d.register(.pwritev2) { f, p throws(LinuxError) in
             try positionalVectored(f, p, write: true, offset: Int64(bitPattern: f.a3), flags: f.a5, allowCurrent: true)
         }
-        d.register(326, "copy_file_range") { f, p throws(LinuxError) in try copyFileRange(f, p) }
-        d.register(285, "fallocate") { f, p throws(LinuxError) in try fallocate(f, p) }
-        d.register(221, "fadvise64") { f, p throws(LinuxError) in
+        d.register(.copy_file_range) { f, p throws(LinuxError) in try copyFileRange(f, p) }
+        d.register(.fallocate) { f, p throws(LinuxError) in try fallocate(f, p) }
+        d.register(.fadvise64) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             if file.location.node.kind == .fifo || !file.handle.isSeekable { throw LinuxError(.ESPIPE) }
             guard f.a3 <= 5, Int64(bitPattern: f.a2) >= 0 else { throw LinuxError(.EINVAL) }
@@ -46,14 +46,14 @@ extension Handlers {
             }
             return 0  // MemFS data is in memory already: advice changes nothing
         }
-        d.register(187, "readahead") { f, p throws(LinuxError) in
+        d.register(.readahead) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             guard file.flags.canRead else { throw LinuxError(.EBADF) }
             guard file.location.node.kind == .regular else { throw LinuxError(.EINVAL) }
             if let host = file.handle.hostDescriptor { return try hostCall(187, UInt64(host), f.a1, f.a2) }
             return 0
         }
-        d.register(277, "sync_file_range") { f, p throws(LinuxError) in
+        d.register(.sync_file_range) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             guard f.a3 & ~UInt64(7) == 0, Int64(bitPattern: f.a1) >= 0, Int64(bitPattern: f.a2) >= 0 else { throw LinuxError(.EINVAL) }
             if file.location.node.kind == .fifo { throw LinuxError(.ESPIPE) }
@@ -64,18 +64,18 @@ extension Handlers {
         }
         // statfs through the VFS: the host's for HostFS (by host path or descriptor),
         // a tmpfs's for MemFS and the libOS's other nodes.
-        d.register(137, "statfs") { f, p throws(LinuxError) in
+        d.register(.statfs) { f, p throws(LinuxError) in
             let path = try UserMemory.string(f.a0)
             let loc = try fsCall { () throws(Errno) in try p.fs.resolve(path) }
             return try statfs(loc, hostFD: nil, out: f.a1)
         }
-        d.register(138, "fstatfs") { f, p throws(LinuxError) in
+        d.register(.fstatfs) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             return try statfs(file.location, hostFD: file.handle.hostDescriptor, out: f.a1)
         }
         // fchmod/fchown of a host file go by its descriptor (it may have no name left:
         // unlinked, O_TMPFILE); the instance's credentials decide as Linux would.
-        d.register(91, "fchmod") { f, p throws(LinuxError) in
+        d.register(.fchmod) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             guard let fd = file.handle.hostDescriptor, file.location.node.kind == .regular || file.handle is MemfdHandle else {
                 try fsCall { () throws(Errno) in try p.fs.changeMode(file.location, mode: UInt32(truncatingIfNeeded: f.a1) & 0o7777) }
@@ -85,7 +85,7 @@ extension Handlers {
             if cred.uid != 0, try status(of: file).uid != cred.uid { throw LinuxError(.EPERM) }
             return try hostCall(91, UInt64(fd), f.a1 & 0o7777)
         }
-        d.register(93, "fchown") { f, p throws(LinuxError) in
+        d.register(.fchown) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             guard let fd = file.handle.hostDescriptor, file.location.node.kind == .regular || file.handle is MemfdHandle else {
                 func owner(_ v: UInt64) -> UInt32? { UInt32(truncatingIfNeeded: v) == UInt32.max ? nil : UInt32(truncatingIfNeeded: v) }
@@ -95,10 +95,10 @@ extension Handlers {
             guard p.fs.credentials.uid == 0 else { throw LinuxError(.EPERM) }
             return try hostCall(93, UInt64(fd), f.a1, f.a2)
         }
-        d.register(133, "mknod") { f, p throws(LinuxError) in
+        d.register(.mknod) { f, p throws(LinuxError) in
             try mknod(p, base: nil, path: f.a0, mode: f.a1)
         }
-        d.register(259, "mknodat") { f, p throws(LinuxError) in
+        d.register(.mknodat) { f, p throws(LinuxError) in
             try mknod(p, base: try p.base(f.a0), path: f.a1, mode: f.a2)
         }
     }

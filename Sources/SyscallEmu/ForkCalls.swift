@@ -46,10 +46,10 @@ extension Handlers {
 
     static func registerFork(_ d: Dispatcher) {
         registerWait(d)
-        d.register(57, "fork") { f, p throws(LinuxError) in
+        d.register(.fork) { f, p throws(LinuxError) in
             try fork(f, p, flags: UInt64(SIGCHLD), stack: 0, parentTID: 0, childTID: 0, tls: 0)
         }
-        d.register(58, "vfork") { f, p throws(LinuxError) in
+        d.register(.vfork) { f, p throws(LinuxError) in
             try fork(f, p, flags: cloneVM | cloneVfork | UInt64(SIGCHLD), stack: 0, parentTID: 0, childTID: 0, tls: 0)
         }
     }

@@ -16,7 +16,7 @@ extension Handlers {
     nonisolated(unsafe) static var futexTable = WaitTable(bucketCount: 1024)
 
     static func registerFutex(_ d: Dispatcher) {
-        d.register(202, "futex") { f, p throws(LinuxError) in try futex(f, p) }
+        d.register(.futex) { f, p throws(LinuxError) in try futex(f, p) }
     }
 
     static func futex(_ f: SyscallFrame, _ p: LinuxProcess) throws(LinuxError) -> Int64 {

@@ -275,9 +275,9 @@ extension Handlers {
                                 handle: instance, flags: of)
             return Int64(try p.descriptors.install(file, closeOnExec: flags & cloexec != 0))
         }
-        d.register(253, "inotify_init", create)
-        d.register(294, "inotify_init1", create)
-        d.register(254, "inotify_add_watch") { f, p throws(LinuxError) in
+        d.register(.inotify_init, create)
+        d.register(.inotify_init1, create)
+        d.register(.inotify_add_watch) { f, p throws(LinuxError) in
             guard let instance = try p.fd(f.a0).handle as? InotifyInstance else { throw LinuxError(.EINVAL) }
             let mask = UInt32(truncatingIfNeeded: f.a2)
             let onlyDir: UInt32 = 0x0100_0000, dontFollow: UInt32 = 0x0200_0000
@@ -289,7 +289,7 @@ extension Handlers {
             try fsCall { () throws(Errno) in try p.fs.access(path, mode: 4, followSymlinks: mask & dontFollow == 0) }
             return Int64(try instance.addWatch(loc, mask: mask))
         }
-        d.register(255, "inotify_rm_watch") { f, p throws(LinuxError) in
+        d.register(.inotify_rm_watch) { f, p throws(LinuxError) in
             guard let instance = try p.fd(f.a0).handle as? InotifyInstance else { throw LinuxError(.EINVAL) }
             try instance.removeWatch(Int32(truncatingIfNeeded: f.a1))
             return 0

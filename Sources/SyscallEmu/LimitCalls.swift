@@ -14,19 +14,19 @@ extension Handlers {
     static let rlimInfinity: UInt64 = ~0
 
     static func registerLimits(_ d: Dispatcher) {
-        d.register(97, "getrlimit") { f, p throws(LinuxError) in
+        d.register(.getrlimit) { f, p throws(LinuxError) in
             guard f.a0 == rlimitNoFile else { return try forward(97, f) }
             try storeNoFile(p, at: f.a1)
             return 0
         }
-        d.register(160, "setrlimit") { f, p throws(LinuxError) in
+        d.register(.setrlimit) { f, p throws(LinuxError) in
             guard f.a0 == rlimitNoFile else { return try forward(160, f) }
             let soft = try UserMemory.load(UInt64.self, at: f.a1)
             let hard = try UserMemory.load(UInt64.self, at: f.a1 + 8)
             try setNoFile(p, soft: soft, hard: hard)
             return 0
         }
-        d.register(302, "prlimit64") { f, p throws(LinuxError) in
+        d.register(.prlimit64) { f, p throws(LinuxError) in
             let pid = Int32(truncatingIfNeeded: f.a0)
             guard f.a1 == rlimitNoFile, pid == 0 || pid == p.pid else { return try forward(302, f) }
             // Linux reads the new limit first (EFAULT), then sets it, then writes the old one.

@@ -83,7 +83,7 @@ final class MemfdHandle: FileHandle, @unchecked Sendable {
 
 extension Handlers {
     static func registerMemfd(_ d: Dispatcher) {
-        d.register(319, "memfd_create") { f, p throws(LinuxError) in
+        d.register(.memfd_create) { f, p throws(LinuxError) in
             let name = try UserMemory.string(f.a0, limit: 4096)
             guard name.utf8.count <= 249 else { throw LinuxError(.EINVAL) }  // MFD_NAME_MAX_LEN
             let cloexec: UInt64 = 1

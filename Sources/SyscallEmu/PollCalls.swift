@@ -5,11 +5,11 @@ import UThreads
 
 extension Handlers {
     static func registerPoll(_ d: Dispatcher) {
-        d.register(7, "poll") { f, p throws(LinuxError) in
+        d.register(.poll) { f, p throws(LinuxError) in
             let timeout = Int32(truncatingIfNeeded: f.a2)
             return try poll(p, fds: f.a0, count: f.a1, timeoutNanoseconds: timeout < 0 ? nil : Int64(timeout) * 1_000_000)
         }
-        d.register(271, "ppoll") { f, p throws(LinuxError) in
+        d.register(.ppoll) { f, p throws(LinuxError) in
             var timeout: Int64?
             if f.a2 != 0 {
                 let sec = try UserMemory.load(Int64.self, at: f.a2), nsec = try UserMemory.load(Int64.self, at: f.a2 + 8)

@@ -16,20 +16,20 @@ extension Handlers {
     static func registerPrivileged(_ d: Dispatcher) {
         // System V IPC objects are host objects shared with other processes, as they
         // are between Linux processes. A blocking semop/msgsnd/msgrcv holds its kthread.
-        for (nr, name) in [(29, "shmget"), (30, "shmat"), (31, "shmctl"), (67, "shmdt"), (64, "semget"), (65, "semop"),
-                           (66, "semctl"), (220, "semtimedop"), (68, "msgget"), (69, "msgsnd"), (70, "msgrcv"), (71, "msgctl"),
-                           (251, "ioprio_set"), (252, "ioprio_get"), (237, "mbind"), (238, "set_mempolicy"),
-                           (239, "get_mempolicy"), (139, "sysfs"), (136, "ustat"),
-                           (216, "remap_file_pages"), (462, "mseal")] {
-            host(nr, name, d)
+        for nr: SyscallNumber in [.shmget, .shmat, .shmctl, .shmdt, .semget, .semop,
+                                  .semctl, .semtimedop, .msgget, .msgsnd, .msgrcv, .msgctl,
+                                  .ioprio_set, .ioprio_get, .mbind, .set_mempolicy,
+                                  .get_mempolicy, .sysfs, .ustat,
+                                  .remap_file_pages, .mseal] {
+            host(nr, d)
         }
-        for (nr, name) in [(169, "reboot"), (167, "swapon"), (168, "swapoff"), (172, "iopl"), (173, "ioperm"),
-                           (175, "init_module"), (313, "finit_module"), (176, "delete_module"), (246, "kexec_load"),
-                           (320, "kexec_file_load"), (163, "acct"), (155, "pivot_root"), (165, "mount"), (166, "umount2"),
-                           (179, "quotactl"), (153, "vhangup"), (101, "ptrace"), (103, "syslog")] {
-            d.register(nr, name) { _, _ throws(LinuxError) in throw LinuxError(.EPERM) }
+        for nr: SyscallNumber in [.reboot, .swapon, .swapoff, .iopl, .ioperm,
+                                  .init_module, .finit_module, .delete_module, .kexec_load,
+                                  .kexec_file_load, .acct, .pivot_root, .mount, .umount2,
+                                  .quotactl, .vhangup, .ptrace, .syslog] {
+            d.register(nr) { _, _ throws(LinuxError) in throw LinuxError(.EPERM) }
         }
-        d.register(315, "sched_getattr") { f, p throws(LinuxError) in
+        d.register(.sched_getattr) { f, p throws(LinuxError) in
             guard f.a1 != 0, f.a2 >= 48, f.a2 <= 4096, f.a3 == 0 else { throw LinuxError(.EINVAL) }
             guard try schedSelf(f.a0, p) else { return try hostCall(315, f.a0, f.a1, f.a2, f.a3) }
             let (policy, priority, nice) = p.compat.lock.withLock { (p.compat.policy, p.compat.priority, p.compat.nice) }
@@ -41,7 +41,7 @@ extension Handlers {
             out.storeBytes(of: UInt32(bitPattern: priority), toByteOffset: 20, as: UInt32.self)
             return 0
         }
-        d.register(314, "sched_setattr") { f, p throws(LinuxError) in
+        d.register(.sched_setattr) { f, p throws(LinuxError) in
             guard f.a1 != 0, f.a2 == 0 else { throw LinuxError(.EINVAL) }
             let size = try UserMemory.load(UInt32.self, at: f.a1)
             guard size == 0 || size >= 48 else { throw LinuxError(rawCode: 7) }  // E2BIG
@@ -62,7 +62,7 @@ extension Handlers {
             }
             return 0
         }
-        d.register(452, "fchmodat2") { f, p throws(LinuxError) in
+        d.register(.fchmodat2) { f, p throws(LinuxError) in
             guard f.a3 & ~(atSymlinkNoFollow | atEmptyPath) == 0 else { throw LinuxError(.EINVAL) }
             let path = try UserMemory.string(f.a1)
             if path.isEmpty && f.a3 & atEmptyPath != 0 {
@@ -78,7 +78,7 @@ extension Handlers {
             return 0
         }
         // utime(path, {actime, modtime}), utimes and futimesat (struct timeval[2]).
-        d.register(132, "utime") { f, p throws(LinuxError) in
+        d.register(.utime) { f, p throws(LinuxError) in
             var times: [Timespec?] = [.now, .now]
             if f.a1 != 0 {
                 times = [Timespec(seconds: try UserMemory.load(Int64.self, at: f.a1), nanoseconds: 0),
@@ -87,7 +87,7 @@ extension Handlers {
             return try setTimes(p, base: nil, path: f.a0, times, explicit: f.a1 != 0)
         }
         let timeval: SyscallHandler = { f, p throws(LinuxError) in
-            let (dirfd, path, tv) = f.number == 235 ? (UInt64(bitPattern: Int64(atFDCWD)), f.a0, f.a1) : (f.a0, f.a1, f.a2)
+            let (dirfd, path, tv) = f.number == SyscallNumber.utimes.rawValue ? (UInt64(bitPattern: Int64(atFDCWD)), f.a0, f.a1) : (f.a0, f.a1, f.a2)
             var times: [Timespec?] = [.now, .now]
             if tv != 0 {
                 times = []
@@ -100,8 +100,8 @@ extension Handlers {
             }
             return try setTimes(p, base: try p.base(dirfd), path: path, times, explicit: tv != 0)
         }
-        d.register(235, "utimes", timeval)
-        d.register(261, "futimesat", timeval)
+        d.register(.utimes, timeval)
+        d.register(.futimesat, timeval)
     }
 
     static func setTimes(_ p: LinuxProcess, base: Location?, path address: UInt64, _ times: [Timespec?],

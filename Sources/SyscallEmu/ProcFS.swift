@@ -16,7 +16,9 @@ public final class ProcFS: FileSystemInstance, @unchecked Sendable {
     let host: any FileSystemInstance
     private var rootNode: ProcDirectory!
 
-    /// - Parameter host: the host's /proc (a HostFS rooted there), for everything else.
+    /// - Parameters:
+    ///   - process: the process whose /proc/self (and /proc/PID) this shows.
+    ///   - host: the host's /proc (a HostFS rooted there), for everything else.
     public init(process: LinuxProcess, host: any FileSystemInstance) {
         self.process = process
         self.host = host

@@ -31,9 +31,9 @@ public enum Handlers {
 
     /// Forwards a call to the host kernel unchanged (its pointers are valid here: the
     /// application shares this address space).
-    static func host(_ nr: Int, _ name: String, _ d: Dispatcher) {
-        d.register(nr, name) { f, _ throws(LinuxError) in
-            let r = cj_host_syscall(Int64(nr), f.a0, f.a1, f.a2, f.a3, f.a4, f.a5)
+    static func host(_ nr: SyscallNumber, _ d: Dispatcher) {
+        d.register(nr) { f, _ throws(LinuxError) in
+            let r = cj_host_syscall(Int64(nr.rawValue), f.a0, f.a1, f.a2, f.a3, f.a4, f.a5)
             if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
             return r
         }
@@ -41,8 +41,8 @@ public enum Handlers {
 
     static func registerMemory(_ d: Dispatcher) {
         // brk(0) (or any address it cannot move to) returns the current break.
-        d.register(12, "brk") { f, p throws(LinuxError) in Int64(bitPattern: p.programBreak.move(to: f.a0)) }
-        d.register(9, "mmap") { f, p throws(LinuxError) in
+        d.register(.brk) { f, p throws(LinuxError) in Int64(bitPattern: p.programBreak.move(to: f.a0)) }
+        d.register(.mmap) { f, p throws(LinuxError) in
             let flags = Int32(truncatingIfNeeded: f.a3)
             var fd = Int64(bitPattern: f.a4)
             if flags & MAP_ANONYMOUS == 0 {
@@ -60,14 +60,14 @@ public enum Handlers {
             if f.a2 & UInt64(PROT_EXEC) != 0 || flags & MAP_FIXED != 0 { cj_mappings_changed() }  // the rewriter's maps
             return r
         }
-        d.register(10, "mprotect") { f, p throws(LinuxError) in
+        d.register(.mprotect) { f, p throws(LinuxError) in
             try refuseForeign(p, f.a0, f.a1, "mprotect", .ENOMEM)
             let r = cj_host_syscall(10, f.a0, f.a1, f.a2, 0, 0, 0)
             if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
             cj_mappings_changed()
             return r
         }
-        d.register(11, "munmap") { f, p throws(LinuxError) in
+        d.register(.munmap) { f, p throws(LinuxError) in
             try refuseForeign(p, f.a0, f.a1, "munmap", .EINVAL)
             let r = cj_host_syscall(11, f.a0, f.a1, 0, 0, 0, 0)
             if r < 0 && r > -4096 { throw LinuxError(Errno(rawValue: Int32(-r))) }
@@ -75,7 +75,7 @@ public enum Handlers {
             cj_mappings_changed()
             return r
         }
-        d.register(25, "mremap") { f, p throws(LinuxError) in
+        d.register(.mremap) { f, p throws(LinuxError) in
             try refuseForeign(p, f.a0, f.a1, "mremap", .EFAULT)
             if f.a3 & 2 != 0 { try refuseForeign(p, f.a4, f.a2, "mremap(MREMAP_FIXED)", .EINVAL) }  // MREMAP_FIXED
             let r = cj_host_syscall(25, f.a0, f.a1, f.a2, f.a3, f.a4, 0)
@@ -85,9 +85,9 @@ public enum Handlers {
             cj_mappings_changed()
             return r
         }
-        host(26, "msync", d)
-        host(27, "mincore", d)
-        host(28, "madvise", d)
+        host(.msync, d)
+        host(.mincore, d)
+        host(.madvise, d)
     }
 
     /// Refuses a memory operation over pages that are neither the program's (its book and
@@ -138,25 +138,25 @@ public enum Handlers {
     }
 
     static func registerProcess(_ d: Dispatcher) {
-        d.register(231, "exit_group") { f, p throws(LinuxError) in p.exitGroup(Int32(truncatingIfNeeded: f.a0)) }
-        d.register(39, "getpid") { _, p throws(LinuxError) in Int64(p.pid) }
+        d.register(.exit_group) { f, p throws(LinuxError) in p.exitGroup(Int32(truncatingIfNeeded: f.a0)) }
+        d.register(.getpid) { _, p throws(LinuxError) in Int64(p.pid) }
         // Credentials and uname: the instance's own (CompatibilityCalls.swift).
-        for (nr, name) in [(110, "getppid"), (111, "getpgrp"), (121, "getpgid"), (124, "getsid"),
-                           (318, "getrandom"), (99, "sysinfo"),
-                           (229, "clock_getres"), (96, "gettimeofday"), (201, "time"),
-                           (100, "times"), (98, "getrusage"), (309, "getcpu")] {
-            host(nr, name, d)
+        for nr: SyscallNumber in [.getppid, .getpgrp, .getpgid, .getsid,
+                                  .getrandom, .sysinfo,
+                                  .clock_getres, .gettimeofday, .time,
+                                  .times, .getrusage, .getcpu] {
+            host(nr, d)
         }
         // Through the vDSO, as glibc's own wrapper: the host call costs ~2x a native one
         // (its own kernel entry on top of the interception). Same answers and errors: an
         // unknown clock EINVAL before the result is stored, then EFAULT for a bad pointer.
-        d.register(228, "clock_gettime") { f, _ throws(LinuxError) in
+        d.register(.clock_gettime) { f, _ throws(LinuxError) in
             var ts = timespec()
             if clock_gettime(clockid_t(truncatingIfNeeded: f.a0), &ts) != 0 { throw LinuxError(Errno(rawValue: errno)) }
             try UserMemory.store(ts, at: f.a1)
             return 0
         }
-        d.register(158, "arch_prctl") { f, _ throws(LinuxError) in
+        d.register(.arch_prctl) { f, _ throws(LinuxError) in
             switch f.a0 {
             case 0x1002:  // ARCH_SET_FS: the value the exit path loads into %fs
                 guard UserMemory.isPlausible(f.a1) || f.a1 == 0 else { throw LinuxError(.EPERM) }
@@ -169,24 +169,24 @@ public enum Handlers {
                 throw LinuxError(.EINVAL)
             }
         }
-        d.register(273, "set_robust_list") { f, _ throws(LinuxError) in
+        d.register(.set_robust_list) { f, _ throws(LinuxError) in
             guard f.a1 == 24 else { throw LinuxError(.EINVAL) }
             return 0
         }
         // rseq is per kernel thread, and uthreads share kthreads: say it is not there,
         // which glibc handles.
-        d.register(334, "rseq") { _, _ throws(LinuxError) in throw LinuxError(.ENOSYS) }
-        d.register(24, "sched_yield") { _, _ throws(LinuxError) in
+        d.register(.rseq) { _, _ throws(LinuxError) in throw LinuxError(.ENOSYS) }
+        d.register(.sched_yield) { _, _ throws(LinuxError) in
             UThread.yield()
             return 0
         }
-        d.register(35, "nanosleep") { f, p throws(LinuxError) in
+        d.register(.nanosleep) { f, p throws(LinuxError) in
             let sec = try UserMemory.load(Int64.self, at: f.a0), nsec = try UserMemory.load(Int64.self, at: f.a0 + 8)
             guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
             try sleep(p, until: MonotonicInstant.now.advanced(by: .seconds(sec) + .nanoseconds(nsec)), remaining: f.a1)
             return 0
         }
-        d.register(230, "clock_nanosleep") { f, p throws(LinuxError) in
+        d.register(.clock_nanosleep) { f, p throws(LinuxError) in
             let sec = try UserMemory.load(Int64.self, at: f.a2), nsec = try UserMemory.load(Int64.self, at: f.a2 + 8)
             guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
             let clock = clockid_t(truncatingIfNeeded: f.a0)
@@ -204,7 +204,7 @@ public enum Handlers {
             try sleep(p, until: deadline, remaining: f.a1 & 1 != 0 ? 0 : f.a3)
             return 0
         }
-        d.register(157, "prctl") { f, p throws(LinuxError) in
+        d.register(.prctl) { f, p throws(LinuxError) in
             switch f.a0 {
             case 15:  // PR_SET_NAME
                 p.name = try UserMemory.string(f.a1, limit: 4096)

@@ -33,36 +33,36 @@ extension Handlers {
     }
 
     static func registerScheduling(_ d: Dispatcher) {
-        d.register(146, "sched_get_priority_max") { f, _ throws(LinuxError) in
+        d.register(.sched_get_priority_max) { f, _ throws(LinuxError) in
             guard let r = priorityRange(Int32(truncatingIfNeeded: f.a0)) else { throw LinuxError(.EINVAL) }
             return Int64(r.upperBound)
         }
-        d.register(147, "sched_get_priority_min") { f, _ throws(LinuxError) in
+        d.register(.sched_get_priority_min) { f, _ throws(LinuxError) in
             guard let r = priorityRange(Int32(truncatingIfNeeded: f.a0)) else { throw LinuxError(.EINVAL) }
             return Int64(r.lowerBound)
         }
-        d.register(145, "sched_getscheduler") { f, p throws(LinuxError) in
+        d.register(.sched_getscheduler) { f, p throws(LinuxError) in
             guard try schedSelf(f.a0, p) else { return try hostCall(145, f.a0) }
             return Int64(p.compat.lock.withLock { p.compat.policy })
         }
-        d.register(143, "sched_getparam") { f, p throws(LinuxError) in
+        d.register(.sched_getparam) { f, p throws(LinuxError) in
             guard f.a1 != 0 else { throw LinuxError(.EINVAL) }
             guard try schedSelf(f.a0, p) else { return try hostCall(143, f.a0, f.a1) }
             try UserMemory.store(p.compat.lock.withLock { p.compat.priority }, at: f.a1)
             return 0
         }
-        d.register(144, "sched_setscheduler") { f, p throws(LinuxError) in
+        d.register(.sched_setscheduler) { f, p throws(LinuxError) in
             try setScheduler(p, pid: f.a0, policy: Int32(truncatingIfNeeded: f.a1), param: f.a2)
         }
-        d.register(142, "sched_setparam") { f, p throws(LinuxError) in
+        d.register(.sched_setparam) { f, p throws(LinuxError) in
             try setScheduler(p, pid: f.a0, policy: -1, param: f.a1)
         }
-        d.register(148, "sched_rr_get_interval") { f, p throws(LinuxError) in
+        d.register(.sched_rr_get_interval) { f, p throws(LinuxError) in
             let own = try schedSelf(f.a0, p)
             _ = try UserMemory.pointer(f.a1, 16, for: .write)
             return try hostCall(148, own ? 0 : f.a0, f.a1)
         }
-        d.register(203, "sched_setaffinity") { f, p throws(LinuxError) in
+        d.register(.sched_setaffinity) { f, p throws(LinuxError) in
             guard isSelf(Int32(truncatingIfNeeded: f.a0), p) else { return try hostCall(203, f.a0, f.a1, f.a2) }
             let length = Int(clamping: f.a1)
             let requested = Array(try UserMemory.buffer(f.a2, length, for: .read))
@@ -75,7 +75,7 @@ extension Handlers {
             p.compat.lock.withLock { p.compat.affinity = Array(online[0..<Int(n)].enumerated().map { i, b in i < requested.count ? b & requested[i] : 0 }) }
             return 0
         }
-        d.register(204, "sched_getaffinity") { f, p throws(LinuxError) in
+        d.register(.sched_getaffinity) { f, p throws(LinuxError) in
             guard isSelf(Int32(truncatingIfNeeded: f.a0), p) else { return try hostCall(204, f.a0, f.a1, f.a2) }
             let n = try hostCall(204, 0, f.a1, f.a2)
             if let mask = p.compat.lock.withLock({ p.compat.affinity }) {
@@ -84,11 +84,11 @@ extension Handlers {
             }
             return n
         }
-        d.register(140, "getpriority") { f, p throws(LinuxError) in
+        d.register(.getpriority) { f, p throws(LinuxError) in
             guard try priorityTargetIsSelf(f.a0, f.a1, p) else { return try hostCall(140, f.a0, f.a1) }
             return Int64(20 - p.compat.lock.withLock { p.compat.nice })
         }
-        d.register(141, "setpriority") { f, p throws(LinuxError) in
+        d.register(.setpriority) { f, p throws(LinuxError) in
             guard try priorityTargetIsSelf(f.a0, f.a1, p) else { return try hostCall(141, f.a0, f.a1, f.a2) }
             let nice = min(19, max(-20, Int32(truncatingIfNeeded: f.a2)))
             try p.compat.lock.withLock { () throws(LinuxError) in

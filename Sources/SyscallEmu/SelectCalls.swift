@@ -6,7 +6,7 @@ import UThreads
 
 extension Handlers {
     static func registerSelect(_ d: Dispatcher) {
-        d.register(23, "select") { f, p throws(LinuxError) in
+        d.register(.select) { f, p throws(LinuxError) in
             var timeout: Int64?
             if f.a4 != 0 {
                 let sec = try UserMemory.load(Int64.self, at: f.a4), usec = try UserMemory.load(Int64.self, at: f.a4 + 8)
@@ -24,7 +24,7 @@ extension Handlers {
             }
             return r
         }
-        d.register(270, "pselect6") { f, p throws(LinuxError) in
+        d.register(.pselect6) { f, p throws(LinuxError) in
             var timeout: Int64?
             if f.a4 != 0 { timeout = try loadTimespec(f.a4) }
             // The sixth argument: { const sigset_t *ss; size_t ss_len; }.

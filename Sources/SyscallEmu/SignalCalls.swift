@@ -191,7 +191,7 @@ extension Handlers {
     }
 
     static func registerSignals(_ d: Dispatcher) {
-        d.register(13, "rt_sigaction") { f, p throws(LinuxError) in
+        d.register(.rt_sigaction) { f, p throws(LinuxError) in
             let sig = Int32(truncatingIfNeeded: f.a0)
             guard f.a3 == 8, sig >= 1, sig <= 64 else { throw LinuxError(.EINVAL) }
             var new: SignalAction?
@@ -210,7 +210,7 @@ extension Handlers {
             }
             return 0
         }
-        d.register(14, "rt_sigprocmask") { f, p throws(LinuxError) in
+        d.register(.rt_sigprocmask) { f, p throws(LinuxError) in
             guard f.a3 == 8 else { throw LinuxError(.EINVAL) }
             guard let t = AppThread.current else { throw LinuxError(.EINVAL) }
             let set: UInt64? = f.a1 == 0 ? nil : try UserMemory.load(UInt64.self, at: f.a1)
@@ -252,10 +252,10 @@ extension Handlers {
             p.signals.send(sig, si, to: target)
             return 0
         }
-        d.register(62, "kill", kill)
-        d.register(200, "tkill", kill)
-        d.register(234, "tgkill", kill)
-        d.register(131, "sigaltstack") { f, p throws(LinuxError) in
+        d.register(.kill, kill)
+        d.register(.tkill, kill)
+        d.register(.tgkill, kill)
+        d.register(.sigaltstack) { f, p throws(LinuxError) in
             guard let t = AppThread.current else { throw LinuxError(.EINVAL) }
             let onIt = t.altStack.contains(f.raw.pointee.rsp)
             var new: AltStack?
@@ -284,7 +284,7 @@ extension Handlers {
             if let new { t.altStack = new }
             return 0
         }
-        d.register(15, "rt_sigreturn") { f, p throws(LinuxError) in
+        d.register(.rt_sigreturn) { f, p throws(LinuxError) in
             // The restorer's `syscall` runs with rsp at the ucontext.
             let raw = f.raw
             let uc = try UserMemory.pointer(raw.pointee.rsp, Int(ucontextSize), for: .read)
@@ -317,7 +317,7 @@ extension Handlers {
             }
             return Int64(bitPattern: raw.pointee.rax)
         }
-        d.register(127, "rt_sigpending") { f, p throws(LinuxError) in
+        d.register(.rt_sigpending) { f, p throws(LinuxError) in
             guard f.a1 <= 8 else { throw LinuxError(.EINVAL) }
             guard let t = AppThread.current else { throw LinuxError(.EINVAL) }
             let set = p.signals.pendingSet(for: t) & p.signals.lock.withLock { t.blocked }
@@ -326,18 +326,18 @@ extension Handlers {
             bytes.withUnsafeBytes { dst.copyMemory(from: $0) }
             return 0
         }
-        d.register(130, "rt_sigsuspend") { f, p throws(LinuxError) in
+        d.register(.rt_sigsuspend) { f, p throws(LinuxError) in
             let mask = try loadMask(f.a0, size: f.a1)
             guard let t = AppThread.current else { throw LinuxError(.EINVAL) }
             p.signals.beginTemporaryMask(of: t, mask)
             // Waits until a signal is delivered; the handler's frame restores the old mask.
             try waitForSignal(p, t)
         }
-        d.register(34, "pause") { _, p throws(LinuxError) in
+        d.register(.pause) { _, p throws(LinuxError) in
             guard let t = AppThread.current else { throw LinuxError(.EINVAL) }
             try waitForSignal(p, t)
         }
-        d.register(128, "rt_sigtimedwait") { f, p throws(LinuxError) in
+        d.register(.rt_sigtimedwait) { f, p throws(LinuxError) in
             let set = try loadMask(f.a0, size: f.a3) & ~SignalSet.unblockable
             guard let t = AppThread.current else { throw LinuxError(.EINVAL) }
             var deadline: MonotonicInstant?

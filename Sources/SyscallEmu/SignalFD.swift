@@ -73,8 +73,8 @@ final class SignalFD: FileHandle, @unchecked Sendable {
 
 extension Handlers {
     static func registerSignalFD(_ d: Dispatcher) {
-        d.register(282, "signalfd") { f, p throws(LinuxError) in try signalfd(p, fd: f.a0, mask: f.a1, size: f.a2, flags: 0) }
-        d.register(289, "signalfd4") { f, p throws(LinuxError) in try signalfd(p, fd: f.a0, mask: f.a1, size: f.a2, flags: f.a3) }
+        d.register(.signalfd) { f, p throws(LinuxError) in try signalfd(p, fd: f.a0, mask: f.a1, size: f.a2, flags: 0) }
+        d.register(.signalfd4) { f, p throws(LinuxError) in try signalfd(p, fd: f.a0, mask: f.a1, size: f.a2, flags: f.a3) }
     }
 
     /// fd -1 makes a new signalfd; another fd must be a signalfd, whose mask changes.

@@ -17,9 +17,9 @@ extension Handlers {
     }
 
     static func registerSplice(_ d: Dispatcher) {
-        d.register(275, "splice") { f, p throws(LinuxError) in try splice(f, p) }
+        d.register(.splice) { f, p throws(LinuxError) in try splice(f, p) }
         // tee(fd_in, fd_out, len, flags): both the libOS's pipes; the bytes stay in fd_in.
-        d.register(276, "tee") { f, p throws(LinuxError) in
+        d.register(.tee) { f, p throws(LinuxError) in
             let input = try p.fd(f.a0), output = try p.fd(f.a1)
             guard input.flags.canRead, output.flags.canWrite else { throw LinuxError(.EBADF) }
             guard let from = pipeOf(input), pipeOf(output) != nil, from !== pipeOf(output) else { throw LinuxError(.EINVAL) }
@@ -35,7 +35,7 @@ extension Handlers {
                 try output.handle.write(from: UnsafeRawBufferPointer(rebasing: chunk[..<n]), at: 0, nonBlocking: false)
             })
         }
-        d.register(278, "vmsplice") { f, p throws(LinuxError) in
+        d.register(.vmsplice) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             guard isPipe(file) else { throw LinuxError(.EBADF) }
             guard f.a3 & ~UInt64(0xf) == 0 else { throw LinuxError(.EINVAL) }

@@ -59,10 +59,10 @@ extension Handlers {
     static let cloneChildCleartid: UInt64 = 0x200000, cloneChildSettid: UInt64 = 0x1000000
 
     static func registerThreads(_ d: Dispatcher) {
-        d.register(56, "clone") { f, p throws(LinuxError) in
+        d.register(.clone) { f, p throws(LinuxError) in
             try clone(f, p, flags: f.a0, stack: f.a1, parentTID: f.a2, childTID: f.a3, tls: f.a4)
         }
-        d.register(435, "clone3") { f, p throws(LinuxError) in
+        d.register(.clone3) { f, p throws(LinuxError) in
             // struct clone_args: 64 bytes (VER0) to 88 (VER2); up to a page, the bytes we do
             // not know must be zero (copy_struct_from_user: E2BIG otherwise).
             guard f.a1 >= 64 else { throw LinuxError(.EINVAL) }
@@ -85,13 +85,13 @@ extension Handlers {
             return try clone(f, p, flags: flags, stack: top,
                              parentTID: parentTID, childTID: childTID, tls: tls)
         }
-        d.register(186, "gettid") { _, p throws(LinuxError) in Int64(AppThread.current?.tid ?? p.pid) }
-        d.register(218, "set_tid_address") { f, p throws(LinuxError) in
+        d.register(.gettid) { _, p throws(LinuxError) in Int64(AppThread.current?.tid ?? p.pid) }
+        d.register(.set_tid_address) { f, p throws(LinuxError) in
             let t = AppThread.current
             t?.clearChildTID = f.a0
             return Int64(t?.tid ?? p.pid)
         }
-        d.register(60, "exit") { f, p throws(LinuxError) in
+        d.register(.exit) { f, p throws(LinuxError) in
             guard let t = AppThread.current, t.tid != p.pid else {
                 // The main thread leaving alone: treat as the process exiting.
                 p.exitGroup(Int32(truncatingIfNeeded: f.a0))

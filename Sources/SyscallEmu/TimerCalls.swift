@@ -83,10 +83,10 @@ extension LinuxProcess {
 extension Handlers {
     static func registerTimers(_ d: Dispatcher) {
         // The host's interval timers: alarm and ITIMER_REAL are one timer, as in Linux.
-        host(38, "setitimer", d)
-        host(36, "getitimer", d)
-        host(37, "alarm", d)
-        d.register(222, "timer_create") { f, p throws(LinuxError) in
+        host(.setitimer, d)
+        host(.getitimer, d)
+        host(.alarm, d)
+        d.register(.timer_create) { f, p throws(LinuxError) in
             var signal = SIGALRM, notify: Int32 = 0, value: UInt64 = 0, thread: Int32?
             let id = p.compat.timers.reserve()
             if f.a1 != 0 {
@@ -126,10 +126,10 @@ extension Handlers {
             guard let t = p.compat.timers[Int32(truncatingIfNeeded: f.a0)] else { throw LinuxError(.EINVAL) }
             return UInt64(UInt32(bitPattern: t.host))
         }
-        d.register(223, "timer_settime") { f, p throws(LinuxError) in try hostCall(223, try hostTimer(f, p), f.a1, f.a2, f.a3) }
-        d.register(224, "timer_gettime") { f, p throws(LinuxError) in try hostCall(224, try hostTimer(f, p), f.a1) }
-        d.register(225, "timer_getoverrun") { f, p throws(LinuxError) in try hostCall(225, try hostTimer(f, p)) }
-        d.register(226, "timer_delete") { f, p throws(LinuxError) in
+        d.register(.timer_settime) { f, p throws(LinuxError) in try hostCall(223, try hostTimer(f, p), f.a1, f.a2, f.a3) }
+        d.register(.timer_gettime) { f, p throws(LinuxError) in try hostCall(224, try hostTimer(f, p), f.a1) }
+        d.register(.timer_getoverrun) { f, p throws(LinuxError) in try hostCall(225, try hostTimer(f, p)) }
+        d.register(.timer_delete) { f, p throws(LinuxError) in
             guard let t = p.compat.timers.remove(Int32(truncatingIfNeeded: f.a0)) else { throw LinuxError(.EINVAL) }
             return try hostCall(226, UInt64(UInt32(bitPattern: t.host)))
         }

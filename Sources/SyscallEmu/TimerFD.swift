@@ -144,7 +144,7 @@ final class TimerFD: FileHandle, @unchecked Sendable {
 
 extension Handlers {
     static func registerTimerFD(_ d: Dispatcher) {
-        d.register(283, "timerfd_create") { f, p throws(LinuxError) in
+        d.register(.timerfd_create) { f, p throws(LinuxError) in
             let clock = Int32(truncatingIfNeeded: f.a0)
             guard f.a1 & ~(sockNonBlock | sockCloexec) == 0 else { throw LinuxError(.EINVAL) }
             switch clock {
@@ -158,7 +158,7 @@ extension Handlers {
                                 handle: TimerFD(clock: clock), flags: status)
             return Int64(try p.descriptors.install(file, closeOnExec: f.a1 & sockCloexec != 0))
         }
-        d.register(286, "timerfd_settime") { f, p throws(LinuxError) in
+        d.register(.timerfd_settime) { f, p throws(LinuxError) in
             let t = try timer(p, f.a0)
             guard f.a1 & ~3 == 0 else { throw LinuxError(.EINVAL) }  // TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET
             let interval = try loadTimespec(f.a2), value = try loadTimespec(f.a2 + 16)
@@ -167,7 +167,7 @@ extension Handlers {
             if f.a3 != 0 { try storeTimerSpec(old, at: f.a3) }
             return 0
         }
-        d.register(287, "timerfd_gettime") { f, p throws(LinuxError) in
+        d.register(.timerfd_gettime) { f, p throws(LinuxError) in
             let t = try timer(p, f.a0)
             try storeTimerSpec(t.current(), at: f.a1)
             return 0

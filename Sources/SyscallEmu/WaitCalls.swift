@@ -29,7 +29,7 @@ extension Handlers {
     static let saNoCldStop: UInt64 = 1, saNoCldWait: UInt64 = 2
 
     static func registerWait(_ d: Dispatcher) {
-        d.register(61, "wait4") { f, p throws(LinuxError) in
+        d.register(.wait4) { f, p throws(LinuxError) in
             let pid = Int32(truncatingIfNeeded: f.a0)
             guard pid != Int32.min else { throw LinuxError(.ESRCH) }
             if f.a1 != 0 { _ = try UserMemory.pointer(f.a1, 4, for: .write) }
@@ -50,7 +50,7 @@ extension Handlers {
                 return r
             }
         }
-        d.register(247, "waitid") { f, p throws(LinuxError) in
+        d.register(.waitid) { f, p throws(LinuxError) in
             var idType = f.a0, id = f.a1
             if idType == 3 {  // P_PIDFD: the host pidfd behind the descriptor
                 guard let fd = try p.fd(f.a1).handle.hostDescriptor else { throw LinuxError(.EINVAL) }
@@ -76,13 +76,13 @@ extension Handlers {
             }
             return 0
         }
-        d.register(109, "setpgid") { f, _ throws(LinuxError) in try hostCall(109, f.a0, f.a1) }
-        d.register(112, "setsid") { _, _ throws(LinuxError) in try hostCall(112) }
-        d.register(434, "pidfd_open") { f, p throws(LinuxError) in
+        d.register(.setpgid) { f, _ throws(LinuxError) in try hostCall(109, f.a0, f.a1) }
+        d.register(.setsid) { _, _ throws(LinuxError) in try hostCall(112) }
+        d.register(.pidfd_open) { f, p throws(LinuxError) in
             let fd = try hostCall(434, f.a0, f.a1)
             return Int64(try installHost(Int32(fd), p, path: "anon_inode:[pidfd]", closeOnExec: true))
         }
-        d.register(424, "pidfd_send_signal") { f, p throws(LinuxError) in
+        d.register(.pidfd_send_signal) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             if let r = try signalThroughPidDirectory(f, p, file) { return r }  // PidDirectorySignal.swift
             if let fd = file.handle.hostDescriptor { return try hostCall(424, UInt64(fd), f.a1, f.a2, f.a3) }

@@ -24,14 +24,14 @@ extension Handlers {
     }
 
     static func registerXattr(_ d: Dispatcher) {
-        let table: [(Int, String, XattrOp, Bool)] = [
-            (188, "setxattr", .set, true), (189, "lsetxattr", .set, false),
-            (191, "getxattr", .get, true), (192, "lgetxattr", .get, false),
-            (194, "listxattr", .list, true), (195, "llistxattr", .list, false),
-            (197, "removexattr", .remove, true), (198, "lremovexattr", .remove, false),
+        let table: [(SyscallNumber, XattrOp, Bool)] = [
+            (.setxattr, .set, true), (.lsetxattr, .set, false),
+            (.getxattr, .get, true), (.lgetxattr, .get, false),
+            (.listxattr, .list, true), (.llistxattr, .list, false),
+            (.removexattr, .remove, true), (.lremovexattr, .remove, false),
         ]
-        for (nr, name, op, follow) in table {
-            d.register(nr, name) { f, p throws(LinuxError) in
+        for (nr, op, follow) in table {
+            d.register(nr) { f, p throws(LinuxError) in
                 try validate(op, f)
                 let path = try UserMemory.string(f.a0)
                 let loc = try fsCall { () throws(Errno) in try p.fs.resolve(path, followSymlinks: follow) }
@@ -39,9 +39,9 @@ extension Handlers {
                 return try byPath(host, hostNumbers(op).byLink, f)
             }
         }
-        for (nr, name, op) in [(190, "fsetxattr", XattrOp.set), (193, "fgetxattr", .get), (196, "flistxattr", .list),
-                               (199, "fremovexattr", .remove)] {
-            d.register(nr, name) { f, p throws(LinuxError) in
+        for (nr, op) in [(SyscallNumber.fsetxattr, XattrOp.set), (.fgetxattr, .get), (.flistxattr, .list),
+                               (.fremovexattr, .remove)] {
+            d.register(nr) { f, p throws(LinuxError) in
                 let file = try p.fd(f.a0)
                 if file.flags.contains(.path) { throw LinuxError(.EBADF) }
                 try validate(op, f)

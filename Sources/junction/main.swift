@@ -100,19 +100,24 @@ struct Junction: ParsableCommand {
         Self.launch(args, configuration: config)
     }
 
-    /// Runs the program; returns only by exiting.
+    /// Runs the program through the instance's phases; returns only by exiting.
     static func launch(_ args: [String], configuration config: InstanceConfiguration) -> Never {
+        var environment: [String] = []
+        var e = environ
+        while let p = e.pointee {
+            environment.append(String(cString: p))
+            e += 1
+        }
+        let instance = Instance(configuration: config)
         do throws(InstanceError) {
-            var environment: [String] = []
-            var e = environ
-            while let p = e.pointee {
-                environment.append(String(cString: p))
-                e += 1
-            }
-            try Instance.run(args, environment: environment, configuration: config)
+            try instance.start()
+            try instance.run(args, environment: environment)
         } catch {
+            instance.shutDown()
             fail(error)
         }
+        // The program ends this process with exit_group.
+        instance.wait()
     }
 
     static func fail(_ error: InstanceError) -> Never {

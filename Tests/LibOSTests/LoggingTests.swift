@@ -50,6 +50,23 @@ struct LoggingTests {
         #expect(lines.first?.1 == "SyscallEmu", "the source is the module that logged")
     }
 
+    @Test("an unsupported call is logged with the kernel's name for it, new and obsolete calls too",
+          arguments: [SyscallNumber.bind, .lookup_dcookie, .tuxcall, .uretprobe, .file_setattr])
+    func unsupportedCallNamed(_ call: SyscallNumber) throws {
+        let records = CapturingHandler.Records()
+        let logger = Logger(label: "embedder") { _ in CapturingHandler(records: records) }
+        let fs = try FileSystemContext(vfs: VFS(root: MemFS()))
+        let dispatcher = Dispatcher(process: try LinuxProcess(fs: fs, programBreakStart: 0, executablePath: "/x"), logger: logger)
+        // A handler the table has would be run instead: unregister it for the test.
+        dispatcher.unregister(call)
+        var raw = cj_syscall_frame()
+        raw.nr = UInt64(call.rawValue)
+        let result = withUnsafeMutablePointer(to: &raw) { dispatcher.dispatch(SyscallFrame($0)) }
+        #expect(result == -38, "ENOSYS")
+        let lines = records.lines.withLock { $0 }
+        #expect(lines.map(\.2) == ["junction: unsupported system call \(call.rawValue) (\(call.name)): returning ENOSYS"], "\(lines)")
+    }
+
     @Test("--log-level error drops the warning-level unsupported-call line; the default keeps it")
     func logLevelFilters() throws {
         let prog = try Junction.compile("enosys", [], as: "enosys-loglevel")

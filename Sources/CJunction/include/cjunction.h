@@ -89,11 +89,13 @@ int64_t cj_user_strnlen(uintptr_t s, size_t max);
 #define CJ_XSAVE_AREA 8192
 
 /// Called (on the uthread's libOS stack, with the libOS %fs) for every intercepted
-/// system call; returns the result (or -errno), which becomes the application's rax.
-typedef int64_t (*cj_syscall_handler_t)(cj_syscall_frame *frame);
+/// system call, with the context it was installed with; returns the result (or -errno),
+/// which becomes the application's rax.
+typedef int64_t (*cj_syscall_handler_t)(void *context, cj_syscall_frame *frame);
 
-/// Sets the handler for every intercepted system call.
-void cj_set_syscall_handler(cj_syscall_handler_t handler);
+/// Sets the handler for every intercepted system call and the context passed to it
+/// (the libOS's dispatcher: the per-call path needs no global of its own).
+void cj_set_syscall_handler(cj_syscall_handler_t handler, void *context);
 
 /// Prepares interception for the process: the SIGSYS handler (on each kthread's
 /// altstack, with a restorer inside the always-allowed range). Returns 0 or -errno

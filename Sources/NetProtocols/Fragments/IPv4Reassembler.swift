@@ -187,8 +187,10 @@ public struct IPv4Reassembler: Sendable {
     }
 
     /// Drops the datagrams whose time is up.
-    /// - Parameter expired: called with each one's key and, when its first fragment had
-    ///   arrived, its header (to answer with ICMP time exceeded, code 1, as RFC 792 asks).
+    /// - Parameters:
+    ///   - now: the current time (the reassembler's clock).
+    ///   - expired: called with each one's key and, when its first fragment had
+    ///     arrived, its header (to answer with ICMP time exceeded, code 1, as RFC 792 asks).
     public mutating func expire(now: Duration, _ expired: (FragmentKey, IPv4Header?) -> Void = { _, _ in }) {
         guard let due = nextExpiry, now >= due else { return }
         var earliest: Duration?

@@ -190,8 +190,12 @@ public struct TCPConnection: ~Copyable {
     /// Active open: the first ``nextSegment(now:)`` is the SYN (state SYN-SENT).
     /// - Parameters:
     ///   - isn: from ``ISNGenerator``.
+    ///   - local: this end's address and port.
+    ///   - remote: the peer's address and port.
     ///   - mss: largest payload the route carries (device MTU − 40); the MSS we advertise
     ///     and the ceiling of what we send.
+    ///   - configuration: buffers, window scaling, congestion control and timers.
+    ///   - now: the current time in nanoseconds (the connection's clock).
     public init(connectingFrom local: SocketAddress, to remote: SocketAddress, isn: SequenceNumber, mss: Int,
                 configuration: TCPConfiguration, now: Int64) {
         self.init(local: local, remote: remote, isn: isn, mss: mss, configuration: configuration, state: .synSent,

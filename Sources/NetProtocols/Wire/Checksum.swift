@@ -56,6 +56,9 @@ public struct InternetChecksum: Sendable, Equatable {
 
     /// The TCP/UDP pseudo-header (RFC 768, RFC 793 §3.1) as a starting sum.
     /// - Parameters:
+    ///   - source: the IPv4 source address.
+    ///   - destination: the IPv4 destination address.
+    ///   - proto: the transport protocol (TCP or UDP).
     ///   - length: the transport header plus payload length, in bytes.
     public static func pseudoHeader(
         source: IPv4Address, destination: IPv4Address, protocol proto: IPProtocol, length: Int

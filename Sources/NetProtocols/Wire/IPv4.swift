@@ -44,6 +44,7 @@ public struct IPv4Packet {
 
     /// Checks an IPv4 packet received from the link.
     /// - Parameters:
+    ///   - buffer: the packet's bytes (they must outlive the view).
     ///   - verifyChecksum: false when the device has already verified it (offload).
     public init(validating buffer: UnsafeRawBufferPointer, verifyChecksum: Bool = true) throws(WireError) {
         let headerLength = try Self.checkHeader(buffer)

@@ -16,7 +16,9 @@ public struct UDPDatagram {
     public let bytes: UnsafeRawBufferPointer
 
     /// - Parameters:
-    ///   - source, destination: the IPv4 addresses, for the pseudo-header.
+    ///   - buffer: the datagram's bytes (they must outlive the view).
+    ///   - source: the IPv4 source address, for the pseudo-header.
+    ///   - destination: the IPv4 destination address, for the pseudo-header.
     ///   - verifyChecksum: false when the device has already verified it (offload).
     public init(validating buffer: UnsafeRawBufferPointer, source: IPv4Address, destination: IPv4Address,
                 verifyChecksum: Bool = true) throws(WireError) {
@@ -72,6 +74,9 @@ public struct UDPHeader: Hashable, Sendable {
     /// Writes the header and the checksum over the pseudo-header, the header and the
     /// `payloadLength` bytes the caller has already placed after it.
     /// - Parameters:
+    ///   - buffer: where the header goes, the payload already after it.
+    ///   - source: the IPv4 source address, for the pseudo-header.
+    ///   - destination: the IPv4 destination address, for the pseudo-header.
     ///   - computeChecksum: false to send zero ("no checksum"); a computed zero is sent as 0xFFFF.
     /// - Returns: bytes of the datagram (8 + `payloadLength`).
     @discardableResult

@@ -76,6 +76,7 @@ public final class NetworkInterface: @unchecked Sendable {
 
     /// An interface over `link`; nothing is sent until ``start(on:)`` or ``announce(now:)``.
     /// - Parameters:
+    ///   - link: the device (or a test double) frames go out on and come in from.
     ///   - configuration: the MTU is lowered to the device's if it is larger.
     ///   - clock: where protocol time comes from (ARP, reassembly, ICMP rate limit).
     public init(link: any FrameLink, configuration: InterfaceConfiguration,

@@ -47,6 +47,8 @@ public final class TCPListener: UThreadParking, @unchecked Sendable {
 
     /// Listens on `port` (0: an ephemeral port) of the interface's address.
     /// - Parameters:
+    ///   - interface: the interface whose address it listens on.
+    ///   - requested: the port (0: an ephemeral one).
     ///   - backlog: children in SYN-RECEIVED, and connections waiting for ``accept()``,
     ///     at most (like listen(2)'s, and `tcp_max_syn_backlog`).
     ///   - configuration: for every accepted connection.
@@ -79,13 +81,13 @@ public final class TCPListener: UThreadParking, @unchecked Sendable {
     /// The address the listener takes connections on.
     public var localAddress: SocketAddress { SocketAddress(interface.address, port) }
 
-    /// O_NONBLOCK: ``accept()`` fails with ``SocketError/wouldBlock`` when nothing waits.
+    /// O_NONBLOCK: ``accept()`` fails with `SocketError.wouldBlock` when nothing waits.
     public var isNonBlocking: Bool {
         get { interface.lock.withLock { nonBlocking } }
         set { interface.lock.withLock { nonBlocking = newValue } }
     }
 
-    /// How long a blocking ``accept()`` waits (nil: for ever); then ``SocketError/timedOut``.
+    /// How long a blocking ``accept()`` waits (nil: for ever); then `SocketError.timedOut`.
     public var acceptTimeout: Duration? {
         get { interface.lock.withLock { timeout } }
         set { interface.lock.withLock { timeout = newValue } }
@@ -144,7 +146,7 @@ public final class TCPListener: UThreadParking, @unchecked Sendable {
     }
 
     /// Stops listening: the port is released, children not accepted are reset, blocked
-    /// ``accept()`` calls end with ``SocketError/closed``.
+    /// ``accept()`` calls end with `SocketError.closed`.
     public func close() {
         let i = interface
         var orphans: [TCPControlBlock] = []

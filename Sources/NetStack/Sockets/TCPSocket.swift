@@ -19,15 +19,15 @@ import UThreads
 /// ``write(_:)-(UnsafeRawBufferPointer)`` while the send buffer is full, ``close()``
 /// with a linger time) park the calling uthread, as ``UDPSocket`` does; the interface's
 /// poller unparks it. `UThreadRef.interrupt()` ends the wait with
-/// ``SocketError/interrupted``, ``receiveTimeout`` and ``sendTimeout`` with
-/// ``SocketError/timedOut``. With ``isNonBlocking`` the calls fail with
-/// ``SocketError/wouldBlock`` (and connect with ``SocketError/inProgress``) instead.
+/// `SocketError.interrupted`, ``receiveTimeout`` and ``sendTimeout`` with
+/// `SocketError.timedOut`. With ``isNonBlocking`` the calls fail with
+/// `SocketError.wouldBlock` (and connect with `SocketError.inProgress`) instead.
 ///
 /// ## Errors
-/// The connection's errors come as the ``SocketError`` Linux's errno would be:
-/// ``SocketError/connectionRefused`` (RST to our SYN), ``SocketError/connectionReset``,
-/// ``SocketError/connectionTimedOut``, ``SocketError/brokenPipe`` (write after shutdown),
-/// ``SocketError/notConnectedStream``...
+/// The connection's errors come as the `SocketError` Linux's errno would be:
+/// `SocketError.connectionRefused` (RST to our SYN), `SocketError.connectionReset`,
+/// `SocketError.connectionTimedOut`, `SocketError.brokenPipe` (write after shutdown),
+/// `SocketError.notConnectedStream`...
 ///
 /// ## Readiness
 /// ``setReadinessHandler(_:)`` is called, under the interface's lock, whenever what
@@ -63,6 +63,9 @@ public final class TCPSocket: @unchecked Sendable {
 
     /// A connected socket (blocking connect).
     /// - Parameters:
+    ///   - interface: the interface whose address and routes it uses.
+    ///   - remote: the peer's address and port.
+    ///   - configuration: buffers, window scaling, congestion control and timers.
     ///   - timeout: how long the handshake may take (nil: the SYN retries decide).
     public static func connect(interface: NetworkInterface, to remote: SocketAddress,
                                configuration: TCPConfiguration = TCPConfiguration(),
@@ -197,6 +200,7 @@ public final class TCPSocket: @unchecked Sendable {
 
     /// Binds to `port` on the interface's address (0: a free ephemeral port, 32768–60999).
     /// - Parameters:
+    ///   - port: the local port (0: an ephemeral one).
     ///   - address: nil, 0.0.0.0 or the interface's address.
     public func bind(port: UInt16 = 0, address: IPv4Address? = nil) throws(SocketError) {
         if let address, !address.isUnspecified, address != interface.address { throw .addressNotAvailable(address) }
@@ -219,9 +223,9 @@ public final class TCPSocket: @unchecked Sendable {
     }
 
     /// Connects to `remote`. Blocking: returns once the connection is established, or
-    /// throws why not (``SocketError/connectionRefused``, ``SocketError/connectionTimedOut``,
-    /// ``SocketError/timedOut`` after ``sendTimeout``...). Non-blocking: sends the SYN and
-    /// throws ``SocketError/inProgress``; the socket turns writable when the handshake is
+    /// throws why not (`SocketError.connectionRefused`, `SocketError.connectionTimedOut`,
+    /// `SocketError.timedOut` after ``sendTimeout``...). Non-blocking: sends the SYN and
+    /// throws `SocketError.inProgress`; the socket turns writable when the handshake is
     /// done (or readable with an error when it failed), and a second call reports it.
     public func connect(to remote: SocketAddress) throws(SocketError) {
         try connect(to: remote, timeout: nil)
@@ -386,7 +390,7 @@ public final class TCPSocket: @unchecked Sendable {
     // MARK: write
 
     /// Writes `bytes`. Blocking: all of them (parking while the send buffer is full);
-    /// non-blocking: what fits, ``SocketError/wouldBlock`` when nothing does. After part
+    /// non-blocking: what fits, `SocketError.wouldBlock` when nothing does. After part
     /// was written, a later failure (timeout, interrupt, error) returns the part.
     public func write(_ bytes: UnsafeRawBufferPointer) throws(SocketError) -> Int {
         let i = interface
@@ -477,7 +481,7 @@ public final class TCPSocket: @unchecked Sendable {
     }
 
     /// Closes the socket (see ``linger``). Blocked calls on it end with
-    /// ``SocketError/closed``. The connection finishes in the background.
+    /// `SocketError.closed`. The connection finishes in the background.
     public func close() {
         let i = interface
         let b = block

@@ -111,6 +111,7 @@ public final class UDPSocket: UThreadParking, @unchecked Sendable {
 
     /// Binds to `port` on the interface's address (0: a free ephemeral port, 32768–60999).
     /// - Parameters:
+    ///   - requested: the local port (0: an ephemeral one).
     ///   - address: nil, 0.0.0.0 or the interface's address.
     public func bind(port requested: UInt16 = 0, address: IPv4Address? = nil) throws(SocketError) {
         if let address, !address.isUnspecified, address != interface.address { throw .addressNotAvailable(address) }

@@ -42,7 +42,7 @@ extension Handlers {
     static let msgBatch: Int32 = 0x40000
 
     static func registerSocketMessages(_ d: Dispatcher) {
-        d.register(44, "sendto") { f, p throws(LinuxError) in
+        d.register(.sendto) { f, p throws(LinuxError) in
             let (file, s) = try socket(p, f.a0)
             let buf = UnsafeRawBufferPointer(try dataBuffer(s, f.a1, f.a2, for: .read))
             let to: SocketAddress? = f.a4 != 0 ? try loadAddress(f.a4, length: f.a5) : nil
@@ -50,7 +50,7 @@ extension Handlers {
                 try send(p, file, s, UnsafeBufferPointer(start: b, count: 1), to: to, control: [], flags: f.a3)
             })
         }
-        d.register(45, "recvfrom") { f, p throws(LinuxError) in
+        d.register(.recvfrom) { f, p throws(LinuxError) in
             let (file, s) = try socket(p, f.a0)
             let buf = try dataBuffer(s, f.a1, f.a2, for: .write)
             let m = try withUnsafePointer(to: buf) { b throws(LinuxError) in
@@ -63,15 +63,15 @@ extension Handlers {
             }
             return Int64(m.count)
         }
-        d.register(46, "sendmsg") { f, p throws(LinuxError) in
+        d.register(.sendmsg) { f, p throws(LinuxError) in
             let (file, s) = try socket(p, f.a0)
             return Int64(try sendMessage(p, file, s, header: f.a1, flags: f.a2))
         }
-        d.register(47, "recvmsg") { f, p throws(LinuxError) in
+        d.register(.recvmsg) { f, p throws(LinuxError) in
             let (file, s) = try socket(p, f.a0)
             return Int64(try receiveMessage(p, file, s, header: f.a1, flags: f.a2))
         }
-        d.register(307, "sendmmsg") { f, p throws(LinuxError) in
+        d.register(.sendmmsg) { f, p throws(LinuxError) in
             let (file, s) = try socket(p, f.a0)
             let count = min(UInt64(UInt32(truncatingIfNeeded: f.a2)), MessageHeader.maxIOVectors)
             var sent: Int64 = 0
@@ -90,7 +90,7 @@ extension Handlers {
             }
             return sent
         }
-        d.register(299, "recvmmsg") { f, p throws(LinuxError) in try receiveMany(p, f) }
+        d.register(.recvmmsg) { f, p throws(LinuxError) in try receiveMany(p, f) }
     }
 
     /// A send or receive buffer: unprobed when the host kernel copies it (it answers

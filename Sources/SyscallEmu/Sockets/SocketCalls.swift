@@ -20,7 +20,7 @@ extension Handlers {
     static let soRcvTimeo: Int32 = 20, soSndTimeo: Int32 = 21, soRcvTimeoNew: Int32 = 66, soSndTimeoNew: Int32 = 67
 
     static func registerSockets(_ d: Dispatcher) {
-        d.register(41, "socket") { f, p throws(LinuxError) in
+        d.register(.socket) { f, p throws(LinuxError) in
             let (type, flags) = try socketType(f.a1)
             guard f.a0 < familyLimit else { throw LinuxError(.EAFNOSUPPORT) }
             guard type < socketTypeLimit else { throw LinuxError(.EINVAL) }
@@ -30,7 +30,7 @@ extension Handlers {
             }
             return Int64(try install(p, s, flags: flags))
         }
-        d.register(53, "socketpair") { f, p throws(LinuxError) in
+        d.register(.socketpair) { f, p throws(LinuxError) in
             let (type, flags) = try socketType(f.a1)
             guard f.a0 < familyLimit else { throw LinuxError(.EAFNOSUPPORT) }
             guard type < socketTypeLimit else { throw LinuxError(.EINVAL) }
@@ -49,20 +49,20 @@ extension Handlers {
             try UserMemory.store(y, at: f.a3 + 4)
             return 0
         }
-        d.register(49, "bind") { f, p throws(LinuxError) in
+        d.register(.bind) { f, p throws(LinuxError) in
             let (_, s) = try socket(p, f.a0)
             let address = try loadAddress(f.a1, length: f.a2)
             try socketCall { () throws(Errno) in try s.bind(address) }
             return 0
         }
-        d.register(50, "listen") { f, p throws(LinuxError) in
+        d.register(.listen) { f, p throws(LinuxError) in
             let (_, s) = try socket(p, f.a0)
             try socketCall { () throws(Errno) in try s.listen(backlog: Int32(truncatingIfNeeded: f.a1)) }
             return 0
         }
-        d.register(43, "accept") { f, p throws(LinuxError) in try accept(p, f.a0, address: f.a1, length: f.a2, flags: 0) }
-        d.register(288, "accept4") { f, p throws(LinuxError) in try accept(p, f.a0, address: f.a1, length: f.a2, flags: f.a3) }
-        d.register(42, "connect") { f, p throws(LinuxError) in
+        d.register(.accept) { f, p throws(LinuxError) in try accept(p, f.a0, address: f.a1, length: f.a2, flags: 0) }
+        d.register(.accept4) { f, p throws(LinuxError) in try accept(p, f.a0, address: f.a1, length: f.a2, flags: f.a3) }
+        d.register(.connect) { f, p throws(LinuxError) in
             let (file, s) = try socket(p, f.a0)
             let address = try loadAddress(f.a1, length: f.a2)
             let nonBlocking = file.flags.contains(.nonBlocking)
@@ -71,34 +71,34 @@ extension Handlers {
             }
             return 0
         }
-        d.register(51, "getsockname") { f, p throws(LinuxError) in
+        d.register(.getsockname) { f, p throws(LinuxError) in
             let (_, s) = try socket(p, f.a0)
             let len = try loadAddressLength(f.a2)
             try storeAddress(try socketCall { () throws(Errno) in try s.localAddress() }, at: f.a1, length: f.a2, room: len)
             return 0
         }
-        d.register(52, "getpeername") { f, p throws(LinuxError) in
+        d.register(.getpeername) { f, p throws(LinuxError) in
             let (_, s) = try socket(p, f.a0)
             let len = try loadAddressLength(f.a2)
             try storeAddress(try socketCall { () throws(Errno) in try s.peerAddress() }, at: f.a1, length: f.a2, room: len)
             return 0
         }
-        d.register(48, "shutdown") { f, p throws(LinuxError) in
+        d.register(.shutdown) { f, p throws(LinuxError) in
             let (_, s) = try socket(p, f.a0)
             try socketCall { () throws(Errno) in try s.shutdown(Int32(truncatingIfNeeded: f.a1)) }
             return 0
         }
-        d.register(54, "setsockopt") { f, p throws(LinuxError) in
+        d.register(.setsockopt) { f, p throws(LinuxError) in
             try setOption(p, fd: f.a0, level: Int32(truncatingIfNeeded: f.a1), name: Int32(truncatingIfNeeded: f.a2),
                           value: f.a3, length: Int32(truncatingIfNeeded: f.a4))
         }
-        d.register(55, "getsockopt") { f, p throws(LinuxError) in
+        d.register(.getsockopt) { f, p throws(LinuxError) in
             try getOption(p, fd: f.a0, level: Int32(truncatingIfNeeded: f.a1), name: Int32(truncatingIfNeeded: f.a2),
                           value: f.a3, length: f.a4)
         }
         registerSocketMessages(d)
-        d.register(290, "eventfd2") { f, p throws(LinuxError) in try eventfd(p, initial: f.a0, flags: f.a1) }
-        d.register(284, "eventfd") { f, p throws(LinuxError) in try eventfd(p, initial: f.a0, flags: 0) }
+        d.register(.eventfd2) { f, p throws(LinuxError) in try eventfd(p, initial: f.a0, flags: f.a1) }
+        d.register(.eventfd) { f, p throws(LinuxError) in try eventfd(p, initial: f.a0, flags: 0) }
     }
 
     /// socket(2)'s type argument: the SOCK_* type and the SOCK_NONBLOCK/SOCK_CLOEXEC flags.
