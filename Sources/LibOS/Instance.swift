@@ -144,6 +144,8 @@ public final class Instance {
     private var kthreadTIDs: [Int32] = []
     private var kthreadAreas: [UInt] = []
     private var fs: FileSystemContext?
+    /// /dev: the program's descriptors 0-2 are its standard streams.
+    private var devices: DevFS?
     private var netProvider: NetStackSocketProvider?
 
     // What `run` built.
@@ -241,13 +243,13 @@ public final class Instance {
 
         // --net: the device's interface and the in-stack loopback, polled by the runtime.
         netProvider = try configuration.network.map { n throws(InstanceError) in try NetworkSetup.start(n, on: runtime) }
-        fs = try Self.fileSystems(configuration, runtime: runtime, umask: inheritedUmask)
+        (fs, devices) = try Self.fileSystems(configuration, runtime: runtime, umask: inheritedUmask)
     }
 
     /// File systems: the host root through io_uring, /dev, then the requested mounts
     /// and the resolver's configuration.
     private static func fileSystems(_ configuration: InstanceConfiguration, runtime: Runtime,
-                                    umask inheritedUmask: mode_t) throws(InstanceError) -> FileSystemContext {
+                                    umask inheritedUmask: mode_t) throws(InstanceError) -> (FileSystemContext, DevFS) {
         let fs: FileSystemContext
         let devices: DevFS
         do throws(Errno) {
@@ -294,7 +296,7 @@ public final class Instance {
             try ResolverSetup.check(configuration.dnsServers)
             try ResolverSetup.install(servers: configuration.dnsServers, in: fs.vfs)
         }
-        return fs
+        return (fs, devices)
     }
 
     /// Phase 3: loads `command` into this process and starts its first thread; returns
@@ -339,7 +341,7 @@ public final class Instance {
             let flags = host >= 0 ? OpenFlags(rawValue: host & kept) : (fd == 0 ? OpenFlags() : .writeOnly)
             let file: OpenFile
             do throws(Errno) {
-                guard let stream = devices.standardStream(Int(fd)) else { throw .noSuchFileOrDirectory }
+                guard let stream = devices?.standardStream(Int(fd)) else { throw .noSuchFileOrDirectory }
                 file = OpenFile(location: stream, handle: try stream.node.open(flags), flags: flags)
             } catch { throw .fileSystem("opening \(path)", error) }
             do { _ = try process.descriptors.install(file, closeOnExec: false) } catch {
@@ -392,6 +394,7 @@ public final class Instance {
             process.exitGroup(exitStatus)
         case .configured, .started:
             fs = nil
+            devices = nil
             netProvider = nil
             runtime?.shutdown()
             runtime = nil
