@@ -45,6 +45,7 @@ public enum Handlers {
         d.register(9, "mmap") { f, p throws(LinuxError) in
             let flags = Int32(truncatingIfNeeded: f.a3)
             var fd = Int64(bitPattern: f.a4)
+            guard f.a5 & 4095 == 0 else { throw LinuxError(.EINVAL) }  // Linux: the offset before the descriptor
             if flags & MAP_ANONYMOUS == 0 {
                 // A file mapping: map the host file behind the descriptor.
                 let file = try p.fd(f.a4)
@@ -187,9 +188,16 @@ public enum Handlers {
             return 0
         }
         d.register(230, "clock_nanosleep") { f, p throws(LinuxError) in
+            // Linux: a clock number that names no clock (EINVAL), a clock that cannot be
+            // slept on (EOPNOTSUPP), then the time (EFAULT, EINVAL), then the clock's own
+            // refusals (a CPU-time clock id with a bad pid or kind: EINVAL).
+            let clock = clockid_t(truncatingIfNeeded: f.a0)
+            if clock >= 12 || clock == 10 { throw LinuxError(.EINVAL) }  // no k_clock there
+            if clock == CLOCK_MONOTONIC_RAW || clock == CLOCK_REALTIME_COARSE || clock == CLOCK_MONOTONIC_COARSE {
+                throw LinuxError(.EOPNOTSUPP)
+            }
             let sec = try UserMemory.load(Int64.self, at: f.a2), nsec = try UserMemory.load(Int64.self, at: f.a2 + 8)
             guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
-            let clock = clockid_t(truncatingIfNeeded: f.a0)
             // The wall and monotonic clocks; CPU-time clocks are not slept on here.
             guard [CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_TAI].contains(clock) else { throw LinuxError(.EINVAL) }
             let deadline: MonotonicInstant
