@@ -215,7 +215,7 @@ extension Handlers {
             // Regular files and directories are always ready: Linux refuses them (not an
             // anonymous inode with a host descriptor behind it: a pidfd).
             if file.handle.hostDescriptor != nil && file.location.node.kind == .regular && !(file.location.node is AnonymousNode)
-                || file.location.node.kind == .directory {
+                || file.location.node.kind == .directory || (file.handle as? any SpecialDevice)?.supportsPoll == false {
                 throw LinuxError(.EPERM)
             }
             guard let ep = epFile.handle as? EventPoll, epFile !== file else { throw LinuxError(.EINVAL) }

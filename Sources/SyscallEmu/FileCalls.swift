@@ -149,7 +149,8 @@ extension Handlers {
             // Linux: with AT_EMPTY_PATH, an empty (or NULL) path on a descriptor is fstat
             // whatever the other flags; then the flags, the path (ENOENT if empty), dirfd
             // (AT_FDCWD with AT_EMPTY_PATH and no path: the cwd), the copy out.
-            if f.a3 & atEmptyPath != 0 && Int32(truncatingIfNeeded: f.a0) >= 0, try statPath(f.a1, flags: f.a3) == nil {
+            if f.a3 & atEmptyPath != 0 && Int32(truncatingIfNeeded: f.a0) >= 0,
+               f.a1 == 0 || (try? UserMemory.string(f.a1))?.isEmpty == true {
                 try storeStat(try status(of: try p.fd(f.a0)), at: f.a2)
                 return 0
             }
@@ -161,6 +162,9 @@ extension Handlers {
         d.register(8, "lseek") { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             guard let whence = OpenFile.Whence(rawValue: Int32(truncatingIfNeeded: f.a2)) else { throw LinuxError(.EINVAL) }
+            // Linux's epoll and eventfd (noop_llseek) and /dev devices (null_lseek) answer 0
+            // whatever asked.
+            if file.handle is EventPoll || file.handle is EventCounter || file.handle is any SpecialDevice { return 0 }
             return try fsCall { () throws(Errno) in try file.seek(Int64(bitPattern: f.a1), whence: whence) }
         }
         d.register(217, "getdents64") { f, p throws(LinuxError) in
@@ -484,10 +488,10 @@ extension Handlers {
     }
 
     /// A file's own refusals that come before any copy: a directory's read (EISDIR), an
-    /// eventfd transfer of fewer than 8 bytes (EINVAL).
+    /// eventfd read of fewer than 8 bytes or write of other than 8 (EINVAL).
     static func checkUntouched(_ file: OpenFile, _ count: UInt64, write: Bool) throws(LinuxError) {
         if !write && file.location.node.kind == .directory && !(file.handle is any SocketHandle) { throw LinuxError(.EISDIR) }
-        if file.handle is EventCounter && count < 8 { throw LinuxError(.EINVAL) }
+        if file.handle is EventCounter && (write ? count != 8 : count < 8) { throw LinuxError(.EINVAL) }
     }
 
     /// The iovec loop of readv/writev (`at` nil: the file's offset) and preadv/pwritev

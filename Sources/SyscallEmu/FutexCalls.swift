@@ -40,7 +40,12 @@ extension Handlers {
         if (cmd == 9 || cmd == 10) && f.a5 & 0xffff_ffff == 0 { throw LinuxError(.EINVAL) }
         guard address & 3 == 0 else { throw LinuxError(.EINVAL) }
         guard UserMemory.accessOK(address, 4) else { throw LinuxError(.EFAULT) }
-        let word = try UserMemory.pointer(address, 4, for: .read).assumingMemoryBound(to: UInt32.self)
+        // A private wake never touches the word (its key is the address alone); a shared
+        // key needs the page, and a read-only anonymous page is EFAULT there.
+        let privateWake = op & 128 != 0 && (cmd == 1 || cmd == 10)
+        if privateWake && address == 0 { return 0 }  // nothing can wait there
+        let word = privateWake ? UnsafeMutablePointer<UInt32>(bitPattern: UInt(address))!
+            : try UserMemory.pointer(address, 4, for: op & 128 != 0 ? .read : .write).assumingMemoryBound(to: UInt32.self)
         let val = UInt32(truncatingIfNeeded: f.a2)
         switch cmd {
         case 0, 9:  // WAIT (relative timeout), WAIT_BITSET (absolute)

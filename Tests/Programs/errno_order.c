@@ -2,7 +2,7 @@
 // the errno of the check it makes first (the descriptor and its mode, then the flags,
 // access_ok, the file's own refusals, and only then the copy of user memory), so each
 // line shows one such order; natively and under junction the lines must be the same.
-// Only the scratch directory given as argv[1] is written.
+// Only its own scratch directory is written, and removed at the end.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +10,7 @@
 #include <linux/futex.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -27,8 +28,11 @@ static void show(const char *what, long r) {
 #define CALL(what, ...) do { errno = 0; long r_ = syscall(__VA_ARGS__); show(what, r_); } while (0)
 #define KERNEL ((void *)0xffff880000001000ULL)
 
-int main(int argc, char **argv) {
-    if (argc < 2 || chdir(argv[1]) != 0) { fprintf(stderr, "usage: errno_order SCRATCHDIR\n"); return 2; }
+int main(void) {
+    // tmpfs, as the fuzzer's: a directory's lseek answers depend on the file system.
+    char scratch[] = "/dev/shm/junction-errno-XXXXXX";
+    if (access("/dev/shm", W_OK) != 0) memcpy(scratch, "/tmp/jerrno", 11);
+    if (!mkdtemp(scratch) || chdir(scratch) != 0) { perror("scratch"); return 1; }
     char *buf = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     mprotect(buf + 4096, 4096, PROT_NONE);
     char *guard = buf + 4096;
@@ -126,7 +130,32 @@ int main(int argc, char **argv) {
     CALL("clock_nanosleep(-1, 0, kernel)", SYS_clock_nanosleep, -1, 0, KERNEL, NULL);
     CALL("mmap(NULL, 4096, R, PRIVATE, 9999, 1)", SYS_mmap, NULL, 4096, PROT_READ, MAP_PRIVATE, 9999, 1);
 
+    // What the long fuzz run found: files that answer without touching memory, and
+    // mmap/mremap/lseek/futex/epoll answers that depend on the kind of file or page.
+    int null = open("/dev/null", O_RDWR);
+    CALL("write(eventfd, buf, 16): exactly 8 bytes", SYS_write, efd, buf, 16);
+    CALL("write(eventfd, rdonly, 4096)", SYS_write, efd, rdonly, 4096);
+    CALL("write(eventfd, rdonly, 8)", SYS_write, efd, rdonly, 8);
+    CALL("epoll_ctl(epoll, ADD, devnull, ev): no poll", SYS_epoll_ctl, ep, EPOLL_CTL_ADD, null, ev);
+    CALL("epoll_ctl(file, -1, devnull, ev)", SYS_epoll_ctl, file, -1, null, ev);
+    CALL("lseek(devnull, -1, END)", SYS_lseek, null, -1, SEEK_END);
+    CALL("lseek(epoll, INT64_MAX, SET)", SYS_lseek, ep, INT64_MAX, SEEK_SET);
+    CALL("lseek(dir, 4096, END)", SYS_lseek, dir, 4096, SEEK_END);
+    CALL("lseek(dir, INT64_MIN, DATA)", SYS_lseek, dir, INT64_MIN, SEEK_DATA);
+    CALL("mmap(NULL, 0, NONE, SHARED, pipe_r, 0)", SYS_mmap, NULL, 0, PROT_NONE, MAP_SHARED, p[0], 0);
+    CALL("mmap(NULL, 4096, R, PRIVATE, pipe_w, 0)", SYS_mmap, NULL, 4096, PROT_READ, MAP_PRIVATE, p[1], 0);
+    CALL("mmap(NULL, 4096, RX, SHARED, eventfd, 0)", SYS_mmap, NULL, 4096, PROT_READ | PROT_EXEC, MAP_SHARED, efd, 0);
+    CALL("mmap(NULL, 4096, RX, PRIVATE, devnull, 0)", SYS_mmap, NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, null, 0);
+    CALL("mmap(NULL, -1, R, PRIVATE, devnull, 0)", SYS_mmap, NULL, -1L, PROT_READ, MAP_PRIVATE, null, 0);
+    CALL("mremap(buf, 1<<47, 4096, -1)", SYS_mremap, buf, 1L << 47, 4096, -1, NULL);
+    CALL("futex(NULL, WAKE_PRIVATE, 1)", SYS_futex, NULL, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    CALL("futex(rdonly, WAKE, 1): a shared key needs a writable page", SYS_futex, rdonly, FUTEX_WAKE, 1, NULL, NULL, 0);
+    ts->tv_sec = 0; ts->tv_nsec = 1000000;
+    CALL("futex(rdonly, WAIT, 1, {0,1ms})", SYS_futex, rdonly, FUTEX_WAIT, 1, ts, NULL, 0);
+
     unlink("f");
     rmdir("d");
+    chdir("/");
+    rmdir(scratch);
     return 0;
 }

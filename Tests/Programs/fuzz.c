@@ -339,7 +339,10 @@ int main(int argc, char **argv) {
     buf = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     // PROT_NONE rather than unmapped: a hole could be filled by a later mapping.
     mprotect(buf + PAGE, PAGE, PROT_NONE);
-    rdonly = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    // Followed by an inaccessible page too: what lies past it must not depend on where the
+    // loader or the libOS put other mappings (a partial transfer stops at the same byte).
+    rdonly = mmap(NULL, 2 * PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    mprotect(rdonly + PAGE, PAGE, PROT_NONE);
     iovpage = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     memset(longpath, 'a', sizeof longpath - 1);
     // stdin from /dev/null: a stray pollfd of fd 0 must not depend on the runner's stdin.
