@@ -86,14 +86,8 @@ public final class ProcessSignals: @unchecked Sendable {
     @exclusivity(unchecked) private var actions = [SignalAction](repeating: .defaultAction, count: 65)
     @exclusivity(unchecked) private var pending: UInt64 = 0
     @exclusivity(unchecked) private var info: [Int32: SignalInfo] = [:]
-    /// Application threads in creation order (the main thread first); an ended thread
-    /// leaves a hole (its slot, `AppThread.signalSlot`, is cleared in O(1)) until holes
-    /// outnumber threads, when the array is compacted: 20,000 threads ending one by one
-    /// cost linear time, not quadratic.
-    @exclusivity(unchecked) private var slots: [AppThread?] = []
-    @exclusivity(unchecked) private var liveThreads = 0
-    /// The live threads, in creation order (under the lock).
-    private var threads: some Sequence<AppThread> { slots.lazy.compactMap { $0 } }
+    /// Application threads in creation order (the main thread first).
+    @exclusivity(unchecked) private var threads: [AppThread] = []
     /// Pending signals in the process and all its threads.
     let pendingCount = Atomic<Int>(0)
     /// Told whenever a signal becomes pending (signalfd's readiness).
@@ -146,9 +140,7 @@ public final class ProcessSignals: @unchecked Sendable {
     func afterFork(keeping keeper: AppThread, pid newPID: Int32) {
         lock.withLock {
             pid = newPID
-            slots = [keeper]
-            keeper.signalSlot = 0
-            liveThreads = 1
+            threads = [keeper]
             keeper.tid = newPID
             keeper.pending = 0
             keeper.pendingInfo = [:]
@@ -165,7 +157,7 @@ public final class ProcessSignals: @unchecked Sendable {
         // Interrupted under the lock: a thread that ends unregisters under it too, so its
         // uthread reference is valid here.
         let count = lock.withLock { () -> Int in
-            let o = threads.filter { $0 !== keeper && !$0.exitRequested }  // an array
+            let o = threads.filter { $0 !== keeper && !$0.exitRequested }
             for t in o {
                 t.exitRequested = true
                 pendingCount.add(1, ordering: .relaxed)
@@ -197,7 +189,7 @@ public final class ProcessSignals: @unchecked Sendable {
     }
 
     /// For /proc/self/status.
-    var threadCount: Int { lock.withLock { liveThreads } }
+    var threadCount: Int { lock.withLock { threads.count } }
     var pendingMask: UInt64 { lock.withLock { threads.reduce(pending) { $0 | $1.pending } } }
     func blockedMask(of thread: AppThread) -> UInt64 { lock.withLock { thread.blocked } }
     var ignoredMask: UInt64 {
@@ -207,26 +199,12 @@ public final class ProcessSignals: @unchecked Sendable {
         lock.withLock { (1...64).reduce(UInt64(0)) { actions[$1].handler > 1 ? $0 | SignalSet.bit(Int32($1)) : $0 } }
     }
 
-    func register(_ t: AppThread) {
-        lock.withLock {
-            t.signalSlot = slots.count
-            slots.append(t)
-            liveThreads += 1
-        }
-    }
+    func register(_ t: AppThread) { lock.withLock { threads.append(t) } }
 
     /// A thread ends: its pending signals go with it, and it can no longer be woken.
     func unregister(_ t: AppThread) {
         lock.withLock {
-            if t.signalSlot >= 0, t.signalSlot < slots.count, slots[t.signalSlot] === t {
-                slots[t.signalSlot] = nil
-                liveThreads -= 1
-                t.signalSlot = -1
-                if slots.count > 64 && slots.count > 2 * liveThreads {
-                    slots = slots.filter { $0 != nil }
-                    for (i, s) in slots.enumerated() { s?.signalSlot = i }
-                }
-            }
+            threads.removeAll { $0 === t }
             let gone = t.pending.nonzeroBitCount + (t.exitRequested ? 1 : 0)
             if gone > 0 { pendingCount.subtract(gone, ordering: .relaxed) }
             t.pending = 0

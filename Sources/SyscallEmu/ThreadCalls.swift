@@ -21,8 +21,6 @@ public final class AppThread: @unchecked Sendable {
     @exclusivity(unchecked) public var clearChildTID: UInt64 = 0
     /// The uthread running this thread, for interrupting its waits.
     @exclusivity(unchecked) var uthread: UThreadRef?
-    /// Its index in the process's ProcessSignals thread slots (-1: not there).
-    @exclusivity(unchecked) var signalSlot = -1
 
     // Signal state, guarded by the process's ProcessSignals lock.
     @exclusivity(unchecked) var blocked: UInt64 = 0
