@@ -83,8 +83,10 @@ public enum Handlers {
             guard flags & ~7 == 0, flags & 2 == 0 || flags & 1 != 0,  // FIXED needs MAYMOVE
                   flags & 4 == 0 || (flags & 1 != 0 && f.a1 == f.a2),  // DONTUNMAP: MAYMOVE, same length
                   f.a0 & 4095 == 0, (f.a2 &+ 4095) & ~4095 != 0,
-                  (f.a1 &+ 4095) & ~4095 <= (1 << 47) - 4096, f.a2 <= (1 << 47) - 4096 else {  // page-aligned lengths past TASK_SIZE
-                throw LinuxError(.EINVAL)
+                  f.a2 <= (1 << 47) - 4096 else { throw LinuxError(.EINVAL) }  // a new length past TASK_SIZE
+            // An old length past TASK_SIZE: EFAULT where nothing is mapped, EINVAL past a mapping.
+            if (f.a1 &+ 4095) & ~4095 > (1 << 47) - 4096 {
+                throw LinuxError(p.addressSpace.contains(f.a0, f.a0 + 1) ? .EINVAL : .EFAULT)
             }
             try refuseForeign(p, f.a0, f.a1, "mremap", .EFAULT)
             if f.a3 & 2 != 0 { try refuseForeign(p, f.a4, f.a2, "mremap(MREMAP_FIXED)", .EINVAL) }  // MREMAP_FIXED

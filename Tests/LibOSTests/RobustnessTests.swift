@@ -118,9 +118,10 @@ extension RobustnessTests {
 }
 
 extension RobustnessTests {
-    // 2000, not 20,000: under junction each thread costs four host mappings (glibc's stack
-    // and guard, the uthread's stack and guard), so vm.max_map_count (65530) stops it at
-    // about 16,300 threads, and joining is still slow at that count (issue 21, open).
+    // 2000, not 20,000: 20,000 threads now fit (three host mappings each: glibc's stack and
+    // guard, the uthread's stack with its guard as a guard region, against 65530 in
+    // vm.max_map_count) and run as natively, but an ending thread is still found by a
+    // linear search in the process's thread list, so 20,000 take minutes (issue 21, open).
     @Test("2000 threads waiting on one condition variable are created, released and joined as natively")
     func manyThreads() throws {
         try Junction.same(try Junction.compile("manythreads", [], as: "manythreads"), ["2000"])
