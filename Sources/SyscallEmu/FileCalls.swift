@@ -513,7 +513,8 @@ extension Handlers {
         for i in 0..<count {
             let base = try UserMemory.load(UInt64.self, at: iov + UInt64(i * 16))
             let len = try UserMemory.load(UInt64.self, at: iov + UInt64(i * 16 + 8))
-            guard UserMemory.accessOK(base, len) else { throw LinuxError(.EFAULT) }
+            // One entry is cut to MAX_RW_COUNT before access_ok (import_ubuf); several are not.
+            guard UserMemory.accessOK(base, count == 1 ? min(len, 0x7fff_f000) : len) else { throw LinuxError(.EFAULT) }
             wanted = min(wanted + len, 0x7fff_f000)
         }
         if wanted == 0 { return 0 }
@@ -559,6 +560,11 @@ extension Handlers {
             let openTime: OpenFlags = [.closeOnExec, .create, .exclusive, .noControllingTerminal, .truncate]
             return Int64(file.flags.subtracting(openTime).rawValue)
         case 4:  // F_SETFL: only O_APPEND and O_NONBLOCK change
+            // Linux: O_DIRECT on a file that cannot do it (neither regular nor a FIFO) is EINVAL.
+            let kind = file.location.node.kind
+            if f.a2 & 0o40000 != 0 && kind != .fifo && (kind != .regular || file.location.node is AnonymousNode) {
+                throw LinuxError(.EINVAL)
+            }
             let settable = OpenFlags.append.rawValue | OpenFlags.nonBlocking.rawValue
             let new = (file.flags.rawValue & ~settable) | (Int32(truncatingIfNeeded: f.a2) & settable)
             file.flags = OpenFlags(rawValue: new)
