@@ -104,7 +104,7 @@ public final class EventCounter: FileHandle, @unchecked Sendable {
     }
 
     public func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
-        guard buffer.count >= 8 else { throw .invalidArgument }
+        guard buffer.count == 8 else { throw .invalidArgument }  // exactly one counter, as Linux
         let add = buffer.loadUnaligned(as: UInt64.self)
         guard add != UInt64.max else { throw .invalidArgument }
         while true {

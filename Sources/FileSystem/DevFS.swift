@@ -233,10 +233,19 @@ final class DevNode: Node, @unchecked Sendable {
     func truncate(to size: Int64) throws(Errno) {}
 }
 
+/// A /dev character device as Linux's mem.c and random.c make them: an lseek that
+/// always answers 0 (null_lseek, noop_llseek), and no poll on null, zero and full
+/// (epoll_ctl refuses them with EPERM).
+public protocol SpecialDevice: FileHandle {
+    var supportsPoll: Bool { get }
+}
+
 /// null, zero, full, random and urandom.
-final class SpecialDeviceHandle: FileHandle, @unchecked Sendable {
+final class SpecialDeviceHandle: SpecialDevice, @unchecked Sendable {
     let device: DevNode.Device
     init(device: DevNode.Device) { self.device = device }
+
+    var supportsPoll: Bool { if case .random = device { return true } else { return false } }
 
     var isSeekable: Bool { true }
 

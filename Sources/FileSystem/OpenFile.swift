@@ -131,6 +131,8 @@ public final class OpenFile: @unchecked Sendable {
         if handle.keepsOffset { return try handle.seek(offset, whence: whence.rawValue) }
         // (An O_TMPFILE on HostFS is located at its directory but is a host file.)
         let isDirectory = location.node.kind == .directory && handle.hostDescriptor == nil
+        // A directory moves as tmpfs's does (dcache_dir_lseek): SEEK_SET and SEEK_CUR only.
+        if isDirectory && whence != .set && whence != .current { throw .invalidArgument }
         let size = isDirectory ? 0 : try handle.size()
         return try lock.withLock { () throws(Errno) -> Int64 in
             let base: Int64

@@ -227,37 +227,38 @@ extension Handlers {
         d.register(.epoll_create, create)
         d.register(.epoll_create1, create)
         d.register(.epoll_ctl) { f, p throws(LinuxError) in
-            let ep = try epoll(p, f.a0)
+            // Linux's order: the event (for every op but DEL), epfd, fd, a target that
+            // cannot be polled (EPERM), epfd not an epoll or the target itself (EINVAL),
+            // EPOLLEXCLUSIVE's rules, then the op.
+            let op = Int32(truncatingIfNeeded: f.a1)
+            var events: UInt32 = 0, data: UInt64 = 0
+            if op != 2 {
+                events = try UserMemory.load(UInt32.self, at: f.a3)
+                data = try UserMemory.load(UInt64.self, at: f.a3 + 4)
+            }
+            let epFile = try p.fd(f.a0)
             let fd = Int32(truncatingIfNeeded: f.a2)
             let file = try p.fd(f.a2)
-            guard fd != Int32(truncatingIfNeeded: f.a0) else { throw LinuxError(.EINVAL) }
             // Regular files and directories are always ready: Linux refuses them (not an
             // anonymous inode with a host descriptor behind it: a pidfd).
             if file.handle.hostDescriptor != nil && file.location.node.kind == .regular && !(file.location.node is AnonymousNode)
-                || file.location.node.kind == .directory {
+                || file.location.node.kind == .directory || (file.handle as? any SpecialDevice)?.supportsPoll == false {
                 throw LinuxError(.EPERM)
             }
-            switch f.a1 {
-            case 1, 3:  // EPOLL_CTL_ADD, EPOLL_CTL_MOD
-                let events = try UserMemory.load(UInt32.self, at: f.a3)
-                let data = try UserMemory.load(UInt64.self, at: f.a3 + 4)
-                if events & EventPoll.epollExclusive != 0 {
-                    // Only with ADD, only with IN/OUT/ERR/HUP/WAKEUP/ET, never on an epoll
-                    // file (ep_ctl's checks). Waiters are all woken, not one: correct for
-                    // the non-blocking listeners EPOLLEXCLUSIVE is used with.
-                    let allowed = EventPoll.epollIn | EventPoll.epollOut | EventPoll.epollErr | EventPoll.epollHup
-                        | EventPoll.epollWakeup | EventPoll.epollET | EventPoll.epollExclusive
-                    guard f.a1 == 1, events & ~allowed == 0, !(file.handle is EventPoll) else { throw LinuxError(.EINVAL) }
-                }
-                if f.a1 == 1 {
-                    try ep.add(fd: fd, file: file, events: events, data: data)
-                } else {
-                    try ep.modify(fd: fd, file: file, events: events, data: data)
-                }
-            case 2:  // EPOLL_CTL_DEL
-                try ep.remove(fd: fd, file: file)
-            default:
-                throw LinuxError(.EINVAL)
+            guard let ep = epFile.handle as? EventPoll, epFile !== file else { throw LinuxError(.EINVAL) }
+            if op != 2 && events & EventPoll.epollExclusive != 0 {
+                // Only with ADD, only with IN/OUT/ERR/HUP/WAKEUP/ET, never on an epoll
+                // file (ep_ctl's checks). Waiters are all woken, not one: correct for
+                // the non-blocking listeners EPOLLEXCLUSIVE is used with.
+                let allowed = EventPoll.epollIn | EventPoll.epollOut | EventPoll.epollErr | EventPoll.epollHup
+                    | EventPoll.epollWakeup | EventPoll.epollET | EventPoll.epollExclusive
+                guard op == 1, events & ~allowed == 0, !(file.handle is EventPoll) else { throw LinuxError(.EINVAL) }
+            }
+            switch op {
+            case 1: try ep.add(fd: fd, file: file, events: events, data: data)  // EPOLL_CTL_ADD
+            case 3: try ep.modify(fd: fd, file: file, events: events, data: data)  // EPOLL_CTL_MOD
+            case 2: try ep.remove(fd: fd, file: file)  // EPOLL_CTL_DEL
+            default: throw LinuxError(.EINVAL)
             }
             return 0
         }
@@ -289,10 +290,13 @@ extension Handlers {
     }
 
     static func epollWait(_ p: LinuxProcess, epfd: UInt64, events: UInt64, max: UInt64, timeout: Int64?) throws(LinuxError) -> Int64 {
+        // Linux: epfd, maxevents, access_ok on the array, an epfd that is no epoll; the
+        // array is written only for the events there are.
+        let epFile = try p.fd(epfd)
         let n = Int32(truncatingIfNeeded: max)
         guard n > 0, n <= Int32.max / 12 else { throw LinuxError(.EINVAL) }
-        let ep = try epoll(p, epfd)
-        _ = try UserMemory.pointer(events, Int(n) * 12, for: .write)
+        guard UserMemory.accessOK(events, UInt64(n) * 12) else { throw LinuxError(.EFAULT) }
+        guard let ep = epFile.handle as? EventPoll else { throw LinuxError(.EINVAL) }
         let deadline = timeout.map { MonotonicInstant.now.advanced(by: .nanoseconds($0)) }
         let ready = try ep.wait(max: Int(n), deadline: deadline, process: p)
         for (i, (ev, data)) in ready.enumerated() {  // struct epoll_event is packed: 4 + 8 bytes

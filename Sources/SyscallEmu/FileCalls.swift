@@ -58,6 +58,14 @@ extension LinuxProcess {
     }
 
     func fd(_ v: UInt64) throws(LinuxError) -> OpenFile { try descriptors.get(Int32(truncatingIfNeeded: v)) }
+
+    /// getname and then the dirfd, as a *at call without AT_EMPTY_PATH reads its path:
+    /// EFAULT/ENAMETOOLONG, an empty path ENOENT, then dirfd (ignored for an absolute path).
+    func path(_ address: UInt64, at dirfd: UInt64) throws(LinuxError) -> (String, Location?) {
+        let path = try UserMemory.string(address)
+        guard !path.isEmpty else { throw LinuxError(.ENOENT) }
+        return (path, try base(dirfd, for: path))
+    }
 }
 
 /// struct stat for x86-64 (144 bytes).
@@ -84,24 +92,30 @@ func storeStat(_ st: FileStatus, at address: UInt64) throws(LinuxError) {
 
 extension Handlers {
     static func registerFiles(_ d: Dispatcher) {
+        // Linux's order (fs/read_write.c): the descriptor, its mode, access_ok, the
+        // offset (rw_verify_area), what the file refuses untouched, then the copy.
         d.register(.read) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
-            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .write, hostCopies: file.hostCopies)
+            try checkTransfer(file, f.a1, f.a2, write: false)
+            let buf = try UserMemory.buffer(f.a1, maxCount(f.a2), for: .write, hostCopies: file.hostCopies)
             return Int64(try fsCall { () throws(Errno) in try file.read(into: buf) })
         }
         d.register(.write) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
-            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .read, hostCopies: file.hostCopies)
+            try checkTransfer(file, f.a1, f.a2, write: true)
+            let buf = try UserMemory.buffer(f.a1, maxCount(f.a2), for: .read, hostCopies: file.hostCopies)
             return Int64(try fsCall { () throws(Errno) in try file.write(from: UnsafeRawBufferPointer(buf)) })
         }
         d.register(.pread64) { f, p throws(LinuxError) in
-            let file = try p.fd(f.a0)
-            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .write, hostCopies: file.hostCopies)
+            let file = try positionalFile(p, f.a0, offset: f.a3)
+            try checkTransfer(file, f.a1, f.a2, write: false, at: Int64(bitPattern: f.a3))
+            let buf = try UserMemory.buffer(f.a1, maxCount(f.a2), for: .write, hostCopies: file.hostCopies)
             return Int64(try fsCall { () throws(Errno) in try file.read(into: buf, at: Int64(bitPattern: f.a3)) })
         }
         d.register(.pwrite64) { f, p throws(LinuxError) in
-            let file = try p.fd(f.a0)
-            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .read, hostCopies: file.hostCopies)
+            let file = try positionalFile(p, f.a0, offset: f.a3)
+            try checkTransfer(file, f.a1, f.a2, write: true, at: Int64(bitPattern: f.a3))
+            let buf = try UserMemory.buffer(f.a1, maxCount(f.a2), for: .read, hostCopies: file.hostCopies)
             return Int64(try fsCall { () throws(Errno) in try file.write(from: UnsafeRawBufferPointer(buf), at: Int64(bitPattern: f.a3)) })
         }
         d.register(.readv) { f, p throws(LinuxError) in try vectored(f, p, write: false) }
@@ -133,34 +147,45 @@ extension Handlers {
         }
         d.register(.newfstatat) { f, p throws(LinuxError) in
             // Linux: with AT_EMPTY_PATH, an empty (or NULL) path on a descriptor is fstat
-            // whatever the other flags; then the flags, then the path.
-            var emptyPath = false
-            if f.a3 & atEmptyPath != 0 { emptyPath = f.a1 == 0 ? true : try UserMemory.string(f.a1).isEmpty }
-            guard emptyPath || f.a3 & ~statAtFlags == 0 else { throw LinuxError(.EINVAL) }
-            let path = emptyPath ? "" : try UserMemory.string(f.a1)
-            if emptyPath {
+            // whatever the other flags; then the flags, the path (ENOENT if empty), dirfd
+            // (AT_FDCWD with AT_EMPTY_PATH and no path: the cwd), the copy out.
+            if f.a3 & atEmptyPath != 0 && Int32(truncatingIfNeeded: f.a0) >= 0,
+               f.a1 == 0 || (try? UserMemory.string(f.a1))?.isEmpty == true {
                 try storeStat(try status(of: try p.fd(f.a0)), at: f.a2)
                 return 0
             }
-            let base = try p.base(f.a0, for: path)
-            let follow = f.a3 & atSymlinkNoFollow == 0
-            try storeStat(try fsCall { () throws(Errno) in try p.fs.status(path, at: base, followSymlinks: follow) }, at: f.a2)
+            guard f.a3 & ~statAtFlags == 0 else { throw LinuxError(.EINVAL) }
+            let path = try statPath(f.a1, flags: f.a3)
+            try storeStat(try statusAt(p, f.a0, path, flags: f.a3), at: f.a2)
             return 0
         }
         d.register(.lseek) { f, p throws(LinuxError) in
             let file = try p.fd(f.a0)
             guard let whence = OpenFile.Whence(rawValue: Int32(truncatingIfNeeded: f.a2)) else { throw LinuxError(.EINVAL) }
+            // Linux's epoll and eventfd (noop_llseek) and /dev devices (null_lseek) answer 0
+            // whatever asked.
+            if file.handle is EventPoll || file.handle is EventCounter || file.handle is any SpecialDevice { return 0 }
             return try fsCall { () throws(Errno) in try file.seek(Int64(bitPattern: f.a1), whence: whence) }
         }
         d.register(.getdents64) { f, p throws(LinuxError) in
+            // Linux: the descriptor, ENOTDIR, then EINVAL for a buffer too small for the
+            // next entry (the count is an int there: a negative one holds nothing), then
+            // the copy.
             let file = try p.fd(f.a0)
-            let buf = try UserMemory.buffer(f.a1, Int(clamping: f.a2), for: .write)
+            if file.flags.contains(.path) { throw LinuxError(.EBADF) }
+            guard file.location.node.kind == .directory else { throw LinuxError(.ENOTDIR) }
+            let count = Int(Int32(truncatingIfNeeded: f.a2))
+            // No entry fits in fewer than 24 bytes: EINVAL (or 0 at the end) untouched.
+            let buf = count < 24 ? UnsafeMutableRawBufferPointer(start: nil, count: 0)
+                : try UserMemory.buffer(f.a1, count, for: .write)
             return Int64(try fsCall { () throws(Errno) in try file.readDirectoryEntries(into: buf) })
         }
         d.register(.readlink) { f, p throws(LinuxError) in
             try readlink(p, base: nil, path: try UserMemory.string(f.a0), buffer: f.a1, size: f.a2)
         }
         d.register(.readlinkat) { f, p throws(LinuxError) in
+            // Linux: the size (an int) before the path.
+            guard Int32(truncatingIfNeeded: f.a3) > 0 else { throw LinuxError(.EINVAL) }
             let path = try UserMemory.string(f.a1)
             return try readlink(p, base: try p.base(f.a0, for: path), path: path, buffer: f.a2, size: f.a3)
         }
@@ -170,10 +195,13 @@ extension Handlers {
             return 0
         }
         let faccessat: SyscallHandler = { f, p throws(LinuxError) in
-            let path = try UserMemory.string(f.a1)
-            let base = try p.base(f.a0, for: path)
+            // Linux (do_faccessat): the mode, the flags (faccessat itself has none), the path.
+            let flags = f.number == 439 ? f.a3 : 0
+            guard UInt32(truncatingIfNeeded: f.a2) & ~UInt32(7) == 0,
+                  flags & ~(0x200 | atSymlinkNoFollow | atEmptyPath) == 0 else { throw LinuxError(.EINVAL) }
+            let (path, base) = try p.path(f.a1, at: f.a0)
             try fsCall { () throws(Errno) in
-                try p.fs.access(path, mode: UInt32(truncatingIfNeeded: f.a2), at: base, followSymlinks: f.a3 & atSymlinkNoFollow == 0)
+                try p.fs.access(path, mode: UInt32(truncatingIfNeeded: f.a2), at: base, followSymlinks: flags & atSymlinkNoFollow == 0)
             }
             return 0
         }
@@ -202,8 +230,7 @@ extension Handlers {
             return 0
         }
         d.register(.mkdirat) { f, p throws(LinuxError) in
-            let path = try UserMemory.string(f.a1)
-            let base = try p.base(f.a0, for: path)
+            let (path, base) = try p.path(f.a1, at: f.a0)
             try fsCall { () throws(Errno) in try p.fs.makeDirectory(path, mode: UInt32(truncatingIfNeeded: f.a2), at: base) }
             return 0
         }
@@ -218,9 +245,9 @@ extension Handlers {
             return 0
         }
         d.register(.unlinkat) { f, p throws(LinuxError) in
-            let path = try UserMemory.string(f.a1)
-            let base = try p.base(f.a0, for: path)
+            // Linux: the flags, then the path, then dirfd.
             guard f.a2 & ~atRemoveDir == 0 else { throw LinuxError(.EINVAL) }
+            let (path, base) = try p.path(f.a1, at: f.a0)
             try fsCall { () throws(Errno) in
                 if f.a2 & atRemoveDir != 0 { try p.fs.removeDirectory(path, at: base) } else { try p.fs.unlink(path, at: base) }
             }
@@ -307,8 +334,12 @@ extension Handlers {
             return Int64(f.a1)
         }
         d.register(.dup3) { f, p throws(LinuxError) in
+            // Linux (ksys_dup3): the flags, old == new, newfd past RLIMIT_NOFILE, then oldfd.
+            guard f.a2 & ~UInt64(0o2000000) == 0, UInt32(truncatingIfNeeded: f.a0) != UInt32(truncatingIfNeeded: f.a1) else {
+                throw LinuxError(.EINVAL)
+            }
+            guard UInt32(truncatingIfNeeded: f.a1) < UInt32(max(0, p.descriptors.limit)) else { throw LinuxError(.EBADF) }
             let file = try p.fd(f.a0)
-            guard f.a0 != f.a1, f.a2 & ~UInt64(0o2000000) == 0 else { throw LinuxError(.EINVAL) }
             try p.descriptors.install(file, at: Int32(truncatingIfNeeded: f.a1), closeOnExec: f.a2 != 0)
             return Int64(f.a1)
         }
@@ -371,9 +402,19 @@ extension Handlers {
     }
 
     static func open(_ p: LinuxProcess, dirfd: UInt64, path: UInt64, flags: UInt64, mode: UInt64) throws(LinuxError) -> Int64 {
-        let s = try UserMemory.string(path)
-        let base = try p.base(dirfd, for: s)
-        var of = OpenFlags(rawValue: Int32(truncatingIfNeeded: flags))
+        // Linux (build_open_how, build_open_flags): the flags before the path. O_PATH keeps
+        // only O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC; O_CREAT with O_DIRECTORY is EINVAL;
+        // O_TMPFILE needs O_DIRECTORY, no O_CREAT, and write access.
+        var raw = Int32(truncatingIfNeeded: flags)
+        let oPath = OpenFlags.path.rawValue, oDirectory = OpenFlags.directory.rawValue, oCreate = OpenFlags.create.rawValue
+        if raw & oPath != 0 { raw &= oPath | oDirectory | OpenFlags.noFollow.rawValue | OpenFlags.closeOnExec.rawValue }
+        if raw & (oDirectory | oCreate) == oDirectory | oCreate { throw LinuxError(.EINVAL) }
+        let tmpfile: Int32 = 0o20000000
+        if raw & tmpfile != 0 && (raw & (tmpfile | oDirectory | oCreate) != tmpfile | oDirectory || raw & 3 == 0) {
+            throw LinuxError(.EINVAL)
+        }
+        let (s, base) = try p.path(path, at: dirfd)
+        var of = OpenFlags(rawValue: raw)
         if !of.contains(.path) { of.insert(.largeFile) }  // as a 64-bit kernel does
         let file = try fsCall { () throws(Errno) in try p.fs.open(s, flags: of, mode: UInt32(truncatingIfNeeded: mode) & 0o7777, at: base) }
         return Int64(try p.descriptors.install(file, closeOnExec: of.contains(.closeOnExec)))
@@ -398,9 +439,10 @@ extension Handlers {
     }
 
     static func readlink(_ p: LinuxProcess, base: Location?, path: String, buffer: UInt64, size: UInt64) throws(LinuxError) -> Int64 {
-        guard Int64(bitPattern: size) > 0 else { throw LinuxError(.EINVAL) }
+        let size = Int32(truncatingIfNeeded: size)  // an int in Linux
+        guard size > 0 else { throw LinuxError(.EINVAL) }
         let target = path == "/proc/self/exe" ? p.executablePath : try fsCall { () throws(Errno) in try p.fs.readLink(path, at: base) }
-        let bytes = Array(target.pathBytes.prefix(Int(clamping: size)))
+        let bytes = Array(target.pathBytes.prefix(Int(size)))
         let dst = try UserMemory.pointer(buffer, bytes.count, for: .write)
         bytes.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
         return Int64(bytes.count)
@@ -410,23 +452,80 @@ extension Handlers {
         let file = try p.fd(f.a0)
         if let s = file.handle as? any SocketHandle { return try socketVectored(p, file, s, iov: f.a1, count: f.a2, write: write) }
         // The descriptor's mode before the count and the vector (Linux: EBADF even for 0 entries).
-        guard write ? file.flags.canWrite : file.flags.canRead else { throw LinuxError(.EBADF) }
+        try checkMode(file, write: write)
         return try transferVector(file, iov: f.a1, count: f.a2, write: write, at: nil)
     }
 
+    /// Linux's largest single transfer (MAX_RW_COUNT): a longer count is cut to it.
+    static func maxCount(_ count: UInt64) -> Int { Int(min(count, 0x7fff_f000)) }
+
+    /// fdget of a positional call (pread64, pwrite64, preadv, pwritev): a negative offset
+    /// before the descriptor, an O_PATH descriptor is none, a stream is ESPIPE.
+    static func positionalFile(_ p: LinuxProcess, _ fd: UInt64, offset: UInt64) throws(LinuxError) -> OpenFile {
+        guard Int64(bitPattern: offset) >= 0 else { throw LinuxError(.EINVAL) }
+        let file = try p.fd(fd)
+        guard !file.flags.contains(.path) else { throw LinuxError(.EBADF) }
+        guard file.handle.isSeekable else { throw LinuxError(.ESPIPE) }
+        return file
+    }
+
+    /// vfs_read/vfs_write's first checks: the access mode (EBADF) and a file with no
+    /// read or write operation at all (an epoll descriptor: EINVAL).
+    static func checkMode(_ file: OpenFile, write: Bool) throws(LinuxError) {
+        let flags = file.flags
+        guard write ? flags.canWrite : flags.canRead, !flags.contains(.path) else { throw LinuxError(.EBADF) }
+        if file.handle is EventPoll { throw LinuxError(.EINVAL) }
+    }
+
+    /// What a read or write checks before its buffer's pages, in Linux's order: the mode,
+    /// access_ok (EFAULT only for a range past the user half: NULL passes), the offset
+    /// (rw_verify_area), then what the file refuses without touching memory.
+    static func checkTransfer(_ file: OpenFile, _ address: UInt64, _ count: UInt64, write: Bool, at offset: Int64? = nil) throws(LinuxError) {
+        try checkMode(file, write: write)
+        guard UserMemory.accessOK(address, count) else { throw LinuxError(.EFAULT) }
+        if let offset, offset.addingReportingOverflow(Int64(count)).overflow { throw LinuxError(.EINVAL) }
+        try checkUntouched(file, count, write: write)
+    }
+
+    /// A file's own refusals that come before any copy: a directory's read (EISDIR), an
+    /// eventfd read of fewer than 8 bytes or write of other than 8 (EINVAL).
+    static func checkUntouched(_ file: OpenFile, _ count: UInt64, write: Bool) throws(LinuxError) {
+        if !write && file.location.node.kind == .directory && !(file.handle is any SocketHandle) { throw LinuxError(.EISDIR) }
+        if file.handle is EventCounter && (write ? count != 8 : count < 8) { throw LinuxError(.EINVAL) }
+    }
+
     /// The iovec loop of readv/writev (`at` nil: the file's offset) and preadv/pwritev
-    /// (`at`: from there on): up to 1024 entries, each checked as it comes; a short
-    /// transfer ends the call, and an error after some bytes returns those bytes.
+    /// (`at`: from there on), in Linux's order (import_iovec): the count (at most 1024),
+    /// the whole array (EFAULT) with no negative length (EINVAL), access_ok on each
+    /// buffer, nothing to do for a total of 0, the offset, the file's own refusals; then
+    /// each buffer is probed as its turn comes. A short transfer ends the call, and an
+    /// error after some bytes returns those bytes.
     static func transferVector(_ file: OpenFile, iov: UInt64, count rawCount: UInt64, write: Bool, at offset: Int64?) throws(LinuxError) -> Int64 {
-        let count = Int(clamping: rawCount)
-        guard count >= 0, count <= 1024 else { throw LinuxError(.EINVAL) }
+        guard rawCount <= 1024 else { throw LinuxError(.EINVAL) }
+        let count = Int(rawCount)
+        if count == 0 { return 0 }
+        for i in 0..<count {
+            let len = try UserMemory.load(UInt64.self, at: iov + UInt64(i * 16 + 8))
+            _ = try UserMemory.load(UInt64.self, at: iov + UInt64(i * 16))
+            guard Int64(bitPattern: len) >= 0 else { throw LinuxError(.EINVAL) }
+        }
+        var wanted: UInt64 = 0
+        for i in 0..<count {
+            let base = try UserMemory.load(UInt64.self, at: iov + UInt64(i * 16))
+            let len = try UserMemory.load(UInt64.self, at: iov + UInt64(i * 16 + 8))
+            // One entry is cut to MAX_RW_COUNT before access_ok (import_ubuf); several are not.
+            guard UserMemory.accessOK(base, count == 1 ? min(len, 0x7fff_f000) : len) else { throw LinuxError(.EFAULT) }
+            wanted = min(wanted + len, 0x7fff_f000)
+        }
+        if wanted == 0 { return 0 }
+        if let offset, offset.addingReportingOverflow(Int64(wanted)).overflow { throw LinuxError(.EINVAL) }
+        try checkUntouched(file, wanted, write: write)
         var total: Int64 = 0
         for i in 0..<count {
             let base = try UserMemory.load(UInt64.self, at: iov + UInt64(i * 16))
             let len = try UserMemory.load(UInt64.self, at: iov + UInt64(i * 16 + 8))
-            if offset != nil { guard Int64(bitPattern: len) >= 0 else { throw LinuxError(.EINVAL) } }
             if len == 0 { continue }
-            let buf = try UserMemory.buffer(base, Int(clamping: len), for: write ? .read : .write, hostCopies: file.hostCopies)
+            let buf = try UserMemory.buffer(base, maxCount(len), for: write ? .read : .write, hostCopies: file.hostCopies)
             let at = offset.map { $0 + total }
             let n: Int
             do {
@@ -461,6 +560,11 @@ extension Handlers {
             let openTime: OpenFlags = [.closeOnExec, .create, .exclusive, .noControllingTerminal, .truncate]
             return Int64(file.flags.subtracting(openTime).rawValue)
         case 4:  // F_SETFL: only O_APPEND and O_NONBLOCK change
+            // Linux: O_DIRECT on a file that cannot do it (neither regular nor a FIFO) is EINVAL.
+            let kind = file.location.node.kind
+            if f.a2 & 0o40000 != 0 && kind != .fifo && (kind != .regular || file.location.node is AnonymousNode) {
+                throw LinuxError(.EINVAL)
+            }
             let settable = OpenFlags.append.rawValue | OpenFlags.nonBlocking.rawValue
             let new = (file.flags.rawValue & ~settable) | (Int32(truncatingIfNeeded: f.a2) & settable)
             file.flags = OpenFlags(rawValue: new)
@@ -632,20 +736,42 @@ extension Handlers {
 extension Handlers {
     static func registerMoreFiles(_ d: Dispatcher) {
         d.register(.statx) { f, p throws(LinuxError) in
-            let flags = f.a2  // checked before the path, as Linux does; 0x6000: both sync types at once
+            // Linux: the flags (0x6000: both sync types at once), then the path (ENOENT
+            // if empty without AT_EMPTY_PATH), dirfd (AT_FDCWD with AT_EMPTY_PATH and no
+            // path: the cwd), the copy out.
+            let flags = f.a2
             guard flags & ~(statAtFlags | 0x6000) == 0, flags & 0x6000 != 0x6000 else { throw LinuxError(.EINVAL) }
-            let path = f.a1 == 0 && flags & atEmptyPath != 0 ? "" : try UserMemory.string(f.a1)
-            let st: FileStatus
-            if path.isEmpty && flags & atEmptyPath != 0 {
-                st = try status(of: try p.fd(f.a0))
-            } else {
-                let base = try p.base(f.a0, for: path)
-                st = try fsCall { () throws(Errno) in try p.fs.status(path, at: base, followSymlinks: flags & atSymlinkNoFollow == 0) }
-            }
-            try storeStatx(st, at: f.a4)
+            let path = try statPath(f.a1, flags: flags)
+            try storeStatx(try statusAt(p, f.a0, path, flags: flags), at: f.a4)
             return 0
         }
         // statfs/fstatfs: FileDataCalls.swift; extended attributes: XattrCalls.swift.
+    }
+
+    /// getname_maybe_null: nil for AT_EMPTY_PATH with a NULL or empty path (the call is
+    /// about dirfd itself); otherwise the path (EFAULT, ENAMETOOLONG, ENOENT if empty).
+    static func statPath(_ address: UInt64, flags: UInt64) throws(LinuxError) -> String? {
+        if flags & atEmptyPath != 0 && address == 0 { return nil }
+        let path = try UserMemory.string(address)
+        if path.isEmpty {
+            if flags & atEmptyPath != 0 { return nil }
+            throw LinuxError(.ENOENT)
+        }
+        return path
+    }
+
+    /// The status vfs_statx looks up: `path` from dirfd, or (nil) dirfd itself, the cwd
+    /// for AT_FDCWD.
+    static func statusAt(_ p: LinuxProcess, _ dirfd: UInt64, _ path: String?, flags: UInt64) throws(LinuxError) -> FileStatus {
+        let path = path ?? ""
+        if path.isEmpty {
+            if Int32(truncatingIfNeeded: dirfd) == atFDCWD {
+                return try fsCall { () throws(Errno) in try p.fs.status(".", followSymlinks: true) }
+            }
+            return try status(of: try p.fd(dirfd))
+        }
+        let base = try p.base(dirfd, for: path)
+        return try fsCall { () throws(Errno) in try p.fs.status(path, at: base, followSymlinks: flags & atSymlinkNoFollow == 0) }
     }
 
     /// struct statx (256 bytes), every basic field valid.

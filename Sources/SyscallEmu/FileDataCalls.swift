@@ -145,12 +145,14 @@ extension Handlers {
     /// RWF_* flags: HIPRI, DSYNC, SYNC, NOWAIT, APPEND, NOAPPEND; others EOPNOTSUPP).
     static func positionalVectored(_ f: SyscallFrame, _ p: LinuxProcess, write: Bool, offset: Int64, flags: UInt64,
                                    allowCurrent: Bool) throws(LinuxError) -> Int64 {
-        let file = try p.fd(f.a0)
+        if allowCurrent && offset == -1 {
+            guard flags & ~UInt64(0x3f) == 0 else { throw LinuxError(.EOPNOTSUPP) }
+            return try vectored(f, p, write: write)
+        }
+        // Linux (do_preadv): the offset, the descriptor, ESPIPE, the mode, then the flags.
+        let file = try positionalFile(p, f.a0, offset: UInt64(bitPattern: offset))
+        try checkMode(file, write: write)
         guard flags & ~UInt64(0x3f) == 0 else { throw LinuxError(.EOPNOTSUPP) }
-        if allowCurrent && offset == -1 { return try vectored(f, p, write: write) }
-        guard write ? file.flags.canWrite : file.flags.canRead else { throw LinuxError(.EBADF) }
-        guard file.handle.isSeekable else { throw LinuxError(.ESPIPE) }
-        guard offset >= 0 else { throw LinuxError(.EINVAL) }
         var offset = offset
         if write && flags & 0x10 != 0 {  // RWF_APPEND: at the end, whatever the offset
             offset = try fsCall { () throws(Errno) in try file.handle.size() }

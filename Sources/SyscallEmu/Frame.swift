@@ -43,6 +43,15 @@ public enum UserMemory {
         address >= 4096 && address < (1 << 47) && UInt64(length) <= (1 << 47) - address
     }
 
+    /// Linux's access_ok: the range lies below the top of the user half (TASK_SIZE_MAX,
+    /// 2^47 - 4096), whatever is mapped there (NULL passes). The first memory check Linux
+    /// makes, before the descriptor's own answers; the copy itself faults later.
+    @inline(__always)
+    public static func accessOK(_ address: UInt64, _ length: UInt64) -> Bool {
+        let top: UInt64 = (1 << 47) - 4096
+        return length <= top && address <= top - length
+    }
+
     /// The process whose memory user pointers must lie in: its address-space book (what
     /// the program mapped, was loaded into, and its break). Set when its dispatcher is
     /// installed; nil (the libraries used without a process) checks plausibility only.

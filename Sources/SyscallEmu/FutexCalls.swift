@@ -24,18 +24,34 @@ extension Handlers {
         let cmd = op & 127  // without FUTEX_PRIVATE_FLAG (128) and FUTEX_CLOCK_REALTIME (256)
         let realtime = op & 256 != 0
         let address = f.a0
+        // Linux's order (sys_futex, do_futex, get_futex_key): the timeout of a waiting
+        // command (EFAULT, EINVAL), CLOCK_REALTIME with a command that has no clock and
+        // an unknown command (ENOSYS), a zero bitset, the word's alignment (EINVAL),
+        // access_ok (EFAULT), then the word itself.
+        let bit = UInt64(1) << UInt64(cmd)  // 0 for commands past 63
+        var timeout: (sec: Int64, nsec: Int64)?
+        if f.a3 != 0 && bit & 0b10_1010_0100_0001 != 0 {  // WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2
+            let sec = try UserMemory.load(Int64.self, at: f.a3), nsec = try UserMemory.load(Int64.self, at: f.a3 + 8)
+            guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
+            timeout = (sec, nsec)
+        }
+        if realtime && bit & 0b10_1010_0000_0000 == 0 { throw LinuxError(.ENOSYS) }  // WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2
+        guard bit & 0b110_0011_1011 != 0 else { throw LinuxError(.ENOSYS) }  // the commands below
+        if (cmd == 9 || cmd == 10) && f.a5 & 0xffff_ffff == 0 { throw LinuxError(.EINVAL) }
         guard address & 3 == 0 else { throw LinuxError(.EINVAL) }
-        let word = try UserMemory.pointer(address, 4, for: .read).assumingMemoryBound(to: UInt32.self)
+        guard UserMemory.accessOK(address, 4) else { throw LinuxError(.EFAULT) }
+        // A private wake never touches the word (its key is the address alone); a shared
+        // key needs the page, and a read-only anonymous page is EFAULT there.
+        let privateWake = op & 128 != 0 && (cmd == 1 || cmd == 10)
+        if privateWake && address == 0 { return 0 }  // nothing can wait there
+        let word = privateWake ? UnsafeMutablePointer<UInt32>(bitPattern: UInt(address))!
+            : try UserMemory.pointer(address, 4, for: op & 128 != 0 ? .read : .write).assumingMemoryBound(to: UInt32.self)
         let val = UInt32(truncatingIfNeeded: f.a2)
         switch cmd {
         case 0, 9:  // WAIT (relative timeout), WAIT_BITSET (absolute)
             let bitset = cmd == 9 ? UInt32(truncatingIfNeeded: f.a5) : WaitTable.matchAny
-            guard bitset != 0 else { throw LinuxError(.EINVAL) }
-            if cmd == 0 && realtime { throw LinuxError(.ENOSYS) }  // Linux: CLOCK_REALTIME only with the bitset ops
             var deadline: MonotonicInstant?
-            if f.a3 != 0 {
-                let sec = try UserMemory.load(Int64.self, at: f.a3), nsec = try UserMemory.load(Int64.self, at: f.a3 + 8)
-                guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
+            if let (sec, nsec) = timeout {
                 let ns = sec &* 1_000_000_000 &+ nsec
                 if cmd == 0 {
                     deadline = MonotonicInstant.now.advanced(by: .nanoseconds(ns))

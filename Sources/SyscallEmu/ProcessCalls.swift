@@ -45,10 +45,12 @@ public enum Handlers {
         d.register(.mmap) { f, p throws(LinuxError) in
             let flags = Int32(truncatingIfNeeded: f.a3)
             var fd = Int64(bitPattern: f.a4)
+            guard f.a5 & 4095 == 0 else { throw LinuxError(.EINVAL) }  // Linux: the offset before the descriptor
             if flags & MAP_ANONYMOUS == 0 {
                 // A file mapping: map the host file behind the descriptor.
                 let file = try p.fd(f.a4)
-                guard let host = file.handle.hostDescriptor else { throw LinuxError(.ENODEV) }
+                guard !file.flags.contains(.path) else { throw LinuxError(.EBADF) }
+                guard let host = file.handle.hostDescriptor else { try refuseUnmappable(file, length: f.a1, prot: f.a2, flags: flags) }
                 fd = Int64(host)
             }
             if flags & MAP_FIXED != 0 && flags & 0x100000 /* MAP_FIXED_NOREPLACE */ == 0 {
@@ -76,6 +78,16 @@ public enum Handlers {
             return r
         }
         d.register(.mremap) { f, p throws(LinuxError) in
+            // Linux: the flags, the address's alignment and the new length before the range.
+            let flags = f.a3
+            guard flags & ~7 == 0, flags & 2 == 0 || flags & 1 != 0,  // FIXED needs MAYMOVE
+                  flags & 4 == 0 || (flags & 1 != 0 && f.a1 == f.a2),  // DONTUNMAP: MAYMOVE, same length
+                  f.a0 & 4095 == 0, (f.a2 &+ 4095) & ~4095 != 0,
+                  f.a2 <= (1 << 47) - 4096 else { throw LinuxError(.EINVAL) }  // a new length past TASK_SIZE
+            // An old length past TASK_SIZE: EFAULT where nothing is mapped, EINVAL past a mapping.
+            if (f.a1 &+ 4095) & ~4095 > (1 << 47) - 4096 {
+                throw LinuxError(p.addressSpace.contains(f.a0, f.a0 + 1) ? .EINVAL : .EFAULT)
+            }
             try refuseForeign(p, f.a0, f.a1, "mremap", .EFAULT)
             if f.a3 & 2 != 0 { try refuseForeign(p, f.a4, f.a2, "mremap(MREMAP_FIXED)", .EINVAL) }  // MREMAP_FIXED
             let r = cj_host_syscall(25, f.a0, f.a1, f.a2, f.a3, f.a4, 0)
@@ -88,6 +100,25 @@ public enum Handlers {
         host(.msync, d)
         host(.mincore, d)
         host(.madvise, d)
+    }
+
+    /// do_mmap's checks, in Linux's order, for a file the host cannot map (a pipe, an
+    /// eventfd or epoll, a /dev device, a MemFS file): a zero or overflowing length, the
+    /// map type and the descriptor's modes, exec on a pseudo file system's inode (noexec:
+    /// EPERM), then ENODEV as for a file with no mmap.
+    static func refuseUnmappable(_ file: OpenFile, length: UInt64, prot: UInt64, flags: Int32) throws(LinuxError) -> Never {
+        if length == 0 { throw LinuxError(.EINVAL) }
+        let aligned = (length &+ 4095) & ~4095
+        if aligned == 0 || aligned > (1 << 47) - 4096 { throw LinuxError(.ENOMEM) }
+        switch flags & 0xf {  // MAP_TYPE
+        case 1, 3:  // MAP_SHARED, MAP_SHARED_VALIDATE
+            if prot & UInt64(PROT_WRITE) != 0 && !file.flags.canWrite { throw LinuxError(.EACCES) }
+        case 2: break  // MAP_PRIVATE
+        default: throw LinuxError(.EINVAL)
+        }
+        if !file.flags.canRead { throw LinuxError(.EACCES) }
+        if prot & UInt64(PROT_EXEC) != 0 && file.location.node is AnonymousNode { throw LinuxError(.EPERM) }
+        throw LinuxError(.ENODEV)
     }
 
     /// Refuses a memory operation over pages that are neither the program's (its book and
@@ -187,9 +218,16 @@ public enum Handlers {
             return 0
         }
         d.register(.clock_nanosleep) { f, p throws(LinuxError) in
+            // Linux: a clock number that names no clock (EINVAL), a clock that cannot be
+            // slept on (EOPNOTSUPP), then the time (EFAULT, EINVAL), then the clock's own
+            // refusals (a CPU-time clock id with a bad pid or kind: EINVAL).
+            let clock = clockid_t(truncatingIfNeeded: f.a0)
+            if clock >= 12 || clock == 10 { throw LinuxError(.EINVAL) }  // no k_clock there
+            if clock == CLOCK_MONOTONIC_RAW || clock == CLOCK_REALTIME_COARSE || clock == CLOCK_MONOTONIC_COARSE {
+                throw LinuxError(.EOPNOTSUPP)
+            }
             let sec = try UserMemory.load(Int64.self, at: f.a2), nsec = try UserMemory.load(Int64.self, at: f.a2 + 8)
             guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
-            let clock = clockid_t(truncatingIfNeeded: f.a0)
             // The wall and monotonic clocks; CPU-time clocks are not slept on here.
             guard [CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_TAI].contains(clock) else { throw LinuxError(.EINVAL) }
             let deadline: MonotonicInstant

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
@@ -111,6 +112,14 @@ static long flagarg(const long *set, const char *const *names, unsigned n) {
 #define FLAGS(set, names) flagarg(set, names, sizeof set / sizeof set[0])
 
 static void onalarm(int s) { (void)s; }
+
+// Removes what the calls left in the scratch directory (d/f, d/l, ... made through the
+// directory descriptor), never crossing a symbolic link or a mount.
+static int removeone(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+    (void)st; (void)ftw;
+    if (type == FTW_DP) rmdir(path); else unlink(path);
+    return 0;
+}
 
 static void setup(void) {
     for (const char *const *n = (const char *const[]){"d/n", "n", NULL}; *n; n++) { unlink(*n); rmdir(*n); }
@@ -323,11 +332,17 @@ int main(int argc, char **argv) {
     char dir[] = "/dev/shm/junction-fuzz-XXXXXX";
     if (access("/dev/shm", W_OK) != 0) memcpy(dir, "/tmp/jfuzz", 10);
     if (!mkdtemp(dir) || chdir(dir) != 0) { perror("scratch"); return 1; }
+    // Every relative name below is the scratch directory's: stop if the cwd is not it.
+    char cwd[sizeof dir + 1];
+    if (!getcwd(cwd, sizeof cwd) || strcmp(cwd, dir) != 0) { fprintf(stderr, "fuzz: cwd is not the scratch directory\n"); return 1; }
     snprintf(absf, sizeof absf, "%s/f", dir);
     buf = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     // PROT_NONE rather than unmapped: a hole could be filled by a later mapping.
     mprotect(buf + PAGE, PAGE, PROT_NONE);
-    rdonly = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    // Followed by an inaccessible page too: what lies past it must not depend on where the
+    // loader or the libOS put other mappings (a partial transfer stops at the same byte).
+    rdonly = mmap(NULL, 2 * PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    mprotect(rdonly + PAGE, PAGE, PROT_NONE);
     iovpage = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     memset(longpath, 'a', sizeof longpath - 1);
     // stdin from /dev/null: a stray pollfd of fd 0 must not depend on the runner's stdin.
@@ -353,9 +368,8 @@ int main(int argc, char **argv) {
         if (rkind == R_ADDR && r != -1 && (char *)r != own) munmap((void *)r, maplen);
         teardown();
     }
-    for (const char *const *n = (const char *const[]){"d/n", "n", "l", "f", NULL}; *n; n++) unlink(*n);
-    rmdir("d/n"); rmdir("n"); rmdir("d");
     chdir("/");
-    if (rmdir(dir) != 0) printf("scratch left behind: %s\n", strerrorname_np(errno));
+    nftw(dir, removeone, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    if (access(dir, F_OK) == 0) printf("scratch left behind\n");
     return 0;
 }
