@@ -71,22 +71,24 @@ tr '\r' '\n' <"$out/client.log" | grep -E "requests per second|throughput summar
 
 echo "== top symbols (self) =="
 perf report -i "$out/perf.data" --no-children -g none --sort dso,symbol --stdio 2>/dev/null |
-    grep -E '^ +[0-9]' | cut -c1-160 | head -25
+    grep -E '^ +[0-9]' | cut -c1-160 | head -25 || true
 echo "== by layer (self samples) =="
 perf report -i "$out/perf.data" --no-children -g none --sort dso,symbol --stdio 2>/dev/null |
     awk '/^ +[0-9.]+%/ {
         p = $1; sub("%", "", p); line = $0
-        if (line ~ /\[k\]/) layer = "kernel"
-        else if (line ~ /cj_syscall_entry|cj_fast_entry|cj_sud|cj_restore_vector|cj_save_vector|sigsys|cj_trap/) layer = "syscall entry"
-        else if (line ~ /SyscallEmu|Dispatcher/) layer = "dispatcher and handlers (SyscallEmu)"
+        if (line ~ /\[k\]/) layer = "kernel (host system calls, the TAP and the client side of its TCP)"
+        else if (line ~ /cj_syscall_entry|cj_fast_entry|cj_sud|cj_restore_vector|cj_save_vector|sigsys|cj_trap|cj_user_access/) layer = "syscall entry and user-memory access (CJunction)"
+        else if (line ~ /SyscallEmu|Dispatcher|cj_dispatch/) layer = "dispatcher, handlers, epoll (SyscallEmu)"
         else if (line ~ /NetSockets/) layer = "socket layer (NetSockets)"
         else if (line ~ /NetStack|NetProtocols/) layer = "TCP/IP (NetStack, NetProtocols)"
         else if (line ~ /NICQueues|cnq_/) layer = "device (NICQueues)"
-        else if (line ~ /UThreads|cj_switch|cuthreads/) layer = "uthreads (scheduler, switches)"
-        else if (line ~ /FileSystem/) layer = "file layer (FileSystem)"
-        else if (line ~ /redis-server/) layer = "the app (redis-server)"
-        else if (line ~ /libc|ld-linux/) layer = "libc"
-        else if (line ~ /libswift|swift_/) layer = "Swift runtime"
+        else if (line ~ /UThreads|cj_switch|cju_|Preemption/) layer = "uthreads, idle loop, preemption"
+        else if (line ~ /FileSystem/) layer = "file layer (FileSystem: descriptors, locks)"
+        else if (line ~ /redis|jemalloc/) layer = "the app (redis-server, jemalloc)"
+        else if (line ~ /memmove|memcpy|memset/) layer = "libc memmove/memcpy (callers: perf report -g caller)"
+        else if (line ~ /libc|ld-linux/) layer = "libc (other)"
+        else if (line ~ /libswift|swift_|swift::/) layer = "Swift runtime (retain/release, weak refs)"
+        else if (line ~ /vdso/) layer = "clock reads (vdso)"
         else layer = "other"
         sum[layer] += p
     }

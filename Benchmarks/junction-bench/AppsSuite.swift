@@ -173,7 +173,7 @@ struct AppCase {
                 out.append(BenchResult(name: "\(name): \(what), junction server over TAP only", unit: unit, value: t, peers: [:], lowerIsBetter: lowerIsBetter))
             }
         }
-        row("throughput", "kreq/s", lowerIsBetter: false, tap: true) { $0.rps / 1000 }
+        row("throughput", "req/s", lowerIsBetter: false, tap: true) { $0.rps }
         row("latency p50", "µs", lowerIsBetter: true, tap: true) { $0.p50 }
         row("latency p99", "µs", lowerIsBetter: true, tap: true) { $0.p99 }
         row("server CPU per million requests", "CPU s", lowerIsBetter: true, tap: true) { g in g.serverCPU.map { $0 / g.requests * 1e6 } }
@@ -193,11 +193,11 @@ struct AppCase {
                     },
                     probeRequest: "SET key:__rand_int__ xxx\\r\\n",   // the key redis-benchmark's GET reads (without -r)
                     client: { env, host, port, n in
-                        [env.path("redis-benchmark"), "-h", host, "-p", "\(port)", "-c", "50", "-n", "\(n)", "-t", test.lowercased(), "--csv"]
+                        [env.path("redis-benchmark"), "-h", host, "-p", "\(port)", "-c", "50", "-n", "\(n)", "-t", test.lowercased()]
                             + (pipeline > 1 ? ["-P", "\(pipeline)"] : [])
                     },
                     countBased: true, pilotRequests: pipeline > 1 ? 100_000 : 10_000,
-                    parse: { parseRedisBenchmark($0, test: test) })
+                    parse: parseRedisBenchmark)
         }
         let memcached = AppCase(
             app: "memcached", name: "memcached 90% get 50 conns",
@@ -227,15 +227,18 @@ struct AppCase {
 
 // MARK: Reading the clients' output
 
-/// redis-benchmark --csv: "GET","rps","avg","min","p50","p95","p99","max" (ms). Cut off
-/// before the end, only its progress line's "overall" rate is there: rps without percentiles.
-func parseRedisBenchmark(_ text: String, test: String) -> AppFigures? {
-    for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) where line.hasPrefix("\"\(test)") {
-        let f = line.split(separator: ",").map { Double($0.trimmingCharacters(in: CharacterSet(charactersIn: "\" "))) }
-        guard f.count >= 7, let rps = f[1], let p50 = f[4], let p99 = f[6] else { continue }
-        return AppFigures(rps: rps, p50: p50 * 1000, p99: p99 * 1000, requests: 0)
-    }
-    return nil
+/// redis-benchmark's summary: "throughput summary: R requests per second" and, under
+/// "avg min p50 p95 p99 max", the latencies in ms. (Not --csv: that mode prints no
+/// progress line, the only figure of a run cut off at the bound.)
+func parseRedisBenchmark(_ text: String) -> AppFigures? {
+    let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" })
+    guard let t = lines.first(where: { $0.contains("throughput summary:") }),
+          let rps = Double(t.split(separator: " ").dropFirst(2).first ?? ""),
+          let header = lines.lastIndex(where: { $0.split(separator: " ").starts(with: ["avg", "min", "p50"]) }),
+          header + 1 < lines.count else { return nil }
+    let ms = lines[header + 1].split(separator: " ").compactMap { Double($0) }
+    guard ms.count >= 5 else { return nil }
+    return AppFigures(rps: rps, p50: ms[2] * 1000, p99: ms[4] * 1000, requests: 0)
 }
 
 /// The last "overall: R)" rate of redis-benchmark's progress line.

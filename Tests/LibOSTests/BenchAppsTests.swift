@@ -40,7 +40,7 @@ struct BenchAppsTests {
         let report = try JSONDecoder().decode(Report.self, from: Data(r.stdout.utf8))
         #expect(report.suite == "apps")
         let throughput = report.results.first { $0.name.hasPrefix("memcached") && $0.name.contains("throughput") }
-        #expect(throughput?.unit == "kreq/s", "\(r)")
+        #expect(throughput?.unit == "req/s", "\(r)")
         #expect((throughput?.value ?? 0) > 0, "\(r)")
         #expect(report.results.contains { $0.name.contains("server CPU per million requests") }, "\(r)")
     }
