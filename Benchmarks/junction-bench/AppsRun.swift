@@ -171,6 +171,10 @@ struct AppsEnvironment {
                 throw BenchFailure("the client \(exited ? c.statusText : "was cut off at the bound") without figures: \(c.output.suffix(300)) \(c.errors.suffix(400)) | server: \(server.errors.suffix(400))")
             }
             f.serverCPU = serverAfter.map { $0 - before!.server }
+            // /proc counts in clock ticks (10 ms): below two of them a figure is noise.
+            let tick = 1 / Double(sysconf(Int32(_SC_CLK_TCK)))
+            if let s = f.serverCPU, s < 2 * tick { f.serverCPU = nil }
+            if let c = f.clientCPU, c < 2 * tick { f.clientCPU = nil }
             return f
         }
 
@@ -180,7 +184,10 @@ struct AppsEnvironment {
                 requests = max(1000, Int((nativeRate ?? Double(app.pilotRequests) * 2) * load))
             } else {
                 let pilot = try client(app.pilotRequests, tag + "-pilot", until: min(deadline, nowSeconds() + AppsSuite.caseBound / 3))
-                requests = max(1000, Int(pilot.rps * load))
+                // Half the time left at most: the rate of a loaded machine drifts, and a run
+                // cut off at the bound has no percentiles.
+                let seconds = min(load, (deadline - nowSeconds() - 2) / 2)
+                requests = max(1000, Int(pilot.rps * seconds))
             }
         }
         return try client(requests, tag + "-client", until: deadline)

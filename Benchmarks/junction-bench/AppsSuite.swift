@@ -196,7 +196,7 @@ struct AppCase {
                         [env.path("redis-benchmark"), "-h", host, "-p", "\(port)", "-c", "50", "-n", "\(n)", "-t", test.lowercased()]
                             + (pipeline > 1 ? ["-P", "\(pipeline)"] : [])
                     },
-                    countBased: true, pilotRequests: pipeline > 1 ? 100_000 : 10_000,
+                    countBased: true, pilotRequests: pipeline > 1 ? 20_000 : 2000,
                     parse: parseRedisBenchmark)
         }
         let memcached = AppCase(
