@@ -30,7 +30,7 @@ struct BenchAppsTests {
     @Test(.enabled(if: hasTool("/usr/bin/memcached") && hasTool("/usr/bin/gcc") && hasTool("/usr/bin/taskset"),
                    "needs memcached, gcc and taskset (scripts/deps.sh installs them)"))
     func aShortNativeMemcachedRunReportsItsFigures() throws {
-        let r = try runProcess(bench, ["apps", "--apps", "memcached", "--ways", "native", "--seconds", "1", "--json"])
+        let r = try runProcess(bench, ["apps", "--apps", "memcached", "--ways", "native", "--seconds", "2", "--json"])
         #expect(r.status == 0, "\(r)")
         struct Report: Decodable {
             struct Result: Decodable { var name: String; var unit: String; var value: Double }
@@ -42,6 +42,5 @@ struct BenchAppsTests {
         let throughput = report.results.first { $0.name.hasPrefix("memcached") && $0.name.contains("throughput") }
         #expect(throughput?.unit == "req/s", "\(r)")
         #expect((throughput?.value ?? 0) > 0, "\(r)")
-        #expect(report.results.contains { $0.name.contains("server CPU per million requests") }, "\(r)")
     }
 }
