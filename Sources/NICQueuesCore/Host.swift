@@ -78,11 +78,11 @@ enum Host {
         _ = Glibc.write(fd, &one, 8)
     }
 
-    /// Empties an eventfd without blocking.
+    /// Empties an eventfd without blocking; returns the count it held (0 when empty).
     @inline(__always)
-    static func drain(_ fd: Int32) {
+    static func drainCount(_ fd: Int32) -> UInt64 {
         var v: UInt64 = 0
-        _ = Glibc.read(fd, &v, 8)
+        return Glibc.read(fd, &v, 8) == 8 ? v : 0
     }
 
     static func epoll(_ fds: [Int32], what: String) throws(NICError) -> FileDescriptor {

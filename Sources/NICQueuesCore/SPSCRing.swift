@@ -2,12 +2,15 @@
 // (process-private or shared), with the "doorbell only when the consumer sleeps" protocol.
 import CNICQueues
 
-// Layout: producer index, consumer index and the sleep flags on their own cache lines,
-// then the entries. Indices run freely and wrap; `index & mask` is the slot.
+// Layout: producer index, consumer index and the sleep flag on their own cache lines,
+// then the entries. Indices run freely and wrap; `index & mask` is the slot. The
+// consumer's line also holds its private doorbell bookkeeping (`armed`, `owed`), which
+// only the consumer reads or writes.
 let ringProducerOffset = 0
 let ringConsumerOffset = 64
+let ringArmedOffset = 68
+let ringOwedOffset = 72
 let ringSleepingOffset = 128
-let ringRungOffset = 132
 let ringEntriesOffset = 192
 
 /// A descriptor: buffer index (32 bits), data offset (16), length (16).
@@ -19,6 +22,19 @@ let ringEntriesOffset = 192
 }
 
 /// A view of a ring someone else's memory holds.
+///
+/// The doorbell protocol. The consumer *arms* before it sleeps: it sets `sleeping`, then
+/// re-checks the ring (a full fence between the two). The producer publishes entries,
+/// then (a full fence) takes the flag with an exchange and rings the consumer's eventfd
+/// iff it took it: one ring per arm taken, never a ring for an unarmed consumer, and no
+/// lost wake-up (one of the two sees the other's store). The consumer drains the eventfd
+/// itself, and must drain exactly the rings it is owed: a ring left in the eventfd makes
+/// the consumer's epoll return at once, forever, with nothing to receive (the kthread
+/// spins on its core; under load it then runs only in its turn, milliseconds apart). So
+/// the consumer counts the arms the producer took (`owed`) and drains until it has read
+/// that many rings: a ring still on its way (the producer took the flag but its write has
+/// not landed) is drained by the first arm after it lands, which is at most one spurious
+/// wake-up later.
 struct SPSCRing {
     let base: UnsafeMutableRawPointer
     let capacity: UInt32
@@ -34,8 +50,12 @@ struct SPSCRing {
     @inline(__always) var producer: UnsafeMutablePointer<UInt32> { (base + ringProducerOffset).assumingMemoryBound(to: UInt32.self) }
     @inline(__always) var consumer: UnsafeMutablePointer<UInt32> { (base + ringConsumerOffset).assumingMemoryBound(to: UInt32.self) }
     @inline(__always) var sleeping: UnsafeMutablePointer<UInt32> { (base + ringSleepingOffset).assumingMemoryBound(to: UInt32.self) }
-    @inline(__always) var rung: UnsafeMutablePointer<UInt32> { (base + ringRungOffset).assumingMemoryBound(to: UInt32.self) }
     @inline(__always) var slots: UnsafeMutablePointer<UInt64> { (base + ringEntriesOffset).assumingMemoryBound(to: UInt64.self) }
+    /// Consumer-private: 1 while the consumer's arm stands (it set `sleeping` and has not
+    /// yet seen the flag cleared).
+    @inline(__always) var armed: UnsafeMutablePointer<UInt32> { (base + ringArmedOffset).assumingMemoryBound(to: UInt32.self) }
+    /// Consumer-private: rings the producer owes or made (arms it took) not yet drained.
+    @inline(__always) var owed: UnsafeMutablePointer<UInt32> { (base + ringOwedOffset).assumingMemoryBound(to: UInt32.self) }
 
     // MARK: producer side
 
@@ -48,14 +68,18 @@ struct SPSCRing {
 
     @inline(__always) func write(_ position: UInt32, _ d: UInt64) { slots[Int(position & (capacity &- 1))] = d }
 
-    /// Publishes entries up to `position`; rings `doorbell` if the consumer sleeps.
+    /// Publishes entries up to `position`; rings `doorbell` if the consumer is armed.
     @inline(__always) func publish(_ position: UInt32, doorbell: Int32) {
+        if advance(position) { Host.ring(doorbell) }
+    }
+
+    /// The first half of ``publish(_:doorbell:)``: publishes entries up to `position` and
+    /// takes the consumer's arm. True when it took it: the caller must then ring the
+    /// consumer's doorbell once.
+    @inline(__always) func advance(_ position: UInt32) -> Bool {
         cnq_store_release32(producer, position)
         cnq_fence()   // the store above before the read of `sleeping` (pairs with arm())
-        if cnq_load_relaxed32(sleeping) != 0 && cnq_exchange32(sleeping, 0) != 0 {
-            Host.ring(doorbell)
-            cnq_store_release32(rung, 1)   // after the write, so a drain that sees it empties the fd
-        }
+        return cnq_load_relaxed32(sleeping) != 0 && cnq_exchange32(sleeping, 0) != 0
     }
 
     // MARK: consumer side
@@ -71,21 +95,43 @@ struct SPSCRing {
 
     @inline(__always) func release(_ position: UInt32) { cnq_store_release32(consumer, position) }
 
-    /// Marks the consumer as about to sleep on `doorbell`. Returns false (and unmarks)
-    /// when entries are already waiting.
+    /// Arms the consumer's doorbell before it sleeps: afterwards the producer's next
+    /// publish rings `doorbell`, and `doorbell` holds no earlier ring. Returns false (and
+    /// disarms) when entries are already waiting. Cheap when already armed and idle (the
+    /// common idle poll): loads only.
     func arm(doorbell: Int32) -> Bool {
-        // Already armed and nothing arrived: nothing to do (the common idle poll).
-        if cnq_load_relaxed32(sleeping) != 0 && available().count == 0 { return true }
-        if cnq_load_acquire32(rung) != 0 {
-            cnq_store_relaxed32(rung, 0)
-            Host.drain(doorbell)
+        if armed.pointee != 0 {
+            if cnq_load_acquire32(sleeping) != 0 {
+                // Our arm stands. Rings of earlier arms may still be landing: drain them.
+                if owed.pointee != 0 { settle(doorbell) }
+                if available().count == 0 { return true }
+                disarm()
+                return false
+            }
+            // The producer took our arm: its ring is in the eventfd or on its way.
+            armed.pointee = 0
+            owed.pointee &+= 1
         }
+        if owed.pointee != 0 { settle(doorbell) }
+        armed.pointee = 1
         cnq_store_release32(sleeping, 1)
-        cnq_fence()   // the flag before the read of the producer index (pairs with publish())
+        cnq_fence()   // the flag before the read of the producer index (pairs with advance())
         if available().count > 0 {
-            _ = cnq_exchange32(sleeping, 0)
+            disarm()
             return false
         }
         return true
+    }
+
+    /// Withdraws a standing arm (entries arrived); a producer that took it first owes a ring.
+    private func disarm() {
+        if cnq_exchange32(sleeping, 0) == 0 { owed.pointee &+= 1 }
+        armed.pointee = 0
+    }
+
+    /// Reads the rings that have landed (eventfd counts add up) off what is owed.
+    private func settle(_ doorbell: Int32) {
+        let got = Host.drainCount(doorbell)
+        owed.pointee = got >= UInt64(owed.pointee) ? 0 : owed.pointee &- UInt32(truncatingIfNeeded: got)
     }
 }

@@ -1,6 +1,7 @@
 // SharedMemoryInternalsTests.swift: both ends of a shared-memory link in this process:
 // several queues, and a peer that writes nonsense into the rings.
 import Foundation
+import CNICQueues
 @testable import NICQueues
 @testable import NICQueuesCore
 import Testing
@@ -75,5 +76,91 @@ func withLink(_ c: SharedMemoryConfiguration, _ body: (borrowing SharedMemoryDev
             #expect(try b.armNotification(queue: 0))
             #expect(poll(&p, 1, 0) == 0)
         }
+    }
+}
+
+/// The doorbell protocol of `SPSCRing` with the producer's steps spelled out, so the
+/// interleavings that matter can be played one step at a time in one thread.
+@Suite struct DoorbellProtocolTests {
+    final class Ring {
+        let memory: UnsafeMutableRawPointer
+        let ring: SPSCRing
+        let bell: Int32
+        init() {
+            memory = .allocate(byteCount: SPSCRing.byteCount(capacity: 8), alignment: 64)
+            ring = SPSCRing.format(memory, capacity: 8)
+            bell = cnq_eventfd()
+        }
+        deinit { close(bell); memory.deallocate() }
+        /// True when a kthread sleeping on the doorbell would be woken now.
+        var bellReadable: Bool {
+            var p = pollfd(fd: bell, events: Int16(POLLIN), revents: 0)
+            return poll(&p, 1, 0) == 1
+        }
+        func consumeAll() {
+            var (c, n) = ring.available()
+            while n > 0 { _ = ring.read(c); c &+= 1; n -= 1 }
+            ring.release(c)
+        }
+    }
+
+    /// The producer takes the consumer's arm (and so owes it a ring) but its write to the
+    /// eventfd lands only after the woken consumer has taken the frame and armed again.
+    /// The consumer must still end up asleep on an empty doorbell: before the fix the
+    /// late ring stayed in the eventfd for good, every later arm took the fast path, and
+    /// the kthread's epoll returned at once forever (an idle instance spinning on its core).
+    @Test func aRingThatLandsAfterTheNextArmIsDrained() {
+        let r = Ring()
+        #expect(r.ring.arm(doorbell: r.bell))
+        // Producer: publish one entry and take the arm (the first half of publish()).
+        var (p, _) = r.ring.reserve()
+        r.ring.write(p, 1); p &+= 1
+        #expect(r.ring.advance(p))
+        // Consumer (woken by something else, or still spinning): takes the entry, arms.
+        r.consumeAll()
+        #expect(r.ring.arm(doorbell: r.bell))
+        // Producer: the ring it owes lands now.
+        Host.ring(r.bell)
+        // Consumer: idle polls arm again; then it would sleep: nothing may wake it.
+        for _ in 0..<3 { #expect(r.ring.arm(doorbell: r.bell)) }
+        #expect(!r.bellReadable, "the doorbell stays readable: an idle kthread would never sleep")
+        // And the next frame still wakes it.
+        r.ring.write(p, 2); p &+= 1
+        r.ring.publish(p, doorbell: r.bell)
+        #expect(r.bellReadable)
+    }
+
+    /// Random interleavings (a fixed seed) of the producer's two halves (publish and take
+    /// the arm; ring) with the consumer's (take everything; arm), checking after every
+    /// step the two halves of the contract: a consumer asleep with entries waiting and no
+    /// ring in flight has a readable doorbell (no lost wake-up), and an arm that lets the
+    /// consumer sleep leaves no ring in the eventfd unless one is still in flight (no
+    /// endless spurious wake-ups).
+    @Test func randomInterleavingsKeepTheContract() {
+        let r = Ring()
+        var rng: UInt64 = 0x243F_6A88_85A3_08D3
+        func next() -> UInt64 { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng }
+        var inFlight = 0        // rings the producer owes (it took arms) and has not written
+        var asleep = false      // the consumer's last step was an arm that returned true
+        var p = r.ring.reserve().position
+        var violations: [String] = []
+        for step in 0..<20_000 where violations.count < 3 {
+            switch next() % 3 {
+            case 0 where r.ring.reserve().free > 0:
+                r.ring.write(p, UInt64(step)); p &+= 1
+                if r.ring.advance(p) { inFlight += 1 }
+            case 1 where inFlight > 0:
+                Host.ring(r.bell)
+                inFlight -= 1
+            default:
+                r.consumeAll()
+                asleep = r.ring.arm(doorbell: r.bell)
+                if asleep, inFlight == 0, r.bellReadable { violations.append("step \(step): a stale ring after arm") }
+            }
+            if asleep, inFlight == 0, r.ring.available().count > 0, !r.bellReadable {
+                violations.append("step \(step): entries wait, the consumer sleeps, no ring")
+            }
+        }
+        #expect(violations.isEmpty)
     }
 }
