@@ -163,7 +163,8 @@ struct AppsEnvironment {
                 if f.requests == 0 { f.requests = Double(requests) }
                 f.clientCPU = c.reapedCPUSeconds.map { $0 - before!.client }
             } else if !exited, app.countBased, let rate = redisProgressRate(c.output), rate > 0 {
-                note("\(app.name), \(way.title): cut off at \(Int(AppsSuite.caseBound)) s; the rate is redis-benchmark's last progress line, no percentiles")
+                let hung = redisInstantRate(c.output) == 0 ? " (its last progress line says rps=0.0: the run had stopped, this is no steady rate)" : ""
+                note("\(app.name), \(way.title): cut off at \(Int(AppsSuite.caseBound)) s; the rate is redis-benchmark's last progress line's overall rate, no percentiles\(hung)")
                 f = AppFigures(rps: rate, p50: nil, p99: nil, requests: rate * elapsed)
                 f.clientCPU = c.cpuSeconds.map { $0 - before!.client }
             } else {

@@ -247,6 +247,12 @@ func redisProgressRate(_ text: String) -> Double? {
     return Double(text[r.upperBound...].prefix { $0 != ")" })
 }
 
+/// The last instantaneous "rps=R" of redis-benchmark's progress line.
+func redisInstantRate(_ text: String) -> Double? {
+    guard let r = text.range(of: "rps=", options: .backwards) else { return nil }
+    return Double(text[r.upperBound...].prefix { $0 != " " })
+}
+
 /// memload: "requests N seconds S rps R p50_us X p99_us Y".
 func parseMemload(_ text: String) -> AppFigures? {
     guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("requests ") }) else { return nil }
