@@ -167,10 +167,27 @@ final class EventPoll: FileHandle, @unchecked Sendable {
     /// epoll_wait: reports what is ready now, else parks until something changes, the
     /// deadline, or a signal (EINTR).
     func wait(max: Int, deadline: MonotonicInstant?, process p: LinuxProcess) throws(LinuxError) -> [(UInt32, UInt64)] {
+        var polledHooks = false
         while true {
             let ready = collect(max: max, consume: true)
-            if !ready.isEmpty { return ready }
-            if let deadline, MonotonicInstant.now >= deadline { return [] }
+            if !ready.isEmpty {
+                // A program whose epoll_wait always has something ready never parks
+                // either (redis-benchmark at its end keeps a write handler that writes
+                // nothing): now and then, the hooks run here too.
+                _ = UThread.runPollHooks(every: 16)
+                return ready
+            }
+            if let deadline, MonotonicInstant.now >= deadline {
+                // A wait that will not park: first let this kthread's poll hooks (NetStack's
+                // receive) run, as Linux's softirqs have by the time epoll_wait(0) looks. A
+                // program polling with a zero timeout in a loop never parks, so the
+                // scheduler loop that runs them otherwise would not come round.
+                if !polledHooks {
+                    polledHooks = true
+                    if UThread.runPollHooks() > 0 { continue }
+                }
+                return []
+            }
             guard UThread.isInUThread else { return [] }
             let me = UThread.current
             lock.withLock { waiters.append(me) }

@@ -56,6 +56,8 @@ struct KThread: ~Copyable {
     var hookSnapshot: [PollHook] = []
     var hookSnapshotVersion = 0
     let fdHooks = Atomic<Int>(0)
+    /// Calls of `UThread.runPollHooks(every:)` on this kthread.
+    var hookPollCalls: UInt32 = 0
 
     // Sleeping in the kernel.
     @usableFromInline let sleeping = Atomic<Bool>(false)

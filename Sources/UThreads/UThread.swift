@@ -168,6 +168,21 @@ public enum UThread {
     /// Index of the kthread the caller runs on, or nil outside a runtime.
     public static var kthreadIndex: Int? { KT.current.map { $0.pointee.index } }
 
+    /// Runs the poll hooks of the caller's kthread once, as its scheduler loop does between
+    /// uthreads; returns the work they reported (0 outside a runtime). For a uthread that
+    /// polls without ever parking (an emulated epoll_wait with a zero timeout that finds
+    /// nothing, in a loop): the scheduler loop, the hooks' usual caller, does not run
+    /// while such a uthread keeps the kthread, so the frames it waits for would sit in a
+    /// device queue. With `every: n`, only every n-th call on this kthread runs them (for
+    /// a caller on a hot path: a wait that returns events at once, again and again). Not
+    /// from inside a hook.
+    public static func runPollHooks(every n: UInt32 = 1) -> Int {
+        guard let k = KT.current, k.pointee.area.current != nil else { return 0 }
+        k.pointee.hookPollCalls &+= 1
+        if n > 1, k.pointee.hookPollCalls % n != 0 { return 0 }
+        return Scheduler.runHooks(k)
+    }
+
     /// Lets other runnable uthreads run; returns at once if there are none.
     @inlinable
     public static func yield() {
