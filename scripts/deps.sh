@@ -12,15 +12,16 @@ JUNCTION_APT_PACKAGES=(
     iproute2 procps
     golang-go
     python3
-    redis-server    # UnixRedisTests (redis-server --unixsocket), NetTapTests (--net tap:...)
-    redis-tools     # redis-cli -s and over TAP, redis-benchmark over TAP
-    memcached       # NetTapTests: memcached under junction --net tap:...
+    redis-server    # UnixRedisTests (redis-server --unixsocket), NetTapTests (--net tap:...), junction-bench apps
+    redis-tools     # redis-cli -s and over TAP, redis-benchmark over TAP and in junction-bench apps
+    memcached       # NetTapTests: memcached under junction --net tap:...; junction-bench apps
+    libmemcached-tools  # memcaslap/memcslap, to cross-check junction-bench apps' memcached load (Benchmarks/Programs/memload.c)
     curl  # SocketTests: fetches from servers running under junction
     openjdk-17-jdk-headless  # SocketTests: java -version, a com.sun.net.httpserver server (source launcher)
     libpython3.11-testsuite  # scripts/long-tests.sh: CPython's regression modules under junction
     nodejs                   # scripts/long-tests.sh: node -e 0 starts; ServerTests: a Node http server
-    nginx-light              # ServerTests: nginx under junction (host sockets and --net tap)
-    wrk                      # ServerTests: wrk against nginx under junction
+    nginx-light              # ServerTests: nginx under junction (host sockets and --net tap); junction-bench apps
+    wrk                      # ServerTests: wrk against nginx under junction; junction-bench apps
 )
 
 missing=()

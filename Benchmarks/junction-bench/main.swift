@@ -6,7 +6,7 @@ struct JunctionBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "junction-bench",
         abstract: "Measure Junction's components beside their peers, in one run.",
-        subcommands: [ThreadsSuite.self, LoaderSuite.self, FilesSuite.self, SyscallsSuite.self, StartupSuite.self, ProcessesSuite.self, NicSuite.self, UdpSuite.self, TcpSuite.self, ProbeSuite.self])
+        subcommands: [ThreadsSuite.self, LoaderSuite.self, FilesSuite.self, SyscallsSuite.self, StartupSuite.self, ProcessesSuite.self, NicSuite.self, UdpSuite.self, TcpSuite.self, ProbeSuite.self, AppsSuite.self])
 }
 
 struct SuiteOptions: ParsableArguments {
