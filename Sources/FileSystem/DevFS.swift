@@ -2,6 +2,7 @@
 // (stdin, stdout, stderr) passed through to host descriptors.
 import CUThreads
 import SystemPackage
+import UThreads
 
 #if canImport(Glibc)
 import Glibc

@@ -4,6 +4,7 @@
 // getdents64, readlinkat, ftruncate, fchmodat, fchownat and utimensat are direct calls.
 import CURing
 import SystemPackage
+import UThreads
 
 #if canImport(Glibc)
 import Glibc

@@ -7,6 +7,7 @@
 // while the instance is idle beyond a look every few slices.
 import CJunction
 import Synchronization
+import UThreads
 
 #if canImport(Glibc)
 import Glibc

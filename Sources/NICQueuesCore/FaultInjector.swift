@@ -2,6 +2,7 @@
 // corrupts, delays and rate-limits frames, from a seeded generator (reproducible), with
 // counters of every fault it caused.
 import Glibc
+import UThreads
 
 /// What to do to frames, and to which.
 public struct FaultConfiguration: Sendable, Equatable {

@@ -3,6 +3,7 @@
 import CNICQueues
 import Glibc
 import NUMA
+import UThreads
 
 /// Owns an open descriptor; closes it when dropped.
 public struct FileDescriptor: ~Copyable {

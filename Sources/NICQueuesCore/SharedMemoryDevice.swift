@@ -3,6 +3,7 @@
 // ring (both single-producer/single-consumer); eventfd doorbells only when a side sleeps.
 import CNICQueues
 import Glibc
+import UThreads
 
 /// Tunables of a shared-memory link. The side that creates the file (the first to
 /// arrive) decides the geometry; the other side adopts it.

@@ -27,7 +27,7 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
     let common = SocketCommon()
     let events = SocketEvents()
 
-    let lock = FSLock()
+    let lock = SpinLock()
     // Guarded by `lock`.
     var mode: Mode = .fresh
     var options = InetOptions(stream: true)

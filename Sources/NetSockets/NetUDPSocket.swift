@@ -6,6 +6,7 @@ import Glibc
 import NetStack
 import SyscallEmu
 import SystemPackage
+import UThreads
 
 final class NetUDPSocket: SocketHandle, @unchecked Sendable {
     let network: InstanceNetwork
@@ -15,7 +16,7 @@ final class NetUDPSocket: SocketHandle, @unchecked Sendable {
     let common = SocketCommon()
     let events = SocketEvents()
 
-    private let lock = FSLock()
+    private let lock = SpinLock()
     // Guarded by `lock`.
     private var options = InetOptions(stream: false)
     private var bound: (address: IPv4Address, port: UInt16)?

@@ -9,7 +9,7 @@ import UThreads
 
 /// The waiters and readiness observers of one socket (or of a listener group).
 final class SocketEvents: @unchecked Sendable {
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var waiters: [UThreadRef] = []
     let observers = ReadinessObservers()
 

@@ -21,7 +21,7 @@ public final class Dispatcher: @unchecked Sendable {
     @exclusivity(unchecked) private var names: [String?]
     public let process: LinuxProcess
     @exclusivity(unchecked) public var trace: Bool
-    private let lock = FSLock()
+    private let lock = SpinLock()
     @exclusivity(unchecked) private var reportedUnknown = Set<Int>()
     /// Where this dispatcher's diagnostics go: unsupported calls (warning), refusals
     /// (error), --strace lines (info). Default: the process's LoggingSystem.

@@ -41,7 +41,7 @@ final class EventPoll: FileHandle, @unchecked Sendable {
         }
     }
 
-    private let lock = FSLock()
+    private let lock = SpinLock()
     @exclusivity(unchecked) private var items: [Key: Item] = [:]
     @exclusivity(unchecked) private var waiters: [UThreadRef] = []
     private let observers = ReadinessObservers()

@@ -12,7 +12,7 @@ import Glibc
 /// is converted when set; later jumps of the wall clock are not followed).
 final class TimerFD: FileHandle, @unchecked Sendable {
     let clock: Int32
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var expiration: MonotonicInstant?
     private var interval: Int64 = 0
     private var ticks: UInt64 = 0

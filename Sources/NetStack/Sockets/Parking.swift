@@ -15,7 +15,7 @@ extension UThreadParking {
     /// With `lock` held and on a uthread: parks until ``wakeAllWaiters()`` (or
     /// `waiters.removeFirst().unpark()`), `deadline`, or an interrupt; returns with `lock`
     /// held again. The caller re-checks its own condition before trusting the outcome.
-    func parkWaiting(lock: SpinLock, until deadline: MonotonicInstant?) -> WaitOutcome {
+    func parkWaiting(lock: borrowing SpinLock, until deadline: MonotonicInstant?) -> WaitOutcome {
         let me = UThread.current
         waiters.append(me)
         lock.unlock()

@@ -114,8 +114,7 @@ public final class TCPListener: UThreadParking, @unchecked Sendable {
 
     /// The next established connection (parking until there is one, when blocking).
     public func accept() throws(SocketError) -> TCPSocket {
-        let lock = interface.lock
-        lock.lock()
+        interface.lock.lock()
         var deadline: MonotonicInstant? = nil
         while true {
             if acceptHead < acceptQueue.count {
@@ -129,17 +128,17 @@ public final class TCPListener: UThreadParking, @unchecked Sendable {
                     acceptHead = 0
                 }
                 report()
-                lock.unlock()
+                interface.lock.unlock()
                 return TCPSocket(interface: interface, block: block)
             }
-            if isClosed { lock.unlock(); throw .closed }
-            if nonBlocking { lock.unlock(); throw .wouldBlock }
-            guard UThread.isInUThread else { lock.unlock(); throw .notOnUThread }
+            if isClosed { interface.lock.unlock(); throw .closed }
+            if nonBlocking { interface.lock.unlock(); throw .wouldBlock }
+            guard UThread.isInUThread else { interface.lock.unlock(); throw .notOnUThread }
             if deadline == nil, let t = timeout { deadline = MonotonicInstant.now.advanced(by: t) }
-            let outcome = parkWaiting(lock: lock, until: deadline)
+            let outcome = parkWaiting(lock: interface.lock, until: deadline)
             if acceptHead < acceptQueue.count || isClosed { continue }
-            if outcome == .interrupted { lock.unlock(); throw .interrupted }
-            if outcome == .timedOut { lock.unlock(); throw .timedOut }
+            if outcome == .interrupted { interface.lock.unlock(); throw .interrupted }
+            if outcome == .timedOut { interface.lock.unlock(); throw .timedOut }
         }
     }
 

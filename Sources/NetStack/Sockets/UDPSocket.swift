@@ -235,27 +235,26 @@ public final class UDPSocket: UThreadParking, @unchecked Sendable {
 
     /// Receives one datagram and says who sent it.
     public func receiveFrom(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> (count: Int, from: SocketAddress) {
-        let lock = interface.lock
         var deadline: MonotonicInstant? = nil
-        lock.lock()
+        interface.lock.lock()
         while true {
             if let frame = queue.popFirst() {
                 let from = sources[sourceHead]
                 sourceHead = (sourceHead + 1) % queue.capacity
-                lock.unlock()
+                interface.lock.unlock()
                 let n = min(frame.length, buffer.count)
                 if n > 0, let dst = buffer.baseAddress { dst.copyMemory(from: frame.unsafeData, byteCount: n) }
                 return (n, from)
             }
-            if let e = pendingError { pendingError = nil; lock.unlock(); throw e }
-            if isClosed { lock.unlock(); throw .closed }
-            if nonBlocking { lock.unlock(); throw .wouldBlock }
-            guard UThread.isInUThread else { lock.unlock(); throw .notOnUThread }
+            if let e = pendingError { pendingError = nil; interface.lock.unlock(); throw e }
+            if isClosed { interface.lock.unlock(); throw .closed }
+            if nonBlocking { interface.lock.unlock(); throw .wouldBlock }
+            guard UThread.isInUThread else { interface.lock.unlock(); throw .notOnUThread }
             if deadline == nil, let t = timeout { deadline = MonotonicInstant.now.advanced(by: t) }
-            let outcome = parkWaiting(lock: lock, until: deadline)
+            let outcome = parkWaiting(lock: interface.lock, until: deadline)
             if !queue.isEmpty || pendingError != nil || isClosed { continue }
-            if outcome == .interrupted { lock.unlock(); throw .interrupted }
-            if outcome == .timedOut { lock.unlock(); throw .timedOut }
+            if outcome == .interrupted { interface.lock.unlock(); throw .interrupted }
+            if outcome == .timedOut { interface.lock.unlock(); throw .timedOut }
         }
     }
 
@@ -264,9 +263,8 @@ public final class UDPSocket: UThreadParking, @unchecked Sendable {
     /// (what MSG_TRUNC reports) and the sender.
     public func receiveMessage(into buffers: UnsafeBufferPointer<UnsafeMutableRawBufferPointer>,
                                peek: Bool) throws(SocketError) -> (count: Int, length: Int, from: SocketAddress) {
-        let lock = interface.lock
         var deadline: MonotonicInstant? = nil
-        lock.lock()
+        interface.lock.lock()
         while true {
             if !queue.isEmpty {
                 let from = sources[sourceHead]
@@ -283,18 +281,18 @@ public final class UDPSocket: UThreadParking, @unchecked Sendable {
                     _ = queue.popFirst()
                     sourceHead = (sourceHead + 1) % queue.capacity
                 }
-                lock.unlock()
+                interface.lock.unlock()
                 return (copied, length, from)
             }
-            if let e = pendingError { pendingError = nil; lock.unlock(); throw e }
-            if isClosed { lock.unlock(); throw .closed }
-            if nonBlocking { lock.unlock(); throw .wouldBlock }
-            guard UThread.isInUThread else { lock.unlock(); throw .notOnUThread }
+            if let e = pendingError { pendingError = nil; interface.lock.unlock(); throw e }
+            if isClosed { interface.lock.unlock(); throw .closed }
+            if nonBlocking { interface.lock.unlock(); throw .wouldBlock }
+            guard UThread.isInUThread else { interface.lock.unlock(); throw .notOnUThread }
             if deadline == nil, let t = timeout { deadline = MonotonicInstant.now.advanced(by: t) }
-            let outcome = parkWaiting(lock: lock, until: deadline)
+            let outcome = parkWaiting(lock: interface.lock, until: deadline)
             if !queue.isEmpty || pendingError != nil || isClosed { continue }
-            if outcome == .interrupted { lock.unlock(); throw .interrupted }
-            if outcome == .timedOut { lock.unlock(); throw .timedOut }
+            if outcome == .interrupted { interface.lock.unlock(); throw .interrupted }
+            if outcome == .timedOut { interface.lock.unlock(); throw .timedOut }
         }
     }
 

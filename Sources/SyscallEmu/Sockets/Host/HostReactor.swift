@@ -18,7 +18,7 @@ final class HostReadiness: @unchecked Sendable {
     static let everything: UInt32 = 0x001 | 0x004 | 0x008 | 0x010 | 0x2000
 
     let id: UInt64
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var generation: UInt64 = 0
     /// Bits possibly set (a superset of the truth: cleared only by EAGAIN or a fresh poll).
     private var cached = HostReadiness.everything
@@ -89,7 +89,7 @@ final class HostReactor: @unchecked Sendable {
     static let batch: Int32 = 64
 
     let epfd: Int32
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var sockets: [UInt64: HostReadiness] = [:]
     private let registered = Atomic<Int>(0)
     /// Touched only by the owning kthread's hook.

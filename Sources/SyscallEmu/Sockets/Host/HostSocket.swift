@@ -73,7 +73,7 @@ final class HostSocket: SocketHandle, @unchecked Sendable {
     private let state: HostReadiness
     // Set once, and once more in a forked child before its threads run (adoptAfterFork).
     @exclusivity(unchecked) private var reactor: HostReactor?
-    private let closed = FSLock()
+    private let closed = SpinLock()
     private var isClosed = false
 
     init(fd: Int32, family: Int32, type: Int32, provider: HostSocketProvider) throws(Errno) {

@@ -24,7 +24,7 @@ public final class UnixSocketProvider: SocketProvider, @unchecked Sendable {
 
     /// Guards the state of every socket of this provider and the name tables. Held only
     /// for short sections, never across a park.
-    let lock = FSLock()
+    let lock = SpinLock()
     let fs: FileSystemContext
     /// The file system context names are resolved in.
     public var fileSystem: FileSystemContext { fs }
