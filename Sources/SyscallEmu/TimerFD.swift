@@ -56,9 +56,9 @@ final class TimerFD: FileHandle, @unchecked Sendable {
             if nonBlocking || !UThread.isInUThread { throw .wouldBlock }
             let me = UThread.current
             lock.withLock { waiters.append(me) }
-            if let due { UThread.park(until: due) } else { UThread.park() }
+            let outcome = UThread.wait(until: due)
             lock.withLock { if let i = waiters.firstIndex(of: me) { waiters.remove(at: i) } }
-            if UThread.takeInterrupt() { throw .interrupted }
+            if outcome == .interrupted { throw .interrupted }
         }
     }
 

@@ -3,9 +3,6 @@
 // passes or it is interrupted. UDP sockets, TCP sockets and listeners share it.
 import UThreads
 
-/// Why a parked uthread came back.
-enum WaitOutcome { case woken, timedOut, interrupted }
-
 /// A socket or listener whose callers park; `waiters` is guarded by the interface's lock.
 protocol UThreadParking: AnyObject {
     var waiters: [UThreadRef] { get set }
@@ -19,14 +16,10 @@ extension UThreadParking {
         let me = UThread.current
         waiters.append(me)
         lock.unlock()
-        var timedOut = false
-        if let deadline { timedOut = UThread.park(until: deadline) } else { UThread.park() }
-        let interrupted = UThread.takeInterrupt()
+        let outcome = UThread.wait(until: deadline)
         lock.lock()
         if let k = waiters.firstIndex(of: me) { waiters.remove(at: k) }
-        if interrupted { return .interrupted }
-        if timedOut || deadline.map({ MonotonicInstant.now >= $0 }) == true { return .timedOut }
-        return .woken
+        return outcome
     }
 
     /// Unparks every waiter (they re-check their condition). Lock held.

@@ -246,16 +246,23 @@ public final class UDPSocket: UThreadParking, @unchecked Sendable {
                 if n > 0, let dst = buffer.baseAddress { dst.copyMemory(from: frame.unsafeData, byteCount: n) }
                 return (n, from)
             }
-            if let e = pendingError { pendingError = nil; interface.lock.unlock(); throw e }
-            if isClosed { interface.lock.unlock(); throw .closed }
-            if nonBlocking { interface.lock.unlock(); throw .wouldBlock }
-            guard UThread.isInUThread else { interface.lock.unlock(); throw .notOnUThread }
-            if deadline == nil, let t = timeout { deadline = MonotonicInstant.now.advanced(by: t) }
-            let outcome = parkWaiting(lock: interface.lock, until: deadline)
-            if !queue.isEmpty || pendingError != nil || isClosed { continue }
-            if outcome == .interrupted { interface.lock.unlock(); throw .interrupted }
-            if outcome == .timedOut { interface.lock.unlock(); throw .timedOut }
+            try awaitDatagram(deadline: &deadline)
         }
+    }
+
+    /// A receive found the queue empty (lock held): throws what it reports now (lock
+    /// released), or parks until a datagram, an error, a close, the deadline or an
+    /// interrupt, and returns with the lock held for the caller to look again.
+    private func awaitDatagram(deadline: inout MonotonicInstant?) throws(SocketError) {
+        if let e = pendingError { pendingError = nil; interface.lock.unlock(); throw e }
+        if isClosed { interface.lock.unlock(); throw .closed }
+        if nonBlocking { interface.lock.unlock(); throw .wouldBlock }
+        guard UThread.isInUThread else { interface.lock.unlock(); throw .notOnUThread }
+        if deadline == nil, let t = timeout { deadline = MonotonicInstant.now.advanced(by: t) }
+        let outcome = parkWaiting(lock: interface.lock, until: deadline)
+        if !queue.isEmpty || pendingError != nil || isClosed { return }
+        if outcome == .interrupted { interface.lock.unlock(); throw .interrupted }
+        if outcome == .timedOut { interface.lock.unlock(); throw .timedOut }
     }
 
     /// Receives one datagram into `buffers` in order (recvmsg), or copies it and leaves it
@@ -284,15 +291,7 @@ public final class UDPSocket: UThreadParking, @unchecked Sendable {
                 interface.lock.unlock()
                 return (copied, length, from)
             }
-            if let e = pendingError { pendingError = nil; interface.lock.unlock(); throw e }
-            if isClosed { interface.lock.unlock(); throw .closed }
-            if nonBlocking { interface.lock.unlock(); throw .wouldBlock }
-            guard UThread.isInUThread else { interface.lock.unlock(); throw .notOnUThread }
-            if deadline == nil, let t = timeout { deadline = MonotonicInstant.now.advanced(by: t) }
-            let outcome = parkWaiting(lock: interface.lock, until: deadline)
-            if !queue.isEmpty || pendingError != nil || isClosed { continue }
-            if outcome == .interrupted { interface.lock.unlock(); throw .interrupted }
-            if outcome == .timedOut { interface.lock.unlock(); throw .timedOut }
+            try awaitDatagram(deadline: &deadline)
         }
     }
 

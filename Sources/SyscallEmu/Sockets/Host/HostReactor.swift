@@ -52,8 +52,6 @@ final class HostReadiness: @unchecked Sendable {
         }
     }
 
-    enum WaitOutcome { case changed, timedOut, interrupted }
-
     /// Parks the calling uthread until an event after `seen`, the deadline or a signal.
     func wait(since seen: UInt64, deadline: MonotonicInstant?) -> WaitOutcome {
         let me = UThread.current
@@ -62,13 +60,10 @@ final class HostReadiness: @unchecked Sendable {
             waiters.append(me)
             return true
         }
-        if !enrolled { return .changed }
-        var timedOut = false
-        if let deadline { timedOut = UThread.park(until: deadline) } else { UThread.park() }
+        if !enrolled { return .woken }
+        let outcome = UThread.wait(until: deadline)
         lock.withLock { if let i = waiters.firstIndex(of: me) { waiters.remove(at: i) } }
-        if UThread.takeInterrupt() { return .interrupted }
-        if timedOut, let deadline, MonotonicInstant.now >= deadline { return .timedOut }
-        return .changed
+        return outcome
     }
 }
 

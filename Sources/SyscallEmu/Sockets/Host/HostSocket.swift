@@ -143,7 +143,7 @@ final class HostSocket: SocketHandle, @unchecked Sendable {
     private func wait(_ events: Int16, since seen: UInt64, deadline: MonotonicInstant?) throws(Errno) {
         if let reactor, reactor.isThisProcess, UThread.isInUThread {
             switch state.wait(since: seen, deadline: deadline) {
-            case .changed: return
+            case .woken: return
             case .timedOut: throw .wouldBlock
             case .interrupted: throw .interrupted
             }
