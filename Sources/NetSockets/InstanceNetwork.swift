@@ -125,7 +125,7 @@ final class ListenerGroup: @unchecked Sendable {
         self.reusePort = reusePort
         self.listeners = listeners
         for l in listeners {
-            l.setReadinessHandler { [weak self] r in self?.signal(Readiness(r)) }
+            l.setReadinessHandler { [weak self] r in self?.signal(r) }
         }
     }
 

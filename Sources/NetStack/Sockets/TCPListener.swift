@@ -37,11 +37,11 @@ public final class TCPListener: UThreadParking, @unchecked Sendable {
     @exclusivity(unchecked) private var acceptQueue: [TCPControlBlock?] = []
     @exclusivity(unchecked) private var acceptHead = 0
     @exclusivity(unchecked) var waiters: [UThreadRef] = []
-    @exclusivity(unchecked) private var readinessHandler: (@Sendable (SocketReadiness) -> Void)?
+    @exclusivity(unchecked) private var readinessHandler: (@Sendable (Readiness) -> Void)?
     @exclusivity(unchecked) private var isClosed = false
     @exclusivity(unchecked) private var nonBlocking = false
     @exclusivity(unchecked) private var timeout: Duration?
-    @exclusivity(unchecked) private var lastReadiness: SocketReadiness = []
+    @exclusivity(unchecked) private var lastReadiness: Readiness = []
     /// Statistics: children made, cookies sent and accepted, SYNs dropped.
     @exclusivity(unchecked) public private(set) var synCookiesSent: UInt64 = 0
 
@@ -97,16 +97,16 @@ public final class TCPListener: UThreadParking, @unchecked Sendable {
     /// Children in SYN-RECEIVED.
     public var halfOpenConnections: Int { interface.lock.withLock { embryos.count } }
 
-    public var readiness: SocketReadiness { interface.lock.withLock { currentReadiness } }
+    public var readiness: Readiness { interface.lock.withLock { currentReadiness } }
 
-    private var currentReadiness: SocketReadiness {
+    private var currentReadiness: Readiness {
         if isClosed { return [.hangUp] }
         return acceptQueue.count > acceptHead ? [.readable] : []
     }
 
     /// Called, with the interface's lock held, when a connection starts waiting or the
     /// listener closes; it must be short and must not call into the interface.
-    public func setReadinessHandler(_ handler: (@Sendable (SocketReadiness) -> Void)?) {
+    public func setReadinessHandler(_ handler: (@Sendable (Readiness) -> Void)?) {
         var old = handler
         interface.lock.withLock { swap(&old, &readinessHandler) }
         old = nil   // released without the lock (it may hold a socket whose deinit takes it)

@@ -34,7 +34,7 @@ public final class UDPSocket: UThreadParking, @unchecked Sendable {
     @exclusivity(unchecked) private var sourceHead = 0
     @exclusivity(unchecked) var waiters: [UThreadRef] = []
     @exclusivity(unchecked) private var pendingError: SocketError?
-    @exclusivity(unchecked) private var readinessHandler: (@Sendable (SocketReadiness) -> Void)?
+    @exclusivity(unchecked) private var readinessHandler: (@Sendable (Readiness) -> Void)?
     @exclusivity(unchecked) private var stats = UDPSocketStatistics()
     @exclusivity(unchecked) private var port: UInt16 = 0
     @exclusivity(unchecked) private var remote: SocketAddress?
@@ -90,11 +90,11 @@ public final class UDPSocket: UThreadParking, @unchecked Sendable {
     public var queuedDatagrams: Int { interface.lock.withLock { queue.count } }
 
     /// What the socket is ready for now.
-    public var readiness: SocketReadiness { interface.lock.withLock { currentReadiness } }
+    public var readiness: Readiness { interface.lock.withLock { currentReadiness } }
 
-    private var currentReadiness: SocketReadiness {
+    private var currentReadiness: Readiness {
         if isClosed { return [.hangUp] }
-        var r: SocketReadiness = [.writable]
+        var r: Readiness = [.writable]
         if !queue.isEmpty { r.insert(.readable) }
         if pendingError != nil { r.formUnion([.readable, .error]) }
         return r
@@ -103,7 +103,7 @@ public final class UDPSocket: UThreadParking, @unchecked Sendable {
     /// Called when the socket becomes readable, gets an error or is closed, with the
     /// interface's lock held (from the poller): it must be short and must not call back
     /// into the socket or the interface (set a flag, unpark a uthread).
-    public func setReadinessHandler(_ handler: (@Sendable (SocketReadiness) -> Void)?) {
+    public func setReadinessHandler(_ handler: (@Sendable (Readiness) -> Void)?) {
         interface.lock.withLock { readinessHandler = handler }
     }
 
