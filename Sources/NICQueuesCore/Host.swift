@@ -107,10 +107,9 @@ enum Host {
         return false
     }
 
-    static func monotonicNanos() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    /// Whole milliseconds from now to `deadline` (0 once it passed), for poll(2).
+    static func millisecondsLeft(until deadline: MonotonicInstant) -> Int32 {
+        Int32(clamping: max(0, MonotonicInstant.now.duration(to: deadline).nanosecondsSaturated) / 1_000_000)
     }
 
     static func realtime() -> timespec {
