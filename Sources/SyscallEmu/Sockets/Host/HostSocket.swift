@@ -48,8 +48,7 @@ public final class HostSocketProvider: SocketProvider, @unchecked Sendable {
 enum HostCall {
     @inline(__always)
     static func check(_ r: Int64) throws(Errno) -> Int64 {
-        if r < 0 { throw Errno(rawValue: Int32(-r)) }
-        return r
+        try SystemCall.result(raw: r).get()
     }
 
     @inline(__always)
