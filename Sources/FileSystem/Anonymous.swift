@@ -4,6 +4,7 @@
 // are AF_UNIX sockets: SyscallEmu's UnixSocketProvider.)
 import Synchronization
 import SystemPackage
+import UThreads
 
 #if canImport(Glibc)
 import Glibc
@@ -65,7 +66,7 @@ public final class AnonymousNode: Node, @unchecked Sendable {
 /// while the sum would pass 0xffff_ffff_ffff_fffe.
 public final class EventCounter: FileHandle, @unchecked Sendable {
     public static let maximum: UInt64 = 0xffff_ffff_ffff_fffe
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var value: UInt64
     private let semaphore: Bool
     private let readWaiters = WaitList()

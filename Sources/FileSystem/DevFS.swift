@@ -3,6 +3,7 @@
 // descriptors); the host's standard streams the instance starts with are opened here.
 import CUThreads
 import SystemPackage
+import UThreads
 
 #if canImport(Glibc)
 import Glibc
@@ -299,14 +300,12 @@ public final class HostDescriptorHandle: FileHandle, @unchecked Sendable {
     public var keepsOffset: Bool { isFile }
 
     public func seek(_ offset: Int64, whence: Int32) throws(Errno) -> Int64 {
-        let r = lseek(fd, off_t(offset), whence)
-        guard r >= 0 else { throw Errno(rawValue: errno) }
-        return Int64(r)
+        Int64(try SystemCall.retrying { lseek(fd, off_t(offset), whence) }.get())
     }
 
     public func truncate(to size: Int64) throws(Errno) {
         guard isFile else { throw .invalidArgument }
-        guard ftruncate(fd, off_t(size)) == 0 else { throw Errno(rawValue: errno) }
+        _ = try SystemCall.retrying { ftruncate(fd, off_t(size)) }.get()
     }
 
     /// A non-blocking read or write on a stream: EAGAIN unless the host says it is ready
@@ -320,22 +319,18 @@ public final class HostDescriptorHandle: FileHandle, @unchecked Sendable {
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
         if wouldBlock(Int16(POLLIN), nonBlocking: nonBlocking) { throw .wouldBlock }
-        while true {
-            let n = isFile && offset >= 0 ? Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
-                                          : Glibc.read(fd, buffer.baseAddress, buffer.count)
-            if n >= 0 { return n }
-            if errno != EINTR { throw Errno(rawValue: errno) }
-        }
+        return try SystemCall.retrying {
+            isFile && offset >= 0 ? Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
+                                  : Glibc.read(fd, buffer.baseAddress, buffer.count)
+        }.get()
     }
 
     public func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
         if wouldBlock(Int16(POLLOUT), nonBlocking: nonBlocking) { throw .wouldBlock }
-        while true {
-            let n = isFile && offset >= 0 ? Glibc.pwrite(fd, buffer.baseAddress, buffer.count, off_t(offset))
-                                          : Glibc.write(fd, buffer.baseAddress, buffer.count)
-            if n >= 0 { return n }
-            if errno != EINTR { throw Errno(rawValue: errno) }
-        }
+        return try SystemCall.retrying {
+            isFile && offset >= 0 ? Glibc.pwrite(fd, buffer.baseAddress, buffer.count, off_t(offset))
+                                  : Glibc.write(fd, buffer.baseAddress, buffer.count)
+        }.get()
     }
 
     public func size() throws(Errno) -> Int64 {
@@ -343,7 +338,7 @@ public final class HostDescriptorHandle: FileHandle, @unchecked Sendable {
         guard isFile, fstat(fd, &st) == 0 else { return 0 }
         return Int64(st.st_size)
     }
-    public func sync() throws(Errno) { if isFile && fsync(fd) != 0 { throw Errno(rawValue: errno) } }
+    public func sync() throws(Errno) { if isFile { _ = try SystemCall.retrying { fsync(fd) }.get() } }
     public func close() { if owned { Glibc.close(fd) } }
     public var hostDescriptor: Int32? { fd }
     public func reopen(_ flags: OpenFlags) throws(Errno) -> (any FileHandle)? {

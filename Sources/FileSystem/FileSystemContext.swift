@@ -2,12 +2,13 @@
 // rename, link, symlink, readlink, access, truncate, chdir, chmod ...), with its cwd,
 // umask and credentials, following Linux's errno rules.
 import SystemPackage
+import UThreads
 
 /// A process's view of the VFS. Every `*at` call takes the directory a relative path
 /// starts from (a directory descriptor's location); nil means the cwd.
 public final class FileSystemContext: @unchecked Sendable {
     public let vfs: VFS
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var _cwd: Location
     private var _umask: UInt32 = 0o022
     public var credentials: Credentials

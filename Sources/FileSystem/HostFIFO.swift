@@ -39,7 +39,7 @@ extension HostNode {
 enum HostHelperThread {
     private final class Job: @unchecked Sendable {
         let body: @Sendable () -> Int32
-        let lock = FSLock()
+        let lock = SpinLock()
         let waiters = WaitList()
         var result: Int32?
         init(_ body: @escaping @Sendable () -> Int32) { self.body = body }

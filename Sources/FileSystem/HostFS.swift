@@ -4,6 +4,7 @@
 // getdents64, readlinkat, ftruncate, fchmodat, fchownat and utimensat are direct calls.
 import CURing
 import SystemPackage
+import UThreads
 
 #if canImport(Glibc)
 import Glibc
@@ -118,7 +119,7 @@ public final class HostFS: FileSystemInstance, @unchecked Sendable {
     }
 
     static func check(_ r: Int32) throws(Errno) {
-        if r < 0 { throw Errno(rawValue: -r) }
+        _ = try SystemCall.result(raw: r).get()
     }
 
     /// O_TMPFILE in a host directory.
@@ -225,7 +226,7 @@ final class HostNode: Node, @unchecked Sendable {
         let fd = fs.openAt(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
         try HostFS.check(fd)
         defer { fs.closeFD(fd) }
-        if cookie != 0, lseek(fd, off_t(cookie), SEEK_SET) < 0 { throw Errno(rawValue: errno) }
+        if cookie != 0 { _ = try SystemCall.retrying { lseek(fd, off_t(cookie), SEEK_SET) }.get() }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 32768, alignment: 8)
         defer { buffer.deallocate() }
         while true {
@@ -257,18 +258,16 @@ final class HostNode: Node, @unchecked Sendable {
 
     func readLink() throws(Errno) -> String {
         var buf = [CChar](repeating: 0, count: PathLimits.pathMax)
-        let n = path.withPathCString { readlinkat(fs.rootFD, $0, &buf, buf.count) }
-        if n < 0 { throw Errno(rawValue: errno) }
+        let n = try SystemCall.retrying { path.withPathCString { readlinkat(fs.rootFD, $0, &buf, buf.count) } }.get()
         return String(pathBytes: buf[..<n].map { UInt8(bitPattern: $0) })
     }
 
     func setMode(_ mode: UInt32) throws(Errno) {
-        if path.withPathCString({ fchmodat(fs.rootFD, $0, mode_t(mode & 0o7777), 0) }) != 0 { throw Errno(rawValue: errno) }
+        _ = try SystemCall.retrying { path.withPathCString({ fchmodat(fs.rootFD, $0, mode_t(mode & 0o7777), 0) }) }.get()
     }
 
     func setOwner(uid: UInt32?, gid: UInt32?) throws(Errno) {
-        let r = path.withPathCString { fchownat(fs.rootFD, $0, uid ?? UInt32.max, gid ?? UInt32.max, AT_SYMLINK_NOFOLLOW) }
-        if r != 0 { throw Errno(rawValue: errno) }
+        _ = try SystemCall.retrying { path.withPathCString { fchownat(fs.rootFD, $0, uid ?? UInt32.max, gid ?? UInt32.max, AT_SYMLINK_NOFOLLOW) } }.get()
     }
 
     func setTimes(access: Timespec?, modification: Timespec?) throws(Errno) {
@@ -277,14 +276,14 @@ final class HostNode: Node, @unchecked Sendable {
             return timespec(tv_sec: Int(t.seconds), tv_nsec: Int(t.nanoseconds))
         }
         var times = [ts(access), ts(modification)]
-        if path.withPathCString({ utimensat(fs.rootFD, $0, &times, AT_SYMLINK_NOFOLLOW) }) != 0 { throw Errno(rawValue: errno) }
+        _ = try SystemCall.retrying { path.withPathCString({ utimensat(fs.rootFD, $0, &times, AT_SYMLINK_NOFOLLOW) }) }.get()
     }
 
     func truncate(to size: Int64) throws(Errno) {
         let fd = fs.openAt(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0)
         try HostFS.check(fd)
         defer { fs.closeFD(fd) }
-        if ftruncate(fd, off_t(size)) != 0 { throw Errno(rawValue: errno) }
+        _ = try SystemCall.retrying { ftruncate(fd, off_t(size)) }.get()
     }
 
     func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle {
@@ -345,7 +344,7 @@ final class HostFileHandle: FileHandle, @unchecked Sendable {
     }
 
     func truncate(to size: Int64) throws(Errno) {
-        if ftruncate(fd, off_t(size)) != 0 { throw Errno(rawValue: errno) }
+        _ = try SystemCall.retrying { ftruncate(fd, off_t(size)) }.get()
     }
 
     func close() { fs.closeFD(fd) }
@@ -364,6 +363,6 @@ final class HostDirectoryHandle: FileHandle, @unchecked Sendable {
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int { throw .isDirectory }
     func write(from buffer: UnsafeRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int { throw .isDirectory }
     func size() throws(Errno) -> Int64 { 0 }
-    func sync() throws(Errno) { if fsync(fd) != 0 { throw Errno(rawValue: errno) } }
+    func sync() throws(Errno) { _ = try SystemCall.retrying { fsync(fd) }.get() }
     func close() { fs.closeFD(fd) }
 }

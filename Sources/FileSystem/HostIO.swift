@@ -52,12 +52,12 @@ public final class HostIO: @unchecked Sendable {
     private var hooks: [PollHookToken] = []
 
     /// Every HostIO with rings (weakly), for a forked child to give each new ones.
-    private static let registryLock = FSLock()
+    private static let registryLock = SpinLock()
     nonisolated(unsafe) private static var registry: [ObjectIdentifier: Weak] = [:]
     struct Weak { weak var io: HostIO? }
 
     nonisolated(unsafe) private static var warned = false
-    private static let warnLock = FSLock()
+    private static let warnLock = SpinLock()
     /// FileSystem's diagnostics (the io_uring fallback).
     static let logger = Logger(label: "junction.filesystem")
 

@@ -23,7 +23,7 @@ public final class HostWatcher: @unchecked Sendable {
         var notify: (@Sendable () -> Void)?
     }
 
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var epfd: Int32 = -1
     private var entries: [Int32: Entry] = [:]
     private var runtime: Runtime?

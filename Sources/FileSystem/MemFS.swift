@@ -3,6 +3,7 @@
 import OrderedCollections
 import Synchronization
 import SystemPackage
+import UThreads
 
 #if canImport(Glibc)
 import Glibc
@@ -32,7 +33,7 @@ public final class MemFS: FileSystemInstance, @unchecked Sendable {
 
     public var root: any Node { rootDirectory }
 
-    private static let deviceCounter = FSLock()
+    private static let deviceCounter = SpinLock()
     nonisolated(unsafe) private static var lastDevice: UInt64 = 0x2000
 
     /// A fresh anonymous device number (like tmpfs's 0:N).
@@ -46,7 +47,7 @@ public final class MemFS: FileSystemInstance, @unchecked Sendable {
 
 /// The lock, page allocator and inode counter of one MemFS.
 final class MemFSCore: @unchecked Sendable {
-    let lock = FSLock()
+    let lock = SpinLock()
     /// File data pages; used with `lock` held.
     let pages = PageAllocator(pageSize: MemFS.pageSize)
     let deviceID: UInt64

@@ -2,6 +2,7 @@
 // and attribute operations, and handles for the data of an open node. Defaults answer
 // with the errno Linux gives when a node kind lacks an operation.
 import SystemPackage
+import UThreads
 
 /// A mounted file system.
 public protocol FileSystemInstance: AnyObject, Sendable {
@@ -116,7 +117,7 @@ extension FileHandle {
 
 /// Readiness observers for handles whose readiness changes (pipes, devices).
 public final class ReadinessObservers: @unchecked Sendable {
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var observers: [Int: @Sendable (Readiness) -> Void] = [:]
     private var next = 1
 
@@ -137,22 +138,6 @@ public final class ReadinessObservers: @unchecked Sendable {
     public func notify(_ r: Readiness) {
         let all = lock.withLock { Array(observers.values) }
         for o in all { o(r) }
-    }
-}
-
-/// A short-section lock that blocks the OS thread (never held across a park).
-public final class FSLock: @unchecked Sendable {
-    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    public init() { pthread_mutex_init(m, nil) }
-    deinit {
-        pthread_mutex_destroy(m)
-        m.deallocate()
-    }
-    @inline(__always)
-    public func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
-        pthread_mutex_lock(m)
-        defer { pthread_mutex_unlock(m) }
-        return try body()
     }
 }
 

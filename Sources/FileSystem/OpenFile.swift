@@ -1,6 +1,7 @@
 // OpenFile.swift: an open file description: the node, its handle, status flags and the
 // shared offset (shared by every descriptor dup'ed from it), lseek and getdents64.
 import SystemPackage
+import UThreads
 
 #if canImport(Glibc)
 import Glibc
@@ -11,7 +12,7 @@ import Glibc
 public final class OpenFile: @unchecked Sendable {
     public let location: Location
     public let handle: any FileHandle
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var _flags: OpenFlags
     private var _offset: Int64 = 0
     private var directoryCookie: Int64 = 0

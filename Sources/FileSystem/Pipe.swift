@@ -2,6 +2,7 @@
 // PIPE_BUF bytes kept whole, EPIPE once the last reader closed, readiness for poll.
 import Synchronization
 import SystemPackage
+import UThreads
 
 #if canImport(Glibc)
 import Glibc
@@ -14,7 +15,7 @@ public final class Pipe: @unchecked Sendable {
     /// Writes up to this size are atomic (never interleaved with other writers).
     public static let atomicWriteLimit = 4096
 
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var buffer: UnsafeMutableRawBufferPointer
     private var head = 0   // next byte to read
     private var count = 0

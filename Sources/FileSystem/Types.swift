@@ -1,5 +1,5 @@
 // Types.swift: the value types of the VFS: node kinds, stat, open flags (Linux's bit
-// values), credentials, directory entries and readiness.
+// values), credentials and directory entries (readiness is UThreads' `Readiness`).
 import SystemPackage
 
 #if canImport(Glibc)
@@ -182,16 +182,6 @@ public struct DirectoryEntry: Sendable, Equatable {
         self.kind = kind
         self.nextCookie = nextCookie
     }
-}
-
-/// What an open file is ready for, as poll(2) reports it.
-public struct Readiness: OptionSet, Sendable, Hashable {
-    public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let readable = Readiness(rawValue: 0x001)   // POLLIN
-    public static let writable = Readiness(rawValue: 0x004)   // POLLOUT
-    public static let error = Readiness(rawValue: 0x008)      // POLLERR
-    public static let hangUp = Readiness(rawValue: 0x010)     // POLLHUP
 }
 
 /// Linux limits the VFS enforces.

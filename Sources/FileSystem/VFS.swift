@@ -2,6 +2,7 @@
 // (".", "..", symlinks with a budget of 40, mount crossings, ENAMETOOLONG, trailing
 // slashes), returning canonical locations.
 import SystemPackage
+import UThreads
 
 /// A node together with the canonical absolute path it was reached by.
 /// A symlink that, when followed, leads to an object rather than to a path (Linux's
@@ -37,7 +38,7 @@ public struct Location: Sendable {
 
 /// A mount table and path resolution.
 public final class VFS: @unchecked Sendable {
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var mounts: [String: any FileSystemInstance]
 
     /// A namespace whose "/" is `root`.

@@ -7,6 +7,7 @@
 // while the instance is idle beyond a look every few slices.
 import CJunction
 import Synchronization
+import UThreads
 
 #if canImport(Glibc)
 import Glibc
@@ -45,8 +46,7 @@ final class Preemption: @unchecked Sendable {
         pthread_sigmask(SIG_BLOCK, &blocked, nil)  // the program's signals are the kthreads'
         var seen = [UInt](repeating: 0, count: areas.count)
         let pid = getpid()
-        let (s, a) = slice.components
-        let sliceNs = s * 1_000_000_000 + a / 1_000_000_000
+        let sliceNs = slice.nanosecondsSaturated
         while !stopping.load(ordering: .relaxed) {
             var busy = false
             for i in areas.indices {

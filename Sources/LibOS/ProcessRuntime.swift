@@ -17,10 +17,8 @@ enum ProcessRuntime {
     /// its kthreads' thread ids and areas (for the preemption watchdog), and the first
     /// error Syscall User Dispatch gave (0: none).
     static func start(kthreads: Int?, mode: InterceptionMode, numaNode: NUMANode? = nil) throws(InstanceError) -> (Runtime, [Int32], [UInt], Int32) {
-        let failures = FSLock()
-        nonisolated(unsafe) var sudError: Int32 = 0
-        nonisolated(unsafe) var kthreadTIDs: [Int32] = []
-        nonisolated(unsafe) var kthreadAreas: [UInt] = []
+        // The first SUD error (0: none), and the kthreads' thread ids and areas.
+        let failures = Locked((sudError: Int32(0), tids: [Int32](), areas: [UInt]()))
         var rtConfig = RuntimeConfiguration(kthreads: kthreads)
         rtConfig.numaNode = numaNode
         rtConfig.onKThreadStart = { _ in
@@ -28,14 +26,14 @@ enum ProcessRuntime {
             var rc: Int32 = 0
             if mode == .seccomp { cj_libos_area_init(area) } else { rc = cj_sud_enable(area) }
             failures.withLock {
-                if rc != 0 { sudError = -rc }
-                kthreadTIDs.append(area.pointee.tid)
-                kthreadAreas.append(UInt(bitPattern: area))
+                if rc != 0 { $0.sudError = -rc }
+                $0.tids.append(area.pointee.tid)
+                $0.areas.append(UInt(bitPattern: area))
             }
         }
         let runtime: Runtime
         do { runtime = try Runtime(rtConfig) } catch { throw .runtime(error.description) }
-        return failures.withLock { (runtime, kthreadTIDs, kthreadAreas, sudError) }
+        return failures.withLock { (runtime, $0.tids, $0.areas, $0.sudError) }
     }
 
     /// The kick: the kick signal to every kthread of this process.

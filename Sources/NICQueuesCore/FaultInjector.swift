@@ -2,6 +2,7 @@
 // corrupts, delays and rate-limits frames, from a seeded generator (reproducible), with
 // counters of every fault it caused.
 import Glibc
+import UThreads
 
 /// What to do to frames, and to which.
 public struct FaultConfiguration: Sendable, Equatable {
@@ -70,13 +71,13 @@ final class FaultLane {
     var ready: PacketBatch
     /// Frames waiting out the delay, with their due times (same order).
     var delayed: PacketBatch
-    let due: UnsafeMutablePointer<UInt64>
+    let due: UnsafeMutablePointer<Int64>
     var dueHead = 0
     /// The frame held back for reordering, and whether it was held in an earlier call.
     var held: PacketBatch
     var heldOld = false
     var tokens: Double
-    var lastRefill: UInt64
+    var lastRefill: Int64
     /// What the device handed over, before the faults (receive lanes).
     var incoming = PacketBatch(capacity: 32)
 
@@ -87,7 +88,7 @@ final class FaultLane {
         due = .allocate(capacity: capacity)
         held = PacketBatch(capacity: 1)
         tokens = 32
-        lastRefill = Host.monotonicNanos()
+        lastRefill = MonotonicInstant.now.nanoseconds
     }
     deinit { due.deallocate() }
 }
@@ -101,7 +102,7 @@ public struct FaultInjector<Base: NetworkDevice & ~Copyable>: ~Copyable, Network
     public let configuration: FaultConfiguration
     let tx: [FaultLane]
     let rx: [FaultLane]
-    let delayNanos: UInt64
+    let delayNanos: Int64
 
     public init(wrapping base: consuming Base, configuration: FaultConfiguration) throws(NICError) {
         for p in [configuration.drop, configuration.duplicate, configuration.reorder, configuration.corrupt] where !(0...1).contains(p) {
@@ -112,8 +113,7 @@ public struct FaultInjector<Base: NetworkDevice & ~Copyable>: ~Copyable, Network
         // Each lane has its own stream, derived from the seed, so lanes do not disturb each other.
         tx = (0..<q).map { FaultLane(seed: configuration.seed &+ UInt64($0) &* 2, capacity: faultLaneCapacity) }
         rx = (0..<q).map { FaultLane(seed: configuration.seed &+ UInt64($0) &* 2 &+ 1, capacity: faultLaneCapacity) }
-        let c = configuration.delay.components
-        delayNanos = UInt64(max(0, c.seconds)) * 1_000_000_000 + UInt64(max(0, c.attoseconds) / 1_000_000_000)
+        delayNanos = max(0, configuration.delay.nanosecondsSaturated)
         self.base = base
         self.configuration = configuration
     }
@@ -139,7 +139,7 @@ public struct FaultInjector<Base: NetworkDevice & ~Copyable>: ~Copyable, Network
     }
 
     /// Runs one frame through the faults into the lane's ready (or delayed) frames.
-    func apply(_ frame: consuming PacketBuffer, _ lane: FaultLane, now: UInt64) {
+    func apply(_ frame: consuming PacketBuffer, _ lane: FaultLane, now: Int64) {
         let c = configuration
         lane.stats.frames += 1
         if let rate = c.rateLimit {
@@ -174,7 +174,7 @@ public struct FaultInjector<Base: NetworkDevice & ~Copyable>: ~Copyable, Network
         if reorderIt == false, !lane.held.isEmpty, let h = lane.held.popFirst() { emit(h, lane, now: now) }
     }
 
-    func emit(_ frame: consuming PacketBuffer, _ lane: FaultLane, now: UInt64) {
+    func emit(_ frame: consuming PacketBuffer, _ lane: FaultLane, now: Int64) {
         if delayNanos > 0 {
             if lane.delayed.isFull { lane.stats.dropped += 1; return }
             lane.due[(lane.dueHead + lane.delayed.count) % faultLaneCapacity] = now &+ delayNanos
@@ -187,7 +187,7 @@ public struct FaultInjector<Base: NetworkDevice & ~Copyable>: ~Copyable, Network
     }
 
     /// Moves frames whose delay is over to ready; lets go of a frame held since an earlier call.
-    func release(_ lane: FaultLane, now: UInt64) {
+    func release(_ lane: FaultLane, now: Int64) {
         if !lane.held.isEmpty {
             if lane.heldOld, let h = lane.held.popFirst() { emit(h, lane, now: now) } else { lane.heldOld = true }
         }
@@ -201,7 +201,7 @@ public struct FaultInjector<Base: NetworkDevice & ~Copyable>: ~Copyable, Network
         if q < 0 || q >= tx.count { throw .invalidQueue(q, count: tx.count) }   // not `info`: it builds a string
         guard configuration.onTransmit else { return try base.transmit(queue: q, from: &batch) }
         let lane = tx[q]
-        let now = Host.monotonicNanos()
+        let now = MonotonicInstant.now.nanoseconds
         var taken = 0
         while lane.ready.freeSpace > 2 && lane.delayed.freeSpace > 2, let f = batch.popFirst() {
             apply(f, lane, now: now)
@@ -216,7 +216,7 @@ public struct FaultInjector<Base: NetworkDevice & ~Copyable>: ~Copyable, Network
         if q < 0 || q >= tx.count { throw .invalidQueue(q, count: tx.count) }   // not `info`: it builds a string
         if configuration.onTransmit {
             let lane = tx[q]
-            release(lane, now: Host.monotonicNanos())
+            release(lane, now: MonotonicInstant.now.nanoseconds)
             if !lane.ready.isEmpty { _ = try base.transmit(queue: q, from: &lane.ready) }
         }
         return try base.reclaim(queue: q)
@@ -226,7 +226,7 @@ public struct FaultInjector<Base: NetworkDevice & ~Copyable>: ~Copyable, Network
         if q < 0 || q >= tx.count { throw .invalidQueue(q, count: tx.count) }   // not `info`: it builds a string
         guard configuration.onReceive else { return try base.receive(queue: q, into: &batch, limit: limit) }
         let lane = rx[q]
-        let now = Host.monotonicNanos()
+        let now = MonotonicInstant.now.nanoseconds
         _ = try base.receive(queue: q, into: &lane.incoming, limit: min(32, lane.ready.freeSpace - 2, lane.delayed.freeSpace - 2))
         while let f = lane.incoming.popFirst() { apply(f, lane, now: now) }
         release(lane, now: now)

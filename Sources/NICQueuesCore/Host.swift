@@ -3,6 +3,7 @@
 import CNICQueues
 import Glibc
 import NUMA
+import UThreads
 
 /// Owns an open descriptor; closes it when dropped.
 public struct FileDescriptor: ~Copyable {
@@ -46,25 +47,13 @@ struct Mapping: ~Copyable {
     }
 }
 
-/// An errno from a failed host call.
-struct HostErrno: Error { let code: Int32 }
-
 enum Host {
-    /// Runs `body` until it does not fail with EINTR; returns its result or the errno.
-    @inline(__always)
-    static func retrying<T: BinaryInteger>(_ body: () -> T) -> Result<T, HostErrno> {
-        while true {
-            let r = body()
-            if r >= 0 { return .success(r) }
-            let e = errno
-            if e != EINTR { return .failure(HostErrno(code: e)) }
-        }
-    }
-
     /// A C-shim result: >= 0, or -errno.
     static func shim(_ r: Int32, call: String, subject: String) throws(NICError) -> Int32 {
-        if r >= 0 { return r }
-        throw NICError.from(call: call, errno: -r, subject: subject)
+        switch SystemCall.result(raw: r) {
+        case .success(let n): return n
+        case .failure(let e): throw NICError.from(call: call, errno: e.rawValue, subject: subject)
+        }
     }
 
     static func eventfd(what: String) throws(NICError) -> FileDescriptor {
@@ -101,15 +90,14 @@ enum Host {
     /// Waits until `fd` is readable or `timeoutMs` passes; true if readable.
     static func waitReadable(_ fd: Int32, timeoutMs: Int32) -> Bool {
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        let r = retrying { poll(&p, 1, timeoutMs) }
+        let r = SystemCall.retrying { poll(&p, 1, timeoutMs) }
         if case .success(let n) = r { return n > 0 }
         return false
     }
 
-    static func monotonicNanos() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    /// Whole milliseconds from now to `deadline` (0 once it passed), for poll(2).
+    static func millisecondsLeft(until deadline: MonotonicInstant) -> Int32 {
+        Int32(clamping: max(0, MonotonicInstant.now.duration(to: deadline).nanosecondsSaturated) / 1_000_000)
     }
 
     static func realtime() -> timespec {

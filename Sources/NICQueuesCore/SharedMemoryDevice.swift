@@ -3,6 +3,7 @@
 // ring (both single-producer/single-consumer); eventfd doorbells only when a side sleeps.
 import CNICQueues
 import Glibc
+import UThreads
 
 /// Tunables of a shared-memory link. The side that creates the file (the first to
 /// arrive) decides the geometry; the other side adopts it.
@@ -86,8 +87,7 @@ public struct SharedMemoryDevice: ~Copyable, NetworkDevice {
             throw .invalidConfiguration("shm: \(c)")
         }
         let name = SharedMemoryDevice.rendezvousName(path)
-        let timeoutMs = Int32(clamping: c.connectTimeout.components.seconds * 1000 + c.connectTimeout.components.attoseconds / 1_000_000_000_000_000)
-        let deadline = Host.monotonicNanos() + UInt64(max(0, timeoutMs)) * 1_000_000
+        let deadline = MonotonicInstant.now.advanced(by: max(.zero, c.connectTimeout))
 
         // Rendezvous: the first to listen is side 0.
         var side = 0
@@ -133,7 +133,7 @@ public struct SharedMemoryDevice: ~Copyable, NetworkDevice {
                 renamed = true
                 for _ in 0..<g.queues { ownBells.append(try Host.shim(cnq_eventfd(), call: "eventfd", subject: path)) }
                 // Wait for the peer.
-                let left = Int32(clamping: max(0, Int64(deadline) - Int64(Host.monotonicNanos())) / 1_000_000)
+                let left = Host.millisecondsLeft(until: deadline)
                 if !Host.waitReadable(listenFD, timeoutMs: left) { throw .timeout("shm:\(path): no peer joined within \(c.connectTimeout)") }
                 conn = cnq_accept(listenFD)
                 if conn < 0 { throw .system(call: "accept4", errno: -conn, detail: "shm:\(path)") }
@@ -373,8 +373,8 @@ public struct SharedMemoryDevice: ~Copyable, NetworkDevice {
 
     private static func hello(side: Int) -> UInt64 { UInt64(getpid()) << 8 | UInt64(side) | 0x4A00_0000_0000_0000 }
 
-    private static func receiveHello(_ conn: Int32, expect: Int?, deadline: UInt64, path: String) throws(NICError) -> (bells: [Int32], pid: Int32) {
-        let left = Int32(clamping: max(0, Int64(deadline) - Int64(Host.monotonicNanos())) / 1_000_000)
+    private static func receiveHello(_ conn: Int32, expect: Int?, deadline: MonotonicInstant, path: String) throws(NICError) -> (bells: [Int32], pid: Int32) {
+        let left = Host.millisecondsLeft(until: deadline)
         if !Host.waitReadable(conn, timeoutMs: left) { throw .timeout("shm:\(path): the peer did not finish the handshake") }
         var fds = [Int32](repeating: -1, count: 9)
         var n: Int32 = 0

@@ -144,22 +144,6 @@ public enum SocketError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// What a socket is ready for, as a readiness callback reports it (the base of epoll).
-public struct SocketReadiness: OptionSet, Sendable, Hashable {
-    public let rawValue: UInt8
-    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
-    /// A datagram (or an error) is waiting.
-    @inlinable public static var readable: SocketReadiness { SocketReadiness(rawValue: 1) }
-    /// A send would not block (UDP: always, while open).
-    @inlinable public static var writable: SocketReadiness { SocketReadiness(rawValue: 2) }
-    /// An error is pending (`connectionRefused`...).
-    @inlinable public static var error: SocketReadiness { SocketReadiness(rawValue: 4) }
-    /// Closed (TCP: both directions are done, EPOLLHUP).
-    @inlinable public static var hangUp: SocketReadiness { SocketReadiness(rawValue: 8) }
-    /// TCP: the peer's FIN arrived (EPOLLRDHUP).
-    @inlinable public static var readHangUp: SocketReadiness { SocketReadiness(rawValue: 16) }
-}
-
 extension SocketError {
     /// The socket error for a TCP state machine's error (the errno Linux gives for it).
     /// - Parameters:
@@ -175,20 +159,6 @@ extension SocketError {
         case .writeClosed: self = .brokenPipe
         case .notConnected: self = .notConnectedStream
         }
-    }
-}
-
-extension SocketReadiness {
-    /// The socket readiness of a TCP connection's.
-    @inlinable
-    public init(_ r: TCPReadiness) {
-        var s: SocketReadiness = []
-        if r.contains(.readable) { s.insert(.readable) }
-        if r.contains(.writable) { s.insert(.writable) }
-        if r.contains(.error) { s.insert(.error) }
-        if r.contains(.hangUp) { s.insert(.hangUp) }
-        if r.contains(.readHangUp) { s.insert(.readHangUp) }
-        self = s
     }
 }
 

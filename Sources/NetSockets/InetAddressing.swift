@@ -69,19 +69,3 @@ extension Errno {
 
     static func linux(_ code: Int32) -> Errno { Errno(rawValue: code) }
 }
-
-extension Readiness {
-    /// poll/epoll bits for a NetStack readiness (EPOLLRDHUP for the peer's FIN).
-    init(_ r: SocketReadiness) {
-        var out: Readiness = []
-        if r.contains(.readable) { out.insert(.readable) }
-        if r.contains(.writable) { out.insert(.writable) }
-        if r.contains(.error) { out.insert(.error) }
-        if r.contains(.hangUp) { out.insert(.hangUp) }
-        if r.contains(.readHangUp) { out.insert(.readHangUp) }
-        self = out
-    }
-
-    /// POLLRDHUP.
-    static let readHangUp = Readiness(rawValue: 0x2000)
-}

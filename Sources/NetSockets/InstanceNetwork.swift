@@ -16,7 +16,7 @@ public final class InstanceNetwork: @unchecked Sendable {
     public let loopback: NetworkInterface
     let tcpPorts = PortTable(listenersExclusive: true)
     let udpPorts = PortTable(listenersExclusive: false)
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var groups: [UInt16: [ListenerGroup]] = [:]
 
     public init(external: NetworkInterface?, loopback: NetworkInterface) {
@@ -116,7 +116,7 @@ final class ListenerGroup: @unchecked Sendable {
     let address: IPv4Address
     let reusePort: Bool
     let listeners: [TCPListener]
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var members: [SocketEvents] = []
 
     init(port: UInt16, address: IPv4Address, reusePort: Bool, listeners: [TCPListener]) {
@@ -125,7 +125,7 @@ final class ListenerGroup: @unchecked Sendable {
         self.reusePort = reusePort
         self.listeners = listeners
         for l in listeners {
-            l.setReadinessHandler { [weak self] r in self?.signal(Readiness(r)) }
+            l.setReadinessHandler { [weak self] r in self?.signal(r) }
         }
     }
 

@@ -27,7 +27,7 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
     let common = SocketCommon()
     let events = SocketEvents()
 
-    let lock = FSLock()
+    let lock = SpinLock()
     // Guarded by `lock`.
     var mode: Mode = .fresh
     var options = InetOptions(stream: true)
@@ -66,7 +66,7 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
     /// Readiness changes of `s` reach this socket's waiters and observers.
     func attach(_ s: TCPSocket) {
         s.isNonBlocking = true
-        s.setReadinessHandler { [events] r in events.signal(Readiness(r)) }
+        s.setReadinessHandler { [events] r in events.signal(r) }
     }
 
     var connection: TCPSocket? {
@@ -299,7 +299,7 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
         switch lock.withLock({ mode }) {
         case .fresh: [.writable, .hangUp]
         case .listening(let g): g.readiness
-        case .connection(let s): Readiness(s.readiness)
+        case .connection(let s): s.readiness
         case .closed: [.hangUp]
         }
     }

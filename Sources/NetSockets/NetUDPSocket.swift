@@ -6,6 +6,7 @@ import Glibc
 import NetStack
 import SyscallEmu
 import SystemPackage
+import UThreads
 
 final class NetUDPSocket: SocketHandle, @unchecked Sendable {
     let network: InstanceNetwork
@@ -15,7 +16,7 @@ final class NetUDPSocket: SocketHandle, @unchecked Sendable {
     let common = SocketCommon()
     let events = SocketEvents()
 
-    private let lock = FSLock()
+    private let lock = SpinLock()
     // Guarded by `lock`.
     private var options = InetOptions(stream: false)
     private var bound: (address: IPv4Address, port: UInt16)?
@@ -78,7 +79,7 @@ final class NetUDPSocket: SocketHandle, @unchecked Sendable {
                 s.close()
                 throw Errno(error)
             }
-            s.setReadinessHandler { [events] r in events.signal(Readiness(r)) }
+            s.setReadinessHandler { [events] r in events.signal(r) }
             out.append(s)
         }
         return out
@@ -239,7 +240,7 @@ final class NetUDPSocket: SocketHandle, @unchecked Sendable {
         let (all, isClosed, shut) = lock.withLock { (peer.map { [$0.socket] } ?? sockets, closed, readShut) }
         if isClosed { return [.hangUp] }
         var r: Readiness = [.writable]
-        for s in all { r.formUnion(Readiness(s.readiness)) }
+        for s in all { r.formUnion(s.readiness) }
         if shut { r.insert(.readable) }
         return r
     }

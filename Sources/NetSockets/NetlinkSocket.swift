@@ -7,10 +7,11 @@ import Glibc
 import NetStack
 import SyscallEmu
 import SystemPackage
+import UThreads
 
 /// The port ids of the instance's netlink sockets (Linux: per network namespace).
 final class NetlinkPorts: @unchecked Sendable {
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var taken: Set<UInt32> = []
     /// Linux's rover for autobind once the process id is taken: -4096, then down.
     private var rover: Int32 = -4096
@@ -51,7 +52,7 @@ final class NetlinkRouteSocket: SocketHandle, @unchecked Sendable {
     static let flagOptions: Set<Int32> = [3, 4, 5, 8, 10, 11, 12]
     static let SO_PASSCRED: Int32 = 16, SO_SNDBUFFORCE: Int32 = 32, SO_RCVBUFFORCE: Int32 = 33
 
-    private let lock = FSLock()
+    private let lock = SpinLock()
     // Guarded by `lock`.
     private var portID: UInt32 = 0
     private var groups: UInt32 = 0

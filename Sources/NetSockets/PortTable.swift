@@ -5,6 +5,7 @@ import FileSystem
 import Glibc
 import NetStack
 import SystemPackage
+import UThreads
 
 /// Linux's default `ip_local_port_range`.
 let ephemeralRange: ClosedRange<UInt16> = 32768...60999
@@ -22,7 +23,7 @@ struct PortBinding {
 
 /// One protocol's ports. Thread-safe.
 final class PortTable: @unchecked Sendable {
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var bindings: [UInt16: [PortBinding]] = [:]
     private var nextEphemeral = UInt16.random(in: ephemeralRange)
     /// TCP: SO_REUSEADDR does not let a socket share a port with a listening one.

@@ -9,7 +9,7 @@ import UThreads
 
 /// The waiters and readiness observers of one socket (or of a listener group).
 final class SocketEvents: @unchecked Sendable {
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var waiters: [UThreadRef] = []
     let observers = ReadinessObservers()
 
@@ -46,11 +46,10 @@ final class SocketEvents: @unchecked Sendable {
             if let r { withdraw(me); return r }
             guard let me else { throw Errno(rawValue: EAGAIN) }
             if deadline == nil, let timeout { deadline = MonotonicInstant.now.advanced(by: timeout) }
-            var timedOut = false
-            if let deadline { timedOut = UThread.park(until: deadline) } else { UThread.park() }
+            let outcome = UThread.wait(until: deadline)
             withdraw(me)
-            if UThread.takeInterrupt() { throw Errno(rawValue: EINTR) }
-            if timedOut || deadline.map({ MonotonicInstant.now >= $0 }) == true {
+            if outcome == .interrupted { throw Errno(rawValue: EINTR) }
+            if outcome == .timedOut {
                 // One last look, then the timeout.
                 if let r = try attempt() { return r }
                 throw Errno(rawValue: EAGAIN)

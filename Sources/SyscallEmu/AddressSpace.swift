@@ -4,13 +4,14 @@
 // these ranges only (the libOS's own code, heap and stacks share the process but are
 // not the application's), with the program break as [heap].
 import FileSystem
+import UThreads
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 public final class AddressSpace: @unchecked Sendable {
-    private let lock = FSLock()
+    private let lock = SpinLock()
     /// Disjoint, sorted, page-aligned ranges.
     @exclusivity(unchecked) private var ranges: [Range<UInt64>] = []
     /// The main thread's stack (shown as [stack]).

@@ -12,7 +12,7 @@ import Glibc
 
 /// Per-process state of the calls in this file and SchedulingCalls.swift.
 final class CompatibilityState: @unchecked Sendable {
-    let lock = FSLock()
+    let lock = SpinLock()
     // real, effective, saved, file-system ids (credentials(7)).
     var uids: (UInt32, UInt32, UInt32, UInt32)
     var gids: (UInt32, UInt32, UInt32, UInt32)

@@ -21,7 +21,7 @@ public final class Dispatcher: @unchecked Sendable {
     @exclusivity(unchecked) private var handlers: [SyscallHandler?]
     public let process: LinuxProcess
     @exclusivity(unchecked) public var trace: Bool
-    private let lock = FSLock()
+    private let lock = SpinLock()
     @exclusivity(unchecked) private var reportedUnknown = Set<Int>()
     /// Calls registered more than once (the later handler replaced the earlier one).
     public private(set) var replacedRegistrations: [SyscallNumber] = []

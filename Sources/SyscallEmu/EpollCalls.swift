@@ -41,7 +41,7 @@ final class EventPoll: FileHandle, @unchecked Sendable {
         }
     }
 
-    private let lock = FSLock()
+    private let lock = SpinLock()
     @exclusivity(unchecked) private var items: [Key: Item] = [:]
     @exclusivity(unchecked) private var waiters: [UThreadRef] = []
     private let observers = ReadinessObservers()
@@ -203,8 +203,8 @@ final class EventPoll: FileHandle, @unchecked Sendable {
             lock.withLock { waiters.append(me) }
             // Re-check after enrolling: a change between collect and here would be lost.
             if !collect(max: 1, consume: false).isEmpty { continue }
-            if let deadline { UThread.park(until: deadline) } else { UThread.park() }
-            if UThread.takeInterrupt(), let t = AppThread.current, p.signals.hasDeliverable(for: t) {
+            let outcome = UThread.wait(until: deadline)
+            if outcome == .interrupted, let t = AppThread.current, p.signals.hasDeliverable(for: t) {
                 throw LinuxError.restartNoHandler
             }
         }

@@ -35,7 +35,7 @@ extension LinuxProcess {
     public nonisolated(unsafe) static var host: ProcessHost?
     /// Held by the signal thread while it hands a host signal to the process, and by a
     /// fork around the host fork, so the child never inherits a delivery half done.
-    public static let hostSignalGate = FSLock()
+    public static let hostSignalGate = SpinLock()
     /// Whether this process forked or was forked (shared futexes then poll).
     nonisolated(unsafe) static var multiProcess = false
 }

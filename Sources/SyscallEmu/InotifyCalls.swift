@@ -15,7 +15,7 @@ import Glibc
 /// Every inotify instance of the process (the VFS observer hands events to each).
 final class InotifyRegistry: @unchecked Sendable {
     static let shared = InotifyRegistry()
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var instances: [ObjectIdentifier: Weak] = [:]
     private var installed = false
     struct Weak { weak var value: InotifyInstance? }
@@ -49,7 +49,7 @@ final class InotifyInstance: FileHandle, @unchecked Sendable {
         var hostWD: Int32?      // a host watch
     }
 
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var watches: [Int32: Watch] = [:]
     private var nextWD: Int32 = 1
     private var queue: [[UInt8]] = []

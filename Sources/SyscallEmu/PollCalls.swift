@@ -64,9 +64,9 @@ extension Handlers {
                 }
                 continue  // look again: a change before the observers existed is not lost
             }
-            if let deadline { UThread.park(until: deadline) } else { UThread.park() }
+            let outcome = UThread.wait(until: deadline)
             // A signal ends the wait with EINTR (poll is never restarted after a handler).
-            if UThread.takeInterrupt(), let t = AppThread.current, p.signals.hasDeliverable(for: t) {
+            if outcome == .interrupted, let t = AppThread.current, p.signals.hasDeliverable(for: t) {
                 throw LinuxError.restartNoHandler  // EINTR once a handler runs; restarted otherwise
             }
         }

@@ -21,7 +21,7 @@ public final class DescriptorTable: @unchecked Sendable {
         var closeOnExec: Bool
     }
 
-    private let lock = FSLock()
+    private let lock = SpinLock()
     /// Indexed by descriptor; grows on demand (never past `limit`).
     @exclusivity(unchecked) private var entries: [Entry?] = []
     /// No descriptor below this one is free (Linux's next_fd hint).
@@ -167,7 +167,7 @@ public final class ProgramBreak: @unchecked Sendable {
     // Tunables: how far brk may grow.
     public static let reservation: UInt64 = 1 << 30
 
-    private let lock = FSLock()
+    private let lock = SpinLock()
     @exclusivity(unchecked) public private(set) var start: UInt64
     @exclusivity(unchecked) private var current: UInt64
     @exclusivity(unchecked) private var mappedEnd: UInt64
@@ -260,7 +260,7 @@ public final class LinuxProcess: @unchecked Sendable {
     var deathSignal: Int32 = 0
     /// The path /proc/self/exe names.
     public internal(set) var executablePath: String
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var _name: String
     /// Dispositions, pending signals, the application threads.
     public let signals: ProcessSignals

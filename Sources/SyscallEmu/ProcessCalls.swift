@@ -151,7 +151,7 @@ public enum Handlers {
         }
     }
 
-    static let foreignLock = FSLock()
+    static let foreignLock = SpinLock()
     @exclusivity(unchecked) nonisolated(unsafe) static var foreignReported = Set<String>()  // guarded by foreignLock
 
     /// A sleep a signal ends with EINTR (the time left stored at `remaining` when

@@ -112,8 +112,8 @@ extension Handlers {
                 for (_, file) in files { tokens.append((file, file.handle.addReadinessObserver { _ in me!.unpark() })) }
                 continue
             }
-            if let deadline { UThread.park(until: deadline) } else { UThread.park() }
-            if UThread.takeInterrupt(), let t = AppThread.current, p.signals.hasDeliverable(for: t) {
+            let outcome = UThread.wait(until: deadline)
+            if outcome == .interrupted, let t = AppThread.current, p.signals.hasDeliverable(for: t) {
                 throw LinuxError.restartNoHandler
             }
         }

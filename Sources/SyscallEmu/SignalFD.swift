@@ -15,7 +15,7 @@ final class SignalFD: FileHandle, @unchecked Sendable {
     static let recordSize = 128
 
     private let signals: ProcessSignals
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var _mask: UInt64
 
     init(signals: ProcessSignals, mask: UInt64) {

@@ -82,7 +82,7 @@ struct AltStack {
 /// The signal state of one process. One lock guards it and the signal fields of its
 /// threads; the per-call check is a single relaxed load of `pendingCount`.
 public final class ProcessSignals: @unchecked Sendable {
-    let lock = FSLock()
+    let lock = SpinLock()
     @exclusivity(unchecked) private var actions = [SignalAction](repeating: .defaultAction, count: 65)
     @exclusivity(unchecked) private var pending: UInt64 = 0
     @exclusivity(unchecked) private var info: [Int32: SignalInfo] = [:]

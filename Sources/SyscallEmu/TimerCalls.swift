@@ -9,6 +9,7 @@
 import CJunction
 import FileSystem
 import SystemPackage
+import UThreads
 
 #if canImport(Glibc)
 import Glibc
@@ -24,7 +25,7 @@ final class PosixTimers: @unchecked Sendable {
         var thread: Int32?
     }
 
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var timers: [Int32: Timer] = [:]
     private var next: Int32 = 0
 

@@ -12,7 +12,7 @@ import Glibc
 /// is converted when set; later jumps of the wall clock are not followed).
 final class TimerFD: FileHandle, @unchecked Sendable {
     let clock: Int32
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var expiration: MonotonicInstant?
     private var interval: Int64 = 0
     private var ticks: UInt64 = 0
@@ -56,9 +56,9 @@ final class TimerFD: FileHandle, @unchecked Sendable {
             if nonBlocking || !UThread.isInUThread { throw .wouldBlock }
             let me = UThread.current
             lock.withLock { waiters.append(me) }
-            if let due { UThread.park(until: due) } else { UThread.park() }
+            let outcome = UThread.wait(until: due)
             lock.withLock { if let i = waiters.firstIndex(of: me) { waiters.remove(at: i) } }
-            if UThread.takeInterrupt() { throw .interrupted }
+            if outcome == .interrupted { throw .interrupted }
         }
     }
 

@@ -20,6 +20,29 @@ public struct HostCallError: Error, CustomStringConvertible, Equatable, Sendable
     public var description: String { "\(call): \(errno) (errno \(errno.rawValue))" }
 }
 
+/// The libraries' one funnel for host calls: every wrapper of a host call (here, in
+/// FileSystem, SyscallEmu, NICQueues) turns its result into swift-system's `Errno`
+/// through these two functions, and EINTR is retried only here.
+public enum SystemCall {
+    /// Runs a C library call that fails with a negative result and `errno`, again while it
+    /// fails with EINTR; returns its result or the errno (read at once, before any other call).
+    @inlinable @inline(__always)
+    public static func retrying<T: BinaryInteger>(_ body: () -> T) -> Result<T, Errno> {
+        while true {
+            let r = body()
+            if r >= 0 { return .success(r) }
+            let e = Glibc.errno
+            if e != EINTR { return .failure(Errno(rawValue: e)) }
+        }
+    }
+
+    /// A raw system call's (or C shim's) result: non-negative, or the negated errno.
+    @inlinable @inline(__always)
+    public static func result<T: BinaryInteger>(raw r: T) -> Result<T, Errno> {
+        r >= 0 ? .success(r) : .failure(Errno(rawValue: Int32(truncatingIfNeeded: 0 - r)))
+    }
+}
+
 @usableFromInline
 enum Host {
     @inline(__always)
@@ -28,13 +51,7 @@ enum Host {
     /// Retries a call that may fail with EINTR; returns the result or the errno.
     @inline(__always)
     static func retrying<T: BinaryInteger>(_ call: String, _ body: () -> T) -> Result<T, HostCallError> {
-        while true {
-            let r = body()
-            if r >= 0 { return .success(r) }
-            let e = lastErrno()
-            if e == .interrupted { continue }
-            return .failure(HostCallError(call, e))
-        }
+        SystemCall.retrying(body).mapError { HostCallError(call, $0) }
     }
 
     static func mapAnonymous(size: Int, protection: Int32, extraFlags: Int32 = 0) -> Result<UnsafeMutableRawPointer, HostCallError> {

@@ -3,25 +3,67 @@
 import CUThreads
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A uthread's control block; see cjunction.h.
 @usableFromInline typealias UT = UnsafeMutablePointer<cj_uthread>
 
-/// A test-and-test-and-set lock for short critical sections that never park.
-@usableFromInline
-struct SpinLock: ~Copyable {
+/// The libraries' one short-section lock: test-and-test-and-set, for critical sections
+/// that never park (a uthread holding it is descheduled only by the kernel). Store it in
+/// the object whose state it guards (`let lock = SpinLock()`) and take it with
+/// ``withLock(_:)``; a waiter spins with `pause` and yields the CPU after a while, so a
+/// holder that the kernel preempted (or that blocks in a short host call) gets to run.
+/// UThreads' parking primitives (``Mutex``, ``RWLock``, ``Condition``) are built on it.
+@frozen
+public struct SpinLock: ~Copyable, Sendable {
     @usableFromInline let word = Atomic<UInt32>(0)
 
-    @inlinable init() {}
+    @inlinable public init() {}
 
     @inlinable
-    borrowing func lock() {
-        while word.exchange(1, ordering: .acquiring) != 0 {
-            while word.load(ordering: .relaxed) != 0 { cj_cpu_relax() }
-        }
+    public borrowing func lock() {
+        if word.exchange(1, ordering: .acquiring) != 0 { lockContended() }
+    }
+
+    @usableFromInline @inline(never)
+    borrowing func lockContended() {
+        repeat {
+            var spins = 0
+            while word.load(ordering: .relaxed) != 0 {
+                cj_cpu_relax()
+                spins &+= 1
+                if spins > 1000 { sched_yield(); spins = 0 }
+            }
+        } while word.exchange(1, ordering: .acquiring) != 0
     }
 
     @inlinable
-    borrowing func unlock() { word.store(0, ordering: .releasing) }
+    public borrowing func unlock() { word.store(0, ordering: .releasing) }
+
+    /// Runs `body` with the lock held.
+    @inlinable
+    public borrowing func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}
+
+/// State guarded by its own ``SpinLock``, for state shared by reference (captured by
+/// escaping closures): what the lock guards is part of the type, reached only through
+/// `withLock { (inout State) in }`.
+public final class Locked<State>: @unchecked Sendable {
+    @usableFromInline let lock = SpinLock()
+    @usableFromInline var state: State
+
+    public init(_ state: State) { self.state = state }
+
+    @inlinable
+    public func withLock<R, E: Error>(_ body: (inout State) throws(E) -> R) throws(E) -> R {
+        try lock.withLock { () throws(E) -> R in try body(&state) }
+    }
 }
 
 /// A FIFO of uthreads linked through `link` (inboxes and the global queue). Not locked:

@@ -9,6 +9,9 @@ public class AnyEntryBox {
     func run() { fatalError("abstract") }
 }
 
+/// Why ``UThread/wait(until:)`` returned.
+public enum WaitOutcome: Sendable, Equatable { case woken, timedOut, interrupted }
+
 /// How a sleep ended.
 public enum SleepResult: Sendable, Equatable {
     /// The deadline passed.
@@ -212,6 +215,19 @@ public enum UThread {
     public static func park(until deadline: MonotonicInstant) -> Bool {
         let (t, k) = currentControl("park(until:)")
         return Scheduler.park(t, k, until: deadline.nanoseconds)
+    }
+
+    /// The one way a blocking call waits with a deadline and an interrupt: parks the
+    /// calling uthread (enrolled first where its waker finds it) until it is unparked,
+    /// `deadline` (nil: none) passes, or ``UThreadRef/interrupt()`` is called for it (the
+    /// request is consumed). A wake-up at or after the deadline counts as timed out; the
+    /// caller re-checks its own condition before trusting the outcome.
+    public static func wait(until deadline: MonotonicInstant?) -> WaitOutcome {
+        var timedOut = false
+        if let deadline { timedOut = park(until: deadline) } else { park() }
+        if takeInterrupt() { return .interrupted }
+        if timedOut || deadline.map({ MonotonicInstant.now >= $0 }) == true { return .timedOut }
+        return .woken
     }
 
     /// Sleeps for `duration` on the kthread's timer heap.

@@ -26,7 +26,7 @@ func pattern(_ offset: Int, _ count: Int) -> [UInt8] { (offset..<offset + count)
 
 extension IPv4Reassembler {
     mutating func feed(_ packet: [UInt8], at seconds: Double = 0) -> ReassemblyResult {
-        packet.withUnsafeBytes { b in receive(try! IPv4Packet(validating: b), now: .milliseconds(Int(seconds * 1000))) }
+        packet.withUnsafeBytes { b in receive(try! IPv4Packet(validating: b), now: Int64(seconds * 1000) * 1_000_000) }
     }
 }
 
@@ -138,9 +138,9 @@ struct ReassemblyTests {
         _ = r.feed(pieces[0], at: 100)
         _ = r.feed(pieces[1], at: 129.9)   // arrivals do not extend the deadline
         var expired: [(FragmentKey, IPv4Header?)] = []
-        r.expire(now: .milliseconds(129_999)) { expired.append(($0, $1)) }
+        r.expire(now: 129_999 * 1_000_000) { expired.append(($0, $1)) }
         #expect(expired.isEmpty && r.pending == 1)
-        r.expire(now: .seconds(130)) { expired.append(($0, $1)) }
+        r.expire(now: 130 * 1_000_000_000) { expired.append(($0, $1)) }
         #expect(expired.count == 1 && expired.first?.0.identification == 1 && expired.first?.1?.source == ipA)
         #expect(r.pending == 0 && r.bytesBuffered == 0 && r.counters[.timeout] == 1)
         // The last fragment, too late, starts a new datagram that will time out in turn.

@@ -22,7 +22,7 @@ enum Dissected: Equatable {
 struct Receiver {
     var counters = WireCounters()
     var reassembler = IPv4Reassembler()
-    var now: Duration = .zero
+    var now: Int64 = 0
 
     mutating func receive(_ frame: [UInt8]) -> Dissected {
         frame.withUnsafeBytes { receive($0) }

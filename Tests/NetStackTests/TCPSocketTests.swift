@@ -553,6 +553,6 @@ func eventually(seconds: Double = 5, _ condition: () -> Bool) -> Bool {
         #expect(SocketError.alreadyConnected.errno == EISCONN)
         #expect(SocketError.alreadyInProgress.errno == EALREADY)
         #expect(SocketError.invalidArgument.errno == EINVAL)
-        #expect(SocketReadiness(TCPReadiness([.readable, .readHangUp])) == [.readable, .readHangUp])
+        #expect(Readiness(TCPReadiness([.readable, .readHangUp])) == [.readable, .readHangUp])
     }
 }

@@ -120,11 +120,11 @@ public enum ReassemblyResult: Sendable {
 /// drops the whole datagram, so overlapping data can never be used to rewrite what a
 /// filter has seen. Fragments of a datagram may arrive in any order.
 ///
-/// Time is the caller's: pass the same monotonic clock's reading (any epoch) as `now`,
+/// Time is the caller's: pass the same monotonic clock's reading (nanoseconds, any epoch) as `now`,
 /// so tests drive it by hand. A datagram expires `timeout` after its first fragment.
 public struct IPv4Reassembler: Sendable {
     struct Datagram: Sendable {
-        var firstSeen: Duration
+        var firstSeen: Int64
         /// Header of the fragment at offset 0, once it has arrived.
         var header: IPv4Header?
         /// That fragment's header length, options included: the reassembled datagram's.
@@ -143,7 +143,7 @@ public struct IPv4Reassembler: Sendable {
     private var datagrams: [FragmentKey: Datagram] = [:]
     private var bufferedBytes = 0
     /// Earliest expiry among `datagrams` (a lower bound; exact after `expire`).
-    private var nextExpiry: Duration?
+    private var nextExpiry: Int64?
 
     public init(limits: ReassemblyLimits = ReassemblyLimits()) {
         self.limits = limits
@@ -155,7 +155,7 @@ public struct IPv4Reassembler: Sendable {
     public var bytesBuffered: Int { bufferedBytes }
 
     /// Takes one fragment (a validated packet with MF set or a non-zero offset).
-    public mutating func receive(_ packet: IPv4Packet, now: Duration) -> ReassemblyResult {
+    public mutating func receive(_ packet: IPv4Packet, now: Int64) -> ReassemblyResult {
         expire(now: now)
         guard packet.isFragment else { return drop(.notAFragment) }
         counters.fragments &+= 1
@@ -171,7 +171,7 @@ public struct IPv4Reassembler: Sendable {
         if datagrams[key] == nil {
             guard datagrams.count < limits.maximumDatagrams else { return drop(.overflow) }
             datagrams[key] = Datagram(firstSeen: now)
-            let expiry = now + limits.timeout
+            let expiry = expiryTime(firstSeen: now)
             if nextExpiry.map({ expiry < $0 }) ?? true { nextExpiry = expiry }
         }
         let outcome = insert(into: key, start: start, end: end, last: last, packet: packet)
@@ -186,16 +186,22 @@ public struct IPv4Reassembler: Sendable {
         return outcome
     }
 
+    /// When a datagram first seen at `firstSeen` expires (saturating).
+    private func expiryTime(firstSeen: Int64) -> Int64 {
+        let (e, overflow) = firstSeen.addingReportingOverflow(limits.timeout.nanoseconds)
+        return overflow ? .max : e
+    }
+
     /// Drops the datagrams whose time is up.
     /// - Parameters:
-    ///   - now: the current time (the reassembler's clock).
+    ///   - now: the current time in nanoseconds (the reassembler's clock).
     ///   - expired: called with each one's key and, when its first fragment had
     ///     arrived, its header (to answer with ICMP time exceeded, code 1, as RFC 792 asks).
-    public mutating func expire(now: Duration, _ expired: (FragmentKey, IPv4Header?) -> Void = { _, _ in }) {
+    public mutating func expire(now: Int64, _ expired: (FragmentKey, IPv4Header?) -> Void = { _, _ in }) {
         guard let due = nextExpiry, now >= due else { return }
-        var earliest: Duration?
+        var earliest: Int64?
         for (key, d) in datagrams {
-            let expiry = d.firstSeen + limits.timeout
+            let expiry = expiryTime(firstSeen: d.firstSeen)
             if now >= expiry {
                 expired(key, d.header)
                 discard(key)

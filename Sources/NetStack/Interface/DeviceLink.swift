@@ -1,7 +1,6 @@
 // DeviceLink.swift: how the interface reaches its NICQueues device (one protocol call
-// per batch, never per packet), and the spin lock that serialises the interface's state.
+// per batch, never per packet).
 import NICQueuesCore
-import Synchronization
 
 /// The device operations an interface uses. `SharedDevice` (NICQueues' reference holder
 /// for a `~Copyable` device) provides them, for any backend or wrapper:
@@ -33,38 +32,3 @@ extension SharedDevice: FrameLink where Device: ~Copyable {
     public func notificationFD(queue: Int) -> Int32 { device.notificationFD(queue: queue) }
     public func armNotification(queue: Int) throws(NICError) -> Bool { try device.armNotification(queue: queue) }
 }
-
-/// A test-and-test-and-set lock. Held only for short stretches that never park, so a
-/// uthread holding it is never descheduled by UThreads (only by the kernel).
-final class SpinLock: @unchecked Sendable {
-    private let word = Atomic<Bool>(false)
-
-    @inline(__always)
-    func lock() {
-        while true {
-            if !word.exchange(true, ordering: .acquiring) { return }
-            var spins = 0
-            while word.load(ordering: .relaxed) {
-                spins += 1
-                if spins > 1000 { sched_yield_shim(); spins = 0 }
-            }
-        }
-    }
-
-    @inline(__always)
-    func unlock() { word.store(false, ordering: .releasing) }
-
-    @inline(__always)
-    func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
-        lock()
-        defer { unlock() }
-        return try body()
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-@inline(__always) func sched_yield_shim() { _ = sched_yield() }
-#else
-@inline(__always) func sched_yield_shim() {}
-#endif

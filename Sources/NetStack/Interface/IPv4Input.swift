@@ -40,7 +40,7 @@ extension NetworkInterface {
             return
         }
         if ip.isFragment {
-            switch reassembler.receive(ip, now: .nanoseconds(now)) {
+            switch reassembler.receive(ip, now: now) {
             case .complete(let datagram): inputReassembled(datagram, ethernet: all.slice(0, ethernetHeaderLength), now: now)
             case .incomplete, .dropped: break
             }

@@ -222,7 +222,7 @@ public final class NetworkInterface: @unchecked Sendable {
         }, failed: { ip in
             counters.arp.pendingDropped &+= UInt64(pending.drop(for: ip))
         })
-        reassembler.expire(now: .nanoseconds(now))
+        reassembler.expire(now: now)
     }
 
     /// Transmits the transmit batch; what the device does not take stays for the next call.

@@ -25,7 +25,7 @@ final class TCPControlBlock: UThreadParking, @unchecked Sendable {
 
     // Application-side state.
     @exclusivity(unchecked) var waiters: [UThreadRef] = []
-    @exclusivity(unchecked) var readinessHandler: (@Sendable (SocketReadiness) -> Void)?
+    @exclusivity(unchecked) var readinessHandler: (@Sendable (Readiness) -> Void)?
     @exclusivity(unchecked) var nonBlocking = false
     @exclusivity(unchecked) var receiveTimeout: Duration?
     @exclusivity(unchecked) var sendTimeout: Duration?
@@ -40,7 +40,7 @@ final class TCPControlBlock: UThreadParking, @unchecked Sendable {
     @exclusivity(unchecked) var parent: Unmanaged<TCPListener>?
 
     // What was reported last (readiness changes are reported, not levels).
-    @exclusivity(unchecked) var lastReadiness: SocketReadiness = []
+    @exclusivity(unchecked) var lastReadiness: Readiness = []
     @exclusivity(unchecked) var lastReadable = 0
     @exclusivity(unchecked) var lastSpace = 0
     @exclusivity(unchecked) var lastState: TCPState = .closed
@@ -75,10 +75,10 @@ final class TCPControlBlock: UThreadParking, @unchecked Sendable {
     }
 
     /// Readiness as epoll would see it.
-    var currentReadiness: SocketReadiness {
+    var currentReadiness: Readiness {
         if appClosed { return [.hangUp] }
         guard let r = inPlace({ $0.readiness }) else { return [.writable, .hangUp] }   // Linux: a fresh socket is EPOLLOUT|EPOLLHUP
-        var s = SocketReadiness(r)
+        var s = Readiness(r)
         if readShut { s.insert(.readable) }
         if state == .synSent || state == .synReceived { s.remove(.writable) }
         return s
@@ -180,4 +180,19 @@ final class TCPControlBlock: UThreadParking, @unchecked Sendable {
 
     /// The socket error for the connection's error.
     func socketError(_ e: TCPError) -> SocketError { SocketError(e, remote: remote?.address) }
+}
+
+extension Readiness {
+    /// poll/epoll readiness for a TCP connection's (the pure state machine has its own
+    /// ``TCPReadiness``: NetProtocols depends on nothing).
+    @inlinable
+    public init(_ r: TCPReadiness) {
+        var s: Readiness = []
+        if r.contains(.readable) { s.insert(.readable) }
+        if r.contains(.writable) { s.insert(.writable) }
+        if r.contains(.error) { s.insert(.error) }
+        if r.contains(.hangUp) { s.insert(.hangUp) }
+        if r.contains(.readHangUp) { s.insert(.readHangUp) }
+        self = s
+    }
 }

@@ -37,11 +37,11 @@ public final class TCPListener: UThreadParking, @unchecked Sendable {
     @exclusivity(unchecked) private var acceptQueue: [TCPControlBlock?] = []
     @exclusivity(unchecked) private var acceptHead = 0
     @exclusivity(unchecked) var waiters: [UThreadRef] = []
-    @exclusivity(unchecked) private var readinessHandler: (@Sendable (SocketReadiness) -> Void)?
+    @exclusivity(unchecked) private var readinessHandler: (@Sendable (Readiness) -> Void)?
     @exclusivity(unchecked) private var isClosed = false
     @exclusivity(unchecked) private var nonBlocking = false
     @exclusivity(unchecked) private var timeout: Duration?
-    @exclusivity(unchecked) private var lastReadiness: SocketReadiness = []
+    @exclusivity(unchecked) private var lastReadiness: Readiness = []
     /// Statistics: children made, cookies sent and accepted, SYNs dropped.
     @exclusivity(unchecked) public private(set) var synCookiesSent: UInt64 = 0
 
@@ -99,16 +99,16 @@ public final class TCPListener: UThreadParking, @unchecked Sendable {
     /// Children in SYN-RECEIVED.
     public var halfOpenConnections: Int { interface.lock.withLock { embryos.count } }
 
-    public var readiness: SocketReadiness { interface.lock.withLock { currentReadiness } }
+    public var readiness: Readiness { interface.lock.withLock { currentReadiness } }
 
-    private var currentReadiness: SocketReadiness {
+    private var currentReadiness: Readiness {
         if isClosed { return [.hangUp] }
         return acceptQueue.count > acceptHead ? [.readable] : []
     }
 
     /// Called, with the interface's lock held, when a connection starts waiting or the
     /// listener closes; it must be short and must not call into the interface.
-    public func setReadinessHandler(_ handler: (@Sendable (SocketReadiness) -> Void)?) {
+    public func setReadinessHandler(_ handler: (@Sendable (Readiness) -> Void)?) {
         var old = handler
         interface.lock.withLock { swap(&old, &readinessHandler) }
         old = nil   // released without the lock (it may hold a socket whose deinit takes it)
@@ -116,8 +116,7 @@ public final class TCPListener: UThreadParking, @unchecked Sendable {
 
     /// The next established connection (parking until there is one, when blocking).
     public func accept() throws(SocketError) -> TCPSocket {
-        let lock = interface.lock
-        lock.lock()
+        interface.lock.lock()
         var deadline: MonotonicInstant? = nil
         while true {
             if acceptHead < acceptQueue.count {
@@ -131,17 +130,17 @@ public final class TCPListener: UThreadParking, @unchecked Sendable {
                     acceptHead = 0
                 }
                 report()
-                lock.unlock()
+                interface.lock.unlock()
                 return TCPSocket(interface: interface, block: block)
             }
-            if isClosed { lock.unlock(); throw .closed }
-            if nonBlocking { lock.unlock(); throw .wouldBlock }
-            guard UThread.isInUThread else { lock.unlock(); throw .notOnUThread }
+            if isClosed { interface.lock.unlock(); throw .closed }
+            if nonBlocking { interface.lock.unlock(); throw .wouldBlock }
+            guard UThread.isInUThread else { interface.lock.unlock(); throw .notOnUThread }
             if deadline == nil, let t = timeout { deadline = MonotonicInstant.now.advanced(by: t) }
-            let outcome = parkWaiting(lock: lock, until: deadline)
+            let outcome = parkWaiting(lock: interface.lock, until: deadline)
             if acceptHead < acceptQueue.count || isClosed { continue }
-            if outcome == .interrupted { lock.unlock(); throw .interrupted }
-            if outcome == .timedOut { lock.unlock(); throw .timedOut }
+            if outcome == .interrupted { interface.lock.unlock(); throw .interrupted }
+            if outcome == .timedOut { interface.lock.unlock(); throw .timedOut }
         }
     }
 

@@ -183,12 +183,12 @@ public final class TCPSocket: @unchecked Sendable {
     }
 
     /// What the socket is ready for now.
-    public var readiness: SocketReadiness { withLock { block.currentReadiness } }
+    public var readiness: Readiness { withLock { block.currentReadiness } }
 
     /// Called, with the interface's lock held, when the readiness changes (see the type's
     /// documentation): it must be short and must not call back into the socket or the
     /// interface (set a flag, unpark a uthread).
-    public func setReadinessHandler(_ handler: (@Sendable (SocketReadiness) -> Void)?) {
+    public func setReadinessHandler(_ handler: (@Sendable (Readiness) -> Void)?) {
         // The old handler is released after the lock (it may hold the last reference to a
         // socket, whose deinit takes the lock).
         var old = handler

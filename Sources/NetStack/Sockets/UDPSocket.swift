@@ -34,7 +34,7 @@ public final class UDPSocket: UThreadParking, @unchecked Sendable {
     @exclusivity(unchecked) private var sourceHead = 0
     @exclusivity(unchecked) var waiters: [UThreadRef] = []
     @exclusivity(unchecked) private var pendingError: SocketError?
-    @exclusivity(unchecked) private var readinessHandler: (@Sendable (SocketReadiness) -> Void)?
+    @exclusivity(unchecked) private var readinessHandler: (@Sendable (Readiness) -> Void)?
     @exclusivity(unchecked) private var stats = UDPSocketStatistics()
     @exclusivity(unchecked) private var port: UInt16 = 0
     @exclusivity(unchecked) private var remote: SocketAddress?
@@ -90,11 +90,11 @@ public final class UDPSocket: UThreadParking, @unchecked Sendable {
     public var queuedDatagrams: Int { interface.lock.withLock { queue.count } }
 
     /// What the socket is ready for now.
-    public var readiness: SocketReadiness { interface.lock.withLock { currentReadiness } }
+    public var readiness: Readiness { interface.lock.withLock { currentReadiness } }
 
-    private var currentReadiness: SocketReadiness {
+    private var currentReadiness: Readiness {
         if isClosed { return [.hangUp] }
-        var r: SocketReadiness = [.writable]
+        var r: Readiness = [.writable]
         if !queue.isEmpty { r.insert(.readable) }
         if pendingError != nil { r.formUnion([.readable, .error]) }
         return r
@@ -103,7 +103,7 @@ public final class UDPSocket: UThreadParking, @unchecked Sendable {
     /// Called when the socket becomes readable, gets an error or is closed, with the
     /// interface's lock held (from the poller): it must be short and must not call back
     /// into the socket or the interface (set a flag, unpark a uthread).
-    public func setReadinessHandler(_ handler: (@Sendable (SocketReadiness) -> Void)?) {
+    public func setReadinessHandler(_ handler: (@Sendable (Readiness) -> Void)?) {
         interface.lock.withLock { readinessHandler = handler }
     }
 
@@ -236,28 +236,34 @@ public final class UDPSocket: UThreadParking, @unchecked Sendable {
 
     /// Receives one datagram and says who sent it.
     public func receiveFrom(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> (count: Int, from: SocketAddress) {
-        let lock = interface.lock
         var deadline: MonotonicInstant? = nil
-        lock.lock()
+        interface.lock.lock()
         while true {
             if let frame = queue.popFirst() {
                 let from = sources[sourceHead]
                 sourceHead = (sourceHead + 1) % queue.capacity
-                lock.unlock()
+                interface.lock.unlock()
                 let n = min(frame.length, buffer.count)
                 if n > 0, let dst = buffer.baseAddress { dst.copyMemory(from: frame.unsafeData, byteCount: n) }
                 return (n, from)
             }
-            if let e = pendingError { pendingError = nil; lock.unlock(); throw e }
-            if isClosed { lock.unlock(); throw .closed }
-            if nonBlocking { lock.unlock(); throw .wouldBlock }
-            guard UThread.isInUThread else { lock.unlock(); throw .notOnUThread }
-            if deadline == nil, let t = timeout { deadline = MonotonicInstant.now.advanced(by: t) }
-            let outcome = parkWaiting(lock: lock, until: deadline)
-            if !queue.isEmpty || pendingError != nil || isClosed { continue }
-            if outcome == .interrupted { lock.unlock(); throw .interrupted }
-            if outcome == .timedOut { lock.unlock(); throw .timedOut }
+            try awaitDatagram(deadline: &deadline)
         }
+    }
+
+    /// A receive found the queue empty (lock held): throws what it reports now (lock
+    /// released), or parks until a datagram, an error, a close, the deadline or an
+    /// interrupt, and returns with the lock held for the caller to look again.
+    private func awaitDatagram(deadline: inout MonotonicInstant?) throws(SocketError) {
+        if let e = pendingError { pendingError = nil; interface.lock.unlock(); throw e }
+        if isClosed { interface.lock.unlock(); throw .closed }
+        if nonBlocking { interface.lock.unlock(); throw .wouldBlock }
+        guard UThread.isInUThread else { interface.lock.unlock(); throw .notOnUThread }
+        if deadline == nil, let t = timeout { deadline = MonotonicInstant.now.advanced(by: t) }
+        let outcome = parkWaiting(lock: interface.lock, until: deadline)
+        if !queue.isEmpty || pendingError != nil || isClosed { return }
+        if outcome == .interrupted { interface.lock.unlock(); throw .interrupted }
+        if outcome == .timedOut { interface.lock.unlock(); throw .timedOut }
     }
 
     /// Receives one datagram into `buffers` in order (recvmsg), or copies it and leaves it
@@ -265,9 +271,8 @@ public final class UDPSocket: UThreadParking, @unchecked Sendable {
     /// (what MSG_TRUNC reports) and the sender.
     public func receiveMessage(into buffers: UnsafeBufferPointer<UnsafeMutableRawBufferPointer>,
                                peek: Bool) throws(SocketError) -> (count: Int, length: Int, from: SocketAddress) {
-        let lock = interface.lock
         var deadline: MonotonicInstant? = nil
-        lock.lock()
+        interface.lock.lock()
         while true {
             if !queue.isEmpty {
                 let from = sources[sourceHead]
@@ -284,18 +289,10 @@ public final class UDPSocket: UThreadParking, @unchecked Sendable {
                     _ = queue.popFirst()
                     sourceHead = (sourceHead + 1) % queue.capacity
                 }
-                lock.unlock()
+                interface.lock.unlock()
                 return (copied, length, from)
             }
-            if let e = pendingError { pendingError = nil; lock.unlock(); throw e }
-            if isClosed { lock.unlock(); throw .closed }
-            if nonBlocking { lock.unlock(); throw .wouldBlock }
-            guard UThread.isInUThread else { lock.unlock(); throw .notOnUThread }
-            if deadline == nil, let t = timeout { deadline = MonotonicInstant.now.advanced(by: t) }
-            let outcome = parkWaiting(lock: lock, until: deadline)
-            if !queue.isEmpty || pendingError != nil || isClosed { continue }
-            if outcome == .interrupted { lock.unlock(); throw .interrupted }
-            if outcome == .timedOut { lock.unlock(); throw .timedOut }
+            try awaitDatagram(deadline: &deadline)
         }
     }
 

@@ -161,7 +161,7 @@ public struct ReceivedMessage: Sendable {
 /// State every socket keeps whatever its backend: the options the socket layer answers
 /// itself. Backends read the timeouts when they block.
 public final class SocketCommon: @unchecked Sendable {
-    private let lock = FSLock()
+    private let lock = SpinLock()
     @exclusivity(unchecked) private var _receiveTimeout: Duration?
     @exclusivity(unchecked) private var _sendTimeout: Duration?
 
@@ -284,7 +284,7 @@ extension SocketProvider {
 
 /// The providers of a process, by family. Unknown families: EAFNOSUPPORT.
 public final class SocketProviders: @unchecked Sendable {
-    private let lock = FSLock()
+    private let lock = SpinLock()
     @exclusivity(unchecked) private var byFamily: [Int32: any SocketProvider] = [:]
 
     public init() {}

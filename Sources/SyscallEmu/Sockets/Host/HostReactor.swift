@@ -18,7 +18,7 @@ final class HostReadiness: @unchecked Sendable {
     static let everything: UInt32 = 0x001 | 0x004 | 0x008 | 0x010 | 0x2000
 
     let id: UInt64
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var generation: UInt64 = 0
     /// Bits possibly set (a superset of the truth: cleared only by EAGAIN or a fresh poll).
     private var cached = HostReadiness.everything
@@ -52,8 +52,6 @@ final class HostReadiness: @unchecked Sendable {
         }
     }
 
-    enum WaitOutcome { case changed, timedOut, interrupted }
-
     /// Parks the calling uthread until an event after `seen`, the deadline or a signal.
     func wait(since seen: UInt64, deadline: MonotonicInstant?) -> WaitOutcome {
         let me = UThread.current
@@ -62,13 +60,10 @@ final class HostReadiness: @unchecked Sendable {
             waiters.append(me)
             return true
         }
-        if !enrolled { return .changed }
-        var timedOut = false
-        if let deadline { timedOut = UThread.park(until: deadline) } else { UThread.park() }
+        if !enrolled { return .woken }
+        let outcome = UThread.wait(until: deadline)
         lock.withLock { if let i = waiters.firstIndex(of: me) { waiters.remove(at: i) } }
-        if UThread.takeInterrupt() { return .interrupted }
-        if timedOut, let deadline, MonotonicInstant.now >= deadline { return .timedOut }
-        return .changed
+        return outcome
     }
 }
 
@@ -89,11 +84,11 @@ final class HostReactor: @unchecked Sendable {
     static let batch: Int32 = 64
 
     let epfd: Int32
-    private let lock = FSLock()
+    private let lock = SpinLock()
     /// Held while events taken from the host are handed out: a drain waits for a
     /// delivery in flight on another kthread, so it never returns before events the
     /// host had already given out reached their sockets.
-    private let delivery = FSLock()
+    private let delivery = SpinLock()
     private var sockets: [UInt64: HostReadiness] = [:]
     private let registered = Atomic<Int>(0)
     /// Touched only by the owning kthread's hook.

@@ -48,8 +48,7 @@ public final class HostSocketProvider: SocketProvider, @unchecked Sendable {
 enum HostCall {
     @inline(__always)
     static func check(_ r: Int64) throws(Errno) -> Int64 {
-        if r < 0 { throw Errno(rawValue: Int32(-r)) }
-        return r
+        try SystemCall.result(raw: r).get()
     }
 
     @inline(__always)
@@ -73,7 +72,7 @@ final class HostSocket: SocketHandle, @unchecked Sendable {
     private let state: HostReadiness
     // Set once, and once more in a forked child before its threads run (adoptAfterFork).
     @exclusivity(unchecked) private var reactor: HostReactor?
-    private let closed = FSLock()
+    private let closed = SpinLock()
     private var isClosed = false
 
     init(fd: Int32, family: Int32, type: Int32, provider: HostSocketProvider) throws(Errno) {
@@ -143,7 +142,7 @@ final class HostSocket: SocketHandle, @unchecked Sendable {
     private func wait(_ events: Int16, since seen: UInt64, deadline: MonotonicInstant?) throws(Errno) {
         if let reactor, reactor.isThisProcess, UThread.isInUThread {
             switch state.wait(since: seen, deadline: deadline) {
-            case .changed: return
+            case .woken: return
             case .timedOut: throw .wouldBlock
             case .interrupted: throw .interrupted
             }

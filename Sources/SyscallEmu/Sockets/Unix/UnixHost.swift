@@ -21,7 +21,7 @@ final class UnixHostBridge: @unchecked Sendable {
 
     /// Host directory prefixes (resolved, no trailing slash) whose sockets are exported.
     let exports: [String]
-    private let lock = FSLock()
+    private let lock = SpinLock()
     private var epollFD: Int32 = -1
     private var wakeFD: Int32 = -1
     private var started = false

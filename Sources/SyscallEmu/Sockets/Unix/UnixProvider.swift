@@ -24,7 +24,7 @@ public final class UnixSocketProvider: SocketProvider, @unchecked Sendable {
 
     /// Guards the state of every socket of this provider and the name tables. Held only
     /// for short sections, never across a park.
-    let lock = FSLock()
+    let lock = SpinLock()
     let fs: FileSystemContext
     /// The file system context names are resolved in.
     public var fileSystem: FileSystemContext { fs }
@@ -128,18 +128,11 @@ public final class UnixSocketProvider: SocketProvider, @unchecked Sendable {
 
     // MARK: waiting
 
-    /// Why a parked caller came back.
-    enum WaitOutcome { case woken, timedOut, interrupted }
-
     /// Parks the calling uthread, which enrolled itself in a socket's waiters under the
     /// lock, until it is woken, `deadline` passes or a signal interrupts it.
     func park(until deadline: MonotonicInstant?) -> WaitOutcome {
         precondition(UThread.isInUThread, "AF_UNIX: a blocking call must run on a uthread")
-        var timedOut = false
-        if let deadline { timedOut = UThread.park(until: deadline) } else { UThread.park() }
-        if UThread.takeInterrupt() { return .interrupted }
-        if timedOut || deadline.map({ MonotonicInstant.now >= $0 }) == true { return .timedOut }
-        return .woken
+        return UThread.wait(until: deadline)
     }
 
     static func deadline(_ timeout: Duration?) -> MonotonicInstant? {

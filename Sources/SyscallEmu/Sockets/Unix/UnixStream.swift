@@ -45,7 +45,7 @@ extension UnixSocket {
     }
 
     /// After a park: EINTR for a signal, EAGAIN past SO_RCVTIMEO/SO_SNDTIMEO.
-    func waitOutcome(_ o: UnixSocketProvider.WaitOutcome) throws(Errno) {
+    func waitOutcome(_ o: WaitOutcome) throws(Errno) {
         if provider.lock.withLock({ withdraw(); return host }) != nil { throw UnixSocket.promoted }
         switch o {
         case .woken: return
