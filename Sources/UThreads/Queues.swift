@@ -34,7 +34,7 @@ public struct SpinLock: ~Copyable, Sendable {
             while word.load(ordering: .relaxed) != 0 {
                 cj_cpu_relax()
                 spins &+= 1
-                if spins > 1000 { sched_yield(); spins = 0 }
+                if spins > 100 { sched_yield(); spins = 0 }   // on 2 cores a holder the host preempted needs our CPU
             }
         } while word.exchange(1, ordering: .acquiring) != 0
     }
