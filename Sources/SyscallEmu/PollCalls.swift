@@ -37,6 +37,7 @@ extension Handlers {
         let me = UThread.isInUThread ? UThread.current : nil
         var tokens: [(OpenFile, Int)] = []
         defer { for (file, t) in tokens { file.handle.removeReadinessObserver(t) } }
+        var polledHooks = false
         while true {
             var ready = 0
             for i in 0..<n {
@@ -55,8 +56,21 @@ extension Handlers {
                 try UserMemory.store(Int16(bitPattern: revents), at: base + 6)
                 if revents != 0 { ready += 1 }
             }
-            if ready > 0 { return Int64(ready) }
-            if let deadline, MonotonicInstant.now >= deadline { return 0 }
+            if ready > 0 {
+                // A program whose poll always finds something ready never parks, so the
+                // scheduler loop that runs NetStack's receive would not come round: now
+                // and then the hooks run here (as epoll_wait does).
+                _ = UThread.runPollHooks(every: 16)
+                return Int64(ready)
+            }
+            if let deadline, MonotonicInstant.now >= deadline {
+                // A wait that will not park: the poll hooks run first, once (epoll_wait's rule).
+                if !polledHooks {
+                    polledHooks = true
+                    if UThread.runPollHooks() > 0 { continue }
+                }
+                return 0
+            }
             guard let me else { return 0 }
             if tokens.isEmpty && files.contains(where: { $0 != nil }) {
                 for case let file? in files {

@@ -86,6 +86,7 @@ extension Handlers {
         let me = UThread.isInUThread ? UThread.current : nil
         var tokens: [(OpenFile, Int)] = []
         defer { for (file, t) in tokens { file.handle.removeReadinessObserver(t) } }
+        var polledHooks = false
         while true {
             var output = [[UInt64]](repeating: [UInt64](repeating: 0, count: words), count: 3)
             var ready: Int64 = 0
@@ -100,6 +101,14 @@ extension Handlers {
                 }
             }
             let expired = deadline.map { MonotonicInstant.now >= $0 } ?? false
+            // The poll hooks (NetStack's receive) run now and then when select finds
+            // something ready, and once before a wait that will not park (epoll_wait's rule).
+            if ready > 0 {
+                _ = UThread.runPollHooks(every: 16)
+            } else if expired && !polledHooks {
+                polledHooks = true
+                if UThread.runPollHooks() > 0 { continue }
+            }
             if ready > 0 || expired || me == nil {
                 for (k, a) in addresses.enumerated() where a != 0 && words > 0 {
                     let dst = try UserMemory.pointer(a, words * 8, for: .write)

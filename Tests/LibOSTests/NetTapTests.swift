@@ -112,6 +112,39 @@ struct NetTapTests {
         print("redis-benchmark over TAP: \(bench ?? "-")")
     }
 
+    /// A program that never parks (it spins on zero-timeout poll and select) on one
+    /// kthread without preemption: NetStack's receive runs from the kthread's poll hooks,
+    /// which poll and select must run themselves, or the instance never even answers ARP.
+    @Test("a program spinning on poll(0)/select(0) still gets its frames (--kthreads 1 --quantum 0)")
+    func spinningPollRunsTheReceiveHooks() throws {
+        let prog = try Junction.compile("poll_spin", [], as: "poll_spin")
+        let native = try runProcess(prog, [])
+        #expect(native.stdout == "poll: pong\nselect: pong\n")
+        let loopback = try runProcess(siblingExecutable("junction"), ["--net", "loopback", "--ip", "10.9.0.2/24", "--kthreads", "1",
+                                                                     "--quantum", "0", "--", prog])
+        #expect(loopback.stdout == native.stdout, "\(loopback.stderr)")
+        let tap = try JunctionOnTap([prog, "serve", "7788"], options: ["--kthreads", "1", "--quantum", "0"])
+        defer { _ = tap.finish() }
+        #expect(tap.waitForTap(), "junction did not set up the TAP: \(tap.process.output)")
+        let client = """
+        import socket, sys, time
+        end = time.time() + 30
+        while True:
+            try:
+                s = socket.create_connection((sys.argv[1], 7788), timeout=10)
+                break
+            except OSError:
+                if time.time() > end: raise
+                time.sleep(0.1)
+        s.sendall(b'ping')
+        print(s.recv(16).decode())
+        """
+        let answer = output("/usr/bin/python3", ["-c", client, tap.instance], seconds: 60)
+        #expect(answer == "pong", "server: \(tap.process.output)")
+        _ = tap.process.wait(seconds: 20)
+        #expect(tap.process.output.contains("served ping"), "\(tap.process.output)")
+    }
+
     @Test func interfaceQueriesAndTheInStackLoopback() throws {
         let program = """
         import socket, fcntl, struct, sys
