@@ -248,6 +248,7 @@ extension NetworkInterface {
             return
         }
         counters.tcp.noPorts &+= 1
+        if sharedLink.load(ordering: .relaxed) && !segment.flags.contains(.syn) { return }   // maybe a sibling's
         sendTCPReset(answering: segment, localPort: localPort, remote: remote, now: now)
     }
 
