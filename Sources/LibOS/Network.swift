@@ -64,9 +64,12 @@ enum NetworkSetup {
             }
         }
         let device: AnyNetworkDevice
-        // A TAP is multi-queue from the start: a forked child attaches its own queue.
+        // Experimental (JUNCTION_NET_FORK_QUEUES=1): the TAP is multi-queue from the start
+        // and a forked child attaches its own queue (Architecture.md, "Sockets on
+        // NetStack after fork": not the default, the kernel re-steers idle flows).
+        let forkQueues = getenv("JUNCTION_NET_FORK_QUEUES").map { String(cString: $0) == "1" } ?? false
         let numaNode = runtime.configuration.numaNode
-        do { device = try spec.open(shmTimeout: .seconds(60), numaNode: numaNode, tapMultiQueue: true) } catch { throw bad("--net \(spec): \(error)") }
+        do { device = try spec.open(shmTimeout: .seconds(60), numaNode: numaNode, tapMultiQueue: forkQueues) } catch { throw bad("--net \(spec): \(error)") }
         if case .tap(let name, _) = spec {
             _ = try? command(["sysctl", "-qw", "net.ipv6.conf.\(name).disable_ipv6=1"])   // no router solicitations
             if let mtu = o.mtu { try command(["ip", "link", "set", name, "mtu", String(mtu)]) }
@@ -84,7 +87,7 @@ enum NetworkSetup {
         } catch { throw bad("\(spec): \(error)") }
         let provider = NetStackSocketProvider(network: network)
         provider.deviceName = "\(spec)"
-        if case .tap(let name, let queues) = spec {
+        if forkQueues, case .tap(let name, let queues) = spec {
             // A forked child's own queue of the same TAP (TUNSETIFF with the same name and
             // IFF_MULTI_QUEUE adds one), with the parent's interface configuration.
             provider.attachQueue = { () throws -> NetworkInterface in

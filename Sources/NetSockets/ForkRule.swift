@@ -1,16 +1,21 @@
-// ForkRule.swift: NetStack's sockets after fork. A forked child gets its own network:
-// with a tap: device it attaches its own queue of the (multi-queue) TAP and runs its own
-// interface on it (same MAC and address, its own ARP table started from the parent's, its
-// own ports); the kernel steers a flow's frames to the queue that last sent on it, and new
-// flows by hash, like a multi-queue NIC's RSS. Its copies of the parent's listening sockets
-// listen again on its own stack (same address, port, backlog, options), so a SYN reaching
-// either queue is accepted by that process: a pre-forking server's workers all accept.
-// An established (or connecting) TCP connection stays the parent's: the child's copy is
-// an unconnected socket (recv ENOTCONN, send EPIPE). A bound UDP socket is bound again to
-// the same address and port in the child (and connected to the same peer). With other
-// devices (shm:, xdp:, verbs:) no second queue can be attached: the child has the
-// in-stack loopback only, and what needed the device fails with ENETUNREACH or
-// EADDRNOTAVAIL. The child logs once what its copies lost.
+// ForkRule.swift: NetStack's sockets after fork. A forked child gets its own network and
+// the device stays the parent's: the child has the in-stack loopback only (127.0.0.1/8),
+// so what needs the device fails cleanly (connect: ENETUNREACH, bind to the instance's
+// address: EADDRNOTAVAIL). Its copies of the parent's sockets: a listener bound to
+// 0.0.0.0 or 127.0.0.1 listens again on the child's loopback (same port, backlog,
+// options; the device's connections all reach the parent's copy), one bound to the
+// device's address is left unbound; an established (or connecting) TCP connection stays
+// the parent's, the child's copy is an unconnected socket (recv ENOTCONN, send EPIPE); a
+// bound UDP socket is bound again where the child can. The child logs once what its
+// copies lost. Nothing of the parent's network is touched: its objects are kept, unused.
+//
+// Experimental (JUNCTION_NET_FORK_QUEUES=1, tap: only; `attachQueue`): the TAP is
+// multi-queue and the child attaches its own queue and runs its own interface on it (same
+// MAC and address, ARP table from the parent's), with the listeners on it, so a SYN
+// steered to either queue is accepted by that process. Not the default: the kernel steers
+// a flow to the queue that last sent on it only while the flow is fresh (about 3 s, and
+// entries go when queues change), then by hash, so an idle connection's next segment
+// may reach a sibling, which drops it (`sharesLink`): the connection stalls.
 import FileSystem
 import Glibc
 import NetStack
@@ -52,17 +57,14 @@ extension NetStackSocketProvider: ForkAwareSocketProvider {
                     noDevice = "it could not attach its own queue of \(deviceName) (\(error))"
                 }
             } else {
-                noDevice = "\(deviceName) has no second queue to give it (only tap: devices attach one per process)"
+                noDevice = "\(deviceName) stays with the parent"
             }
         }
         let net: InstanceNetwork
         do {
             net = InstanceNetwork(external: external, loopback: try InstanceNetwork.makeLoopbackInterface())
-            try net.start(on: runtime)
         } catch {
-            let line = "junction: the child of fork could not start its network: \(error)\n"
-            _ = line.withCString { write(2, $0, strlen($0)) }
-            _exit(127)
+            childNetworkFailed(error)
         }
         network = net
         var seen = Set<ObjectIdentifier>()
@@ -79,6 +81,8 @@ extension NetStackSocketProvider: ForkAwareSocketProvider {
             if outcome == .severed { severed += 1 }
             if outcome == .lost { lost += 1 }
         }
+        // Started once the listeners are in place: a SYN the device steers here finds them.
+        do { try net.start(on: runtime) } catch { childNetworkFailed(error) }
         guard noDevice != nil || severed > 0 || lost > 0 else { return nil }
         var line = "junction: pid \(getpid()), the child of fork, has its own NetStack sockets"
         if let noDevice { line += "; it has no --net device: \(noDevice), so it reaches 127.0.0.1 only (ENETUNREACH, EADDRNOTAVAIL)" }
@@ -86,6 +90,12 @@ extension NetStackSocketProvider: ForkAwareSocketProvider {
         if lost > 0 { line += "; \(lost) inherited socket(s) lost their address (unbound here)" }
         return line
     }
+}
+
+private func childNetworkFailed(_ error: NetStackError) -> Never {
+    let line = "junction: the child of fork could not start its network: \(error)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+    _exit(127)
 }
 
 extension NetTCPSocket {

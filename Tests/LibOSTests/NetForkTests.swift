@@ -1,7 +1,8 @@
-// NetForkTests.swift: NetStack sockets after fork on a tap: device (ForkRule.swift): a
-// pre-forking server's parent and workers all accept on the listener they share (each
-// on its own queue of the multi-queue TAP), the parent's established connection keeps
-// working, and the workers' copies of it are unconnected (ENOTCONN, EPIPE).
+// NetStack sockets after fork on a tap: device (ForkRule.swift): the device stays the
+// parent's; a pre-forking server whose parent also accepts answers every connection, the
+// parent's established connection keeps working, the workers' copies of it are
+// unconnected (ENOTCONN, EPIPE), a new connection off the instance in a worker is
+// ENETUNREACH, and the worker logs once why.
 import Foundation
 import Testing
 import TestSupport
@@ -11,7 +12,8 @@ import TestSupport
 struct NetForkTests {
     @Test func preForkedWorkersAllAcceptAndTheParentKeepsItsConnection() throws {
         let prog = try Junction.compile("net_prefork", [], as: "net_prefork")
-        let tap = try JunctionOnTap([prog, "8093"])
+        let (name, subnet) = JunctionOnTap.allocate()
+        let tap = try JunctionOnTap([prog, "8093", "\(subnet).1"], allocated: (name, subnet))
         defer { _ = tap.finish() }
         #expect(tap.waitForTap(), "junction did not set up the TAP: \(tap.process.output)")
         // The control connection is the program's first accept: the client retries it
@@ -51,14 +53,16 @@ struct NetForkTests {
         let lines = r.stdout.split(separator: "\n")
         #expect(lines.first == "parent: hello after fork", "\(r.stdout)")
         #expect(lines.contains("answered 40"), "\(r.stdout)\njunction: \(tap.process.output)")
-        // Which process a new flow reaches is the kernel's hash: at least one answered
-        // (how many is reported, not required).
+        // The device's connections all reach the parent (the workers listen on their own
+        // loopback): at least one process answered.
         let processes = lines.first { $0.hasPrefix("processes ") }.flatMap { Int($0.dropFirst(10)) } ?? 0
         #expect(processes >= 1)
         print("net_prefork: \(processes) of 3 processes accepted connections")
         #expect(tap.process.wait(seconds: 30) == 0, "\(tap.process.output)")
         let out = tap.process.output
         #expect(out.components(separatedBy: "worker: inherited connection recv ENOTCONN send EPIPE\n").count == 3, "\(out)")
+        #expect(out.components(separatedBy: "worker: new connection ENETUNREACH\n").count == 3, "\(out)")
+        #expect(out.components(separatedBy: "has no --net device: tap:\(name) stays with the parent").count == 3, "\(out)")
         #expect(out.contains("parent: 2 workers stopped\n"), "\(out)")
     }
 }

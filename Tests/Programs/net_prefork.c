@@ -2,7 +2,8 @@
 #define _GNU_SOURCE
 // connection, then forks two workers; the parent and the workers all accept on the
 // listener and answer each connection with "pid N\n". The workers check that their copy
-// of the parent's control connection is not theirs (recv ENOTCONN, send EPIPE); the
+// of the parent's control connection is not theirs (recv ENOTCONN, send EPIPE) and, with
+// argv[2] (an address off the instance), what a new connection to it gives; the
 // parent keeps using it: each line read is answered "parent: LINE". When the control
 // connection closes, the parent stops the workers, reaps them and exits 0.
 #include <arpa/inet.h>
@@ -51,6 +52,15 @@ int main(int argc, char **argv) {
             printf("worker: inherited connection recv %s send %s\n", r < 0 ? strerrorname_np(re) : "ok",
                    s < 0 ? strerrorname_np(se) : "ok");
             close(control);
+            if (argc > 2) {
+                int c = socket(AF_INET, SOCK_STREAM, 0);
+                struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(9) };
+                inet_pton(AF_INET, argv[2], &to.sin_addr);
+                int r2 = connect(c, (struct sockaddr *)&to, sizeof to);
+                int ce = errno;
+                printf("worker: new connection %s\n", r2 < 0 ? strerrorname_np(ce) : "ok");
+                close(c);
+            }
             for (;;) answer(l);
         }
     }
