@@ -64,7 +64,12 @@ enum NetworkSetup {
             }
         }
         let device: AnyNetworkDevice
-        do { device = try spec.open(shmTimeout: .seconds(60), numaNode: runtime.configuration.numaNode) } catch { throw bad("--net \(spec): \(error)") }
+        // Experimental (JUNCTION_NET_FORK_QUEUES=1): the TAP is multi-queue from the start
+        // and a forked child attaches its own queue (Architecture.md, "Sockets on
+        // NetStack after fork": not the default, the kernel re-steers idle flows).
+        let forkQueues = getenv("JUNCTION_NET_FORK_QUEUES").map { String(cString: $0) == "1" } ?? false
+        let numaNode = runtime.configuration.numaNode
+        do { device = try spec.open(shmTimeout: .seconds(60), numaNode: numaNode, tapMultiQueue: forkQueues) } catch { throw bad("--net \(spec): \(error)") }
         if case .tap(let name, _) = spec {
             _ = try? command(["sysctl", "-qw", "net.ipv6.conf.\(name).disable_ipv6=1"])   // no router solicitations
             if let mtu = o.mtu { try command(["ip", "link", "set", name, "mtu", String(mtu)]) }
@@ -80,7 +85,20 @@ enum NetworkSetup {
             network = InstanceNetwork(external: external, loopback: try InstanceNetwork.makeLoopbackInterface())
             try network.start(on: runtime)
         } catch { throw bad("\(spec): \(error)") }
-        return NetStackSocketProvider(network: network)
+        let provider = NetStackSocketProvider(network: network)
+        provider.deviceName = "\(spec)"
+        if forkQueues, case .tap(let name, let queues) = spec {
+            // A forked child's own queue of the same TAP (TUNSETIFF with the same name and
+            // IFF_MULTI_QUEUE adds one), with the parent's interface configuration.
+            provider.attachQueue = { () throws -> NetworkInterface in
+                var c = TapConfiguration()
+                c.queues = queues
+                c.multiQueue = true
+                c.numaNode = numaNode
+                return try NetworkInterface(device: try TapDevice(name: name, configuration: c), configuration: config)
+            }
+        }
+        return provider
     }
 
     /// Runs a host command (ip, sysctl) to its end; a failure is the instance's error.

@@ -73,8 +73,11 @@ public enum DeviceSpec: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Opens the device; `numaNode` places a loopback's or TAP's packet pool.
-    public func open(shmTimeout: Duration = .seconds(30), numaNode: NUMANode? = nil) throws(NICError) -> AnyNetworkDevice {
+    /// Opens the device; `numaNode` places a loopback's or TAP's packet pool;
+    /// `tapMultiQueue`: a TAP is opened IFF_MULTI_QUEUE even with one queue (so that a
+    /// queue can be attached later, by a forked child).
+    public func open(shmTimeout: Duration = .seconds(30), numaNode: NUMANode? = nil,
+                     tapMultiQueue: Bool = false) throws(NICError) -> AnyNetworkDevice {
         switch self {
         case .loopback:
             var c = LoopbackConfiguration()
@@ -87,6 +90,7 @@ public enum DeviceSpec: Equatable, Sendable, CustomStringConvertible {
         case .tap(let name, let queues):
             var c = TapConfiguration()
             c.queues = queues
+            c.multiQueue = tapMultiQueue
             c.numaNode = numaNode
             return .tap(try TapDevice(name: name, configuration: c))
         case .xdp(let interface, let queue):

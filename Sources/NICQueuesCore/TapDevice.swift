@@ -9,6 +9,9 @@ import NUMA
 public struct TapConfiguration: Sendable {
     /// Queue pairs (IFF_MULTI_QUEUE when more than one): one descriptor each.
     public var queues: Int = 1
+    /// IFF_MULTI_QUEUE even with one queue, so that another descriptor (a forked child's)
+    /// can attach a queue later: TUNSETIFF with the same name and flags adds one.
+    public var multiQueue = false
     /// This end's address; a random locally administered one when nil. (The interface's
     /// own address belongs to the Linux side.)
     public var mac: MACAddress? = nil
@@ -45,7 +48,7 @@ public struct TapDevice: ~Copyable, NetworkDevice {
         for q in 0..<c.queues {
             var buf = [CChar](repeating: 0, count: 16)
             _ = name.withCString { strncpy(&buf, $0, 15) }
-            let fd = cnq_tap_open(&buf, c.queues > 1)
+            let fd = cnq_tap_open(&buf, c.queues > 1 || c.multiQueue)
             if fd < 0 {
                 for i in 0..<q { close(fds[i]) }
                 fds.deallocate()

@@ -90,7 +90,7 @@ public final class InstanceNetwork: @unchecked Sendable {
                     throw Errno(error)
                 }
             }
-            let g = ListenerGroup(port: port, address: address, reusePort: reusePort, listeners: listeners)
+            let g = ListenerGroup(port: port, address: address, reusePort: reusePort, backlog: backlog, listeners: listeners)
             g.add(member)
             groups[port, default: []].append(g)
             return g
@@ -115,12 +115,15 @@ final class ListenerGroup: @unchecked Sendable {
     let port: UInt16
     let address: IPv4Address
     let reusePort: Bool
+    /// listen(2)'s backlog (a forked child's listeners get the same).
+    let backlog: Int
     let listeners: [TCPListener]
     private let lock = SpinLock()
     private var members: [SocketEvents] = []
 
-    init(port: UInt16, address: IPv4Address, reusePort: Bool, listeners: [TCPListener]) {
+    init(port: UInt16, address: IPv4Address, reusePort: Bool, backlog: Int = 1, listeners: [TCPListener]) {
         self.port = port
+        self.backlog = backlog
         self.address = address
         self.reusePort = reusePort
         self.listeners = listeners

@@ -3,13 +3,21 @@
 // the instance's InstanceNetwork; AF_NETLINK/NETLINK_ROUTE sockets describe that network
 // (NetlinkRouteSocket). LibOS registers it for the three families.
 import Glibc
+import NetStack
 import SyscallEmu
 import SystemPackage
 
 /// The NetStack backend of the socket layer (SyscallEmu knows only the protocol; LibOS
 /// composes this target with it, so SyscallEmu does not depend on NetStack).
 public final class NetStackSocketProvider: SocketProvider, @unchecked Sendable {
-    public let network: InstanceNetwork
+    /// Replaced only in a forked child, before its program resumes (ForkRule.swift).
+    public internal(set) var network: InstanceNetwork
+    /// How a forked child attaches its own queue of the --net device: an interface like
+    /// the parent's (not started). Nil when the device has no second queue to give
+    /// (shm:, xdp:, verbs:): a child then has the loopback only.
+    public var attachQueue: (@Sendable () throws -> NetworkInterface)?
+    /// The device as the user named it (for the log).
+    public var deviceName = "the --net device"
 
     /// The port ids (nl_pid) of the instance's netlink sockets.
     let netlinkPorts = NetlinkPorts()

@@ -20,7 +20,8 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
         case closed
     }
 
-    let network: InstanceNetwork
+    /// Replaced only in a forked child, before its program resumes (ForkRule.swift).
+    var network: InstanceNetwork
     let family: Int32
     let protocolNumber: Int32
     var socketType: Int32 { SocketConstants.SOCK_STREAM }

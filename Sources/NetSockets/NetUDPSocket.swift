@@ -9,22 +9,23 @@ import SystemPackage
 import UThreads
 
 final class NetUDPSocket: SocketHandle, @unchecked Sendable {
-    let network: InstanceNetwork
+    /// Replaced only in a forked child, before its program resumes (ForkRule.swift).
+    var network: InstanceNetwork
     let family: Int32
     let protocolNumber: Int32
     var socketType: Int32 { SocketConstants.SOCK_DGRAM }
     let common = SocketCommon()
     let events = SocketEvents()
 
-    private let lock = SpinLock()
+    let lock = SpinLock()
     // Guarded by `lock`.
     private var options = InetOptions(stream: false)
-    private var bound: (address: IPv4Address, port: UInt16)?
-    private var sockets: [UDPSocket] = []
+    var bound: (address: IPv4Address, port: UInt16)?
+    var sockets: [UDPSocket] = []
     /// connect(2): the peer as the program named it, and the socket that reaches it.
-    private var peer: (visible: Endpoint, socket: UDPSocket)?
+    var peer: (visible: Endpoint, socket: UDPSocket)?
     private var readShut = false, writeShut = false
-    private var closed = false
+    var closed = false
 
     init(network: InstanceNetwork, family: Int32, protocol: Int32) {
         self.network = network
@@ -55,7 +56,7 @@ final class NetUDPSocket: SocketHandle, @unchecked Sendable {
     }
 
     /// Reserves the port and opens a NetStack socket on each covered interface. Lock held.
-    private func bindLocked(_ address: IPv4Address, _ port: UInt16) throws(Errno) {
+    func bindLocked(_ address: IPv4Address, _ port: UInt16) throws(Errno) {
         let owner = ObjectIdentifier(self)
         let p = try network.udpPorts.reserve(port, PortBinding(owner: owner, address: address,
                                                                 reuseAddress: options.reuseAddress, reusePort: options.reusePort))
@@ -68,7 +69,7 @@ final class NetUDPSocket: SocketHandle, @unchecked Sendable {
         bound = (address, p)
     }
 
-    private func open(_ address: IPv4Address, _ port: UInt16) throws(Errno) -> [UDPSocket] {
+    func open(_ address: IPv4Address, _ port: UInt16) throws(Errno) -> [UDPSocket] {
         let covered = address.isUnspecified ? network.interfaces : [network.interface(owning: address)!]
         var out: [UDPSocket] = []
         for i in covered {

@@ -37,7 +37,8 @@ final class NetlinkPorts: @unchecked Sendable {
 }
 
 final class NetlinkRouteSocket: SocketHandle, @unchecked Sendable {
-    let network: InstanceNetwork
+    /// Replaced only in a forked child, before its program resumes (ForkRule.swift).
+    var network: InstanceNetwork
     let ports: NetlinkPorts
     let socketType: Int32
     var family: Int32 { SocketConstants.AF_NETLINK }

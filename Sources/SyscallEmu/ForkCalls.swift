@@ -30,6 +30,16 @@ public struct ProcessHost: Sendable {
     }
 }
 
+/// A socket backend with state to re-establish in a forked child (NetStack's: the
+/// child attaches its own device queue and stack, and takes over its listeners).
+public protocol ForkAwareSocketProvider: AnyObject {
+    /// In the parent, after a fork succeeded.
+    func parentDidFork()
+    /// In the child, on its new runtime, before the program resumes (one thread runs).
+    /// Returns a line for the log (what the child's sockets lost), if any.
+    func childAfterFork(runtime: Runtime, files: [OpenFile]) -> String?
+}
+
 extension LinuxProcess {
     /// Set by LibOS before the program starts; without it fork fails with ENOSYS.
     public nonisolated(unsafe) static var host: ProcessHost?
@@ -105,7 +115,10 @@ extension Handlers {
                 case let r as PipeReadEnd: r.pipe.promoteToHost()
                 case let w as PipeWriteEnd: w.pipe.promoteToHost()
                 case is HostSocket, is UnixSocket: break
-                case let s as any SocketHandle: unsharedSocket = unsharedSocket ?? s.family
+                // NetStack's sockets: the child re-establishes them (ForkAwareSocketProvider).
+                case let s as any SocketHandle where s.family != SocketConstants.AF_INET && s.family != SocketConstants.AF_INET6
+                                                     && s.family != SocketConstants.AF_NETLINK:
+                    unsharedSocket = unsharedSocket ?? s.family
                 default: file.shareOffsetThroughHost()
                 }
             }
@@ -131,8 +144,9 @@ extension Handlers {
         }
         Dispatcher.tagLines = Dispatcher.active?.trace == true
         LinuxProcess.multiProcess = true
+        (try? p.sockets.provider(for: SocketConstants.AF_INET) as? ForkAwareSocketProvider)?.parentDidFork()
         if let family = unsharedSocket, !Self.warnedUnsharedSocket.exchange(true, ordering: .relaxed) {
-            Dispatcher.log("junction: fork with an open \(family == SocketConstants.AF_UNIX ? "AF_UNIX" : "--net") socket of the instance: parent and child each keep their own copy of it (such sockets are not shared across processes yet)")
+            Dispatcher.log("junction: fork with an open \(family == SocketConstants.AF_UNIX ? "AF_UNIX" : "family \(family)") socket of the instance: parent and child each keep their own copy of it (such sockets are not shared across processes yet)")
         }
         if flags & cloneParentSettid != 0 { try? UserMemory.store(Int32(pid), at: parentTID) }
         if vfork {
@@ -185,6 +199,9 @@ extension Handlers {
         }
         if let unix = try? p.sockets.provider(for: SocketConstants.AF_UNIX) as? UnixSocketProvider {
             unix.afterFork(runtime: runtime, files: p.descriptors.snapshot().map(\.1))
+        }
+        if let net = try? p.sockets.provider(for: SocketConstants.AF_INET) as? ForkAwareSocketProvider {
+            if let line = net.childAfterFork(runtime: runtime, files: p.descriptors.snapshot().map(\.1)) { Dispatcher.log(line) }
         }
         let start = UnsafeSendableBlock(frame)
         runtime.spawn {

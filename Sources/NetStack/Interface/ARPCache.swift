@@ -97,6 +97,11 @@ public struct ARPCache: Sendable {
     /// Entries, resolving ones included.
     public var count: Int { entries.count }
 
+    /// Every resolved entry (a forked child's interface starts from its parent's table).
+    public var resolvedEntries: [(IPv4Address, MACAddress)] {
+        entries.compactMap { k, e in e.mac.map { (k, $0) } }
+    }
+
     /// The address `ip` resolves to now, if it does (no entry is created). A stale entry
     /// being probed still resolves.
     public func resolved(_ ip: IPv4Address, now: Int64) -> MACAddress? {

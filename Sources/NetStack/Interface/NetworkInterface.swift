@@ -161,6 +161,25 @@ public final class NetworkInterface: @unchecked Sendable {
         lock.withLock { arp.resolved(ip, now: clock.now) }
     }
 
+    /// Copies `other`'s resolved neighbours into this interface's table (a forked child's
+    /// interface on the same link starts with what its parent knew: a reply to its own
+    /// request may be steered to the parent's queue).
+    public func learnNeighbours(from other: NetworkInterface) {
+        let known = other.lock.withLock { other.arp.resolvedEntries }
+        let now = clock.now
+        lock.withLock { for (ip, mac) in known { _ = arp.update(ip, mac: mac, now: now, create: true) } }
+    }
+
+    /// Set when another process's interface shares the link (one queue each of a
+    /// multi-queue TAP after a fork): a segment of a connection this interface does not
+    /// know may be a sibling's, steered here by the device, so it is dropped rather than
+    /// answered with RST. (A SYN to a port nobody listens on here is still answered.)
+    public var sharesLink: Bool {
+        get { sharedLink.load(ordering: .relaxed) }
+        set { sharedLink.store(newValue, ordering: .relaxed) }
+    }
+    let sharedLink = Atomic<Bool>(false)
+
     // MARK: processing
 
     /// Receives one batch from `queue`, processes it, runs due timers and transmits what

@@ -253,6 +253,9 @@ extension NetworkInterface {
 
     /// The RST for a segment nobody takes (never for a RST).
     func sendTCPReset(answering segment: TCPSegment, localPort: UInt16, remote: SocketAddress, now: Int64) {
+        // The link shared with a forked sibling: an unknown segment (not a SYN) may be one
+        // of the sibling's connections, steered here by the device: dropped, never reset.
+        if sharedLink.load(ordering: .relaxed) && !segment.flags.contains(.syn) { return }
         guard let rst = TCPConnection.reset(answering: segment) else { return }
         transmitTCP(rst, localPort: localPort, remote: remote, now: now) { _ in }
     }
