@@ -98,8 +98,12 @@ public final class HostFS: FileSystemInstance, @unchecked Sendable {
         }
     }
 
+    /// A direct close, never io_uring's: a close completed by an io_uring worker drops the
+    /// file's last reference later, in the worker's task work, after the CQE; a program
+    /// that closes and then unlinks would see IN_DELETE_SELF (and the inode's release:
+    /// locks, space) after its next call instead of at close(2), as Linux does.
     func closeFD(_ fd: Int32) {
-        _ = io.perform({ cju_prep_close($0, fd, $1) }, direct: { close(fd) == 0 ? 0 : -errno })
+        _ = close(fd)
     }
 
     /// The open flags the host gets: the VFS has resolved symlinks and applied O_CREAT,
