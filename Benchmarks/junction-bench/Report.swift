@@ -91,6 +91,20 @@ func spreadNanos(repetitions: Int = 5, iterations: Int, _ body: (Int) -> Double)
     return Spread(samples)
 }
 
+/// Latency samples in nanoseconds cut into `runs` equal runs: the spread of the runs'
+/// medians and of their p99s, in microseconds.
+func latencySpreads(_ samples: [Double], runs wanted: Int) -> (median: Spread, p99: Spread) {
+    let runs = min(wanted, samples.count)
+    let per = samples.count / runs
+    var medians: [Double] = [], p99s: [Double] = []
+    for r in 0..<runs {
+        let s = samples[(r * per)..<((r + 1) * per)].sorted()
+        medians.append(s[s.count / 2] / 1000)
+        p99s.append(s[min(s.count - 1, s.count * 99 / 100)] / 1000)
+    }
+    return (Spread(medians), Spread(p99s))
+}
+
 /// Runs `body` `repetitions` times and returns what each run returned, as a spread.
 func repeated(_ repetitions: Int, _ body: () throws -> Double) rethrows -> Spread {
     var samples: [Double] = []

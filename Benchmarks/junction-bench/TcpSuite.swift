@@ -101,15 +101,7 @@ struct TcpSuite: ParsableCommand {
 
     /// Microseconds: the median and the p99 of each of `repetitions` runs of samples.
     static func latency(_ samples: [Double]) -> (median: Spread, p99: Spread) {
-        let runs = min(repetitions, samples.count)
-        let per = samples.count / runs
-        var medians: [Double] = [], p99s: [Double] = []
-        for r in 0..<runs {
-            let s = samples[(r * per)..<((r + 1) * per)].sorted()
-            medians.append(s[s.count / 2] / 1000)
-            p99s.append(s[min(s.count - 1, s.count * 99 / 100)] / 1000)
-        }
-        return (Spread(medians), Spread(p99s))
+        latencySpreads(samples, runs: repetitions)
     }
 
     /// Requests per second over `repetitions` runs of `requests / repetitions` each.

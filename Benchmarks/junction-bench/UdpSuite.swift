@@ -72,15 +72,8 @@ struct UdpSuite: ParsableCommand {
         }
         /// Microseconds: the median and the p99 of each run of samples.
         static func from(_ samples: [Double], rates: [Double]) -> Figures {
-            let runs = min(repetitions, samples.count)
-            let per = samples.count / runs
-            var medians: [Double] = [], p99s: [Double] = []
-            for r in 0..<runs {
-                let s = samples[(r * per)..<((r + 1) * per)].sorted()
-                medians.append(s[s.count / 2] / 1000)
-                p99s.append(s[min(s.count - 1, s.count * 99 / 100)] / 1000)
-            }
-            return Figures(median: Spread(medians), p99: Spread(p99s), rate: Spread(rates))
+            let (median, p99) = latencySpreads(samples, runs: repetitions)
+            return Figures(median: median, p99: p99, rate: Spread(rates))
         }
     }
 
