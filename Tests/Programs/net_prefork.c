@@ -5,7 +5,9 @@
 // of the parent's control connection is not theirs (recv ENOTCONN, send EPIPE) and, with
 // argv[2] (an address off the instance), what a new connection to it gives; the
 // parent keeps using it: each line read is answered "parent: LINE". When the control
-// connection closes, the parent stops the workers, reaps them and exits 0.
+// connection closes, the parent stops the workers, reaps them and exits 0. The parent
+// says "ready" only once both workers have reported (a byte each on a pipe): otherwise a
+// fast client could end before a worker printed, and the worker die with its lines unsaid.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -39,6 +41,8 @@ int main(int argc, char **argv) {
     int control = accept(l, NULL, NULL);
     if (control < 0) { perror("accept"); return 1; }
 
+    int reported[2];
+    if (pipe(reported) < 0) { perror("pipe"); return 1; }
     pid_t workers[2];
     for (int i = 0; i < 2; i++) {
         workers[i] = fork();
@@ -61,9 +65,21 @@ int main(int argc, char **argv) {
                 printf("worker: new connection %s\n", r2 < 0 ? strerrorname_np(ce) : "ok");
                 close(c);
             }
+            close(reported[0]);
+            if (write(reported[1], "w", 1) != 1) perror("write reported");
+            close(reported[1]);
             for (;;) answer(l);
         }
     }
+    close(reported[1]);
+    for (int got = 0; got < 2;) {
+        char b[2];
+        ssize_t n = read(reported[0], b, sizeof b);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) { fprintf(stderr, "a worker ended before it reported\n"); return 1; }
+        got += (int)n;
+    }
+    close(reported[0]);
     const char *ready = "ready\n";
     if (write(control, ready, strlen(ready)) < 0) perror("write ready");
 
