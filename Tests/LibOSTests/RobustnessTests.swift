@@ -139,3 +139,13 @@ extension RobustnessTests {
         try Junction.same(try Junction.compile("errno_order", [], as: "errno_order"), [])
     }
 }
+
+extension RobustnessTests {
+    // The standard streams are host descriptors: a pipe whose writers are gone must say
+    // so (POLLHUP) to poll and epoll, even asked for no events, and a wait on it must be
+    // woken by the host (issue 21: such a handle was always "ready").
+    @Test("poll and epoll on a hung-up host pipe report POLLHUP, even for no events")
+    func hostPipeHangUp() throws {
+        try Junction.same(try Junction.compile("host_hangup", [], as: "host_hangup"), [], stdin: "abc")
+    }
+}
