@@ -149,3 +149,13 @@ extension RobustnessTests {
         try Junction.same(try Junction.compile("host_hangup", [], as: "host_hangup"), [], stdin: "abc")
     }
 }
+
+extension RobustnessTests {
+    // One reader (UserTimespec) for every call's struct timespec: timespec64_valid's
+    // EINVAL in each, and a huge tv_sec taken as "forever" (it overflowed into a trap in
+    // ppoll and epoll_pwait2, and was EINVAL in pselect6 and timerfd_settime).
+    @Test("timespec arguments of the waiting calls: EINVAL out of range, a huge tv_sec is forever")
+    func timespecArguments() throws {
+        try Junction.same(try Junction.compile("timespecs", [], as: "timespecs"), [])
+    }
+}
