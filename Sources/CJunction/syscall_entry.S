@@ -50,6 +50,22 @@
 #define ARCH_SET_FS 0x1002
 #define ARCH_GET_FS 0x1003
 
+// XRSTOR raises #GP unless bytes 8-63 of the XSAVE header are valid (XCOMP_BV as XSAVEC
+// wrote it, the reserved bytes 16-63 zero), and XSAVE and XSAVEC write only XSTATE_BV
+// (and XCOMP_BV): a frame lies on stack memory whose earlier contents stay, so whatever
+// libOS code left there would make the restore fault (seen as a crash in the first
+// call's xrstor whenever start-up code happened to leave non-zero bytes there). Cleared
+// before every save into a frame.
+.macro CLEAR_XSAVE_HEADER base
+    movq $0, FRAME_XSAVE+520(\base)
+    movq $0, FRAME_XSAVE+528(\base)
+    movq $0, FRAME_XSAVE+536(\base)
+    movq $0, FRAME_XSAVE+544(\base)
+    movq $0, FRAME_XSAVE+552(\base)
+    movq $0, FRAME_XSAVE+560(\base)
+    movq $0, FRAME_XSAVE+568(\base)
+.endm
+
     .section cj_libos_text, "ax", @progbits
 
 // The signal restorer: must be inside the allowed range, since the selector may be
@@ -134,7 +150,8 @@ cj_syscall_entry:
 7:  cmpb $0, cj_vector_mode(%rip)
     je 8f
     movq $0, MANUAL+MANUAL_VALID(%rbx)
-8:  movl $-1, %eax
+8:  CLEAR_XSAVE_HEADER %rbx
+    movl $-1, %eax
     movl $-1, %edx
     cmpb $0, cj_use_xsavec(%rip)
     je 5f
@@ -289,6 +306,7 @@ cj_materialize_vector_state:
     fnstcw 4(%rsp)
     movq %rdi, %rbx
     call cj_restore_vector_state
+    CLEAR_XSAVE_HEADER %rbx
     movl $-1, %eax
     movl $-1, %edx
     cmpb $0, cj_use_xsavec(%rip)

@@ -339,9 +339,60 @@ public final class HostDescriptorHandle: FileHandle, @unchecked Sendable {
         return Int64(st.st_size)
     }
     public func sync() throws(Errno) { if isFile { _ = try SystemCall.retrying { fsync(fd) }.get() } }
-    public func close() { if owned { Glibc.close(fd) } }
+    public func close() {
+        if owned {
+            if !isFile { HostStreamReadiness.forget(fd) }
+            Glibc.close(fd)
+        }
+    }
+
+    /// A file is always ready (as Linux's regular files); a stream (pipe, terminal,
+    /// socket) is what the host's poll says, hang-up and error included: a pipe whose
+    /// writers are gone reports POLLHUP even to a poll for no events.
+    public var readiness: Readiness {
+        guard !isFile else { return [.readable, .writable] }
+        var p = pollfd(fd: fd, events: Int16(POLLIN | POLLOUT | 0x2000), revents: 0)  // POLLRDHUP
+        let n = Glibc.poll(&p, 1, 0)
+        // A descriptor the host cannot poll stays always ready, as before.
+        if n < 0 || p.revents & Int16(POLLNVAL) != 0 { return [.readable, .writable] }
+        return Readiness(rawValue: UInt32(UInt16(bitPattern: p.revents)))
+    }
+
+    public func addReadinessObserver(_ observer: @escaping @Sendable (Readiness) -> Void) -> Int {
+        guard !isFile else { return 0 }
+        return HostStreamReadiness.observers(for: fd).add(observer)
+    }
+
+    public func removeReadinessObserver(_ token: Int) {
+        guard !isFile, token != 0 else { return }
+        HostStreamReadiness.observers(for: fd).remove(token)
+    }
     public var hostDescriptor: Int32? { fd }
     public func reopen(_ flags: OpenFlags) throws(Errno) -> (any FileHandle)? {
         HostDescriptorHandle(fd: try HostFS.reopen(fd, flags), owned: true)
+    }
+}
+
+/// Readiness observers of host stream descriptors, one set per host descriptor (the
+/// handles of fd 0 and of a later open of /dev/stdin share it), told by HostWatcher
+/// whenever the host's readiness of the descriptor may have changed.
+enum HostStreamReadiness {
+    private static let table = Locked<[Int32: ReadinessObservers]>([:])
+
+    static func observers(for fd: Int32) -> ReadinessObservers {
+        let (observers, new) = table.withLock { t -> (ReadinessObservers, Bool) in
+            if let o = t[fd] { return (o, false) }
+            let o = ReadinessObservers()
+            t[fd] = o
+            return (o, true)
+        }
+        if new { HostWatcher.shared.watch(fd) { [weak observers] in observers?.notify([]) } }
+        return observers
+    }
+
+    /// Before an owned descriptor is closed.
+    static func forget(_ fd: Int32) {
+        guard table.withLock({ $0.removeValue(forKey: fd) }) != nil else { return }
+        HostWatcher.shared.unwatch(fd)
     }
 }

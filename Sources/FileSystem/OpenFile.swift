@@ -147,9 +147,11 @@ public final class OpenFile: @unchecked Sendable {
                 position = r
                 return r
             }
+            // Linux adds in a wrapping loff_t and refuses the negative sum in vfs_setpos
+            // (or dcache_dir_lseek): an overflow is EINVAL for every file kind, never
+            // EOVERFLOW (that is the 32-bit off_t of llseek).
             let (new, overflow) = base.addingReportingOverflow(offset)
-            guard !overflow else { throw .overflow }
-            guard new >= 0 else { throw .invalidArgument }
+            guard !overflow, new >= 0 else { throw .invalidArgument }
             position = new
             if isDirectory {
                 directoryCookie = new

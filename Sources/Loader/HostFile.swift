@@ -1,5 +1,6 @@
-// HostFile.swift: the host calls the Loader makes (open, pread, fstat, mmap, mprotect),
-// wrapped once with typed errors; a `~Copyable` owner closes its descriptor.
+// HostFile.swift: the host calls the Loader makes (open, pread, fstat, access, mmap,
+// mprotect), each through HostCall, which reads errno right after the call, into typed
+// errors; a `~Copyable` owner closes its descriptor.
 import CJunction
 import SystemPackage
 
@@ -15,11 +16,13 @@ public struct HostFile: ~Copyable, ELFByteSource {
 
     /// Opens `path` read-only (O_CLOEXEC) and checks it is a regular file.
     public init(path: String) throws(LoadError) {
-        let fd = path.withCString { open($0, O_RDONLY | O_CLOEXEC) }
-        guard fd >= 0 else { throw .io(path: path, call: "open", errno: Errno(rawValue: errno)) }
+        let fd: Int32
+        switch HostCall.run(path: path, { open($0, O_RDONLY | O_CLOEXEC) }) {
+        case .success(let v): fd = v
+        case .failure(let e): throw .io(path: path, call: "open", errno: e)
+        }
         var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            let e = Errno(rawValue: errno)
+        if case .failure(let e) = HostCall.run({ fstat(fd, &st) }) {
             close(fd)
             throw .io(path: path, call: "fstat", errno: e)
         }
@@ -39,14 +42,13 @@ public struct HostFile: ~Copyable, ELFByteSource {
         var done = 0
         while done < count {
             let n = out.withUnsafeMutableBytes { buf in
-                pread(fd, buf.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+                HostCall.run { pread(fd, buf.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
             }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io(path: path, call: "pread", errno: Errno(rawValue: errno))
+            switch n {
+            case .failure(let e): throw .io(path: path, call: "pread", errno: e)
+            case .success(0): throw .invalidFile(path: path, .truncated(what: "read", needed: offset + UInt64(count), fileSize: size))
+            case .success(let n): done += n
             }
-            if n == 0 { throw .invalidFile(path: path, .truncated(what: "read", needed: offset + UInt64(count), fileSize: size)) }
-            done += n
         }
         return out
     }
@@ -57,7 +59,28 @@ public struct HostFile: ~Copyable, ELFByteSource {
     }
 }
 
-/// Memory calls, each returning the errno on failure.
+/// The Loader's host-call funnel: errno is read as the call returns, before anything
+/// else runs (a String's C copy freed, a close, an allocation may each change it), and
+/// EINTR is retried here, once for all.
+enum HostCall {
+    /// Runs a call that fails with -1 and errno; its result or the errno.
+    static func run<T: BinaryInteger>(_ body: () -> T) -> Result<T, Errno> {
+        while true {
+            let r = body()
+            if r >= 0 { return .success(r) }
+            let e = errno
+            if e != EINTR { return .failure(Errno(rawValue: e)) }
+        }
+    }
+
+    /// The same for a call on a path: errno is read inside `withCString`, before its
+    /// copy of the path is released.
+    static func run<T: BinaryInteger>(path: String, _ body: (UnsafePointer<CChar>) -> T) -> Result<T, Errno> {
+        path.withCString { p in run { body(p) } }
+    }
+}
+
+/// Memory calls, each returning the errno on failure (read right after the call).
 enum Memory {
     static let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
 
@@ -67,13 +90,13 @@ enum Memory {
     static func map(_ address: UInt64, _ length: UInt64, _ prot: Int32, _ flags: Int32, _ fd: Int32 = -1,
                     _ offset: UInt64 = 0) -> Result<UInt64, Errno> {
         let p = mmap(UnsafeMutableRawPointer(bitPattern: UInt(address)), Int(length), prot, flags, fd, off_t(offset))
-        guard let p, p != MAP_FAILED else { return .failure(Errno(rawValue: errno)) }
+        let e = errno
+        guard let p, p != MAP_FAILED else { return .failure(Errno(rawValue: e)) }
         return .success(UInt64(UInt(bitPattern: p)))
     }
 
     static func protect(_ address: UInt64, _ length: UInt64, _ prot: Int32) -> Result<Void, Errno> {
-        mprotect(UnsafeMutableRawPointer(bitPattern: UInt(address)), Int(length), prot) == 0
-            ? .success(()) : .failure(Errno(rawValue: errno))
+        HostCall.run { mprotect(UnsafeMutableRawPointer(bitPattern: UInt(address)), Int(length), prot) }.map { _ in () }
     }
 
     static func unmap(_ address: UInt64, _ length: UInt64) {

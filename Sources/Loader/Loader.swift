@@ -172,7 +172,9 @@ public enum Loader {
     }
 
     private static func checkExecutable(_ path: String) throws(LoadError) {
-        if access(path, X_OK) != 0 { throw .io(path: path, call: "execute permission", errno: Errno(rawValue: errno)) }
+        if case .failure(let e) = HostCall.run(path: path, { access($0, X_OK) }) {
+            throw .io(path: path, call: "execute permission", errno: e)
+        }
     }
 
     private static func stackLimit() -> Int {

@@ -4,6 +4,7 @@ import CNICQueues
 import Glibc
 import Logging
 import NUMA
+import UThreads
 
 // Per-kthread caches: a thread's cache is chosen by its ordinal (kthreads are OS threads
 // and a pool call never parks), so the common alloc/free touches no shared cache line.
@@ -25,7 +26,8 @@ package struct PoolCore {
     @usableFromInline package var headroom: UInt32
     @usableFromInline package var count: UInt32
     @usableFromInline package var cacheCapacity: UInt32
-    @usableFromInline package var lock: UnsafeMutablePointer<UInt32>
+    /// The runtime's one short-section lock (it yields to a preempted holder).
+    @usableFromInline package var lock: UnsafeMutablePointer<SpinLock>
     @usableFromInline package var freeList: UnsafeMutablePointer<UInt32>
     @usableFromInline package var freeCount: UnsafeMutablePointer<UInt32>
     @usableFromInline package var cacheCounts: UnsafeMutablePointer<UInt32>
@@ -48,8 +50,8 @@ package struct PoolCore {
             n.pointee &-= 1
             return c.pointee.cacheSlots[o &* Int(cap) &+ Int(n.pointee)]
         }
-        cnq_spin_lock(c.pointee.lock)
-        defer { cnq_spin_unlock(c.pointee.lock) }
+        c.pointee.lock.pointee.lock()
+        defer { c.pointee.lock.pointee.unlock() }
         let f = c.pointee.freeCount
         if f.pointee == 0 { return noBuffer }
         f.pointee &-= 1
@@ -68,11 +70,11 @@ package struct PoolCore {
             n.pointee &+= 1
             return
         }
-        cnq_spin_lock(c.pointee.lock)
+        c.pointee.lock.pointee.lock()
         let f = c.pointee.freeCount
         c.pointee.freeList[Int(f.pointee)] = index
         f.pointee &+= 1
-        cnq_spin_unlock(c.pointee.lock)
+        c.pointee.lock.pointee.unlock()
     }
 
     /// Moves half a cache's worth from the shared list into thread `o`'s cache.
@@ -81,12 +83,12 @@ package struct PoolCore {
         let cap = Int(c.pointee.cacheCapacity)
         let n = c.pointee.cacheCounts + o &* cacheCountStride
         let slots = c.pointee.cacheSlots + o &* cap
-        cnq_spin_lock(c.pointee.lock)
+        c.pointee.lock.pointee.lock()
         let f = c.pointee.freeCount
         let take = min(cap / 2, Int(f.pointee))
         for i in 0..<take { slots[Int(n.pointee) &+ i] = c.pointee.freeList[Int(f.pointee) &- 1 &- i] }
         f.pointee &-= UInt32(take)
-        cnq_spin_unlock(c.pointee.lock)
+        c.pointee.lock.pointee.unlock()
         n.pointee &+= UInt32(take)
     }
 
@@ -97,11 +99,11 @@ package struct PoolCore {
         let n = c.pointee.cacheCounts + o &* cacheCountStride
         let slots = c.pointee.cacheSlots + o &* cap
         let give = cap / 2
-        cnq_spin_lock(c.pointee.lock)
+        c.pointee.lock.pointee.lock()
         let f = c.pointee.freeCount
         for i in 0..<give { c.pointee.freeList[Int(f.pointee) &+ i] = slots[Int(n.pointee) &- 1 &- i] }
         f.pointee &+= UInt32(give)
-        cnq_spin_unlock(c.pointee.lock)
+        c.pointee.lock.pointee.unlock()
         n.pointee &-= UInt32(give)
     }
 }
@@ -148,18 +150,19 @@ public final class PacketPool: @unchecked Sendable {
         self.regionSize = regionSize
         ownsRegion = owns
         let cacheCapacity = min(maxCacheCapacity, UInt32(count / 16)) & ~1
-        let lock = UnsafeMutablePointer<UInt32>.allocate(capacity: 2)
-        lock.initialize(repeating: 0, count: 2)
+        let lock = UnsafeMutablePointer<SpinLock>.allocate(capacity: 1)
+        lock.initialize(to: SpinLock())
+        let free = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
         let freeList = UnsafeMutablePointer<UInt32>.allocate(capacity: count)
         for i in 0..<count { freeList[i] = UInt32(count - 1 - i) }   // buffer 0 first
-        lock[1] = UInt32(count)
+        free.initialize(to: UInt32(count))
         let counts = UnsafeMutablePointer<UInt32>.allocate(capacity: maxCaches * cacheCountStride)
         counts.initialize(repeating: 0, count: maxCaches * cacheCountStride)
         let slots = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, maxCaches * Int(cacheCapacity)))
         core = .allocate(capacity: 1)
         core.initialize(to: PoolCore(base: buffers, bufferSize: UInt32(bufferSize), headroom: UInt32(headroom),
                                      count: UInt32(count), cacheCapacity: cacheCapacity, lock: lock,
-                                     freeList: freeList, freeCount: lock + 1, cacheCounts: counts, cacheSlots: slots))
+                                     freeList: freeList, freeCount: free, cacheCounts: counts, cacheSlots: slots))
     }
 
     deinit {
@@ -167,7 +170,9 @@ public final class PacketPool: @unchecked Sendable {
         core.pointee.freeList.deallocate()
         core.pointee.cacheCounts.deallocate()
         core.pointee.cacheSlots.deallocate()
+        core.pointee.lock.deinitialize(count: 1)
         core.pointee.lock.deallocate()
+        core.pointee.freeCount.deallocate()
         // Buffers still out would point at freed memory: keep the region mapped (a leak,
         // reported) rather than let a stray handle write into someone else's page.
         if outstanding != 0 {
@@ -188,9 +193,9 @@ public final class PacketPool: @unchecked Sendable {
     public var frameCapacity: Int { bufferSize - headroom }
     /// Free buffers right now (shared list plus every thread's cache).
     public var freeCount: Int {
-        cnq_spin_lock(core.pointee.lock)
+        core.pointee.lock.pointee.lock()
         var n = Int(core.pointee.freeCount.pointee)
-        cnq_spin_unlock(core.pointee.lock)
+        core.pointee.lock.pointee.unlock()
         for o in 0..<maxCaches { n += Int(cnq_load_relaxed32(core.pointee.cacheCounts + o * cacheCountStride)) }
         return n
     }

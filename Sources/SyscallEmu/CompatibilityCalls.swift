@@ -311,9 +311,9 @@ extension Handlers {
         // Setting a clock: only CLOCK_REALTIME can be set; unprivileged callers get
         // EPERM; for root, the host decides (it is the host's clock).
         d.register(.clock_settime) { f, p throws(LinuxError) in
-            let sec = try UserMemory.load(Int64.self, at: f.a1), nsec = try UserMemory.load(Int64.self, at: f.a1 + 8)
+            let time = try UserTimespec.load(at: f.a1)
             guard Int32(truncatingIfNeeded: f.a0) == CLOCK_REALTIME else { throw LinuxError(.EINVAL) }
-            guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
+            guard time.isValid else { throw LinuxError(.EINVAL) }
             guard p.compat.privileged else { throw LinuxError(.EPERM) }
             return try hostCall(227, f.a0, f.a1)
         }

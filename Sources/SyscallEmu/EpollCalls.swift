@@ -271,9 +271,7 @@ extension Handlers {
         d.register(.epoll_pwait2) { f, p throws(LinuxError) in
             var timeout: Int64?
             if f.a3 != 0 {
-                let sec = try UserMemory.load(Int64.self, at: f.a3), nsec = try UserMemory.load(Int64.self, at: f.a3 + 8)
-                guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
-                timeout = sec * 1_000_000_000 + nsec
+                timeout = try UserTimespec.loadValid(at: f.a3).totalNanoseconds
             }
             return try withMask(p, f.a4, f.a5) { () throws(LinuxError) in try epollWait(p, epfd: f.a0, events: f.a1, max: f.a2, timeout: timeout) }
         }

@@ -631,13 +631,13 @@ extension Handlers {
         var explicit = false
         if f.a2 != 0 {
             for i in 0..<2 {
-                let sec = try UserMemory.load(Int64.self, at: f.a2 + UInt64(16 * i))
-                let nsec = try UserMemory.load(Int64.self, at: f.a2 + UInt64(16 * i + 8))
-                switch nsec {
+                // Linux's nsec_valid: UTIME_NOW, UTIME_OMIT or [0, 10^9); any tv_sec.
+                let t = try UserTimespec.load(at: f.a2 + UInt64(16 * i))
+                switch t.nanoseconds {
                 case utimeNow: times[i] = .now
                 case utimeOmit: times[i] = nil
-                case 0..<1_000_000_000:
-                    times[i] = Timespec(seconds: sec, nanoseconds: nsec)
+                case 0..<UserTimespec.nanosecondsPerSecond:
+                    times[i] = Timespec(seconds: t.seconds, nanoseconds: t.nanoseconds)
                     explicit = true
                 default: throw LinuxError(.EINVAL)
                 }

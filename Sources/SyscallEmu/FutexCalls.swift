@@ -29,11 +29,9 @@ extension Handlers {
         // an unknown command (ENOSYS), a zero bitset, the word's alignment (EINVAL),
         // access_ok (EFAULT), then the word itself.
         let bit = UInt64(1) << UInt64(cmd)  // 0 for commands past 63
-        var timeout: (sec: Int64, nsec: Int64)?
+        var timeout: UserTimespec?
         if f.a3 != 0 && bit & 0b10_1010_0100_0001 != 0 {  // WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2
-            let sec = try UserMemory.load(Int64.self, at: f.a3), nsec = try UserMemory.load(Int64.self, at: f.a3 + 8)
-            guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
-            timeout = (sec, nsec)
+            timeout = try UserTimespec.loadValid(at: f.a3)
         }
         if realtime && bit & 0b10_1010_0000_0000 == 0 { throw LinuxError(.ENOSYS) }  // WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2
         guard bit & 0b110_0011_1011 != 0 else { throw LinuxError(.ENOSYS) }  // the commands below
@@ -51,10 +49,10 @@ extension Handlers {
         case 0, 9:  // WAIT (relative timeout), WAIT_BITSET (absolute)
             let bitset = cmd == 9 ? UInt32(truncatingIfNeeded: f.a5) : WaitTable.matchAny
             var deadline: MonotonicInstant?
-            if let (sec, nsec) = timeout {
-                let ns = sec &* 1_000_000_000 &+ nsec
+            if let timeout {
+                let ns = timeout.totalNanoseconds
                 if cmd == 0 {
-                    deadline = MonotonicInstant.now.advanced(by: .nanoseconds(ns))
+                    deadline = timeout.deadlineFromNow
                 } else if realtime {
                     var now = timespec()
                     clock_gettime(CLOCK_REALTIME, &now)

@@ -12,9 +12,7 @@ extension Handlers {
         d.register(.ppoll) { f, p throws(LinuxError) in
             var timeout: Int64?
             if f.a2 != 0 {
-                let sec = try UserMemory.load(Int64.self, at: f.a2), nsec = try UserMemory.load(Int64.self, at: f.a2 + 8)
-                guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
-                timeout = sec * 1_000_000_000 + nsec
+                timeout = try UserTimespec.loadValid(at: f.a2).totalNanoseconds
             }
             // The mask for the length of the wait, as rt_sigsuspend does.
             return try withMask(p, f.a3, f.a4) { () throws(LinuxError) in

@@ -212,9 +212,7 @@ public enum Handlers {
             return 0
         }
         d.register(.nanosleep) { f, p throws(LinuxError) in
-            let sec = try UserMemory.load(Int64.self, at: f.a0), nsec = try UserMemory.load(Int64.self, at: f.a0 + 8)
-            guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
-            try sleep(p, until: MonotonicInstant.now.advanced(by: .seconds(sec) + .nanoseconds(nsec)), remaining: f.a1)
+            try sleep(p, until: try UserTimespec.loadValid(at: f.a0).deadlineFromNow, remaining: f.a1)
             return 0
         }
         d.register(.clock_nanosleep) { f, p throws(LinuxError) in
@@ -226,18 +224,17 @@ public enum Handlers {
             if clock == CLOCK_MONOTONIC_RAW || clock == CLOCK_REALTIME_COARSE || clock == CLOCK_MONOTONIC_COARSE {
                 throw LinuxError(.EOPNOTSUPP)
             }
-            let sec = try UserMemory.load(Int64.self, at: f.a2), nsec = try UserMemory.load(Int64.self, at: f.a2 + 8)
-            guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
+            let time = try UserTimespec.loadValid(at: f.a2)
             // The wall and monotonic clocks; CPU-time clocks are not slept on here.
             guard [CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_TAI].contains(clock) else { throw LinuxError(.EINVAL) }
             let deadline: MonotonicInstant
             if f.a1 & 1 != 0 {  // TIMER_ABSTIME: converted to the monotonic clock once
                 var now = timespec()
                 clock_gettime(clock, &now)
-                let delta = (sec - Int64(now.tv_sec)) * 1_000_000_000 + (nsec - Int64(now.tv_nsec))
+                let delta = time.totalNanoseconds &- (Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec))
                 deadline = MonotonicInstant.now.advanced(by: .nanoseconds(max(0, delta)))
             } else {
-                deadline = MonotonicInstant.now.advanced(by: .seconds(sec) + .nanoseconds(nsec))
+                deadline = time.deadlineFromNow
             }
             try sleep(p, until: deadline, remaining: f.a1 & 1 != 0 ? 0 : f.a3)
             return 0

@@ -26,7 +26,7 @@ extension Handlers {
         }
         d.register(.pselect6) { f, p throws(LinuxError) in
             var timeout: Int64?
-            if f.a4 != 0 { timeout = try loadTimespec(f.a4) }
+            if f.a4 != 0 { timeout = try UserTimespec.loadValid(at: f.a4).totalNanoseconds }
             // The sixth argument: { const sigset_t *ss; size_t ss_len; }.
             var mask: UInt64 = 0, maskSize: UInt64 = 0
             if f.a5 != 0 {

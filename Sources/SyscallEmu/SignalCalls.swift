@@ -342,9 +342,7 @@ extension Handlers {
             guard let t = AppThread.current else { throw LinuxError(.EINVAL) }
             var deadline: MonotonicInstant?
             if f.a2 != 0 {
-                let sec = try UserMemory.load(Int64.self, at: f.a2), nsec = try UserMemory.load(Int64.self, at: f.a2 + 8)
-                guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
-                deadline = MonotonicInstant.now.advanced(by: .seconds(sec) + .nanoseconds(nsec))
+                deadline = try UserTimespec.loadValid(at: f.a2).deadlineFromNow
             }
             if f.a1 != 0 { _ = try UserMemory.pointer(f.a1, 128, for: .write) }
             // While waiting, the awaited signals count as unblocked (so they pick this

@@ -86,8 +86,12 @@ public final class ProcessSignals: @unchecked Sendable {
     @exclusivity(unchecked) private var actions = [SignalAction](repeating: .defaultAction, count: 65)
     @exclusivity(unchecked) private var pending: UInt64 = 0
     @exclusivity(unchecked) private var info: [Int32: SignalInfo] = [:]
-    /// Application threads in creation order (the main thread first).
-    @exclusivity(unchecked) private var threads: [AppThread] = []
+    /// Application threads in creation order (the main thread first). An ending thread
+    /// clears its slot (`AppThread.signalSlot`) in O(1) and leaves a hole; when holes
+    /// outnumber the threads the array is compacted (in order), so creating and ending
+    /// N threads costs O(N) in all, not O(N²) as a search for the ending thread did.
+    @exclusivity(unchecked) private var slots: [AppThread?] = []
+    @exclusivity(unchecked) private var liveThreads = 0
     /// Pending signals in the process and all its threads.
     let pendingCount = Atomic<Int>(0)
     /// Told whenever a signal becomes pending (signalfd's readiness).
@@ -125,7 +129,7 @@ public final class ProcessSignals: @unchecked Sendable {
     private func discard(_ sig: Int32) {
         let bit = SignalSet.bit(sig)
         if pending & bit != 0 { pending &= ~bit; info[sig] = nil; pendingCount.subtract(1, ordering: .relaxed) }
-        for t in threads where t.pending & bit != 0 {
+        for case let t? in slots where t.pending & bit != 0 {
             t.pending &= ~bit
             t.pendingInfo[sig] = nil
             pendingCount.subtract(1, ordering: .relaxed)
@@ -140,7 +144,10 @@ public final class ProcessSignals: @unchecked Sendable {
     func afterFork(keeping keeper: AppThread, pid newPID: Int32) {
         lock.withLock {
             pid = newPID
-            threads = [keeper]
+            for case let t? in slots where t !== keeper { t.signalSlot = -1 }
+            slots = [keeper]
+            keeper.signalSlot = 0
+            liveThreads = 1
             keeper.tid = newPID
             keeper.pending = 0
             keeper.pendingInfo = [:]
@@ -157,7 +164,8 @@ public final class ProcessSignals: @unchecked Sendable {
         // Interrupted under the lock: a thread that ends unregisters under it too, so its
         // uthread reference is valid here.
         let count = lock.withLock { () -> Int in
-            let o = threads.filter { $0 !== keeper && !$0.exitRequested }
+            var o: [AppThread] = []
+            for case let t? in slots where t !== keeper && !t.exitRequested { o.append(t) }
             for t in o {
                 t.exitRequested = true
                 pendingCount.add(1, ordering: .relaxed)
@@ -189,8 +197,8 @@ public final class ProcessSignals: @unchecked Sendable {
     }
 
     /// For /proc/self/status.
-    var threadCount: Int { lock.withLock { threads.count } }
-    var pendingMask: UInt64 { lock.withLock { threads.reduce(pending) { $0 | $1.pending } } }
+    var threadCount: Int { lock.withLock { liveThreads } }
+    var pendingMask: UInt64 { lock.withLock { slots.reduce(pending) { $0 | ($1?.pending ?? 0) } } }
     func blockedMask(of thread: AppThread) -> UInt64 { lock.withLock { thread.blocked } }
     var ignoredMask: UInt64 {
         lock.withLock { (1...64).reduce(UInt64(0)) { actions[$1].handler == 1 ? $0 | SignalSet.bit(Int32($1)) : $0 } }
@@ -199,12 +207,26 @@ public final class ProcessSignals: @unchecked Sendable {
         lock.withLock { (1...64).reduce(UInt64(0)) { actions[$1].handler > 1 ? $0 | SignalSet.bit(Int32($1)) : $0 } }
     }
 
-    func register(_ t: AppThread) { lock.withLock { threads.append(t) } }
+    func register(_ t: AppThread) {
+        lock.withLock {
+            t.signalSlot = slots.count
+            slots.append(t)
+            liveThreads += 1
+        }
+    }
 
     /// A thread ends: its pending signals go with it, and it can no longer be woken.
     func unregister(_ t: AppThread) {
         lock.withLock {
-            threads.removeAll { $0 === t }
+            let i = t.signalSlot
+            if i >= 0, i < slots.count, slots[i] === t {
+                slots[i] = nil
+                liveThreads -= 1
+                t.signalSlot = -1
+                // Trailing holes go at once; inner ones when they outnumber the threads.
+                while let last = slots.last, last == nil { slots.removeLast() }
+                if slots.count > 64 && slots.count > 2 * liveThreads { compact() }
+            }
             let gone = t.pending.nonzeroBitCount + (t.exitRequested ? 1 : 0)
             if gone > 0 { pendingCount.subtract(gone, ordering: .relaxed) }
             t.pending = 0
@@ -213,7 +235,23 @@ public final class ProcessSignals: @unchecked Sendable {
             t.uthread = nil
         }
     }
-    func thread(tid: Int32) -> AppThread? { lock.withLock { threads.first { $0.tid == tid } } }
+    func thread(tid: Int32) -> AppThread? {
+        lock.withLock { () -> AppThread? in
+            for case let t? in slots where t.tid == tid { return t }
+            return nil
+        }
+    }
+
+    /// Drops the holes, keeping creation order (under the lock).
+    private func compact() {
+        var live: [AppThread?] = []
+        live.reserveCapacity(liveThreads)
+        for case let t? in slots {
+            t.signalSlot = live.count
+            live.append(t)
+        }
+        slots = live
+    }
 
     /// rt_sigprocmask on `t`: applies `how` (SIG_BLOCK 0, SIG_UNBLOCK 1, SIG_SETMASK 2)
     /// and returns the old mask. SIGKILL and SIGSTOP stay unblocked.
@@ -266,7 +304,7 @@ public final class ProcessSignals: @unchecked Sendable {
             if let target {
                 taker = target.blocked & bit == 0 ? target : nil
             } else {
-                taker = threads.first { $0.blocked & bit == 0 }
+                taker = slots.lazy.compactMap { $0 }.first { $0.blocked & bit == 0 }
             }
             // Ignored signals are discarded unless blocked (they may be unignored later).
             if isIgnored(sig, a) && taker != nil { return .none }

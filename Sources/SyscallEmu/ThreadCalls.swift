@@ -21,6 +21,9 @@ public final class AppThread: @unchecked Sendable {
     @exclusivity(unchecked) public var clearChildTID: UInt64 = 0
     /// The uthread running this thread, for interrupting its waits.
     @exclusivity(unchecked) var uthread: UThreadRef?
+    /// Its index in the process's thread slots (ProcessSignals; -1: not there), guarded
+    /// by the signals lock.
+    @exclusivity(unchecked) var signalSlot = -1
 
     // Signal state, guarded by the process's ProcessSignals lock.
     @exclusivity(unchecked) var blocked: UInt64 = 0

@@ -29,7 +29,10 @@ final class TimerFD: FileHandle, @unchecked Sendable {
         if interval > 0 {
             let n = (now.nanoseconds - e.nanoseconds) / interval + 1
             ticks &+= UInt64(n)
-            expiration = MonotonicInstant(nanoseconds: e.nanoseconds + n * interval)
+            // Saturating: an interval of centuries is valid (ktime_t saturates too).
+            let (step, o1) = n.multipliedReportingOverflow(by: interval)
+            let (next, o2) = e.nanoseconds.addingReportingOverflow(step)
+            expiration = MonotonicInstant(nanoseconds: o1 || o2 ? .max : next)
         } else {
             ticks &+= 1
             expiration = nil
@@ -107,7 +110,7 @@ final class TimerFD: FileHandle, @unchecked Sendable {
                 clock_gettime(clock == CLOCK_MONOTONIC || clock == CLOCK_BOOTTIME ? CLOCK_MONOTONIC : CLOCK_REALTIME, &ts)
                 relative = value - (Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
             }
-            due = MonotonicInstant(nanoseconds: now.nanoseconds + max(0, relative))
+            due = now.advanced(by: .nanoseconds(max(0, relative)))
         }
         let (gen, wake) = lock.withLock { () -> (Int, [UThreadRef]) in
             ticks = 0
@@ -161,7 +164,8 @@ extension Handlers {
         d.register(.timerfd_settime) { f, p throws(LinuxError) in
             let t = try timer(p, f.a0)
             guard f.a1 & ~3 == 0 else { throw LinuxError(.EINVAL) }  // TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET
-            let interval = try loadTimespec(f.a2), value = try loadTimespec(f.a2 + 16)
+            let interval = try UserTimespec.loadValid(at: f.a2).totalNanoseconds
+            let value = try UserTimespec.loadValid(at: f.a2 + 16).totalNanoseconds
             if f.a3 != 0 { _ = try UserMemory.pointer(f.a3, 32, for: .write) }
             let old = t.set(value: value, interval: interval, absolute: f.a1 & 1 != 0)
             if f.a3 != 0 { try storeTimerSpec(old, at: f.a3) }
@@ -177,13 +181,6 @@ extension Handlers {
     static func timer(_ p: LinuxProcess, _ fd: UInt64) throws(LinuxError) -> TimerFD {
         guard let t = try p.fd(fd).handle as? TimerFD else { throw LinuxError(.EINVAL) }
         return t
-    }
-
-    /// A struct timespec in nanoseconds (EINVAL when out of range, EFAULT).
-    static func loadTimespec(_ address: UInt64) throws(LinuxError) -> Int64 {
-        let sec = try UserMemory.load(Int64.self, at: address), nsec = try UserMemory.load(Int64.self, at: address + 8)
-        guard sec >= 0, nsec >= 0, nsec < 1_000_000_000, sec < Int64.max / 1_000_000_000 - 1 else { throw LinuxError(.EINVAL) }
-        return sec * 1_000_000_000 + nsec
     }
 
     /// struct itimerspec { it_interval; it_value; }.

@@ -8,6 +8,14 @@ import Synchronization
 // Tunables.
 /// Stacks kept per kthread for reuse before they go to the runtime-wide pool.
 let stackCacheCapacity = 64
+/// At its first idle moment `returnMemoryAfter` after uthreads ended, a kthread keeps
+/// this many stacks in its cache and the runtime this many in its pool; the rest are
+/// unmapped and free malloc memory goes back to the host (malloc_trim): a server whose
+/// connections all ended returns to its size before them instead of keeping its peak
+/// for good. At most once a second per kthread, so a busy server is not slowed.
+let stackCacheIdleKeep = 8
+let stackPoolIdleKeep = 16
+let returnMemoryAfter: Int64 = 1_000_000_000
 /// How many epoll events an idle kthread takes per wake-up.
 let idleEventCapacity: Int32 = 16
 
@@ -68,6 +76,8 @@ struct KThread: ~Copyable {
     @usableFromInline var tick: UInt32 = 0
     @usableFromInline var pendingRelease: UT? = nil
     var stackCache: [UT] = []
+    /// When this kthread next returns memory, if idle then (.max: nothing to return).
+    var returnMemoryAt: Int64 = .max
     var rng: UInt64
 
     // Counters.

@@ -78,6 +78,10 @@ struct RuntimeCore: ~Copyable {
 
     let poolLock = SpinLock()
     var pool: [UT] = []
+    /// `pool.count`, stored under `poolLock`, read without it by an idle kthread.
+    let poolSize = Atomic<Int>(0)
+    /// Uthreads ended since the last return of memory (Scheduler.returnMemory).
+    let endedSinceReturn = Atomic<Bool>(false)
     let terminated = Atomic<Bool>(false)
 
     @usableFromInline let live = Atomic<Int>(0)
@@ -263,6 +267,7 @@ public final class Runtime: @unchecked Sendable {
         core.pointee.poolLock.lock()
         for t in core.pointee.pool { core.pointee.geometry.unmap(t) }
         core.pointee.pool = []
+        core.pointee.poolSize.store(0, ordering: .relaxed)
         core.pointee.poolLock.unlock()
         for i in 0..<kthreadCount { core.pointee.kthreads[i].releaseResources() }
         core.pointee.kthreads.deinitialize(count: kthreadCount)

@@ -213,6 +213,7 @@ enum Scheduler {
         if let k, let t = k.pointee.stackCache.popLast() { return t }
         rt.pointee.poolLock.lock()
         let pooled = rt.pointee.pool.popLast()
+        rt.pointee.poolSize.store(rt.pointee.pool.count, ordering: .relaxed)
         rt.pointee.poolLock.unlock()
         if let pooled { return pooled }
         switch rt.pointee.geometry.allocate() {
@@ -233,6 +234,8 @@ enum Scheduler {
         rt.pointee.poolLock.lock()
         if !rt.pointee.terminated.load(ordering: .relaxed), rt.pointee.pool.count < 1024 {
             rt.pointee.pool.append(t)
+            rt.pointee.poolSize.store(rt.pointee.pool.count, ordering: .relaxed)
+            if !rt.pointee.endedSinceReturn.load(ordering: .relaxed) { rt.pointee.endedSinceReturn.store(true, ordering: .relaxed) }
             rt.pointee.poolLock.unlock()
             return
         }
@@ -472,7 +475,14 @@ enum Scheduler {
         }
         var timeout = timespec()
         var timeoutPointer: UnsafeMutablePointer<timespec>? = nil
-        let earliest = k.pointee.earliestTimer.load(ordering: .acquiring)
+        var earliest = k.pointee.earliestTimer.load(ordering: .acquiring)
+        // Memory that ended uthreads left: returned at an idle moment a while later.
+        if k.pointee.returnMemoryAt == .max && hasMemoryToReturn(k) {
+            k.pointee.returnMemoryAt = cj_monotonic_ns() &+ returnMemoryAfter
+        }
+        let returnAt = k.pointee.returnMemoryAt
+        earliest = min(earliest, returnAt)
+        var woken: Int32 = 0
         withUnsafeTemporaryAllocation(of: epoll_event.self, capacity: Int(idleEventCapacity)) { buffer in
         let events = buffer.baseAddress!
         withUnsafeMutablePointer(to: &timeout) { tp in
@@ -483,11 +493,47 @@ enum Scheduler {
                 timeoutPointer = tp
             }
             k.pointee.sleeps &+= 1
-            _ = epoll_pwait2(k.pointee.epfd, events, idleEventCapacity, timeoutPointer, nil)
+            woken = epoll_pwait2(k.pointee.epfd, events, idleEventCapacity, timeoutPointer, nil)
         }
         }
         k.pointee.sleeping.store(false, ordering: .sequentiallyConsistent)
         Host.drain(k.pointee.doorbell)
+        if woken == 0, returnAt != .max, cj_monotonic_ns() >= returnAt, !workVisible(k) {
+            k.pointee.returnMemoryAt = .max
+            returnMemory(k)
+        }
+    }
+
+    /// Whether stacks beyond what an idle runtime keeps are cached, or uthreads ended
+    /// since memory was last returned.
+    static func hasMemoryToReturn(_ k: KT) -> Bool {
+        let rt = k.pointee.runtime
+        return k.pointee.stackCache.count > stackCacheIdleKeep || rt.pointee.poolSize.load(ordering: .relaxed) > stackPoolIdleKeep
+            || rt.pointee.endedSinceReturn.load(ordering: .relaxed)
+    }
+
+    /// After `returnMemoryAfter` idle: unmaps the stacks this kthread's cache and the
+    /// runtime's pool hold beyond what they keep, and gives free malloc memory back
+    /// (malloc_trim: glibc keeps freed chunks, large ones included once its mmap
+    /// threshold has risen, resident in its arenas otherwise).
+    static func returnMemory(_ k: KT) {
+        let rt = k.pointee.runtime
+        while k.pointee.stackCache.count > stackCacheIdleKeep, let t = k.pointee.stackCache.popLast() {
+            rt.pointee.geometry.unmap(t)
+        }
+        var extra: [UT] = []
+        rt.pointee.poolLock.lock()
+        if rt.pointee.pool.count > stackPoolIdleKeep {
+            extra = Array(rt.pointee.pool[stackPoolIdleKeep...])
+            rt.pointee.pool.removeLast(rt.pointee.pool.count - stackPoolIdleKeep)
+            rt.pointee.poolSize.store(rt.pointee.pool.count, ordering: .relaxed)
+        }
+        rt.pointee.poolLock.unlock()
+        for t in extra { rt.pointee.geometry.unmap(t) }
+        // One kthread trims malloc's arenas for all of them.
+        if rt.pointee.endedSinceReturn.exchange(false, ordering: .relaxed) || !extra.isEmpty {
+            _ = cj_malloc_trim()
+        }
     }
 
     /// Called by the last kthread to fall asleep while the runtime shuts down: if nothing

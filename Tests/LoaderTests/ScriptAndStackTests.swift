@@ -75,3 +75,37 @@ struct InitialStackTests {
         }
     }
 }
+
+@Suite("Host calls")
+struct HostCallTests {
+    /// The errno of a failed call: the host's, read as the call returned (HostCall),
+    /// whatever the Loader does next (closing the descriptor, releasing the C path).
+    func ioErrno(_ body: () throws(LoadError) -> Void) -> (String, Int32)? {
+        do throws(LoadError) {
+            try body()
+        } catch {
+            if case let .io(_, call, errno) = error { return (call, errno.rawValue) }
+        }
+        return nil
+    }
+
+    @Test("open, fstat's file kind and the execute check give the call's own errno")
+    func typedErrors() throws {
+        let missing = "/nonexistent-\(getpid())/x"
+        let r1 = ioErrno { () throws(LoadError) in _ = try HostFile(path: missing) }
+        #expect(r1?.0 == "open" && r1?.1 == ENOENT)
+        let r2 = ioErrno { () throws(LoadError) in _ = try HostFile(path: "/tmp") }
+        #expect(r2?.0 == "open" && r2?.1 == EISDIR)
+        let r3 = ioErrno { () throws(LoadError) in _ = try Loader.resolve(path: missing, arguments: ["x"]) }
+        #expect(r3?.1 == ENOENT)
+        let name = FileManager.default.temporaryDirectory.appendingPathComponent("noexec-\(getpid())").path
+        try Data("#!/bin/sh\n".utf8).write(to: URL(fileURLWithPath: name))
+        defer { try? FileManager.default.removeItem(atPath: name) }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: name)
+        // Root may execute a file only if some execute bit is set: EACCES for everyone here.
+        let r4 = ioErrno { () throws(LoadError) in _ = try Loader.resolve(path: name, arguments: [name]) }
+        #expect(r4?.1 == EACCES)
+        guard case .failure(let e) = HostCall.run(path: missing, { open($0, O_RDONLY) }) else { Issue.record("opened"); return }
+        #expect(e.rawValue == ENOENT)
+    }
+}

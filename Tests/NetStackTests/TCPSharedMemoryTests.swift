@@ -17,6 +17,7 @@ let longTests = ProcessInfo.processInfo.environment["JUNCTION_LONG_TESTS"] == "1
 /// echo-server --tcp 7 on `shm:PATH` (10.9.0.9/24), this process at 10.9.0.2/24, our
 /// side's frames (both ways) through a fault injector when `faults` is given.
 func withTCPEchoServerOverShm(faults: FaultConfiguration?, serverArguments: [String] = [], kthreads: Int = 1,
+                              serverStarted: (pid_t) -> Void = { _ in },
                               _ body: (NetworkInterface, Runtime) throws -> Void) throws -> (server: String, faults: (transmit: FaultStatistics, receive: FaultStatistics)?) {
     let path = "/dev/shm/netstack-tcp-\(uniqueTestName("t"))"
     defer { unlink(path) }
@@ -37,6 +38,7 @@ func withTCPEchoServerOverShm(faults: FaultConfiguration?, serverArguments: [Str
         interface = try NetworkInterface(device: device, configuration: config)
     }
     guard server.waitForOutput("echo-server: ready", seconds: 10) else { throw CommandFailure("echo-server: \(server.output)") }
+    serverStarted(server.pid)
     let runtime = try Runtime(RuntimeConfiguration(kthreads: kthreads))
     try interface.start(on: runtime)
     try body(interface, runtime)

@@ -1,6 +1,6 @@
 // robust.c: arguments Linux refuses or accepts that a libOS easily gets wrong (issue 21):
 // clone3 sizes and stack ranges, F_DUPFD bounds, *at calls with an absolute path and a
-// bad dirfd, directories opened for writing, pread/pwrite past INT64_MAX, F_GETFL's
+// bad dirfd, directories opened for writing, pread/pwrite/lseek past INT64_MAX, F_GETFL's
 // flags, and RLIMIT_NOFILE honoured by the descriptor table. Output must match Linux's.
 // With the argument "stdio" it reports on descriptors 0 and 1 as the shell gave them.
 #define _GNU_SOURCE
@@ -90,11 +90,27 @@ static void offset_cases(void) {
     show("pwrite at INT64_MAX", pwrite(fd, "x", 1, INT64_MAX));
     show("pread of 0 at INT64_MAX", pread(fd, buf, 0, INT64_MAX));
     show("pread at -1", pread(fd, buf, 1, -1));
+    // A non-zero offset plus INT64_MAX overflows: Linux wraps and refuses the negative sum.
+    show("write 3 bytes", write(fd, "abc", 3));
+    show("lseek(file, 1, SEEK_SET)", lseek(fd, 1, SEEK_SET));
+    show("lseek(file, INT64_MAX, SEEK_CUR)", lseek(fd, INT64_MAX, SEEK_CUR));
+    show("lseek(file, 0, SEEK_CUR) after it", lseek(fd, 0, SEEK_CUR));
+    show("lseek(file, INT64_MAX, SEEK_END)", lseek(fd, INT64_MAX, SEEK_END));
+    show("lseek(file, INT64_MIN, SEEK_CUR)", lseek(fd, INT64_MIN, SEEK_CUR));
+    show("lseek(file, -2, SEEK_CUR)", lseek(fd, -2, SEEK_CUR));
     close(fd);
     unlink(path);
+    int dir = open("/tmp", O_RDONLY | O_DIRECTORY);
+    show("lseek(dir, 1, SEEK_SET)", lseek(dir, 1, SEEK_SET));
+    show("lseek(dir, INT64_MAX, SEEK_CUR)", lseek(dir, INT64_MAX, SEEK_CUR));
+    close(dir);
+    int nul = open("/dev/null", O_RDWR);
+    show("lseek(/dev/null, INT64_MAX, SEEK_CUR)", lseek(nul, INT64_MAX, SEEK_CUR));
+    close(nul);
     int p[2];
     pipe(p);
     printf("F_GETFL of a pipe = %#x %#x\n", fcntl(p[0], F_GETFL), fcntl(p[1], F_GETFL));
+    show("lseek(pipe, INT64_MAX, SEEK_CUR)", lseek(p[0], INT64_MAX, SEEK_CUR));
     close(p[0]);
     close(p[1]);
 }

@@ -21,15 +21,6 @@ static inline void cnq_add_relaxed64(uint64_t *p, uint64_t v) { __atomic_fetch_a
 static inline void cnq_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 static inline void cnq_cpu_relax(void) { __builtin_ia32_pause(); }
 
-/// A test-and-test-and-set spin lock in a 32-bit word (pool free lists).
-static inline void cnq_spin_lock(uint32_t *l) {
-    for (;;) {
-        if (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE) == 0) return;
-        while (__atomic_load_n(l, __ATOMIC_RELAXED)) __builtin_ia32_pause();
-    }
-}
-static inline void cnq_spin_unlock(uint32_t *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
-
 /// This OS thread's ordinal (0, 1, 2, ... in order of first call); selects a pool's
 /// per-kthread cache. Kthreads are OS threads, and a pool call never parks mid-way.
 int cnq_thread_ordinal(void);

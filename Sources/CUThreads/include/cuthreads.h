@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -187,6 +188,9 @@ static inline bool cj_cas_ptr(void **p, void *expected, void *desired) {
 }
 static inline uint8_t cj_exchange_u8(uint8_t *p, uint8_t v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
 static inline void cj_cpu_relax(void) { __builtin_ia32_pause(); }
+/// Gives free malloc memory of every arena back to the host (glibc's malloc_trim(0);
+/// <malloc.h> is not in Swift's Glibc module).
+static inline int cj_malloc_trim(void) { return malloc_trim(0); }
 
 /// MXCSR of the calling context (tests check that it is per uthread).
 static inline uint32_t cj_get_mxcsr(void) { uint32_t v; __asm__ volatile("stmxcsr %0" : "=m"(v)); return v; }

@@ -188,9 +188,7 @@ extension Handlers {
     static func receiveMany(_ p: LinuxProcess, _ f: SyscallFrame) throws(LinuxError) -> Int64 {
         var deadline: MonotonicInstant?
         if f.a4 != 0 {
-            let sec = try UserMemory.load(Int64.self, at: f.a4), nsec = try UserMemory.load(Int64.self, at: f.a4 + 8)
-            guard sec >= 0, nsec >= 0, nsec < 1_000_000_000 else { throw LinuxError(.EINVAL) }
-            deadline = MonotonicInstant.now.advanced(by: .seconds(sec) + .nanoseconds(nsec))
+            deadline = try UserTimespec.loadValid(at: f.a4).deadlineFromNow
         }
         let (file, s) = try socket(p, f.a0)
         let count = min(UInt64(UInt32(truncatingIfNeeded: f.a2)), MessageHeader.maxIOVectors)

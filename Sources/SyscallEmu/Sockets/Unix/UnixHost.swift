@@ -69,12 +69,11 @@ final class UnixHostBridge: @unchecked Sendable {
     /// bind on an exported path: a host socket of the same type bound there (the host's
     /// bind makes the socket inode; EADDRINUSE when the name exists).
     func bindExported(_ s: UnixSocket, hostPath: String) throws(Errno) {
-        let fd = Glibc.socket(AF_UNIX, s.socketType | SocketConstants.SOCK_NONBLOCK | SocketConstants.SOCK_CLOEXEC, 0)
-        guard fd >= 0 else { throw Errno(rawValue: errno) }
+        let fd = try SystemCall.retrying { Glibc.socket(AF_UNIX, s.socketType | SocketConstants.SOCK_NONBLOCK | SocketConstants.SOCK_CLOEXEC, 0) }.get()
         var ok = false
         defer { if !ok { Glibc.close(fd) } }
         try Self.withAddress(hostPath) { (a, len) throws(Errno) in
-            if Glibc.bind(fd, a, len) != 0 { throw Errno(rawValue: errno) }
+            _ = try SystemCall.retrying { Glibc.bind(fd, a, len) }.get()
         }
         ok = true
         lock.withLock { exportedByOwner[ObjectIdentifier(s)] = fd }
@@ -110,16 +109,16 @@ final class UnixHostBridge: @unchecked Sendable {
 
     /// connect to a host socket file: the program's socket is connected to a relay end.
     func connect(_ s: UnixSocket, toHostPath hostPath: String, nonBlocking: Bool) throws(Errno) {
-        let fd = Glibc.socket(AF_UNIX, s.socketType | SocketConstants.SOCK_NONBLOCK | SocketConstants.SOCK_CLOEXEC, 0)
-        guard fd >= 0 else { throw Errno(rawValue: errno) }
+        let fd = try SystemCall.retrying { Glibc.socket(AF_UNIX, s.socketType | SocketConstants.SOCK_NONBLOCK | SocketConstants.SOCK_CLOEXEC, 0) }.get()
         var ok = false
         defer { if !ok { Glibc.close(fd) } }
         let deadline = UnixSocketProvider.deadline(s.common.sendTimeout)
         while true {
-            let r = try Self.withAddress(hostPath) { (a, len) throws(Errno) -> Int32 in Glibc.connect(fd, a, len) == 0 ? 0 : errno }
-            if r == 0 { break }
+            // Not retried on EINTR (a connect in progress would then say EALREADY).
+            let r = Self.withAddress(hostPath) { (a, len) -> Result<Int32, Errno> in SystemCall.result(raw: Glibc.connect(fd, a, len) == 0 ? 0 : -errno) }
+            guard case .failure(let e) = r else { break }
             // A full host backlog: wait in small steps, as a blocking connect would.
-            guard r == EAGAIN, !nonBlocking, UThread.isInUThread else { throw Errno(rawValue: r) }
+            guard e == .wouldBlock, !nonBlocking, UThread.isInUThread else { throw e }
             if let deadline, MonotonicInstant.now >= deadline { throw .wouldBlock }
             if UThread.sleep(for: .milliseconds(1)) == .interrupted { throw .interrupted }
         }
@@ -221,8 +220,7 @@ final class UnixHostBridge: @unchecked Sendable {
     private func run() {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         while true {
-            let n = epoll_wait(epollFD, &events, Int32(events.count), -1)
-            if n < 0 { if errno == EINTR { continue }; return }
+            guard case .success(let n) = SystemCall.retrying({ epoll_wait(epollFD, &events, Int32(events.count), -1) }) else { return }
             for i in 0..<Int(n) {
                 let fd = events[i].data.fd
                 if fd == wakeFD {
@@ -257,8 +255,11 @@ final class UnixHostBridge: @unchecked Sendable {
         // Host to instance.
         while !link.hostEOF || !link.toInstance.isEmpty {
             if link.toInstance.isEmpty {
-                let n = buf.withUnsafeMutableBytes { Glibc.recv(link.hostFD, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-                if n < 0 && (errno == EAGAIN || errno == EINTR) { break }
+                let r = buf.withUnsafeMutableBytes { b in
+                    SystemCall.retrying { Glibc.recv(link.hostFD, b.baseAddress, b.count, Int32(MSG_DONTWAIT)) }
+                }
+                if case .failure(.wouldBlock) = r { break }
+                let n = (try? r.get()) ?? 0
                 if n <= 0 {
                     link.hostEOF = true
                     try? link.end.shutdown(SocketConstants.SHUT_WR)
@@ -286,14 +287,17 @@ final class UnixHostBridge: @unchecked Sendable {
                 }
                 link.toHost = Array(buf[0..<n])
             }
-            let n = link.toHost.withUnsafeBytes { Glibc.send(link.hostFD, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
-            if n < 0 {
-                if errno == EAGAIN || errno == EINTR { break }
-                link.toHost = []
-                link.instanceEOF = true
+            let r = link.toHost.withUnsafeBytes { b in
+                SystemCall.retrying { Glibc.send(link.hostFD, b.baseAddress, b.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+            }
+            if case .failure(let e) = r {
+                if e != .wouldBlock {
+                    link.toHost = []
+                    link.instanceEOF = true
+                }
                 break
             }
-            link.toHost.removeFirst(n)
+            link.toHost.removeFirst((try? r.get()) ?? 0)
         }
         if link.instanceEOF && link.toHost.isEmpty && !link.hostWriteShut {
             link.hostWriteShut = true
