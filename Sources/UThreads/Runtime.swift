@@ -93,6 +93,9 @@ struct RuntimeCore: ~Copyable {
     /// point, and the futex word they wait on.
     @usableFromInline let quiesceRequested = Atomic<Bool>(false)
     let quiesced = Atomic<Int>(0)
+    /// Kthreads asleep in the kernel in their idle loop: stopped as they are (they hold
+    /// no lock, and one that wakes checks for a stopper before it does anything).
+    let quiesceAsleep = Atomic<Int>(0)
     var quiesceWord: UInt32 = 0
     /// The Runtime object (unretained), for UThread.spawn.
     @usableFromInline var owner: UnsafeMutableRawPointer? = nil
