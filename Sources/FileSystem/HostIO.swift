@@ -138,7 +138,7 @@ public final class HostIO: @unchecked Sendable {
         let ringState = UnsafeSendable(r)
         return try? runtime?.addPollHook(PollHook(name: "io_uring", fd: r.pointee.eventFD) {
             HostIO.poll(ringState.value)
-        }, kthread: k)
+        }, kthread: k, wake: false)  // a new ring has nothing to reap
     }
 
     private func setUpRings() {
