@@ -15,6 +15,9 @@ struct QuiesceTests {
         let busy = rt.spawn(on: 1) {
             while !done.load(ordering: .acquiring) {
                 counter.add(1, ordering: .relaxed)
+                // A safe point, as the start of a system call is (a yield with nothing
+                // else runnable returns at once, without passing the scheduler).
+                Runtime.quiescePoint()
                 UThread.yield()
             }
         }
