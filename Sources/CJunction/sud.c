@@ -66,9 +66,26 @@ static void report_trap_site(cj_syscall_frame *frame) {
     fprintf(stderr, "\n");
 }
 
+// In a forked child until it execs, a site is patched on its second trap, not its first:
+// a patch costs two mprotects, a copy of the text page and stopping the other kthreads,
+// and most children make each call once (glibc's fork tail, then exec or _exit). The
+// sites trapped once are remembered in a small table (a site that falls out of it just
+// waits for another trap).
+#define SEEN_ONCE 256
+static bool patch_on_second_trap;
+static uintptr_t seen_once[SEEN_ONCE];
+
+static bool first_trap_in_child(uintptr_t site) {
+    if (!__atomic_load_n(&patch_on_second_trap, __ATOMIC_RELAXED)) return false;
+    size_t slot = (size_t)((site * 0x9E3779B97F4A7C15ull) >> 56) & (SEEN_ONCE - 1);
+    if (__atomic_load_n(&seen_once[slot], __ATOMIC_RELAXED) == site) return false;
+    __atomic_store_n(&seen_once[slot], site, __ATOMIC_RELAXED);
+    return true;
+}
+
 int64_t cj_dispatch_syscall(cj_syscall_frame *frame) {
     if (frame->pad[0] == CJ_ENTRY_TRAP) {
-        if (rewriting) try_rewrite((uintptr_t)frame->rip - 2, frame->nr);
+        if (rewriting && !first_trap_in_child((uintptr_t)frame->rip - 2)) try_rewrite((uintptr_t)frame->rip - 2, frame->nr);
         if (trace_traps < 0) { const char *e = getenv("JUNCTION_TRACE_TRAPS"); trace_traps = e && *e == '1'; }
         if (trace_traps) report_trap_site(frame);
     } else if (frame->pad[0] == CJ_ENTRY_FAST) {
@@ -258,6 +275,7 @@ static void register_area(cj_kthread_area *a) {
 static size_t redirect_slot(uintptr_t from) { return (size_t)((from * 0x9E3779B97F4A7C15ull) >> 52) & (REDIRECTS - 1); }
 
 void cj_rewrite_forget_redirects(void) {
+    __atomic_store_n(&patch_on_second_trap, false, __ATOMIC_RELAXED);  // exec: a new program patches as usual
     pthread_mutex_lock(&rewrite_lock);
     memset(redirects, 0, sizeof redirects);
     __atomic_store_n(&redirect_count, 0, __ATOMIC_RELEASE);
@@ -720,6 +738,8 @@ void cj_fork_child(void) {
     for (int i = 0; i < 256; i++) __atomic_store_n(&areas[i], NULL, __ATOMIC_RELAXED);
     __atomic_store_n(&area_count, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&cj_patch_stopper, NULL, __ATOMIC_RELEASE);
+    memset(seen_once, 0, sizeof seen_once);
+    __atomic_store_n(&patch_on_second_trap, true, __ATOMIC_RELAXED);
 }
 
 int cj_sud_disable(void) {

@@ -46,10 +46,22 @@ public final class HostIO: @unchecked Sendable {
         case direct(String)
     }
 
+    /// One kthread's ring and its poll hook. A slot is written only by its own kthread
+    /// (or before the runtime runs uthreads that use this HostIO), read by statistics.
+    struct Slot {
+        var ring: UnsafeMutablePointer<RingState>?
+        var hook: PollHookToken?
+        /// io_uring could not be set up for this kthread: its calls go direct.
+        var failed = false
+    }
+
     public private(set) var mode: Mode
     private var runtime: Runtime?
-    private var rings: [UnsafeMutablePointer<RingState>] = []
-    private var hooks: [PollHookToken] = []
+    /// A slot per kthread of `runtime` (`slotCount` of them). The parent fills every slot
+    /// at init; a forked child's slots start empty and each kthread makes its ring on its
+    /// first call (most children exec or exit without a host file call).
+    private var slots: UnsafeMutablePointer<Slot>?
+    private var slotCount = 0
 
     /// Every HostIO with rings (weakly), for a forked child to give each new ones.
     private static let registryLock = SpinLock()
@@ -77,43 +89,71 @@ public final class HostIO: @unchecked Sendable {
 
     /// In a forked child, on its new runtime: the parent's rings are mapped shared with
     /// the parent, so they are left alone (never unmapped or closed here: that would only
-    /// drop this process's references) and each HostIO gets fresh rings and hooks.
+    /// drop this process's references) and each HostIO gets empty slots: a kthread makes
+    /// its ring and poll hook on its first call (`lazyRing`), so a child that execs or
+    /// exits at once makes none (io_uring_setup and the eventfd registration cost about
+    /// as much as the rest of the fork).
     public static func afterFork(runtime: Runtime) {
         let all = registryLock.withLock { registry.values.compactMap(\.io) }
         for io in all {
-            for r in io.rings { r.deallocate() }  // the state block only
-            io.rings = []
-            io.hooks = []
+            if let slots = io.slots {
+                for i in 0..<io.slotCount { slots[i].ring?.deallocate() }  // the state block only
+                slots.deinitialize(count: io.slotCount)
+                slots.deallocate()
+            }
+            io.slots = nil
+            io.slotCount = 0
             io.runtime = runtime
-            io.setUpRings()
+            guard io.mode == .ioUring else { continue }
+            io.makeSlots(runtime.kthreadCount)
         }
+    }
+
+    private func makeSlots(_ n: Int) {
+        let slots = UnsafeMutablePointer<Slot>.allocate(capacity: n)
+        slots.initialize(repeating: Slot(), count: n)
+        self.slots = slots
+        slotCount = n
+    }
+
+    /// One ring on the runtime's NUMA node with its eventfd registered, or the failure.
+    private static func makeRing(_ runtime: Runtime) -> Result<UnsafeMutablePointer<RingState>, HostIOSetupFailure> {
+        var error: Int32 = 0
+        guard let ring = NUMA.withPreferred(runtime.configuration.numaNode, { cju_ring_create(Self.ringEntries, &error) }) else {
+            return .failure(HostIOSetupFailure(message: "io_uring_setup: \(Errno(rawValue: -error))"))
+        }
+        let efd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        let rc = efd < 0 ? -errno : cju_ring_register_eventfd(ring, efd)
+        if rc < 0 {
+            cju_ring_destroy(ring)
+            if efd >= 0 { close(efd) }
+            return .failure(HostIOSetupFailure(message: "io_uring_register_eventfd: \(Errno(rawValue: -rc))"))
+        }
+        let state = UnsafeMutablePointer<RingState>.allocate(capacity: 1)
+        state.initialize(to: RingState(ring: ring, eventFD: efd))
+        return .success(state)
+    }
+
+    private func addHook(_ r: UnsafeMutablePointer<RingState>, kthread k: Int) -> PollHookToken? {
+        let ringState = UnsafeSendable(r)
+        return try? runtime?.addPollHook(PollHook(name: "io_uring", fd: r.pointee.eventFD) {
+            HostIO.poll(ringState.value)
+        }, kthread: k, wake: false)  // a new ring has nothing to reap
     }
 
     private func setUpRings() {
         guard let runtime else { return }
+        var made: [UnsafeMutablePointer<RingState>] = []
         var failure: String?
         for _ in 0..<runtime.kthreadCount {
-            var error: Int32 = 0
-            // The ring's memory on the runtime's NUMA node, if it has one.
-            guard let ring = NUMA.withPreferred(runtime.configuration.numaNode, { cju_ring_create(Self.ringEntries, &error) }) else {
-                failure = "io_uring_setup: \(Errno(rawValue: -error))"
-                break
+            switch Self.makeRing(runtime) {
+            case .success(let r): made.append(r)
+            case .failure(let f): failure = f.message
             }
-            let efd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-            let rc = efd < 0 ? -errno : cju_ring_register_eventfd(ring, efd)
-            if rc < 0 {
-                failure = "io_uring_register_eventfd: \(Errno(rawValue: -rc))"
-                cju_ring_destroy(ring)
-                if efd >= 0 { close(efd) }
-                break
-            }
-            let state = UnsafeMutablePointer<RingState>.allocate(capacity: 1)
-            state.initialize(to: RingState(ring: ring, eventFD: efd))
-            rings.append(state)
+            if failure != nil { break }
         }
         if let failure {
-            for r in rings { Self.destroy(r) }
-            rings = []
+            for r in made { Self.destroy(r) }
             mode = .direct(failure)
             Self.warnOnce("FileSystem: io_uring is unavailable (\(failure)); HostFS falls back to direct system calls, "
                 + "which block a kthread. To enable it: sysctl kernel.io_uring_disabled=0, and allow io_uring_setup "
@@ -121,19 +161,45 @@ public final class HostIO: @unchecked Sendable {
             return
         }
         mode = .ioUring
-        for (k, r) in rings.enumerated() {
-            let ringState = UnsafeSendable(r)
-            let token = try? runtime.addPollHook(PollHook(name: "io_uring", fd: r.pointee.eventFD) {
-                HostIO.poll(ringState.value)
-            }, kthread: k)
-            if let token { hooks.append(token) }
+        makeSlots(made.count)
+        for (k, r) in made.enumerated() {
+            slots![k] = Slot(ring: r, hook: addHook(r, kthread: k))
+        }
+    }
+
+    /// The calling kthread's ring, made now if this is its first call since a fork; nil
+    /// if io_uring cannot be set up here (the call then goes direct).
+    @inline(__always)
+    private func ring(_ slots: UnsafeMutablePointer<Slot>, _ k: Int) -> UnsafeMutablePointer<RingState>? {
+        if let r = slots[k].ring { return r }
+        return lazyRing(slots, k)
+    }
+
+    @inline(never)
+    private func lazyRing(_ slots: UnsafeMutablePointer<Slot>, _ k: Int) -> UnsafeMutablePointer<RingState>? {
+        guard !slots[k].failed, let runtime else { return nil }
+        switch Self.makeRing(runtime) {
+        case .success(let r):
+            slots[k].hook = addHook(r, kthread: k)
+            slots[k].ring = r
+            return r
+        case .failure(let f):
+            slots[k].failed = true
+            Self.warnOnce("FileSystem: io_uring is unavailable in a forked child (\(f.message)); HostFS calls on one of its kthreads go straight to the kernel.")
+            return nil
         }
     }
 
     deinit {
         Self.registryLock.withLock { _ = Self.registry.removeValue(forKey: ObjectIdentifier(self)) }
-        if let runtime { for h in hooks { runtime.removePollHook(h) } }
-        for r in rings { Self.destroy(r) }
+        if let slots {
+            for i in 0..<slotCount {
+                if let runtime, let h = slots[i].hook { runtime.removePollHook(h) }
+                if let r = slots[i].ring { Self.destroy(r) }
+            }
+            slots.deinitialize(count: slotCount)
+            slots.deallocate()
+        }
     }
 
     private static func destroy(_ r: UnsafeMutablePointer<RingState>) {
@@ -153,7 +219,9 @@ public final class HostIO: @unchecked Sendable {
 
     /// Counters: requests submitted and completed through io_uring, and submit calls.
     public var statistics: (submitted: UInt64, completed: UInt64, batches: UInt64) {
-        rings.reduce((0, 0, 0)) { ($0.0 + $1.pointee.submitted, $0.1 + $1.pointee.completed, $0.2 + $1.pointee.batches) }
+        guard let slots else { return (0, 0, 0) }
+        return (0..<slotCount).compactMap { slots[$0].ring }
+            .reduce((0, 0, 0)) { ($0.0 + $1.pointee.submitted, $0.1 + $1.pointee.completed, $0.2 + $1.pointee.batches) }
     }
 
     /// Runs one request: through the caller's kthread's ring when the caller is a uthread
@@ -161,11 +229,10 @@ public final class HostIO: @unchecked Sendable {
     @inline(__always)
     /// `prepare` fills the SQE and must pass the user-data value it is given.
     func perform(_ prepare: (OpaquePointer, UInt64) -> Void, direct: () -> Int32) -> Int32 {
-        guard !rings.isEmpty, UThread.isInUThread, let k = UThread.kthreadIndex, k < rings.count,
-              runtime.map({ UThread.isOn($0) }) == true else {
+        guard let slots, UThread.isInUThread, let k = UThread.kthreadIndex, k < slotCount,
+              runtime.map({ UThread.isOn($0) }) == true, let r = ring(slots, k) else {
             return direct()
         }
-        let r = rings[k]
         var completion = Completion(waiter: UThread.current)
         return withUnsafeMutablePointer(to: &completion) { c -> Int32 in
             var sqe = cju_get_sqe(r.pointee.ring)
@@ -227,6 +294,11 @@ public final class HostIO: @unchecked Sendable {
         }
         return reaped
     }
+}
+
+/// Why a ring could not be made.
+struct HostIOSetupFailure: Error {
+    let message: String
 }
 
 /// Carries a pointer owned by one kthread into its poll-hook closure.

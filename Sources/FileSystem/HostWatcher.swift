@@ -47,7 +47,7 @@ public final class HostWatcher: @unchecked Sendable {
         guard fd >= 0 else { return }
         var tokens: [PollHookToken] = []
         for k in 0..<runtime.kthreadCount {
-            if let t = try? runtime.addPollHook(PollHook(name: "host-watcher", fd: fd) { HostWatcher.shared.poll() }, kthread: k) {
+            if let t = try? runtime.addPollHook(PollHook(name: "host-watcher", fd: fd) { HostWatcher.shared.poll() }, kthread: k, wake: false) {
                 tokens.append(t)
             }
         }

@@ -12,13 +12,20 @@ import Glibc
 extension Runtime {
     // Tunables: how long the stopper waits for the others before it goes on anyway (a
     // kthread blocked in a host call cannot answer; on a loaded machine a runnable one may wait
-    // long for a CPU, so the deadline is generous), and each wait's futex timeout.
+    // long for a CPU, so the deadline is generous), each wait's futex timeout, how long
+    // the stopper waits before its first nudge, and between nudges.
     static let quiesceDeadlineNanoseconds: Int64 = 5_000_000_000
     static let quiesceWaitNanoseconds: Int64 = 1_000_000
+    static let quiesceFirstNudgeNanoseconds: Int64 = 100_000
+    static let quiesceNudgeIntervalNanoseconds: Int64 = 10_000_000
 
     /// From a uthread of this runtime: stops every other kthread at a safe point, runs
-    /// `body`, and lets them go. `nudge` is called while waiting, to bring kthreads that
-    /// run code which never reaches the scheduler (application code) to a safe point.
+    /// `body`, and lets them go. A kthread asleep in its idle loop is stopped as it is
+    /// (not woken: it holds no lock, and waking it would cost the stopper a context
+    /// switch on a busy machine); one that wakes during the stop waits before doing
+    /// anything. `nudge` is called if the others have not all stopped after a short
+    /// while (and again every 10 ms), to bring kthreads that run code which never
+    /// reaches the scheduler (application code) to a safe point.
     /// Returns whether every other kthread stopped before `body` ran.
     public func withWorldStopped<T>(nudge: () -> Void, _ body: () -> T) -> (T, Bool) {
         let rt = core
@@ -27,21 +34,25 @@ extension Runtime {
             Runtime.quiescePoint()
         }
         let others = KT.current.map { $0.pointee.runtime == rt } == true ? rt.pointee.count - 1 : rt.pointee.count
-        Scheduler.wakeAll(rt)
-        nudge()
-        let deadline = cj_monotonic_ns() &+ Self.quiesceDeadlineNanoseconds
+        let start = cj_monotonic_ns()
+        let deadline = start &+ Self.quiesceDeadlineNanoseconds
         var all = true
-        var nudged = cj_monotonic_ns()
-        while rt.pointee.quiesced.load(ordering: .sequentiallyConsistent) < others {
+        var nextNudge = start &+ Self.quiesceFirstNudgeNanoseconds
+        // (A kthread that wakes moves from asleep to quiesced: the sum may dip in
+        // between, never rise above the kthreads that are really stopped.)
+        while rt.pointee.quiesced.load(ordering: .sequentiallyConsistent)
+                + rt.pointee.quiesceAsleep.load(ordering: .sequentiallyConsistent) < others {
             let now = cj_monotonic_ns()
             if now > deadline { all = false; break }
-            if now - nudged > 10_000_000 { nudge(); nudged = now }
+            if now >= nextNudge { nudge(); nextNudge = now &+ Self.quiesceNudgeIntervalNanoseconds }
             sched_yield()
         }
         let value = body()
         rt.pointee.quiesceRequested.store(false, ordering: .sequentiallyConsistent)
         _ = cj_fetch_add_u32(&rt.pointee.quiesceWord, 1)
-        _ = cj_futex_wake(&rt.pointee.quiesceWord, Int32.max)
+        if rt.pointee.quiesced.load(ordering: .sequentiallyConsistent) > 0 {
+            _ = cj_futex_wake(&rt.pointee.quiesceWord, Int32.max)
+        }
         return (value, all)
     }
 

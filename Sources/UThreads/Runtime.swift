@@ -97,6 +97,9 @@ struct RuntimeCore: ~Copyable {
     /// point, and the futex word they wait on.
     @usableFromInline let quiesceRequested = Atomic<Bool>(false)
     let quiesced = Atomic<Int>(0)
+    /// Kthreads asleep in the kernel in their idle loop: stopped as they are (they hold
+    /// no lock, and one that wakes checks for a stopper before it does anything).
+    let quiesceAsleep = Atomic<Int>(0)
     var quiesceWord: UInt32 = 0
     /// The Runtime object (unretained), for UThread.spawn.
     @usableFromInline var owner: UnsafeMutableRawPointer? = nil
@@ -274,9 +277,14 @@ public final class Runtime: @unchecked Sendable {
         core.pointee.kthreads.deallocate()
     }
 
-    /// Registers a poll hook on kthread `kthread`.
+    /// Registers a poll hook on kthread `kthread`. `wake`: ring the kthread's doorbell if
+    /// it sleeps, so the hook runs at once. A hook whose fd is readable whenever it has
+    /// work (an eventfd or epoll instance, not a queue that must be polled to arm its
+    /// notification) may pass false: the kthread's epoll is level-triggered and wakes it
+    /// when the fd is ready (at once if it is ready already), and a needless wake-up
+    /// costs it a spin (a forked child adds several hooks to each new kthread).
     @discardableResult
-    public func addPollHook(_ hook: PollHook, kthread: Int) throws(HostCallError) -> PollHookToken {
+    public func addPollHook(_ hook: PollHook, kthread: Int, wake: Bool = true) throws(HostCallError) -> PollHookToken {
         require(kthread >= 0 && kthread < kthreadCount, "addPollHook: no kthread \(kthread)")
         let k = core.pointee.kthreads + kthread
         var hook = hook
@@ -289,7 +297,7 @@ public final class Runtime: @unchecked Sendable {
         k.pointee.hooks.append(hook)
         k.pointee.hookLock.unlock()
         k.pointee.hookVersion.add(1, ordering: .releasing)
-        k.wakeIfSleeping()
+        if wake || hook.fd == nil { k.wakeIfSleeping() }
         return PollHookToken(kthread: kthread, id: hook.id)
     }
 

@@ -493,9 +493,14 @@ enum Scheduler {
                 timeoutPointer = tp
             }
             k.pointee.sleeps &+= 1
+            // Asleep counts as stopped for a stopper (Quiesce.swift), which then need not
+            // wake this kthread; awake again, it checks for a stopper before anything else.
+            rt.pointee.quiesceAsleep.add(1, ordering: .sequentiallyConsistent)
             woken = epoll_pwait2(k.pointee.epfd, events, idleEventCapacity, timeoutPointer, nil)
+            rt.pointee.quiesceAsleep.subtract(1, ordering: .sequentiallyConsistent)
         }
         }
+        if rt.pointee.quiesceRequested.load(ordering: .sequentiallyConsistent) { waitWhileQuiesced(rt) }
         k.pointee.sleeping.store(false, ordering: .sequentiallyConsistent)
         Host.drain(k.pointee.doorbell)
         if woken == 0, returnAt != .max, cj_monotonic_ns() >= returnAt, !workVisible(k) {
