@@ -441,3 +441,8 @@ int cnq_steer_lookup_flow(struct cnq_steer *s, uint32_t remote_ip, uint16_t remo
     uint32_t v;
     return map_lookup(s->flows_fd, &key, &v) == 0 ? (int)v : -1;
 }
+
+int cnq_pidfd_open(int32_t pid) {
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    return fd < 0 ? -errno : (int)fd;
+}

@@ -42,4 +42,7 @@ int cnq_steer_arp(struct cnq_steer *s, uint32_t ip, int queue);
 /// The queue the maps give a flow (-1: none; for tests and diagnostics).
 int cnq_steer_lookup_flow(struct cnq_steer *s, uint32_t remote_ip, uint16_t remote_port, uint16_t local_port);
 
+/// pidfd_open(2) (a descriptor readable once the process has exited), or -errno.
+int cnq_pidfd_open(int32_t pid);
+
 #endif
