@@ -129,11 +129,7 @@ static void assemble(struct assembler *a, const struct cnq_steer *s) {
     int to_ip = emit_jump(a, JMP_IMM(BPF_JEQ, BPF_REG_0, htons(ETH_P_IP), 0));
     int to_arp = emit_jump(a, JMP_IMM(BPF_JEQ, BPF_REG_0, htons(ETH_P_ARP), 0));
     int ret0 = a->n;
-#ifdef DEBUG_RET0
-    emit(a, MOV64_IMM(BPF_REG_0, DEBUG_RET0));
-#else
     emit(a, MOV64_IMM(BPF_REG_0, 0));
-#endif
     emit(a, EXIT());
 
     // ARP: a reply goes to the queue that asked for its sender's address.
@@ -220,7 +216,17 @@ static void assemble(struct assembler *a, const struct cnq_steer *s) {
     }
     int fell = emit_jump(a, JA(0));
     for (int i = 0; i < CNQ_STEER_QUEUES; i++) land(a, found[i]);
-    // Remember the choice, so the rest of the connection follows it.
+    // Remember the choice, so the rest of the connection follows it; queue 0 is where an
+    // unknown flow goes anyway, so only an older entry for the 4-tuple goes (a program
+    // that never forks records nothing).
+    int to_record = emit_jump(a, JMP_IMM(BPF_JNE, BPF_REG_9, 0, 0));
+    emit_map(a, BPF_REG_1, s->flows_fd);
+    emit(a, MOV64_REG(BPF_REG_2, BPF_REG_10));
+    emit(a, ALU64_IMM(BPF_ADD, BPF_REG_2, -8));
+    emit(a, CALL(BPF_FUNC_map_delete_elem));
+    emit(a, MOV64_IMM(BPF_REG_0, 0));
+    emit(a, EXIT());
+    land(a, to_record);
     emit(a, STX_MEM(BPF_W, BPF_REG_10, BPF_REG_9, -16));
     emit_map(a, BPF_REG_1, s->flows_fd);
     emit(a, MOV64_REG(BPF_REG_2, BPF_REG_10));
@@ -232,11 +238,6 @@ static void assemble(struct assembler *a, const struct cnq_steer *s) {
     emit(a, MOV64_REG(BPF_REG_0, BPF_REG_9));
     emit(a, EXIT());
 
-#ifdef DEBUG_RET0
-    for (int i = 0; i < nout; i++) { land(a, out0[i]); emit(a, MOV64_IMM(BPF_REG_0, 1 + i)); emit(a, EXIT()); }
-    land(a, none); emit(a, MOV64_IMM(BPF_REG_0, 0)); emit(a, EXIT());
-    return;
-#endif
     // Backward jumps to "return 0".
     for (int i = 0; i < nout; i++) a->insns[out0[i]].off = (int16_t)(ret0 - out0[i] - 1);
     a->insns[none].off = (int16_t)(ret0 - none - 1);
@@ -385,12 +386,9 @@ int cnq_steer_claim(struct cnq_steer *s, int32_t pid) {
                 __atomic_store_n(&s->slots[q], pid, __ATOMIC_RELEASE);
                 return q;
             }
+            // A free queue was forgotten when its owner was released.
             int32_t free = 0;
-            if (__atomic_compare_exchange_n(&s->slots[q], &free, -pid, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-                forget_queue(s, q);   // what a previous owner's last moments left
-                __atomic_store_n(&s->slots[q], pid, __ATOMIC_RELEASE);
-                return q;
-            }
+            if (__atomic_compare_exchange_n(&s->slots[q], &free, pid, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return q;
         }
     }
     return -1;
@@ -440,6 +438,10 @@ int cnq_steer_lookup_flow(struct cnq_steer *s, uint32_t remote_ip, uint16_t remo
     uint64_t key = flow_key(remote_ip, remote_port, local_port);
     uint32_t v;
     return map_lookup(s->flows_fd, &key, &v) == 0 ? (int)v : -1;
+}
+
+void cnq_steer_close(struct cnq_steer *s) {
+    close_all(s);   // this process's descriptors and mappings; the TAP keeps the program
 }
 
 int cnq_pidfd_open(int32_t pid) {

@@ -38,6 +38,11 @@ public final class TapSteering: @unchecked Sendable {
         }
     }
 
+    deinit {
+        cnq_steer_close(state)
+        state.deallocate()
+    }
+
     /// From the first fork on, flows and ARP requests are recorded.
     public func markShared() { isShared = true }
 

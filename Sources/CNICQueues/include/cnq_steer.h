@@ -42,6 +42,8 @@ int cnq_steer_arp(struct cnq_steer *s, uint32_t ip, int queue);
 /// The queue the maps give a flow (-1: none; for tests and diagnostics).
 int cnq_steer_lookup_flow(struct cnq_steer *s, uint32_t remote_ip, uint16_t remote_port, uint16_t local_port);
 
+/// Closes this process's descriptors and mappings of `s` (not queue 0's descriptor).
+void cnq_steer_close(struct cnq_steer *s);
 /// pidfd_open(2) (a descriptor readable once the process has exited), or -errno.
 int cnq_pidfd_open(int32_t pid);
 
