@@ -64,12 +64,21 @@ enum NetworkSetup {
             }
         }
         let device: AnyNetworkDevice
-        // Experimental (JUNCTION_NET_FORK_QUEUES=1): the TAP is multi-queue from the start
-        // and a forked child attaches its own queue (Architecture.md, "Sockets on
-        // NetStack after fork": not the default, the kernel re-steers idle flows).
-        let forkQueues = getenv("JUNCTION_NET_FORK_QUEUES").map { String(cString: $0) == "1" } ?? false
+        // A tap: device is multi-queue with flow-aware steering (TapSteering.swift), so
+        // that a forked child reads its own queue and gets its own connections
+        // (Architecture.md, "Sockets on NetStack after fork"). JUNCTION_NET_FORK_QUEUES=0
+        // keeps one queue: children then have the loopback only.
+        var forkQueues = getenv("JUNCTION_NET_FORK_QUEUES").map { String(cString: $0) != "0" } ?? true
+        if case .tap(_, let queues) = spec, queues == 1 {} else { forkQueues = false }
         let numaNode = runtime.configuration.numaNode
         do { device = try spec.open(shmTimeout: .seconds(60), numaNode: numaNode, tapMultiQueue: forkQueues) } catch { throw bad("--net \(spec): \(error)") }
+        var steering: TapSteering?
+        var steeringUnavailable: String? = forkQueues ? nil : "JUNCTION_NET_FORK_QUEUES=0"
+        if forkQueues, case .tap(let name, _) = spec {
+            do { steering = try TapSteering(queue0FD: device.notificationFD(queue: 0), interfaceName: name) } catch {
+                steeringUnavailable = "\(error)"
+            }
+        }
         if case .tap(let name, _) = spec {
             _ = try? command(["sysctl", "-qw", "net.ipv6.conf.\(name).disable_ipv6=1"])   // no router solicitations
             if let mtu = o.mtu { try command(["ip", "link", "set", name, "mtu", String(mtu)]) }
@@ -82,20 +91,28 @@ enum NetworkSetup {
         let network: InstanceNetwork
         do {
             let external = try NetworkInterface(device: device, configuration: config)
+            if let steering { external.willResolve = { steering.resolving($0.rawValue) } }
             network = InstanceNetwork(external: external, loopback: try InstanceNetwork.makeLoopbackInterface())
+            network.steering = steering
             try network.start(on: runtime)
         } catch { throw bad("\(spec): \(error)") }
         let provider = NetStackSocketProvider(network: network)
         provider.deviceName = "\(spec)"
-        if forkQueues, case .tap(let name, let queues) = spec {
-            // A forked child's own queue of the same TAP (TUNSETIFF with the same name and
-            // IFF_MULTI_QUEUE adds one), with the parent's interface configuration.
+        provider.steeringUnavailable = steeringUnavailable
+        if let steering, case .tap(let name, _) = spec {
+            // A forked child's own queue of the TAP (one the first process opened at
+            // start), with the parent's interface configuration.
             provider.attachQueue = { () throws -> NetworkInterface in
+                guard let fd = steering.claimQueue() else {
+                    throw NICError.invalidConfiguration("all \(TapSteering.queueCount - 1) queues of tap:\(name) for forked processes are taken")
+                }
                 var c = TapConfiguration()
-                c.queues = queues
                 c.multiQueue = true
                 c.numaNode = numaNode
-                return try NetworkInterface(device: try TapDevice(name: name, configuration: c), configuration: config)
+                c.adoptedQueues = [fd]
+                let e = try NetworkInterface(device: try TapDevice(name: name, configuration: c), configuration: config)
+                e.willResolve = { steering.resolving($0.rawValue) }
+                return e
             }
         }
         return provider

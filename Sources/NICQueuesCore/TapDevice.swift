@@ -20,6 +20,10 @@ public struct TapConfiguration: Sendable {
     public var headroom: Int = 128
     /// The NUMA node of the packet pool's memory (nil: where first touched).
     public var numaNode: NUMANode? = nil
+    /// Descriptors of queues already attached (a forked child's queue of a steered TAP,
+    /// TapSteering.swift), used for the first queues instead of opening new ones; the
+    /// device owns (closes) them.
+    public var adoptedQueues: [Int32] = []
     public init() {}
 }
 
@@ -48,7 +52,7 @@ public struct TapDevice: ~Copyable, NetworkDevice {
         for q in 0..<c.queues {
             var buf = [CChar](repeating: 0, count: 16)
             _ = name.withCString { strncpy(&buf, $0, 15) }
-            let fd = cnq_tap_open(&buf, c.queues > 1 || c.multiQueue)
+            let fd = q < c.adoptedQueues.count ? c.adoptedQueues[q] : cnq_tap_open(&buf, c.queues > 1 || c.multiQueue)
             if fd < 0 {
                 for i in 0..<q { close(fds[i]) }
                 fds.deallocate()

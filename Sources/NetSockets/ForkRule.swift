@@ -1,23 +1,25 @@
-// ForkRule.swift: NetStack's sockets after fork. A forked child gets its own network and
+// ForkRule.swift: NetStack's sockets after fork. On a tap: device with steering
+// (TapSteering.swift, the default) a forked child takes its own queue of the TAP and runs
+// its own interface on it (same MAC and address, its ARP table started from the
+// parent's); the TAP's steering program sends each TCP segment to the process whose
+// connection it is, a new connection to one of the processes that accept on its port
+// (accept, or poll/select/epoll on the listener: a master that only holds the listener
+// gets none), everything else (ARP requests, ICMP, UDP, unknown flows) to the first
+// process. Elsewhere (other devices, no BPF, JUNCTION_NET_FORK_QUEUES=0, all queues taken)
 // the device stays the parent's: the child has the in-stack loopback only (127.0.0.1/8),
 // so what needs the device fails cleanly (connect: ENETUNREACH, bind to the instance's
-// address: EADDRNOTAVAIL). Its copies of the parent's sockets: a listener bound to
-// 0.0.0.0 or 127.0.0.1 listens again on the child's loopback (same port, backlog,
-// options; the device's connections all reach the parent's copy), one bound to the
-// device's address is left unbound; an established (or connecting) TCP connection stays
-// the parent's, the child's copy is an unconnected socket (recv ENOTCONN, send EPIPE); a
-// bound UDP socket is bound again where the child can. The child logs once what its
-// copies lost. Nothing of the parent's network is touched: its objects are kept, unused.
+// address: EADDRNOTAVAIL).
 //
-// Experimental (JUNCTION_NET_FORK_QUEUES=1, tap: only; `attachQueue`): the TAP is
-// multi-queue and the child attaches its own queue and runs its own interface on it (same
-// MAC and address, ARP table from the parent's), with the listeners on it, so a SYN
-// steered to either queue is accepted by that process. Not the default: the kernel steers
-// a flow to the queue that last sent on it only while the flow is fresh (about 3 s, and
-// entries go when queues change), then by hash, so an idle connection's next segment
-// may reach a sibling, which drops it (`sharesLink`): the connection stalls.
+// The child's copies of the parent's sockets: a listener listens again on the child's
+// network (same port, backlog, options; without a device one bound to the device's
+// address is left unbound); an established (or connecting) TCP connection stays the
+// parent's, the child's copy is an unconnected socket (recv ENOTCONN, send EPIPE); a
+// bound UDP socket is bound again where the child can (its datagrams from the device
+// still reach the first process). The child logs once what its copies lost. Nothing of
+// the parent's network is touched: its objects are kept, unused.
 import FileSystem
 import Glibc
+import NICQueues
 import NetStack
 import SyscallEmu
 import SystemPackage
@@ -35,10 +37,29 @@ enum ForkOutcome {
 nonisolated(unsafe) private var inheritedFromParent: [AnyObject] = []
 
 extension NetStackSocketProvider: ForkAwareSocketProvider {
-    public func parentDidFork() {
+    public func parentDidFork(child: pid_t) {
+        guard let steering = network.steering else { return }
         // A sibling shares the TAP from now on: a segment of a connection this process
-        // does not know may be the sibling's, steered here once its flow went idle.
-        if attachQueue != nil { network.external?.sharesLink = true }
+        // does not know (an unknown flow goes to queue 0) may be a closed one of a sibling's.
+        steering.markShared()
+        network.external?.sharesLink = true
+        releaseWhenGone(child, steering)
+    }
+
+    /// Frees the child's queue, its ports and flows when it exits (its pidfd becomes
+    /// readable; a crash included). A child that this process does not outlive is freed
+    /// by the next fork that needs its queue (`cnq_steer_claim`).
+    private func releaseWhenGone(_ child: pid_t, _ steering: TapSteering) {
+        guard let runtime = Runtime.current, let pidfd = TapSteering.exitDescriptor(of: child) else { return }
+        HostWatcher.shared.watch(pidfd)
+        _ = runtime.spawn {
+            while true {
+                do throws(Errno) { try HostWatcher.shared.wait(pidfd, for: Int16(POLLIN)); break } catch { continue }
+            }
+            steering.release(pid: child)
+            HostWatcher.shared.unwatch(pidfd)
+            close(pidfd)
+        }
     }
 
     public func childAfterFork(runtime: Runtime, files: [OpenFile]) -> String? {
@@ -57,12 +78,13 @@ extension NetStackSocketProvider: ForkAwareSocketProvider {
                     noDevice = "it could not attach its own queue of \(deviceName) (\(error))"
                 }
             } else {
-                noDevice = "\(deviceName) stays with the parent"
+                noDevice = "\(deviceName) stays with the parent" + (steeringUnavailable.map { " (no queue of its own: \($0))" } ?? "")
             }
         }
         let net: InstanceNetwork
         do {
             net = InstanceNetwork(external: external, loopback: try InstanceNetwork.makeLoopbackInterface())
+            if external != nil { net.steering = old.steering }
         } catch {
             childNetworkFailed(error)
         }

@@ -18,6 +18,9 @@ public final class InstanceNetwork: @unchecked Sendable {
     let udpPorts = PortTable(listenersExclusive: false)
     private let lock = SpinLock()
     private var groups: [UInt16: [ListenerGroup]] = [:]
+    /// The --net tap device's steering among the instance's processes (ForkRule.swift);
+    /// nil on other devices, or when the kernel could not steer.
+    public var steering: TapSteering?
 
     public init(external: NetworkInterface?, loopback: NetworkInterface) {
         self.external = external
@@ -99,13 +102,23 @@ public final class InstanceNetwork: @unchecked Sendable {
 
     /// A member leaves; the last one closes the listeners.
     func leaveGroup(_ g: ListenerGroup, member: SocketEvents) {
-        let last = lock.withLock { () -> Bool in
-            guard g.remove(member) else { return false }
+        let (last, portFree) = lock.withLock { () -> (Bool, Bool) in
+            guard g.remove(member) else { return (false, false) }
             groups[g.port]?.removeAll { $0 === g }
             if groups[g.port]?.isEmpty == true { groups[g.port] = nil }
-            return true
+            return (true, groups[g.port] == nil)
         }
         if last { g.close() }
+        if portFree, let steering, g.coversDevice(of: self) { steering.accepting(port: g.port, false) }
+    }
+
+    /// A process accepts (accept, or asks a listener's readiness: poll, select, epoll) on
+    /// `g`: the device's new connections to its port may come to this process (a bit in
+    /// shared memory, no system call). A process that only holds the listener (a
+    /// pre-forking server's master) gets none.
+    @inline(__always)
+    func accepting(on g: ListenerGroup) {
+        if let steering, g.coversDevice(of: self) { steering.accepting(port: g.port, true) }
     }
 }
 
@@ -133,6 +146,12 @@ final class ListenerGroup: @unchecked Sendable {
     }
 
     func add(_ m: SocketEvents) { lock.withLock { members.append(m) } }
+
+    /// Whether the group listens on the --net device (0.0.0.0 or the device's address).
+    func coversDevice(of net: InstanceNetwork) -> Bool {
+        guard let e = net.external else { return false }
+        return address.isUnspecified || address == e.address
+    }
 
     /// Whether it was the last member.
     func remove(_ m: SocketEvents) -> Bool {

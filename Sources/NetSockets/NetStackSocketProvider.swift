@@ -18,6 +18,8 @@ public final class NetStackSocketProvider: SocketProvider, @unchecked Sendable {
     public var attachQueue: (@Sendable () throws -> NetworkInterface)?
     /// The device as the user named it (for the log).
     public var deviceName = "the --net device"
+    /// Why the device's queues cannot be shared with forked children (for the log).
+    public var steeringUnavailable: String?
 
     /// The port ids (nl_pid) of the instance's netlink sockets.
     let netlinkPorts = NetlinkPorts()

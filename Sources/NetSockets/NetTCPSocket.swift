@@ -136,7 +136,7 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
                                           configuration: options.tcpConfiguration, member: events)
             mode = .listening(g)
         }
-        events.signal(readiness)
+        events.signal(stateReadiness)
     }
 
     func accept(nonBlocking: Bool) throws(Errno) -> (socket: any SocketHandle, peer: SockAddr) {
@@ -144,6 +144,7 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
             guard case .listening(let g) = mode else { throw .linux(EINVAL) }
             return (g, options)
         }
+        network.accepting(on: group)
         let s = try events.wait(nonBlocking: nonBlocking, timeout: common.receiveTimeout) { () throws(Errno) -> TCPSocket? in
             if case .closed = lock.withLock({ mode }) { throw .linux(EBADF) }
             return try group.acceptNow()
@@ -188,6 +189,10 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
             s.reuseAddress = true   // the instance's port table has decided
             if bound == nil { try reserve(.any, 0) }
             do throws(NetStack.SocketError) { try s.bind(port: bound!.port) } catch { throw Errno(error) }
+            if interface === network.external, let steering = network.steering {
+                // Before the SYN leaves: the SYN-ACK must come to this process's queue.
+                steering.connecting(remote: routed.rawValue, remotePort: port, localPort: bound!.port)
+            }
             attach(s)
             mode = .connection(s)
             visiblePeer = Endpoint(destination.isUnspecified ? .loopback : destination, port)
@@ -244,7 +249,7 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
             // Linux: SHUT_RD on a listener stops it (accept then fails with EINVAL).
             lock.withLock { mode = .fresh }
             network.leaveGroup(g, member: events)
-            events.signal(readiness)
+            events.signal(stateReadiness)
         default:
             throw .linux(ENOTCONN)
         }
@@ -296,8 +301,20 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
 
     // MARK: readiness
 
+    /// What poll, select and epoll see. Asked about a listener, it also says that this
+    /// process accepts on it (InstanceNetwork.accepting(on:)).
     var readiness: Readiness {
-        switch lock.withLock({ mode }) {
+        let m = lock.withLock({ mode })
+        if case .listening(let g) = m { network.accepting(on: g) }
+        return Self.readiness(of: m)
+    }
+
+    /// The readiness of the socket's state, for its own signals (listen must not count as
+    /// accepting).
+    var stateReadiness: Readiness { Self.readiness(of: lock.withLock({ mode })) }
+
+    static func readiness(of mode: Mode) -> Readiness {
+        switch mode {
         case .fresh: [.writable, .hangUp]
         case .listening(let g): g.readiness
         case .connection(let s): s.readiness

@@ -33,8 +33,8 @@ public struct ProcessHost: Sendable {
 /// A socket backend with state to re-establish in a forked child (NetStack's: the
 /// child attaches its own device queue and stack, and takes over its listeners).
 public protocol ForkAwareSocketProvider: AnyObject {
-    /// In the parent, after a fork succeeded.
-    func parentDidFork()
+    /// In the parent, after a fork of `child` succeeded.
+    func parentDidFork(child: pid_t)
     /// In the child, on its new runtime, before the program resumes (one thread runs).
     /// Returns a line for the log (what the child's sockets lost), if any.
     func childAfterFork(runtime: Runtime, files: [OpenFile]) -> String?
@@ -144,7 +144,7 @@ extension Handlers {
         }
         Dispatcher.tagLines = Dispatcher.active?.trace == true
         LinuxProcess.multiProcess = true
-        (try? p.sockets.provider(for: SocketConstants.AF_INET) as? ForkAwareSocketProvider)?.parentDidFork()
+        (try? p.sockets.provider(for: SocketConstants.AF_INET) as? ForkAwareSocketProvider)?.parentDidFork(child: pid)
         if let family = unsharedSocket, !Self.warnedUnsharedSocket.exchange(true, ordering: .relaxed) {
             Dispatcher.log("junction: fork with an open \(family == SocketConstants.AF_UNIX ? "AF_UNIX" : "family \(family)") socket of the instance: parent and child each keep their own copy of it (such sockets are not shared across processes yet)")
         }

@@ -28,12 +28,14 @@ final class JunctionOnTap {
     }
 
     /// `options`: more junction options (e.g. --dns) before the program; `allocated`:
-    /// the name and subnet from `allocate()` when the test needed them first.
-    init(_ program: [String], options: [String] = [], allocated: (name: String, subnet: String)? = nil) throws {
+    /// the name and subnet from `allocate()` when the test needed them first;
+    /// `environment`: NAME=VALUE settings for junction (through env(1)).
+    init(_ program: [String], options: [String] = [], allocated: (name: String, subnet: String)? = nil,
+         environment: [String] = []) throws {
         (name, subnet) = allocated ?? Self.allocate()
         try runCommand("ip", "route", "add", "blackhole", "\(subnet).0/24", "metric", "4000")
         do {
-            process = try ChildProcess([siblingExecutable("junction"), "--net", "tap:\(name)", "--ip", "\(subnet).2/24",
+            process = try ChildProcess((environment.isEmpty ? [] : ["/usr/bin/env"] + environment) + [siblingExecutable("junction"), "--net", "tap:\(name)", "--ip", "\(subnet).2/24",
                                         "--host-ip", "\(subnet).1/24"] + options + ["--"] + program)
         } catch {
             _ = try? runCommand("ip", "route", "del", "blackhole", "\(subnet).0/24", "metric", "4000")

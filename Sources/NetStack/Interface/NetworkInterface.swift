@@ -180,6 +180,11 @@ public final class NetworkInterface: @unchecked Sendable {
     }
     let sharedLink = Atomic<Bool>(false)
 
+    /// Called (lock held) with the address an ARP request of ours asks for, before it goes
+    /// out: on a steered TAP the reply then comes to this process's queue. Set before
+    /// ``start(on:)``.
+    @exclusivity(unchecked) public var willResolve: (@Sendable (IPv4Address) -> Void)?
+
     // MARK: processing
 
     /// Receives one batch from `queue`, processes it, runs due timers and transmits what
@@ -308,6 +313,7 @@ public final class NetworkInterface: @unchecked Sendable {
         } catch { ok = false }
         guard ok else { return false }
         if op == .reply { counters.arp.repliesSent &+= 1 }
+        if op == .request, targetIP != address, let willResolve { willResolve(targetIP) }
         return enqueueTransmit(frame)
     }
 
