@@ -49,14 +49,16 @@ struct QuiesceTests {
     func sleepersAreNotWoken() throws {
         let rt = try Runtime(RuntimeConfiguration(kthreads: 2))
         let (all, nudges, sleptThrough, ranAfter) = rt.spawn(on: 0) { () -> (Bool, Int, Bool, Int) in
-            // Until kthread 1 sleeps in the kernel (it spins briefly first).
+            // Until the other kthread sleeps in the kernel (it spins briefly first).
             while rt.core.pointee.quiesceAsleep.load(ordering: .sequentiallyConsistent) == 0 { UThread.yield() }
-            let sleepsBefore = rt.statistics()[1].sleeps
+            // (A yield may have moved this uthread: the other kthread is the one not running it.)
+            let other = 1 - UThread.kthreadIndex!
+            let sleepsBefore = rt.statistics()[other].sleeps
             var nudges = 0
             let (_, all) = rt.withWorldStopped(nudge: { nudges += 1 }) { () }
-            let sleptThrough = rt.statistics()[1].sleeps == sleepsBefore
+            let sleptThrough = rt.statistics()[other].sleeps == sleepsBefore
                 && rt.core.pointee.quiesceAsleep.load(ordering: .sequentiallyConsistent) == 1
-            let after = rt.spawn(on: 1) { 5 }.join()
+            let after = rt.spawn(on: other) { 5 }.join()
             return (all, nudges, sleptThrough, after)
         }.join()
         rt.shutdown()
