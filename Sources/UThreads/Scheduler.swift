@@ -523,22 +523,27 @@ enum Scheduler {
     /// threshold has risen, resident in its arenas otherwise).
     static func returnMemory(_ k: KT) {
         let rt = k.pointee.runtime
-        while k.pointee.stackCache.count > stackCacheIdleKeep, let t = k.pointee.stackCache.popLast() {
-            rt.pointee.geometry.unmap(t)
-        }
-        var extra: [UT] = []
+        let g = rt.pointee.geometry
+        while k.pointee.stackCache.count > stackCacheIdleKeep, let t = k.pointee.stackCache.popLast() { g.unmap(t) }
+        // The stacks kept lose their pages (only this kthread takes from its cache).
+        for t in k.pointee.stackCache { g.discardPages(t) }
+        // The pool's: taken out while their pages go (another kthread could take one).
         rt.pointee.poolLock.lock()
-        if rt.pointee.pool.count > stackPoolIdleKeep {
-            extra = Array(rt.pointee.pool[stackPoolIdleKeep...])
-            rt.pointee.pool.removeLast(rt.pointee.pool.count - stackPoolIdleKeep)
-            rt.pointee.poolSize.store(rt.pointee.pool.count, ordering: .relaxed)
-        }
+        let pooled = rt.pointee.pool
+        rt.pointee.pool = []
+        rt.pointee.poolSize.store(0, ordering: .relaxed)
         rt.pointee.poolLock.unlock()
-        for t in extra { rt.pointee.geometry.unmap(t) }
-        // One kthread trims malloc's arenas for all of them.
-        if rt.pointee.endedSinceReturn.exchange(false, ordering: .relaxed) || !extra.isEmpty {
-            _ = cj_malloc_trim()
-        }
+        let kept = pooled.prefix(stackPoolIdleKeep)
+        for t in pooled.dropFirst(stackPoolIdleKeep) { g.unmap(t) }
+        for t in kept { g.discardPages(t) }
+        rt.pointee.poolLock.lock()
+        rt.pointee.pool.append(contentsOf: kept)
+        rt.pointee.poolSize.store(rt.pointee.pool.count, ordering: .relaxed)
+        rt.pointee.poolLock.unlock()
+        // Every returning kthread trims malloc's arenas (at most once a second each): a
+        // connection's memory may be freed after another kthread's return.
+        rt.pointee.endedSinceReturn.store(false, ordering: .relaxed)
+        _ = cj_malloc_trim()
     }
 
     /// Called by the last kthread to fall asleep while the runtime shuts down: if nothing

@@ -74,6 +74,13 @@ struct StackGeometry: Sendable {
         UnsafeMutableRawPointer(t)
     }
 
+    /// Gives a cached stack's pages back to the host (they read as zero when touched
+    /// again); the guard and the control block page stay.
+    func discardPages(_ t: UT) {
+        let base = UnsafeMutableRawPointer(bitPattern: t.pointee.map_lo)! + guardSize
+        _ = madvise(base, controlOffset - guardSize, MADV_DONTNEED)
+    }
+
     func unmap(_ t: UT) {
         Host.unmap(UnsafeMutableRawPointer(bitPattern: t.pointee.map_lo)!, size: Int(t.pointee.map_size))
     }
