@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <linux/openat2.h>
 #include <unistd.h>
 
 _Static_assert(sizeof(struct statx) <= sizeof(cju_statx_buf), "cju_statx_buf holds a struct statx");
@@ -101,6 +103,25 @@ void cju_prep_linkat(cju_sqe *s, int olddfd, const char *oldpath, int newdfd, co
 
 int cju_statx_direct(int dfd, const char *path, int flags, unsigned mask, cju_statx_buf *out) {
     return statx(dfd, path, flags, mask, (struct statx *)out->bytes) == 0 ? 0 : -errno;
+}
+
+int cju_openat_cached(int dfd, const char *path, int flags) {
+    struct open_how how = { .flags = (uint64_t)(unsigned)flags, .mode = 0, .resolve = RESOLVE_CACHED };
+    long r = syscall(SYS_openat2, dfd, path, &how, sizeof how);
+    return r >= 0 ? (int)r : -errno;
+}
+
+int cju_openat_unwalked(int dfd, const char *path, int flags) {
+    struct open_how how = { .flags = (uint64_t)(unsigned)flags, .mode = 0,
+                            .resolve = RESOLVE_CACHED | RESOLVE_NO_SYMLINKS };
+    long r = syscall(SYS_openat2, dfd, path, &how, sizeof how);
+    return r >= 0 ? (int)r : -errno;
+}
+
+long cju_pread_nowait(int fd, void *buf, size_t n, uint64_t offset) {
+    struct iovec iov = { .iov_base = buf, .iov_len = n };
+    ssize_t r = preadv2(fd, &iov, 1, (off_t)offset, RWF_NOWAIT);
+    return r >= 0 ? (long)r : -errno;
 }
 
 void cju_statx_decode(const cju_statx_buf *buf, cju_stat *o) {

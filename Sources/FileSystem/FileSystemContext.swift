@@ -4,6 +4,10 @@
 import SystemPackage
 import UThreads
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A process's view of the VFS. Every `*at` call takes the directory a relative path
 /// starts from (a directory descriptor's location); nil means the cwd.
 public final class FileSystemContext: @unchecked Sendable {
@@ -58,6 +62,7 @@ public final class FileSystemContext: @unchecked Sendable {
                             handle: try f.open(flags), flags: flags)
         }
         if flags.contains(.create) && flags.contains(.directory) { throw .invalidArgument }
+        if let file = openOnHost(path, flags: flags, at: at, credentials: cred) { return file }
         let (parent, name, trailing) = try vfs.resolveParent(path, from: base(at), credentials: cred)
         // Linux: O_CREAT with a trailing slash is EISDIR before anything is looked up.
         if flags.contains(.create) && trailing { throw .isDirectory }
@@ -113,6 +118,23 @@ public final class FileSystemContext: @unchecked Sendable {
             FileSystemEvents.post(target, FileEvent.modify)
         }
         return OpenFile(location: target, handle: handle, flags: flags)
+    }
+
+    /// The open of an existing host file or directory by root, when its path is one walk
+    /// inside a HostFS (`VFS.hostTarget`) with no symlink: a statx and an openat2 on the
+    /// host instead of a statx per component, then an openat (nginx opens the file it
+    /// serves on every request). Anything else, or any failure, returns nil and takes the
+    /// component-by-component way, which decides the outcome and its errno: the same
+    /// checks (root needs no search or access permission here) and the same result.
+    private func openOnHost(_ path: String, flags: OpenFlags, at: Location?, credentials: Credentials) -> OpenFile? {
+        guard credentials.uid == 0, flags.isDisjoint(with: [.create, .truncate, .path]) else { return nil }
+        guard let target = vfs.hostTarget(path, from: base(at)),
+              let opened = target.fs.openWithoutWalk(target.hostPath, HostFS.passedFlags(flags) | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY)
+        else { return nil }
+        let fs = target.fs
+        let handle: any FileHandle = opened.kind == .directory ? HostDirectoryHandle(fs: fs, fd: opened.fd) : HostFileHandle(fs: fs, fd: opened.fd)
+        return OpenFile(location: Location(node: HostNode(fs: fs, path: target.hostPath, kind: opened.kind), path: target.vfsPath),
+                        handle: handle, flags: flags)
     }
 
     /// Opening /proc/self/fd/N (and /dev/stdin, /dev/fd/N through it): Linux opens the

@@ -57,6 +57,34 @@ public final class HostFS: FileSystemInstance, @unchecked Sendable {
         }
     }
 
+    /// Opens an existing regular file or directory: a path the dentry cache holds opens
+    /// at once with a direct openat2 (what io_uring's openat does inline, without a submit
+    /// and a completion to reap); anything else (not cached, O_TRUNC, an error) goes the
+    /// ordinary way, which gives the answer.
+    func openExisting(_ path: String, _ flags: Int32) -> Int32 {
+        if flags & (O_CREAT | O_TRUNC) == 0 {
+            let r = path.withPathCString { cju_openat_cached(rootFD, $0, flags) }
+            if r >= 0 { return r }
+        }
+        return openAt(path, flags, 0)
+    }
+
+    /// Opens an existing regular file or directory at `path` (a HostFS path, see
+    /// `VFS.hostTarget`) in two direct calls that never block: statx for its kind (no
+    /// other kind is opened here: a FIFO's or device's open may wait or have effects),
+    /// then openat2 with RESOLVE_CACHED (every component in the dentry cache) and
+    /// RESOLVE_NO_SYMLINKS (a symlink anywhere is the VFS's to follow). nil: not done,
+    /// for whatever reason (the component-by-component open gives the answer).
+    func openWithoutWalk(_ path: String, _ flags: Int32) -> (fd: Int32, kind: NodeKind)? {
+        path.withPathCString { p -> (Int32, NodeKind)? in
+            var sx = cju_statx_buf()
+            guard cju_statx_direct(rootFD, p, Int32(CJU_AT_SYMLINK_NOFOLLOW), UInt32(CJU_STATX_BASIC_STATS), &sx) == 0,
+                  let kind = HostNode.status(sx).kind, kind == .regular || kind == .directory else { return nil }
+            let fd = cju_openat_unwalked(rootFD, p, flags)
+            return fd >= 0 ? (fd, kind) : nil
+        }
+    }
+
     func mkdirAt(_ path: String, _ mode: UInt32) -> Int32 {
         path.withPathCString { p in
             io.perform({ cju_prep_mkdirat($0, rootFD, p, mode, $1) },
@@ -292,7 +320,8 @@ final class HostNode: Node, @unchecked Sendable {
 
     func open(_ flags: OpenFlags) throws(Errno) -> any FileHandle {
         if kind == .fifo { return try openFIFO(flags) }  // HostFIFO.swift
-        let fd = fs.openAt(path, HostFS.passedFlags(flags) | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0)
+        let hostFlags = HostFS.passedFlags(flags) | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY
+        let fd = kind == .regular || kind == .directory ? fs.openExisting(path, hostFlags) : fs.openAt(path, hostFlags, 0)
         try HostFS.check(fd)
         if kind == .directory { return HostDirectoryHandle(fs: fs, fd: fd) }
         // A terminal or other character device (/dev/pts/N) is a stream, not positional.
@@ -314,10 +343,22 @@ final class HostFileHandle: FileHandle, @unchecked Sendable {
     var isSeekable: Bool { true }
 
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, nonBlocking: Bool) throws(Errno) -> Int {
-        let r = fs.io.perform({ cju_prep_read($0, fd, buffer.baseAddress, UInt32(clamping: buffer.count), UInt64(bitPattern: offset), $1) },
-                              direct: { let n = pread(fd, buffer.baseAddress, buffer.count, off_t(offset)); return n >= 0 ? Int32(n) : -errno })
+        // What the page cache holds is read at once (io_uring would read it inline too,
+        // at the price of a submit and a completion); a read that would block, or the
+        // rest of one the cache held only part of, goes through HostIO.
+        var done = 0
+        if buffer.count > 0 {
+            let n = cju_pread_nowait(fd, buffer.baseAddress, buffer.count, UInt64(bitPattern: offset))
+            if n == buffer.count || n == 0 { return n }
+            if n > 0 { done = n }
+        }
+        let rest = UnsafeMutableRawBufferPointer(rebasing: buffer[done...])
+        let at = offset + Int64(done)
+        let r = fs.io.perform({ cju_prep_read($0, fd, rest.baseAddress, UInt32(clamping: rest.count), UInt64(bitPattern: at), $1) },
+                              direct: { let n = pread(fd, rest.baseAddress, rest.count, off_t(at)); return n >= 0 ? Int32(n) : -errno })
+        if done > 0 && r < 0 { return done }
         try HostFS.check(r)
-        return Int(r)
+        return done + Int(r)
     }
 
     /// `offset` < 0: append (the host fd was opened with O_APPEND).

@@ -86,6 +86,10 @@ public protocol FileHandle: AnyObject, Sendable {
     /// `removeReadinessObserver`. Always-ready handles never call it.
     func addReadinessObserver(_ observer: @escaping @Sendable (Readiness) -> Void) -> Int
     func removeReadinessObserver(_ token: Int)
+    /// Whether the observers hear of every change that can make the handle ready (not
+    /// only some): epoll then looks at the handle only after an observer fired, instead of
+    /// on every wait. False unless a handle promises it.
+    var reportsEveryReadinessChange: Bool { get }
     /// The host descriptor behind this handle, when there is one (HostFS files, std
     /// streams): what mmap of the file and fstat of a stream use.
     var hostDescriptor: Int32? { get }
@@ -109,6 +113,7 @@ extension FileHandle {
     public var readiness: Readiness { [.readable, .writable] }
     public func addReadinessObserver(_ observer: @escaping @Sendable (Readiness) -> Void) -> Int { 0 }
     public func removeReadinessObserver(_ token: Int) {}
+    public var reportsEveryReadinessChange: Bool { false }
     public var hostDescriptor: Int32? { nil }
     public var keepsOffset: Bool { false }
     public func seek(_ offset: Int64, whence: Int32) throws(Errno) -> Int64 { throw .illegalSeek }
@@ -118,7 +123,9 @@ extension FileHandle {
 /// Readiness observers for handles whose readiness changes (pipes, devices).
 public final class ReadinessObservers: @unchecked Sendable {
     private let lock = SpinLock()
-    private var observers: [Int: @Sendable (Readiness) -> Void] = [:]
+    /// In the order they were added. An array, not a dictionary: `notify` takes it by
+    /// reference (no copy, no allocation) and calls the observers outside the lock.
+    private var observers: [(token: Int, observer: @Sendable (Readiness) -> Void)] = []
     private var next = 1
 
     public init() {}
@@ -127,17 +134,21 @@ public final class ReadinessObservers: @unchecked Sendable {
         lock.withLock {
             let t = next
             next += 1
-            observers[t] = o
+            observers.append((t, o))
             return t
         }
     }
 
-    public func remove(_ token: Int) { lock.withLock { _ = observers.removeValue(forKey: token) } }
+    public func remove(_ token: Int) {
+        lock.withLock {
+            if let k = observers.firstIndex(where: { $0.token == token }) { observers.remove(at: k) }
+        }
+    }
 
     /// Calls every observer (outside the lock).
     public func notify(_ r: Readiness) {
-        let all = lock.withLock { Array(observers.values) }
-        for o in all { o(r) }
+        let all = lock.withLock { observers }
+        for o in all { o.observer(r) }
     }
 }
 

@@ -75,6 +75,45 @@ public final class VFS: @unchecked Sendable {
         lock.withLock { mounts[path] }
     }
 
+    /// The host file system, host path and VFS path that `path` names when resolving it
+    /// is one walk inside a single HostFS: from `base` (or "/"), no "." or ".." or empty
+    /// component, no trailing slash, and no mount on the way. nil otherwise (the walk
+    /// then goes component by component). Symlinks are the caller's concern: it must not
+    /// follow any (openat2's RESOLVE_NO_SYMLINKS).
+    func hostTarget(_ path: String, from base: Location?) -> (fs: HostFS, hostPath: String, vfsPath: String)? {
+        var bytes = path.utf8.makeIterator()
+        guard let first = bytes.next() else { return nil }
+        // Each component: not empty, not "." or ".."; nothing after a final "/".
+        var length = 0, dots = 0
+        let absolute = first == UInt8(ascii: "/")
+        var c: UInt8? = absolute ? bytes.next() : first
+        while true {
+            guard let b = c, b != UInt8(ascii: "/") else {
+                if length == 0 || (dots == length && dots <= 2) { return nil }
+                if c == nil { break }
+                length = 0; dots = 0
+                c = bytes.next()
+                continue
+            }
+            length += 1
+            if b == UInt8(ascii: ".") { dots += 1 }
+            c = bytes.next()
+        }
+        let start = absolute ? root : (base ?? root)
+        guard let node = start.node as? HostNode else { return nil }
+        let relative = absolute ? String(decoding: path.utf8.dropFirst(), as: UTF8.self) : path
+        let vfsPath = absolute ? path : start.child(path)
+        // A mount strictly below `start` that the path reaches or passes through.
+        let crossed = lock.withLock {
+            mounts.keys.contains { m in
+                m.utf8.count > start.path.utf8.count && vfsPath.utf8.starts(with: m.utf8)
+                    && (vfsPath.utf8.count == m.utf8.count || vfsPath.utf8.dropFirst(m.utf8.count).first == UInt8(ascii: "/"))
+            }
+        }
+        if crossed { return nil }
+        return (node.fs, node.childPath(relative), vfsPath)
+    }
+
     // MARK: path walk
 
     static func components(_ path: String) throws(Errno) -> [String] {

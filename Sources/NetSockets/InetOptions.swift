@@ -56,7 +56,8 @@ struct InetOptions {
         // defaults; an explicit smaller size is honoured.
         if receiveBuffer != BufferLimits.tcpReceive { c.receiveBufferSize = Int(receiveBuffer) }
         if sendBuffer != BufferLimits.tcpSend { c.sendBufferSize = Int(sendBuffer) }
-        c.noDelay = noDelay && !cork
+        c.noDelay = noDelay
+        c.cork = cork
         c.keepalive = keepalive
         c.linger = linger.on ? .seconds(Int64(linger.seconds)) : nil
         return c

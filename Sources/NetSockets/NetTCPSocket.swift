@@ -167,6 +167,7 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
             }
             old?.setReadinessHandler(nil)
             old?.abort()
+            events.signal(readiness)
             return
         }
         let s: TCPSocket
@@ -323,6 +324,9 @@ final class NetTCPSocket: SocketHandle, @unchecked Sendable {
     }
 
     func addReadinessObserver(_ observer: @escaping @Sendable (Readiness) -> Void) -> Int { events.observers.add(observer) }
+    /// NetStack reports every change (TCPControlBlock.notify, TCPListener.report) and every
+    /// change of mode here signals `events`.
+    var reportsEveryReadinessChange: Bool { true }
     func removeReadinessObserver(_ token: Int) { events.observers.remove(token) }
     func size() throws(Errno) -> Int64 { 0 }
 }

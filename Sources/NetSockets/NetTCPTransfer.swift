@@ -20,12 +20,16 @@ extension NetTCPSocket {
         }
         // Several buffers are one message (as Linux's sendmsg builds one segment of them):
         // small ones are joined so Nagle does not hold the second back behind the first.
-        let parts = buffers.filter { $0.count > 0 }
-        let size = parts.reduce(0) { $0 + $1.count }
-        if parts.count > 1 && size <= 65536 {
+        // Counted without an array: a write or send of one buffer allocates nothing.
+        var nonEmpty = 0, size = 0
+        for b in buffers where b.count > 0 {
+            nonEmpty += 1
+            size += b.count
+        }
+        if nonEmpty > 1 && size <= 65536 {
             var joined: [UInt8] = []
             joined.reserveCapacity(size)
-            for b in parts { joined.append(contentsOf: b) }
+            for b in buffers where b.count > 0 { joined.append(contentsOf: b) }
             return try joined.withUnsafeBytes { raw in
                 Result { () throws(Errno) -> Int in
                     var one = raw
@@ -156,12 +160,13 @@ extension NetTCPSocket {
         guard let s else { return }
         switch (level, name) {
         case (SocketConstants.IPPROTO_TCP, OptionName.TCP_NODELAY), (SocketConstants.IPPROTO_TCP, OptionName.TCP_CORK):
-            // Corked: Nagle holds partial segments while data is unacknowledged (NetStack has
-            // no cork of its own). Uncorking pushes what waits at once even under Nagle, as
-            // Linux's tcp_push_pending_frames with TCP_NAGLE_PUSH (nginx's tcp_nopush ends
-            // each keep-alive response so; held back, it waits for the peer's delayed ACK).
-            if wasCorked && !o.cork && !o.noDelay { s.noDelay = true }
-            s.noDelay = o.noDelay && !o.cork
+            // Corked: only full segments go out (nginx's tcp_nopush sends a response's
+            // header and body in one segment). Uncorking, or setting TCP_NODELAY, pushes
+            // what waits at once even under Nagle, as Linux's tcp_push_pending_frames with
+            // TCP_NAGLE_PUSH (nginx ends each keep-alive response so; held back, it would
+            // wait for the peer's delayed ACK).
+            let push = wasCorked && !o.cork || name == OptionName.TCP_NODELAY && o.noDelay
+            s.setNagle(noDelay: o.noDelay, cork: o.cork, push: push)
         case (SocketConstants.SOL_SOCKET, OptionName.SO_KEEPALIVE), (SocketConstants.IPPROTO_TCP, OptionName.TCP_KEEPIDLE),
              (SocketConstants.IPPROTO_TCP, OptionName.TCP_KEEPINTVL), (SocketConstants.IPPROTO_TCP, OptionName.TCP_KEEPCNT):
             s.keepalive = o.keepalive

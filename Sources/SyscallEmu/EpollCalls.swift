@@ -10,7 +10,12 @@ import UThreads
 import Glibc
 #endif
 
-/// An epoll instance: the interest list, keyed by descriptor and open file description.
+/// An epoll instance: the interest list, keyed by descriptor and open file description,
+/// and a ready list as Linux keeps one (ep_poll_callback): a registration whose handle
+/// promises to report every change (``FileHandle/reportsEveryReadinessChange``) is looked
+/// at only after its observer fired, so epoll_wait costs what is ready, not what is
+/// registered; a level-triggered one that was reported goes back on the list (Linux
+/// re-checks it at the next wait). Other handles are looked at on every wait.
 final class EventPoll: FileHandle, @unchecked Sendable {
     static let epollIn: UInt32 = 0x001, epollOut: UInt32 = 0x004, epollErr: UInt32 = 0x008, epollHup: UInt32 = 0x010
     static let epollRdHup: UInt32 = 0x2000, epollExclusive: UInt32 = 1 << 28, epollWakeup: UInt32 = 1 << 29
@@ -21,11 +26,15 @@ final class EventPoll: FileHandle, @unchecked Sendable {
         let file: ObjectIdentifier
     }
 
-    final class Item {
+    /// Its mutable fields are guarded by the instance's lock.
+    final class Item: @unchecked Sendable {
+        let key: Key
         @exclusivity(unchecked) weak var file: OpenFile?
         /// Kept to remove the observer once the description is gone (closing it still
         /// closes the handle: the OpenFile's deinit does).
         let handle: any FileHandle
+        /// The handle reports every change: the item is looked at only from the ready list.
+        let notifies: Bool
         @exclusivity(unchecked) var events: UInt32
         @exclusivity(unchecked) var data: UInt64
         @exclusivity(unchecked) var token = 0
@@ -33,9 +42,15 @@ final class EventPoll: FileHandle, @unchecked Sendable {
         @exclusivity(unchecked) var edge = true
         /// EPOLLONESHOT after its report, until EPOLL_CTL_MOD.
         @exclusivity(unchecked) var disabled = false
-        init(file: OpenFile, events: UInt32, data: UInt64) {
+        /// On the ready list (guarded by the instance's lock).
+        @exclusivity(unchecked) var queued = false
+        /// Still in the interest list (guarded by the instance's lock).
+        @exclusivity(unchecked) var registered = true
+        init(key: Key, file: OpenFile, events: UInt32, data: UInt64) {
+            self.key = key
             self.file = file
             handle = file.handle
+            notifies = file.handle.reportsEveryReadinessChange
             self.events = events
             self.data = data
         }
@@ -43,6 +58,12 @@ final class EventPoll: FileHandle, @unchecked Sendable {
 
     private let lock = SpinLock()
     @exclusivity(unchecked) private var items: [Key: Item] = [:]
+    /// Registrations whose handles do not report every change: looked at on every wait.
+    @exclusivity(unchecked) private var polled: [Item] = []
+    /// Registrations (of notifying handles) that may be ready, in the order they became so.
+    @exclusivity(unchecked) private var ready: [Item] = []
+    /// The ready list taken by a collect (reused, so a wait allocates nothing).
+    @exclusivity(unchecked) private var spare: [Item] = []
     @exclusivity(unchecked) private var waiters: [UThreadRef] = []
     private let observers = ReadinessObservers()
 
@@ -53,7 +74,12 @@ final class EventPoll: FileHandle, @unchecked Sendable {
 
     func close() {
         let all = lock.withLock { () -> [Item] in
-            defer { items.removeAll() }
+            defer {
+                items.removeAll()
+                polled.removeAll()
+                ready.removeAll()
+            }
+            for item in items.values { item.registered = false }
             return Array(items.values)
         }
         for item in all { item.handle.removeReadinessObserver(item.token) }
@@ -64,10 +90,17 @@ final class EventPoll: FileHandle, @unchecked Sendable {
     func addReadinessObserver(_ o: @escaping @Sendable (Readiness) -> Void) -> Int { observers.add(o) }
     func removeReadinessObserver(_ t: Int) { observers.remove(t) }
 
-    /// A registered file's readiness may have changed: mark edges, wake waiters.
-    private func changed(_ key: Key) {
+    /// A registered file's readiness may have changed: mark the edge, queue the item,
+    /// wake waiters.
+    private func changed(_ item: Item) {
         let wake = lock.withLock { () -> [UThreadRef] in
-            items[key]?.edge = true
+            guard item.registered else { return [] }
+            item.edge = true
+            if item.notifies && !item.queued {
+                item.queued = true
+                ready.append(item)
+            }
+            if waiters.isEmpty { return [] }
             defer { waiters.removeAll() }
             return waiters
         }
@@ -79,9 +112,12 @@ final class EventPoll: FileHandle, @unchecked Sendable {
         // Linux refuses loops of epoll instances and nesting deeper than 5 (ELOOP).
         if let inner = file.handle as? EventPoll, inner === self || inner.reaches(self, depth: 0) { throw LinuxError(.ELOOP) }
         let key = Key(fd: fd, file: ObjectIdentifier(file))
-        let item = Item(file: file, events: events, data: data)
-        // The observer exists before the item is visible, so a racing remove finds its token.
-        item.token = file.handle.addReadinessObserver { [weak self] _ in self?.changed(key) }
+        let item = Item(key: key, file: file, events: events, data: data)
+        // The observer exists before the item is visible, so a racing remove finds its token
+        // (a change before then is covered by the `changed` below).
+        item.token = file.handle.addReadinessObserver { [weak self, weak item] _ in
+            if let self, let item { self.changed(item) }
+        }
         let stale: Item?
         do throws(LinuxError) {
             stale = try lock.withLock { () throws(LinuxError) -> Item? in
@@ -89,7 +125,9 @@ final class EventPoll: FileHandle, @unchecked Sendable {
                 // new one at the same descriptor) is gone, as Linux drops it at close.
                 let old = items[key]
                 if let old, old.file === file { throw LinuxError(.EEXIST) }
+                if let old { unlink(old) }
                 items[key] = item
+                if !item.notifies { polled.append(item) }
                 return old
             }
         } catch {
@@ -97,7 +135,16 @@ final class EventPoll: FileHandle, @unchecked Sendable {
             throw error
         }
         stale.map { $0.handle.removeReadinessObserver($0.token) }
-        changed(key)
+        changed(item)
+    }
+
+    /// Takes `item` out of the polled and ready lists (lock held; it is already or about
+    /// to be out of `items`).
+    private func unlink(_ item: Item) {
+        item.registered = false
+        if !item.notifies, let k = polled.firstIndex(where: { $0 === item }) { polled.remove(at: k) }
+        if item.queued, let k = ready.firstIndex(where: { $0 === item }) { ready.remove(at: k) }
+        item.queued = false
     }
 
     /// Whether `target` is this instance or one it watches, directly or through others
@@ -110,65 +157,139 @@ final class EventPoll: FileHandle, @unchecked Sendable {
 
     func modify(fd: Int32, file: OpenFile, events: UInt32, data: UInt64) throws(LinuxError) {
         let key = Key(fd: fd, file: ObjectIdentifier(file))
-        try lock.withLock { () throws(LinuxError) in
+        let item = try lock.withLock { () throws(LinuxError) -> Item in
             guard let item = items[key], item.file === file else { throw LinuxError(.ENOENT) }
             if item.events & Self.epollExclusive != 0 { throw LinuxError(.EINVAL) }  // exclusive registrations cannot change
             item.events = events
             item.data = data
             item.disabled = false
             item.edge = true
+            return item
         }
-        changed(key)
+        changed(item)
     }
 
     func remove(fd: Int32, file: OpenFile) throws(LinuxError) {
         let key = Key(fd: fd, file: ObjectIdentifier(file))
         let found = lock.withLock { () -> Item? in
             guard let item = items[key], item.file === file else { return nil }
+            unlink(item)
             return items.removeValue(forKey: key)
         }
         guard let item = found else { throw LinuxError(.ENOENT) }
         item.handle.removeReadinessObserver(item.token)
     }
 
+    /// What `item` reports now (0: nothing), its registration's events, and whether it
+    /// is edge-triggered or disabled (lock not held: readiness takes the handle's locks).
+    private func check(_ item: Item, _ file: OpenFile) -> (ready: UInt32, events: UInt32) {
+        let (events, disabled, edge) = lock.withLock { (item.events, item.disabled, item.edge) }
+        if disabled { return (0, events) }
+        if events & Self.epollET != 0 && !edge { return (0, events) }
+        let r = file.handle.readiness.rawValue
+        // POLLERR and POLLHUP are always reported; RDHUP when asked and hung up.
+        var ready = r & (events | Self.epollErr | Self.epollHup) & (Self.epollIn | Self.epollOut | Self.epollErr | Self.epollHup)
+        if events & Self.epollRdHup != 0 && r & (Self.epollHup | Self.epollRdHup) != 0 { ready |= Self.epollRdHup }
+        return (ready, events)
+    }
+
     /// Up to `max` ready (events, data) pairs. `consume`: clear edges and disable one-shot
-    /// registrations that are reported.
+    /// registrations that are reported, and keep the ready list to what may still be ready.
     func collect(max: Int, consume: Bool) -> [(UInt32, UInt64)] {
-        let snapshot = lock.withLock { Array(items) }
-        if consume {
-            // Host sockets learn of events when a kthread drains their host epoll: take
-            // what the host has now, so edges the kernel saw are not reported late.
-            var drained: [ObjectIdentifier] = []
-            for (_, item) in snapshot where item.events & Self.epollET != 0 {
-                guard let r = (item.handle as? HostSocket)?.eventReactor, !drained.contains(ObjectIdentifier(r)) else { continue }
-                drained.append(ObjectIdentifier(r))
-                r.drain()
-            }
-        }
         var out: [(UInt32, UInt64)] = []
-        var gone: [Key] = []
-        for (key, item) in snapshot {
-            if out.count >= max { break }
-            guard let file = item.file else { gone.append(key); continue }
-            let (events, disabled, edge) = lock.withLock { (item.events, item.disabled, item.edge) }
-            if disabled { continue }
-            if events & Self.epollET != 0 && !edge { continue }
-            let r = file.handle.readiness.rawValue
-            // POLLERR and POLLHUP are always reported; RDHUP when asked and hung up.
-            var ready = r & (events | Self.epollErr | Self.epollHup) & (Self.epollIn | Self.epollOut | Self.epollErr | Self.epollHup)
-            if events & Self.epollRdHup != 0 && r & (Self.epollHup | Self.epollRdHup) != 0 { ready |= Self.epollRdHup }
-            guard ready != 0 else { continue }
-            out.append((ready, item.data))
-            if consume {
-                lock.withLock {
-                    if events & Self.epollET != 0 { item.edge = false }
-                    if events & Self.epollOneShot != 0 { item.disabled = true }
+        var gone: [Item] = []
+        if !consume {
+            // A look (poll, a nested epoll, the re-check before parking): nothing changes.
+            let (queued, others) = lock.withLock { (ready, polled) }
+            for item in queued where out.count < max {
+                guard let file = item.file else { continue }
+                let (r, _) = check(item, file)
+                if r != 0 { out.append((r, item.data)) }
+            }
+            for item in others where out.count < max {
+                guard let file = item.file else { continue }
+                let (r, _) = check(item, file)
+                if r != 0 { out.append((r, item.data)) }
+            }
+            return out
+        }
+        // Host sockets learn of events when a kthread drains their host epoll: take
+        // what the host has now, so edges the kernel saw are not reported late.
+        let others = lock.withLock { polled }
+        var drained: [ObjectIdentifier] = []
+        for item in others where item.events & Self.epollET != 0 {
+            guard let r = (item.handle as? HostSocket)?.eventReactor, !drained.contains(ObjectIdentifier(r)) else { continue }
+            drained.append(ObjectIdentifier(r))
+            r.drain()
+        }
+        // The ready list is taken whole; items are off it while they are looked at, so a
+        // change meanwhile queues them again and is not lost.
+        var taken: [Item] = []
+        lock.withLock {
+            // `ready` gets the spare (empty) buffer, `taken` the list: no copy, no allocation.
+            swap(&ready, &spare)
+            swap(&spare, &taken)
+            for item in taken { item.queued = false }
+        }
+        var next = 0
+        while next < taken.count && out.count < max {
+            let item = taken[next]
+            next += 1
+            guard let file = item.file else { gone.append(item); continue }
+            let (r, events) = check(item, file)
+            guard r != 0 else { continue }   // not ready: off the list until it changes
+            out.append((r, item.data))
+            lock.withLock {
+                if events & Self.epollET != 0 { item.edge = false }
+                if events & Self.epollOneShot != 0 { item.disabled = true }
+                // Level-triggered: looked at again next time (ep_send_events re-queues it).
+                else if events & Self.epollET == 0 && item.registered && !item.queued {
+                    item.queued = true
+                    ready.append(item)
                 }
             }
         }
+        for item in others where out.count < max {
+            guard let file = item.file else { gone.append(item); continue }
+            let (r, events) = check(item, file)
+            guard r != 0 else { continue }
+            out.append((r, item.data))
+            lock.withLock {
+                if events & Self.epollET != 0 { item.edge = false }
+                if events & Self.epollOneShot != 0 { item.disabled = true }
+                // To the back: the next wait starts with the others (a wait of one event
+                // goes round them all, as Linux's ready list does).
+                if item.registered, let k = polled.firstIndex(where: { $0 === item }) {
+                    polled.remove(at: k)
+                    polled.append(item)
+                }
+            }
+        }
+        lock.withLock {
+            // What max left unlooked-at stays ready, ahead of what was re-queued (as Linux
+            // splices the rest of its list back to the front).
+            if next < taken.count {
+                var rest: [Item] = []
+                rest.reserveCapacity(taken.count - next + ready.count)
+                for item in taken[next...] where item.registered && !item.queued {
+                    item.queued = true
+                    rest.append(item)
+                }
+                rest.append(contentsOf: ready)
+                ready = rest
+            }
+            taken.removeAll(keepingCapacity: true)
+            if spare.capacity < taken.capacity { swap(&spare, &taken) }   // the buffer for next time
+        }
         if !gone.isEmpty {
             // Their descriptions closed: the registrations end, observers included.
-            let removed = lock.withLock { gone.compactMap { items.removeValue(forKey: $0) } }
+            let removed = lock.withLock { () -> [Item] in
+                gone.compactMap { item in
+                    guard item.registered, items[item.key] === item else { return nil }
+                    unlink(item)
+                    return items.removeValue(forKey: item.key)
+                }
+            }
             for item in removed { item.handle.removeReadinessObserver(item.token) }
         }
         return out

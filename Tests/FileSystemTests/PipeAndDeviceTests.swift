@@ -154,7 +154,9 @@ struct HostIOTests {
         }.join()
         #expect(bad == 0)
         let stats = io.statistics
-        #expect(stats.completed >= 64 * 34)
+        // Each file's open (O_CREAT), 16 writes and fsync go through the ring; its reads
+        // of what the page cache holds are direct preadv2(RWF_NOWAIT) calls (HostFS).
+        #expect(stats.completed >= 64 * 18)
         #expect(stats.batches < stats.submitted, "requests were batched: \(stats)")
         // The files really are on the host.
         #expect((try? FileManager.default.contentsOfDirectory(atPath: dir).count) == 64)

@@ -53,6 +53,16 @@ struct SocketTests {
         #expect(ours == native, "native:\n\(native)\njunction:\n\(ours)")
     }
 
+    @Test("epoll's ready list: level-triggered stays while ready, edge once per change, oneshot, maxevents 1 goes round every ready socket, close ends a registration (NetStack and host sockets)",
+          arguments: [["--net", "loopback", "--ip", "10.9.0.2/24", "--kthreads", "1"], ["--net", "loopback", "--ip", "10.9.0.2/24", "--kthreads", "2"],
+                      ["--kthreads", "1"]])
+    func epollReadyList(_ options: [String]) throws {
+        let prog = try Junction.compile("epoll_levels", ["-pthread"], as: "epoll_levels")
+        let native = try Junction.run(prog, [])
+        let ours = try Junction.run(Junction.binary, options + ["--", prog])
+        #expect(ours == native, "native:\n\(native)\njunction:\n\(ours)")
+    }
+
     @Test("interface ioctls on any family: if_nametoindex and if_nameindex (glibc asks on AF_UNIX)", .enabled(if: hasPython))
     func interfaceQueriesOnUnixSockets() throws {
         let script = """

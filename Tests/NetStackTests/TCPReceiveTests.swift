@@ -88,6 +88,30 @@ struct TCPReceiveTests {
         #expect(makeClient(config, mss: 1200).drain(0)[0].options.maximumSegmentSize == 1200)
     }
 
+    @Test("TCP_CORK: short segments wait even with nothing in flight, full ones go; uncorking sends the rest as one; the persist timer (an RTO) ends a forgotten cork")
+    func cork() {
+        let c = establishedClient()
+        c.conn.cork = true
+        _ = c.send([UInt8](repeating: 1, count: 240))    // nginx: the header (writev)...
+        #expect(c.drain(0).isEmpty)
+        _ = c.send([UInt8](repeating: 2, count: 1024))   // ...and the body (sendfile)
+        #expect(c.drain(0).isEmpty)
+        c.conn.cork = false
+        #expect(c.drain(0).map(\.payloadLength) == [1264])
+        // Corked, a full segment goes and the short tail waits.
+        c.conn.input(segment(5001, 2265, .ack), now: ms)
+        c.conn.cork = true
+        _ = c.send([UInt8](repeating: 3, count: 1460 + 100))
+        #expect(c.drain(ms).map(\.payloadLength) == [1460])
+        // Once the full segment is acknowledged, the tail still waits for the persist
+        // timer (Linux sends a corked tail after 200 ms).
+        c.conn.input(segment(5001, 3725, .ack), now: 2 * ms)
+        #expect(c.drain(2 * ms).isEmpty)
+        let deadline = c.conn.nextDeadline!
+        c.conn.handleTimers(now: deadline)
+        #expect(c.drain(deadline).map(\.payloadLength) == [100])
+    }
+
     @Test("Nagle: one small segment in flight at a time; noDelay sends at once")
     func nagle() {
         let c = establishedClient()

@@ -52,6 +52,15 @@ void cju_prep_linkat(cju_sqe *sqe, int olddfd, const char *oldpath, int newdfd, 
 /// statx(2) directly; 0 or -errno.
 int cju_statx_direct(int dfd, const char *path, int flags, unsigned mask, cju_statx_buf *out);
 void cju_statx_decode(const cju_statx_buf *buf, cju_stat *out);
+/// openat2(2) with RESOLVE_CACHED: opens only when every component is in the dentry
+/// cache, so it never blocks; the fd or -errno (-EAGAIN: not cached, or O_CREAT/O_TRUNC).
+int cju_openat_cached(int dfd, const char *path, int flags);
+/// openat2(2) with RESOLVE_CACHED and RESOLVE_NO_SYMLINKS: the fd, or -errno (-ELOOP for
+/// a symlink anywhere on the path, -EAGAIN for a component not cached).
+int cju_openat_unwalked(int dfd, const char *path, int flags);
+/// preadv2(2) with RWF_NOWAIT: reads only what is in the page cache, never blocks; bytes
+/// or -errno (-EAGAIN: it would block).
+long cju_pread_nowait(int fd, void *buf, size_t n, uint64_t offset);
 /// getdents64(2); bytes or -errno.
 long cju_getdents64(int fd, void *buf, size_t n);
 

@@ -277,9 +277,11 @@ extension TCPConnection {
             // bulk sender's tail must not wait for the receiver's delayed ACK); no delay
             // when the application asked for none; a FIN pushes.
             let shortInFlight = lastShortEnd > sndUna && lastShortEnd <= sndMax
-            let push = length == available && (configuration.noDelay || sndUna == sndMax || finQueued || !shortInFlight)
+            // TCP_CORK holds every short segment, in flight or not (tcp_nagle_check).
+            let push = length == available
+                && (finQueued || !configuration.cork && (configuration.noDelay || sndUna == sndMax || !shortInFlight))
             // Sender SWS avoidance (§3.8.6.2.1): half the largest window is worth sending.
-            let half = maxSndWnd > 0 && length >= maxSndWnd / 2
+            let half = maxSndWnd > 0 && length >= maxSndWnd / 2 && !configuration.cork
             if !(full || push || half || forceSend) {
                 if sndUna == sndMax { armPersist(now: now) }
                 return nil

@@ -350,6 +350,10 @@ public struct TCPConnection: ~Copyable {
         get { configuration.noDelay }
         set { configuration.noDelay = newValue }
     }
+    public var cork: Bool {
+        get { configuration.cork }
+        set { configuration.cork = newValue }
+    }
     public var keepalive: TCPKeepalive {
         get { configuration.keepalive }
         set {

@@ -32,6 +32,9 @@ public struct TCPConfiguration: Sendable, Hashable {
     public var congestionControl: CongestionControlAlgorithm = .cubic
     /// TCP_NODELAY: no Nagle.
     public var noDelay = false
+    /// TCP_CORK: only full segments go out; a FIN, the persist timer (one RTO, at least
+    /// 200 ms: Linux's cork ceiling) or uncorking sends a short one.
+    public var cork = false
     public var keepalive = TCPKeepalive()
     /// Offer and use these options (RFC 7323, RFC 2018).
     public var windowScaling = true

@@ -92,6 +92,25 @@ public final class TCPSocket: @unchecked Sendable {
         }
     }
 
+    /// TCP_NODELAY and TCP_CORK at once, as one setsockopt changes them. `push`: what
+    /// waits goes out now, short or not, past Nagle and the cork (Linux's
+    /// TCP_NAGLE_PUSH when a program uncorks or sets TCP_NODELAY).
+    public func setNagle(noDelay: Bool, cork: Bool, push: Bool) {
+        withLock {
+            block.configuration.noDelay = noDelay
+            block.configuration.cork = cork
+            guard block.connection != nil else { return }
+            if push {
+                block.connection!.noDelay = true
+                block.connection!.cork = false
+                block.afterChange(now: interface.clock.now)
+            }
+            block.connection!.noDelay = noDelay
+            block.connection!.cork = cork
+        }
+        if push { interface.flushLocked() }
+    }
+
     /// SO_KEEPALIVE and its knobs.
     public var keepalive: TCPKeepalive {
         get { withLock { block.connection?.keepalive ?? block.configuration.keepalive } }
