@@ -47,7 +47,10 @@ extension TcpSuite {
         let name = "jbtap\(getpid() % 100_000)"
         let subnet = "10.96.\(Self.benchOctet)"
         return try Self.withBlackhole(subnet) {
-            let tap = try TapDevice(name: name)
+            // JUNCTION_BENCH_TAP_OFFLOADS=0: the TAP without its offloads, for comparison.
+            var tapConfiguration = TapConfiguration()
+            tapConfiguration.offloads = getenv("JUNCTION_BENCH_TAP_OFFLOADS").map { String(cString: $0) != "0" } ?? true
+            let tap = try TapDevice(name: name, configuration: tapConfiguration)
             defer { _ = try? shell("ip", "link", "del", name) }
             _ = try? shell("sysctl", "-qw", "net.ipv6.conf.\(name).disable_ipv6=1")
             try shell("ip", "addr", "add", "\(subnet).1/24", "dev", name)
