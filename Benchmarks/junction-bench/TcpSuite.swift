@@ -3,7 +3,9 @@
 // 64-byte request/response latency (median, p99), requests per second over 1 and 64
 // connections, one-way bulk throughput, and connections per second (connect, one 64-byte
 // exchange, close). The servers are this binary in a child process, pinned to the second
-// CPU; the clients run on the first. Linux's side uses epoll on one thread on each end,
+// CPU; the clients run on the first. As root, also NetStack on a TAP (offloads on)
+// against Linux TCP on the host side, beside Linux TCP over a veth pair between two
+// network namespaces (TcpTapBench.swift). Linux's side uses epoll on one thread on each end,
 // blocking, and again busy-polling (reads with MSG_DONTWAIT, epoll with timeout 0: what
 // our kthreads do before they sleep); ours one kthread with a uthread per connection on
 // each end.
@@ -26,6 +28,9 @@ struct TcpSuite: ParsableCommand {
     @Flag(help: .hidden) var serveKernel = false
     @Flag(help: .hidden) var spin = false
     @Option(help: .hidden) var cpu: Int = 0
+    @Option(help: .hidden) var bindAddress: String = "127.0.0.1"
+    @Option(help: .hidden) var sendTo: String?
+    @Option(help: .hidden) var bytes: Int = 0
     @Option(help: "Congestion control of our stack: newreno or cubic.")
     var congestion: String = "cubic"
     @Option(help: "MTU of the shm link (Linux's loopback has 65536; 9000 is a jumbo-frame Ethernet).")
@@ -61,7 +66,8 @@ struct TcpSuite: ParsableCommand {
 
     func run() throws {
         if let path = serveShm { try Self.serveOverShm(path, cpu: cpu, congestion: congestion, mtu: mtu) }
-        if serveKernel { Self.serveKernel(cpu: cpu, spinning: spin) }
+        if serveKernel { Self.serveKernel(cpu: cpu, spinning: spin, bindAddress: bindAddress) }
+        if let to = sendTo { Self.sendBulk(to: to, bytes: bytes, cpu: cpu) }
         let o = options
         let names = [
             "TCP 64 B request/response, median, NetStack both ends over shm",
@@ -70,7 +76,7 @@ struct TcpSuite: ParsableCommand {
             "TCP requests/s, 64 connections, NetStack both ends over shm",
             "TCP bulk throughput one way, NetStack both ends over shm",
             "TCP connections/s (connect, 64 B exchange, close), NetStack over shm",
-        ]
+        ] + Self.tapNames
         guard names.contains(where: { o.wants($0) }) else { o.emit(SuiteReport(suite: "tcp", results: [])); return }
         // Sections not asked for (--only) still run, with token counts.
         let rounds = o.wants(names[0]) || o.wants(names[1]) ? o.iterations(20_000) : 1
@@ -78,13 +84,31 @@ struct TcpSuite: ParsableCommand {
         let counts = Counts(rounds: rounds, requests: requests,
                             bulkBytes: o.wants(names[4]) ? o.iterations(1 << 30) : 1 << 16,
                             connections: o.wants(names[5]) ? o.iterations(5_000) : 1)
+        // As root: the TAP cases first (they need no shm child).
+        let tapWanted = Self.tapNames.contains(where: { o.wants($0) })
+        var results: [BenchResult] = []
+        if tapWanted && geteuid() == 0 {
+            let tapCounts = Counts(rounds: o.iterations(20_000), requests: Self.manyConnections, bulkBytes: o.iterations(1 << 30), connections: 1)
+            let veth = try vethFigures(tapCounts)
+            let tap = try tapFigures(tapCounts)
+            let peers = { (f: KeyPath<TapFigures, Spread>) in [Self.vethPeer: veth[keyPath: f]] }
+            for (i, name) in Self.tapNames.enumerated() where o.wants(name) {
+                switch i {
+                case 0: results.append(BenchResult(name: name, unit: "Gbit/s", spread: tap.inbound, peers: peers(\.inbound), lowerIsBetter: false))
+                case 1: results.append(BenchResult(name: name, unit: "Gbit/s", spread: tap.outbound, peers: peers(\.outbound), lowerIsBetter: false))
+                default: results.append(BenchResult(name: name, unit: "µs", spread: tap.rr, peers: peers(\.rr), lowerIsBetter: true))
+                }
+            }
+        } else if tapWanted {
+            FileHandle.standardError.write("junction-bench tcp: the TAP cases need root; skipped\n".data(using: .utf8)!)
+        }
+        if !names[0..<6].contains(where: { o.wants($0) }) { o.emit(SuiteReport(suite: "tcp", results: results)); return }
         var linux = try kernelFigures(counts, spinning: false)
         var spinning = try kernelFigures(counts, spinning: true)
         let ours = try shmFigures(counts)
         // A second Linux run after ours (the machine drifts); Linux keeps its best.
         linux = linux.best(try kernelFigures(counts, spinning: false))
         spinning = spinning.best(try kernelFigures(counts, spinning: true))
-        var results: [BenchResult] = []
         func add(_ i: Int, _ unit: String, _ f: KeyPath<Figures, Spread>, lowerIsBetter: Bool) {
             guard o.wants(names[i]) else { return }
             results.append(BenchResult(name: names[i], unit: unit, spread: ours[keyPath: f], peers: [Self.linuxPeer: linux[keyPath: f], Self.spinningPeer: spinning[keyPath: f]],
@@ -96,7 +120,12 @@ struct TcpSuite: ParsableCommand {
         add(3, "kreq/s", \.rps64, lowerIsBetter: false)
         add(4, "Gbit/s", \.bulk, lowerIsBetter: false)
         add(5, "kconn/s", \.cps, lowerIsBetter: false)
-        o.emit(SuiteReport(suite: "tcp", results: results))
+        o.emit(SuiteReport(suite: "tcp", results: tcpOrder(results)))
+    }
+
+    /// The shm figures first, then the TAP ones, as the names list them.
+    func tcpOrder(_ r: [BenchResult]) -> [BenchResult] {
+        r.filter { !Self.tapNames.contains($0.name) } + r.filter { Self.tapNames.contains($0.name) }
     }
 
     /// Microseconds: the median and the p99 of each of `repetitions` runs of samples.
@@ -335,7 +364,7 @@ struct TcpSuite: ParsableCommand {
         return try onPinnedThread(Self.clientCPU) { try Self.kernelClient(echoPort: port, sinkPort: port + 1, counts, spinning: spinning) }
     }
 
-    static func kernelConnect(_ port: UInt16) throws -> Int32 {
+    static func kernelConnect(_ port: UInt16, address: UInt32 = 0x7F00_0001) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw BenchFailure("socket: \(errno)") }
         var one: Int32 = 1
@@ -343,7 +372,7 @@ struct TcpSuite: ParsableCommand {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
-        addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        addr.sin_addr.s_addr = address.bigEndian
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard rc == 0 else { close(fd); throw BenchFailure("connect: \(errno)") }
         return fd
@@ -361,7 +390,9 @@ struct TcpSuite: ParsableCommand {
         }
     }
 
-    static func kernelClient(echoPort: UInt16, sinkPort: UInt16, _ counts: Counts, spinning: Bool) throws -> Figures {
+    static func kernelClient(echoPort: UInt16, sinkPort: UInt16, _ counts: Counts, spinning: Bool,
+                             address: UInt32 = 0x7F00_0001) throws -> Figures {
+        func kernelConnect(_ port: UInt16) throws -> Int32 { try Self.kernelConnect(port, address: address) }
         var f = Figures()
         let out = UnsafeMutableRawPointer.allocate(byteCount: 1 << 16, alignment: 64)
         let into = UnsafeMutableRawPointer.allocate(byteCount: 1 << 16, alignment: 64)
@@ -451,9 +482,10 @@ struct TcpSuite: ParsableCommand {
 
     /// The child: an epoll echo server on 127.0.0.1:PORT and a sink on PORT+1 (reads to end
     /// of stream, answers one byte), one thread, until killed.
-    static func serveKernel(cpu: Int, spinning: Bool) -> Never {
+    static func serveKernel(cpu: Int, spinning: Bool, bindAddress address: String = "127.0.0.1") -> Never {
         _ = cj_die_with_parent()
         _ = cj_pin_to_nth_allowed_cpu(Int32(cpu))
+        let host = ipv4(address) ?? 0x7F00_0001
         func listener(_ port: UInt16) -> Int32? {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
             var one: Int32 = 1
@@ -461,8 +493,8 @@ struct TcpSuite: ParsableCommand {
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_port = port.bigEndian
-            addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-            let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            addr.sin_addr.s_addr = host.bigEndian
+            let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
             if ok != 0 { close(fd); return nil }
             listen(fd, 4096)
             return fd

@@ -275,16 +275,23 @@ final class Child {
     let out = Pipe()
     var text = ""
 
-    init(_ args: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = args
+    /// - Parameter wrapper: a command that runs this binary (`ip netns exec NS`), or none.
+    init(_ args: [String], wrapper: [String] = []) throws {
+        let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        if wrapper.isEmpty {
+            process.executableURL = me
+            process.arguments = args
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = wrapper + [me.path] + args
+        }
         process.standardOutput = out
         try process.run()
     }
 
-    /// The first output line starting with `prefix` (10 s at most).
-    func waitFor(_ prefix: String) throws -> String {
-        let deadline = Date().addingTimeInterval(10)
+    /// The first output line starting with `prefix` (`seconds` at most).
+    func waitFor(_ prefix: String, seconds: Double = 10) throws -> String {
+        let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(line) }
             let data = out.fileHandleForReading.availableData

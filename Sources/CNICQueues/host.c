@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <net/if.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <linux/if_packet.h>
 #include <linux/if_ether.h>
 #include <arpa/inet.h>
@@ -30,17 +31,28 @@ int cnq_eventfd(void) {
     return fd < 0 ? -errno : fd;
 }
 
-int cnq_tap_open(char *name, bool multiQueue) {
+_Static_assert(sizeof(struct virtio_net_hdr) == CNQ_VNET_HDR_LEN, "virtio_net_hdr is 10 bytes");
+_Static_assert(CNQ_TUN_F_CSUM == TUN_F_CSUM && CNQ_TUN_F_TSO4 == TUN_F_TSO4 && CNQ_TUN_F_TSO6 == TUN_F_TSO6, "TUN_F_*");
+
+int cnq_tap_open(char *name, bool multiQueue, bool vnetHeader) {
     if (strlen(name) >= IFNAMSIZ) return -ENAMETOOLONG;
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return -errno;
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (multiQueue ? IFF_MULTI_QUEUE : 0);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (multiQueue ? IFF_MULTI_QUEUE : 0) | (vnetHeader ? IFF_VNET_HDR : 0);
     strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) { int e = errno; close(fd); return -e; }
     memcpy(name, ifr.ifr_name, IFNAMSIZ);
+    if (vnetHeader) {
+        int size = CNQ_VNET_HDR_LEN;
+        if (ioctl(fd, TUNSETVNETHDRSZ, &size) < 0) { int e = errno; close(fd); return -e; }
+    }
     return fd;
+}
+
+int cnq_tap_set_offload(int fd, unsigned flags) {
+    return ioctl(fd, TUNSETOFFLOAD, (unsigned long)flags) < 0 ? -errno : 0;
 }
 
 static int ifreq_call(const char *name, unsigned long req, struct ifreq *ifr) {

@@ -29,7 +29,7 @@
 #include <linux/if_tun.h>
 #include <arpa/inet.h>
 
-int cnq_tap_open(char *name, bool multiQueue);
+#include "cnicqueues.h"
 
 // Tunables: flows remembered (LRU: the least recently used goes when full), ARP entries.
 #define FLOWS 65536
@@ -323,12 +323,23 @@ int cnq_steer_setup(struct cnq_steer *s, int queue0_fd, const char *ifname, int3
         goto fail;
     }
     // Every frame goes to queue 0 from here on; now the other queues, in order (TUN
-    // numbers a queue by when it attached).
+    // numbers a queue by when it attached), with queue 0's IFF_VNET_HDR: the kernel takes
+    // an attaching queue's flags for the whole interface.
+    struct ifreq current;
+    memset(&current, 0, sizeof current);
+    if (ioctl(queue0_fd, TUNGETIFF, &current) < 0) {
+        r = -errno;
+        snprintf(msg, msglen, "ioctl(TUNGETIFF): %s", strerror(-r));
+        int none = -1;
+        (void)ioctl(queue0_fd, TUNSETSTEERINGEBPF, &none);
+        goto fail;
+    }
+    bool vnet = (current.ifr_flags & IFF_VNET_HDR) != 0;
     for (int q = 1; q < CNQ_STEER_QUEUES; q++) {
         char name[IFNAMSIZ];
         memset(name, 0, sizeof name);
         strncpy(name, ifname, IFNAMSIZ - 1);
-        r = cnq_tap_open(name, true);
+        r = cnq_tap_open(name, true, vnet);
         if (r < 0) {
             snprintf(msg, msglen, "attaching queue %d of %s: %s", q, ifname, strerror(-r));
             int none = -1;

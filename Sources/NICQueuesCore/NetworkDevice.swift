@@ -46,6 +46,11 @@ public struct Offloads: OptionSet, Sendable, Hashable {
     /// Frames never leave the machine's memory, so checksums need not be computed or
     /// checked (loopback, shared memory); a stack may skip them.
     public static let checksumNotNeeded = Offloads(rawValue: 1 << 2)
+    /// The device cuts an IPv4 TCP frame longer than the MTU (up to
+    /// ``DeviceInfo/segmentationLimit`` bytes) into MTU-sized frames, each TCP segment
+    /// carrying as much payload as the MTU leaves beside the headers (TSO/GSO). Comes
+    /// with ``txChecksum``: such a frame's TCP checksum field holds the pseudo-header sum.
+    public static let tcpSegmentation = Offloads(rawValue: 1 << 3)
 }
 
 /// What a device is.
@@ -61,10 +66,14 @@ public struct DeviceInfo: Sendable, Equatable {
     /// Receive/transmit queue pairs.
     public var queueCount: Int
     public var offloads: Offloads
+    /// With ``Offloads/tcpSegmentation``: the largest frame (Ethernet header included)
+    /// transmit takes; 0 without it.
+    public var segmentationLimit: Int
 
-    public init(name: String, backend: String, mtu: Int, mac: MACAddress, queueCount: Int, offloads: Offloads) {
+    public init(name: String, backend: String, mtu: Int, mac: MACAddress, queueCount: Int, offloads: Offloads,
+                segmentationLimit: Int = 0) {
         self.name = name; self.backend = backend; self.mtu = mtu; self.mac = mac
-        self.queueCount = queueCount; self.offloads = offloads
+        self.queueCount = queueCount; self.offloads = offloads; self.segmentationLimit = segmentationLimit
     }
 }
 
@@ -78,6 +87,14 @@ public struct DeviceStatistics: Sendable, Equatable {
     public var rxDropped: UInt64 = 0
     /// Frames refused by transmit: shorter than an Ethernet header or longer than the MTU.
     public var txInvalid: UInt64 = 0
+    /// Received frames whose device header (TAP's virtio_net_hdr) was malformed: dropped.
+    public var rxMalformed: UInt64 = 0
+    /// Received frames the device checked in software and found with a bad checksum: dropped.
+    public var rxChecksumErrors: UInt64 = 0
+    /// Received frames longer than the MTU that the host coalesced (GRO/GSO).
+    public var rxCoalesced: UInt64 = 0
+    /// Transmitted frames longer than the MTU, segmented by the device (TSO/GSO).
+    public var txSegmented: UInt64 = 0
     public init() {}
 
     static func + (a: DeviceStatistics, b: DeviceStatistics) -> DeviceStatistics {
@@ -85,6 +102,8 @@ public struct DeviceStatistics: Sendable, Equatable {
         r.rxPackets += b.rxPackets; r.rxBytes += b.rxBytes
         r.txPackets += b.txPackets; r.txBytes += b.txBytes
         r.rxDropped += b.rxDropped; r.txInvalid += b.txInvalid
+        r.rxMalformed += b.rxMalformed; r.rxChecksumErrors += b.rxChecksumErrors
+        r.rxCoalesced += b.rxCoalesced; r.txSegmented += b.txSegmented
         return r
     }
 }
@@ -160,4 +179,8 @@ package struct QueueCounters: ~Copyable {
     }
     @inline(__always) package func rxDropped(_ q: Int, _ n: Int = 1) { p[q].rxDropped &+= UInt64(n) }
     @inline(__always) package func txInvalid(_ q: Int, _ n: Int = 1) { p[q].txInvalid &+= UInt64(n) }
+    @inline(__always) package func rxMalformed(_ q: Int) { p[q].rxMalformed &+= 1 }
+    @inline(__always) package func rxChecksumError(_ q: Int) { p[q].rxChecksumErrors &+= 1 }
+    @inline(__always) package func rxCoalesced(_ q: Int) { p[q].rxCoalesced &+= 1 }
+    @inline(__always) package func txSegmented(_ q: Int) { p[q].txSegmented &+= 1 }
 }

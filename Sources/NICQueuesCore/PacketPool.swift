@@ -132,7 +132,7 @@ public final class PacketPool: @unchecked Sendable {
     ///   - numaNode: the node the buffers' memory is placed on (nil: where first touched).
     public convenience init(name: String, bufferSize: Int = 2048, count: Int = 4096, headroom: Int = 128,
                             numaNode: NUMANode? = nil) throws(NICError) {
-        guard bufferSize >= 64, bufferSize <= 65536, count > 0, count < Int(UInt32.max), headroom >= 0, headroom < bufferSize - 60 else {
+        guard bufferSize >= 64, bufferSize <= 1 << 18, count > 0, count < Int(UInt32.max), headroom >= 0, headroom < bufferSize - 60 else {
             throw .invalidConfiguration("pool \(name): \(count) buffers of \(bufferSize) bytes with \(headroom) headroom")
         }
         let size = (bufferSize * count + 4095) & ~4095

@@ -28,9 +28,18 @@ int cnq_thread_ordinal(void);
 // MARK: host helpers (each returns >= 0 or -errno)
 
 int cnq_eventfd(void);
-/// Opens /dev/net/tun as IFF_TAP|IFF_NO_PI (|IFF_MULTI_QUEUE), non-blocking, on `name`
-/// (created if absent); the kernel's chosen name is written back to `name` (IFNAMSIZ).
-int cnq_tap_open(char *name, bool multiQueue);
+/// Opens /dev/net/tun as IFF_TAP|IFF_NO_PI (|IFF_MULTI_QUEUE) (|IFF_VNET_HDR, with a
+/// 10-byte struct virtio_net_hdr before every frame), non-blocking, on `name` (created
+/// if absent); the kernel's chosen name is written back to `name` (IFNAMSIZ).
+int cnq_tap_open(char *name, bool multiQueue, bool vnetHeader);
+/// TUNSETOFFLOAD: what the kernel may hand us unchecksummed or unsegmented (TUN_F_*).
+int cnq_tap_set_offload(int fd, unsigned flags);
+/// struct virtio_net_hdr's size and TUNSETOFFLOAD's flags (checked against the kernel's
+/// headers in host.c).
+#define CNQ_VNET_HDR_LEN 10
+#define CNQ_TUN_F_CSUM 0x01
+#define CNQ_TUN_F_TSO4 0x02
+#define CNQ_TUN_F_TSO6 0x04
 int cnq_if_hwaddr(const char *name, uint8_t mac[6]);
 int cnq_if_mtu(const char *name);
 int cnq_if_index(const char *name);

@@ -177,6 +177,14 @@ extension TCPConnection {
         max(min(peerMSS, localMSS) - options.encodedLength, 1)
     }
 
+    /// Largest payload of one new data segment: a whole number of `limit`-sized wire
+    /// segments when the device segments (the last one full, so the device's cut at the
+    /// MTU gives the same segments we would have sent), else `limit`.
+    func burstLimit(_ limit: Int) -> Int {
+        guard segmentationOffload > limit, peerMSS >= localMSS else { return limit }
+        return segmentationOffload / limit * limit
+    }
+
     /// The same bytes again: [start, min(end, start + one segment)), with the FIN if it
     /// lies there and was sent.
     mutating func resend(from start: SequenceNumber, to end: SequenceNumber, now: Int64) -> TCPOutgoingSegment {
@@ -263,7 +271,7 @@ extension TCPConnection {
             // Beyond the window: remember it, to send it again when the window opens.
             if windowRoom < room { sentPastWindow = sndNxt + room }
         }
-        let length = min(available, limit, room)
+        let length = min(available, isRetransmission ? limit : burstLimit(limit), room)
         if available > 0 && length == 0 {
             // Window-limited with nothing in flight: the persist timer keeps probing
             // (RFC 9293 §3.8.6.1).

@@ -56,6 +56,10 @@ public struct TCPConnection: ~Copyable {
     let localMSS: Int
     /// The peer's MSS (536 when it sent none, RFC 9293 §3.7.1).
     var peerMSS = 536
+    /// Largest payload of one new data segment when the device cuts segments at the MTU
+    /// (TSO, ``dataSegment(now:)``); 0 or less than a segment: one segment's worth. Used
+    /// only while the peer's MSS is at least ours, since the device cuts at our MTU.
+    public var segmentationOffload = 0
     var sendWindowShift = 0
     /// Both SYNs carried the window-scale option (RFC 7323 §2.2).
     var windowScalingNegotiated = false

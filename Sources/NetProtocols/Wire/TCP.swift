@@ -250,9 +250,12 @@ public struct TCPHeader: Hashable, Sendable {
     /// Writes the header and the checksum over the pseudo-header, the header and the
     /// `payloadLength` bytes the caller has already placed after it.
     /// - Returns: the header length.
+    /// - Parameter partialChecksum: write only the pseudo-header sum (folded, not
+    ///   complemented) for a device that completes the checksum (checksum offload, as
+    ///   Linux's CHECKSUM_PARTIAL); `computeChecksum` must be true for it to apply.
     @discardableResult
     public func emit(into buffer: UnsafeMutableRawBufferPointer, source: IPv4Address, destination: IPv4Address,
-                     payloadLength: Int, computeChecksum: Bool = true) throws(WireError) -> Int {
+                     payloadLength: Int, computeChecksum: Bool = true, partialChecksum: Bool = false) throws(WireError) -> Int {
         let optionLength = options.encodedLength
         guard optionLength <= TCPOptions.maximumLength else { throw .unencodable }
         let length = Self.minimumLength + optionLength
@@ -267,7 +270,11 @@ public struct TCPHeader: Hashable, Sendable {
         buffer.put(UInt16(0), at: 16)
         buffer.put(urgentPointer, at: 18)
         options.emit(into: UnsafeMutableRawBufferPointer(rebasing: buffer[Self.minimumLength..<length]))
-        if computeChecksum {
+        if computeChecksum && partialChecksum {
+            let sum = InternetChecksum.pseudoHeader(source: source, destination: destination, protocol: .tcp,
+                                                    length: length + payloadLength)
+            buffer.put(sum.folded, at: 16)
+        } else if computeChecksum {
             var sum = InternetChecksum.pseudoHeader(source: source, destination: destination, protocol: .tcp,
                                                     length: length + payloadLength)
             sum.add(buffer.slice(0, length + payloadLength))

@@ -41,6 +41,10 @@ public final class NetworkInterface: @unchecked Sendable {
     /// Skip checksums: the device verifies them, or frames never leave memory.
     let verifyChecksums: Bool
     let computeUDPChecksums: Bool
+    /// The device completes TCP checksums: we write the pseudo-header sum only.
+    let partialTCPChecksums: Bool
+    /// Largest TCP payload of one segment the device cuts at the MTU (TSO); 0 without.
+    let tcpSegmentationPayload: Int
     /// Largest UDP payload one packet carries (we do not fragment on output).
     public let maximumUDPPayload: Int
 
@@ -93,6 +97,14 @@ public final class NetworkInterface: @unchecked Sendable {
         let skip = info.offloads.contains(.checksumNotNeeded)
         verifyChecksums = !skip && !info.offloads.contains(.rxChecksum)
         computeUDPChecksums = !skip
+        partialTCPChecksums = !skip && info.offloads.contains(.txChecksum)
+        // Only at the device's own MTU: it cuts there, and our MSS comes from ours.
+        if info.offloads.contains(.tcpSegmentation) && c.mtu == info.mtu {
+            let frame = min(info.segmentationLimit, pool.frameCapacity, ethernetHeaderLength + 65535)
+            tcpSegmentationPayload = max(frame - ethernetHeaderLength - IPv4Header.length - TCPHeader.minimumLength - TCPOptions.maximumLength, 0)
+        } else {
+            tcpSegmentationPayload = 0
+        }
         maximumUDPPayload = min(c.mtu, pool.frameCapacity - ethernetHeaderLength) - IPv4Header.length - UDPHeader.length
         guard maximumUDPPayload >= 8 else {
             throw .invalidConfiguration("the device's buffers (\(pool.frameCapacity) bytes) are too small for IPv4")

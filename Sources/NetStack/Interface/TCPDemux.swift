@@ -276,7 +276,9 @@ extension NetworkInterface {
         let header = segment.header(sourcePort: localPort, destinationPort: remote.port)
         let headerLength = header.length
         let length = transportOffset + headerLength + segment.payloadLength
-        guard length <= pool.frameCapacity, length - ethernetHeaderLength <= configuration.mtu else {
+        guard length <= pool.frameCapacity,
+              length - ethernetHeaderLength <= configuration.mtu
+                || length - ethernetHeaderLength - IPv4Header.length - headerLength <= tcpSegmentationPayload else {
             counters.tcp.outDiscards &+= 1
             return false
         }
@@ -293,7 +295,7 @@ extension NetworkInterface {
         do {
             try header.emit(into: UnsafeMutableRawBufferPointer(start: out.baseAddress! + transportOffset, count: length - transportOffset),
                             source: address, destination: remote.address, payloadLength: segment.payloadLength,
-                            computeChecksum: computeUDPChecksums)
+                            computeChecksum: computeUDPChecksums, partialChecksum: partialTCPChecksums)
         } catch {
             counters.tcp.outDiscards &+= 1
             return false

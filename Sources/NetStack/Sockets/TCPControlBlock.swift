@@ -61,6 +61,8 @@ final class TCPControlBlock: UThreadParking, @unchecked Sendable {
 
     /// Gives the block its connection (once).
     func attach(_ c: consuming TCPConnection) {
+        var c = c
+        c.segmentationOffload = interface.tcpSegmentationPayload
         connection = Optional(consume c)
         hasConnection = true
     }
