@@ -73,6 +73,11 @@ public final class OpenFile: @unchecked Sendable {
 
     private var isPath: Bool { _flags.contains(.path) }
 
+    /// Whether this is an open directory. An O_TMPFILE on HostFS is located at its
+    /// directory but is a host regular file (it has a host descriptor; a HostFS
+    /// directory's handle has none).
+    public var isDirectory: Bool { location.node.kind == .directory && handle.hostDescriptor == nil }
+
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
         let f = flags
         guard f.canRead, !f.contains(.path) else { throw .badFileDescriptor }
@@ -130,8 +135,7 @@ public final class OpenFile: @unchecked Sendable {
         guard !isPath else { throw .badFileDescriptor }
         guard handle.isSeekable else { throw .illegalSeek }
         if handle.keepsOffset { return try handle.seek(offset, whence: whence.rawValue) }
-        // (An O_TMPFILE on HostFS is located at its directory but is a host file.)
-        let isDirectory = location.node.kind == .directory && handle.hostDescriptor == nil
+        let isDirectory = self.isDirectory
         // A directory moves as tmpfs's does (dcache_dir_lseek): SEEK_SET and SEEK_CUR only.
         if isDirectory && whence != .set && whence != .current { throw .invalidArgument }
         let size = isDirectory ? 0 : try handle.size()

@@ -490,7 +490,7 @@ extension Handlers {
     /// A file's own refusals that come before any copy: a directory's read (EISDIR), an
     /// eventfd read of fewer than 8 bytes or write of other than 8 (EINVAL).
     static func checkUntouched(_ file: OpenFile, _ count: UInt64, write: Bool) throws(LinuxError) {
-        if !write && file.location.node.kind == .directory && !(file.handle is any SocketHandle) { throw LinuxError(.EISDIR) }
+        if !write && file.isDirectory && !(file.handle is any SocketHandle) { throw LinuxError(.EISDIR) }
         if file.handle is EventCounter && (write ? count != 8 : count < 8) { throw LinuxError(.EINVAL) }
     }
 

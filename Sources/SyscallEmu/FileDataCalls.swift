@@ -165,7 +165,7 @@ extension Handlers {
         guard f.a5 == 0 else { throw LinuxError(.EINVAL) }
         let input = try p.fd(f.a0), output = try p.fd(f.a2)
         guard input.flags.canRead, output.flags.canWrite, !output.flags.contains(.append) else { throw LinuxError(.EBADF) }
-        if input.location.node.kind == .directory || output.location.node.kind == .directory { throw LinuxError(.EISDIR) }
+        if input.isDirectory || output.isDirectory { throw LinuxError(.EISDIR) }
         guard input.location.node.kind == .regular, output.location.node.kind == .regular else { throw LinuxError(.EINVAL) }
         var inOff = f.a1 == 0 ? input.offset : try UserMemory.load(Int64.self, at: f.a1)
         var outOff = f.a3 == 0 ? output.offset : try UserMemory.load(Int64.self, at: f.a3)

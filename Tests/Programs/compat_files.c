@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -187,6 +188,21 @@ static void nameless_tests(void) {
     int t = open(dir, O_TMPFILE | O_RDWR, 0600);
     SHOW("tmpfile write", write(t, "0123456789", 10));
     SHOW("tmpfile seek end", lseek(t, -3, SEEK_END));
+    // Read back (python's tempfile.TemporaryFile): a regular file, not its directory.
+    char tb[16] = {0};
+    SHOW("tmpfile read", read(t, tb, sizeof tb));
+    printf("tmpfile read %s\n", tb);
+    SHOW("tmpfile pread", pread(t, tb, 4, 2));
+    struct iovec tv = { tb, 5 };
+    SHOW("tmpfile preadv", preadv(t, &tv, 1, 0));
+    int tp[2];
+    if (pipe(tp) == 0) {
+        off_t toff = 1;
+        SHOW("tmpfile sendfile", sendfile(tp[1], t, &toff, 4));
+        SHOW("tmpfile sendfile read", read(tp[0], tb, sizeof tb));
+        close(tp[0]); close(tp[1]);
+    }
+    SHOW("directory read", read(open(dir, O_RDONLY | O_DIRECTORY), tb, 1));
     struct stat st;
     fstat(t, &st);
     printf("tmpfile size %ld\n", (long)st.st_size);
