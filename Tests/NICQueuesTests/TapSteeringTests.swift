@@ -29,7 +29,10 @@ struct TapSteeringTests {
     }
 
     /// The SYNs to `port` read from `fd` within a few seconds (the first ends the wait).
+    /// Frames start with a virtio-net header: the TAP has IFF_VNET_HDR (offloads, the
+    /// default), and the steered queues take queue 0's flags.
     func synSeen(on fd: Int32, port: UInt16, seconds: Double = 10) -> Bool {
+        let v = VirtioNetHeader.length
         let deadline = Date().addingTimeInterval(seconds)
         var buf = [UInt8](repeating: 0, count: 2048)
         while Date() < deadline {
@@ -38,8 +41,9 @@ struct TapSteeringTests {
             while true {
                 let n = read(fd, &buf, buf.count)
                 if n <= 0 { break }
-                guard n >= 54, buf[12] == 0x08, buf[13] == 0x00, buf[23] == 6 else { continue }
-                let tcp = 14 + Int(buf[14] & 0xf) * 4
+                guard n >= v + 54, buf[v + 12] == 0x08, buf[v + 13] == 0x00, buf[v + 23] == 6 else { continue }
+                let tcp = v + 14 + Int(buf[v + 14] & 0xf) * 4
+                guard n >= tcp + 14 else { continue }
                 let dst = UInt16(buf[tcp + 2]) << 8 | UInt16(buf[tcp + 3])
                 if dst == port && buf[tcp + 13] & 0x12 == 0x02 { return true }
             }
@@ -55,6 +59,7 @@ struct TapSteeringTests {
         defer { _ = try? runCommand("ip", "route", "del", "blackhole", "\(subnet).0/24", "metric", "4000") }
         var c = TapConfiguration()
         c.multiQueue = true
+        #expect(c.offloads, "synSeen expects a virtio-net header before each frame")
         let tap = try TapDevice(name: name, configuration: c)
         defer { _ = try? runCommand("ip", "link", "del", name) }
         let steering = try TapSteering(queue0FD: tap.notificationFD(queue: 0), interfaceName: name)
