@@ -136,7 +136,11 @@ let package = Package(
                 "NUMA",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // The Swift runtime linked in: its start-up is part of every program junction
+            // runs, and ld.so resolving symbols across ten Swift libraries was about a
+            // quarter of `junction -- /bin/true`'s CPU time (Performance.md, startup).
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-use-ld=lld", "-l_FoundationCollections", "-l_FoundationCShims"])]
         ),
         // ELF64 loading: parse, map, initial stack, enter. Usable on its own.
         .target(

@@ -2,6 +2,7 @@
 // a call of the libOS dispatcher on the uthread's own stack (see syscall_entry.S).
 #include "cjunction.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -80,6 +81,37 @@ int64_t cj_dispatch_syscall(cj_syscall_frame *frame) {
     return r;
 }
 
+// MARK: - Leaf calls
+
+// Calls from rewritten sites that cj_fast_entry answers itself, without the libOS's %fs,
+// the vector state or the dispatcher (syscall_entry.S): read there, set by the installed
+// dispatcher (Dispatcher.refreshLeafCalls) when its handlers are the default ones and
+// nothing traces calls. 0 / NULL: the call takes the ordinary path.
+int32_t cj_leaf_pid;
+int64_t (*cj_leaf_clock_gettime)(int64_t clock, void *ts);
+static int64_t (*vdso_clock_gettime)(int64_t clock, void *ts);
+static bool vdso_looked_up;
+
+// The host's vDSO clock_gettime, as glibc's own wrapper uses it: it touches no TLS and no
+// vector register (the kernel builds it without SSE).
+static void look_up_vdso(void) {
+    if (vdso_looked_up) return;
+    void *h = dlopen("linux-vdso.so.1", RTLD_LAZY | RTLD_NOLOAD);
+    if (h) vdso_clock_gettime = (int64_t (*)(int64_t, void *))dlvsym(h, "__vdso_clock_gettime", "LINUX_2.6");
+    vdso_looked_up = true;
+}
+
+void cj_set_leaf_calls(int32_t pid, bool clock) {
+    if (clock) look_up_vdso();
+    __atomic_store_n(&cj_leaf_pid, pid, __ATOMIC_RELEASE);
+    __atomic_store_n(&cj_leaf_clock_gettime, clock ? vdso_clock_gettime : NULL, __ATOMIC_RELEASE);
+}
+
+bool cj_leaf_clock_available(void) {
+    look_up_vdso();
+    return vdso_clock_gettime != NULL;
+}
+
 // MARK: - Call-site rewriting
 
 #include <pthread.h>
@@ -110,6 +142,20 @@ static uint8_t *alloc_stub(uintptr_t near) {
         }
     }
     if (arena_count == MAX_ARENAS) return NULL;
+    // Where the kernel puts a mapping by itself (just below the libraries ld.so mapped
+    // last) is within reach of most library sites: one call instead of a probe that
+    // walked through the site's own library 64 KiB at a time (271 failed mmaps for
+    // /bin/true).
+    void *first = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (first != MAP_FAILED) {
+        if (within_rel32(near, (uintptr_t)first) && within_rel32(near, (uintptr_t)first + ARENA_SIZE)) {
+            arenas[arena_count].base = (uintptr_t)first;
+            arenas[arena_count].used = STUB_SIZE;
+            arena_count++;
+            return first;
+        }
+        munmap(first, ARENA_SIZE);
+    }
     // Probe downward, then upward, from the site in 64 KiB steps.
     for (int64_t step = 1; step < 16384; step++) {
         for (int dir = -1; dir <= 1; dir += 2) {
@@ -542,6 +588,28 @@ static void fault_handler(int sig, siginfo_t *info, void *ucv) {
 }
 
 extern char cj_exit_window_start[], cj_exit_window_end[];
+extern char cj_leaf_window_start0[], cj_leaf_window_lea0[], cj_leaf_window_end0[];
+extern char cj_leaf_window_start1[], cj_leaf_window_lea1[], cj_leaf_window_end1[];
+
+/// A kick that landed in a leaf call's return (syscall_entry.S, LEAF_RETURN) after its
+/// check of the kicked flag: finish the return in the signal context (the application's
+/// rsp, the flags from r11, rip = the resume address in rcx), so the kick finds the
+/// thread in application code.
+static void finish_leaf_return(cj_kthread_area *a, greg_t *g) {
+    uintptr_t at = (uintptr_t)g[REG_RIP];
+    char *const windows[2][3] = {{cj_leaf_window_start0, cj_leaf_window_lea0, cj_leaf_window_end0},
+                                 {cj_leaf_window_start1, cj_leaf_window_lea1, cj_leaf_window_end1}};
+    if (a->sud_selector != 1) return;
+    for (int i = 0; i < 2; i++) {
+        uintptr_t start = (uintptr_t)windows[i][0], lea = (uintptr_t)windows[i][1], end = (uintptr_t)windows[i][2];
+        if (at < start || at > end) continue;
+        if (at < lea) g[REG_RSP] += 144;       // the flags still on the stack
+        else if (at < end) g[REG_RSP] += 136;  // at the lea
+        g[REG_EFL] = g[REG_R11];
+        g[REG_RIP] = g[REG_RCX];
+        return;
+    }
+}
 extern void cj_reenter_from_exit(void);
 
 static void kick_handler(int sig, siginfo_t *info, void *ucv) {
@@ -569,6 +637,7 @@ static void kick_handler(int sig, siginfo_t *info, void *ucv) {
             a->sud_selector = selector;
         }
     }
+    finish_leaf_return(a, uc->uc_mcontext.gregs);
     cj_uthread *t = interrupted_application(a, uc);
     if (t) {
         a->sud_selector = 0;
@@ -715,6 +784,7 @@ void cj_fork_prepare(void) { pthread_mutex_lock(&rewrite_lock); }
 void cj_fork_parent(void) { pthread_mutex_unlock(&rewrite_lock); }
 
 void cj_fork_child(void) {
+    __atomic_store_n(&cj_leaf_pid, 0, __ATOMIC_RELEASE);  // the parent's: the child's dispatcher sets its own
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     rewrite_lock = fresh;
     for (int i = 0; i < 256; i++) __atomic_store_n(&areas[i], NULL, __ATOMIC_RELAXED);
