@@ -3,6 +3,7 @@
 #include "cjunction.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -271,7 +273,28 @@ static void remember_failure(uintptr_t site) {
     }
 }
 
+// The host's vDSO is the libOS's as well as the application's (its fallback `syscall`
+// traps when the application's clock_gettime of a CPU clock reaches it): a jump written
+// there would send the libOS's own clock_gettime into cj_fast_entry, round and round.
+// /proc/self/mem writes it where mprotect refused to, so it is skipped by address.
+static bool in_vdso(uintptr_t site) {
+    static uintptr_t lo = 1, hi;
+    if (lo == 1) {
+        uintptr_t base = (uintptr_t)getauxval(AT_SYSINFO_EHDR), end = base;
+        if (base) {
+            const Elf64_Ehdr *eh = (const Elf64_Ehdr *)base;
+            const Elf64_Phdr *ph = (const Elf64_Phdr *)(base + eh->e_phoff);
+            for (int i = 0; i < eh->e_phnum; i++)
+                if (ph[i].p_type == PT_LOAD && base + ph[i].p_vaddr + ph[i].p_memsz > end) end = base + ph[i].p_vaddr + ph[i].p_memsz;
+        }
+        hi = (end + 4095) & ~(uintptr_t)4095;
+        lo = base;
+    }
+    return site >= lo && site < hi;
+}
+
 static void try_rewrite(uintptr_t site, uint64_t nr) {
+    if (in_vdso(site)) return;
     // The kick handler finds its kthread through rdgsbase: without FSGSBASE no patch
     // could stop the world, so sites stay on the trap path.
     if (!cj_have_fsgsbase() || failed_before(site)) return;
@@ -433,6 +456,7 @@ static bool in_arena(uintptr_t p) {
 }
 
 static void rewrite_after(uintptr_t site) {
+    if (in_vdso(site)) return;
     uint8_t *sc = (uint8_t *)site;
     if (sc[0] != 0x0f || sc[1] != 0x05) return;
     // The cmp must be on the same page (we read it).

@@ -22,7 +22,7 @@ struct StartupTests {
     func leafCalls(_ options: [String]) throws {
         let program = try Junction.compile("leaf_calls", ["-O1"], as: "leaf_calls")
         let native = try Junction.run(program, [])
-        #expect(native.stdout == "same pid 1, time forward 1\n")
+        #expect(native.stdout == "same pid 1, time forward 1, cpu clocks 1\n")
         let ours = try Junction.run(Junction.binary, options + ["--", program])
         #expect(ours == native, "\(ours)")
         // Tracing turns the leaf calls off: all three of each are printed.
@@ -31,6 +31,16 @@ struct StartupTests {
         let lines = traced.stderr.split(separator: "\n")
         #expect(lines.filter { $0.hasPrefix("getpid()") }.count == 3, "\(traced.stderr)")
         #expect(lines.filter { $0.hasPrefix("clock_gettime(7,") }.count == 3, "\(traced.stderr)")
+    }
+
+    @Test("signals reach a thread that makes nothing but leaf calls (the kick in and around a leaf call)",
+          arguments: [["--kthreads", "2", "--quantum", "0"], ["--kthreads", "1"]])
+    func signalsToLeafCaller(_ options: [String]) throws {
+        let program = try Junction.compile("leaf_calls", ["-O1", "-pthread"], as: "leaf_calls_threads")
+        let native = try Junction.run(program, ["signals"])
+        #expect(native.stdout == "same pid 1, time forward 1, cpu clocks 1\nsignals delivered 200 of 200\n")
+        let ours = try Junction.run(Junction.binary, options + ["--", program, "signals"])
+        #expect(ours == native, "\(options): \(ours)")
     }
 
     @Test("junction PROGRAM and junction -- PROGRAM (no options of junction's) run the program")
