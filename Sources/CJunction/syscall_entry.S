@@ -47,6 +47,8 @@
 
 #define SYS_rt_sigreturn 15
 #define SYS_arch_prctl 158
+#define SYS_getpid 39
+#define SYS_clock_gettime 228
 #define ARCH_SET_FS 0x1002
 #define ARCH_GET_FS 0x1003
 
@@ -326,6 +328,39 @@ cj_materialize_vector_state:
 //     mov $N, %eax; lea -128(%rsp), %rsp; call *slot(%rip); <resume address>; <slot>
 // so here (%rsp) points at the resume address and the application's rsp is rsp + 136.
 // rcx and r11 are free: the syscall instruction clobbers them anyway.
+//
+// Leaf calls (cj_set_leaf_calls in sud.c) are answered here, before anything is saved:
+// getpid from cj_leaf_pid, clock_gettime of the clocks the vDSO keeps through the
+// host's vDSO, whose code uses no TLS and no vector register, so neither %fs nor the
+// vector state changes. The selector stays BLOCK (ALLOW only across the vDSO call, for
+// its fallback system call) and nothing waits, so the uthread stays on this kthread.
+// A kick seen before the return goes the ordinary way (the call is repeated there:
+// both are idempotent); one landing in the return's last instructions (the leaf window)
+// is finished by the kick handler, which then finds application code.
+// rax: the result of call `nr`, (%rsp) the application's flags, 8(%rsp) the stub's
+// return address. Back to the resume address with rcx = it and r11 = the flags, as after
+// a syscall instruction. From the check of the kicked flag to the jump (the leaf window,
+// `which` = 0 for getpid, 1 for clock_gettime) a kick finishes the return itself; one
+// that came before it sends the call the ordinary way, whose exit sees the flag.
+.macro LEAF_RETURN nr, which
+    movq 8(%rsp), %rcx
+    movq (%rcx), %rcx
+    movq (%rsp), %r11
+    .globl cj_leaf_window_start\which
+cj_leaf_window_start\which:
+    cmpb $0, %gs:AREA_KICKED
+    jne 9f
+    popfq
+    .globl cj_leaf_window_lea\which
+cj_leaf_window_lea\which:
+    leaq 136(%rsp), %rsp
+    .globl cj_leaf_window_end\which
+cj_leaf_window_end\which:
+    jmp *%rcx
+9:  movl $\nr, %eax
+    jmp .Lordinary_entry
+.endm
+
     .globl cj_fast_entry
     .type cj_fast_entry,@function
     .p2align 4
@@ -333,6 +368,11 @@ cj_fast_entry:
     .cfi_startproc
     .cfi_undefined rip
     pushfq                               // first: the arithmetic below changes the flags
+    cmpl $SYS_getpid, %eax
+    je .Lleaf_getpid
+    cmpl $SYS_clock_gettime, %eax
+    je .Lleaf_clock_gettime
+.Lordinary_entry:
     movb $0, %gs:AREA_SELECTOR           // ALLOW: the libOS's own calls go to the kernel
     movq %gs:AREA_CURRENT, %rcx
     movq UT_SYSCALL_STACK(%rcx), %rcx
@@ -364,6 +404,67 @@ cj_fast_entry:
     movq $0, 160(%rcx)                   // not from a trap
     movq %rcx, %rsp
     jmp cj_syscall_entry
+
+// Here (%rsp) holds the application's flags and 8(%rsp) the stub's return address.
+.Lleaf_getpid:
+    movl cj_leaf_pid(%rip), %eax
+    testl %eax, %eax
+    jz 1f
+    LEAF_RETURN SYS_getpid, 0
+1:  movl $SYS_getpid, %eax
+    jmp .Lordinary_entry
+
+// rdi: the clock, rsi: the application's timespec. Clocks 0, 1, 4, 5, 6, 7 (REALTIME,
+// MONOTONIC, MONOTONIC_RAW, the coarse ones, BOOTTIME): the per-process and per-thread
+// CPU clocks are the libOS's to answer.
+.Lleaf_clock_gettime:
+    cmpq $7, %rdi
+    ja .Lclock_ordinary
+    movl $0xf3, %ecx
+    btl %edi, %ecx
+    jnc .Lclock_ordinary
+    movq cj_leaf_clock_gettime(%rip), %rax
+    testq %rax, %rax
+    jz .Lclock_ordinary
+    // The registers a system call keeps and a C call may not: rdi, rsi, rdx, r8-r10.
+    movq %rsp, %rcx
+    subq $80, %rsp
+    andq $-16, %rsp
+    movq %rcx, 64(%rsp)
+    movq %rdi, 0(%rsp)
+    movq %rsi, 8(%rsp)
+    movq %rdx, 16(%rsp)
+    movq %r8, 24(%rsp)
+    movq %r9, 32(%rsp)
+    movq %r10, 40(%rsp)
+    leaq 48(%rsp), %rsi                  // the vDSO writes here, not to the application
+    movb $0, %gs:AREA_SELECTOR           // its fallback system call goes to the kernel
+    call *%rax
+    movb $1, %gs:AREA_SELECTOR
+    testq %rax, %rax
+    jnz 1f
+    movq 8(%rsp), %rdi
+    leaq 48(%rsp), %rsi
+    call cj_user_store16                 // 0, or -EFAULT for a bad pointer (as Linux)
+    movq 0(%rsp), %rdi
+    movq 8(%rsp), %rsi
+    movq 16(%rsp), %rdx
+    movq 24(%rsp), %r8
+    movq 32(%rsp), %r9
+    movq 40(%rsp), %r10
+    movq 64(%rsp), %rsp
+    LEAF_RETURN SYS_clock_gettime, 1
+1:  movq 0(%rsp), %rdi
+    movq 8(%rsp), %rsi
+    movq 16(%rsp), %rdx
+    movq 24(%rsp), %r8
+    movq 32(%rsp), %r9
+    movq 40(%rsp), %r10
+    movq 64(%rsp), %rsp
+.Lclock_ordinary:
+    movl $SYS_clock_gettime, %eax
+    jmp .Lordinary_entry
+
     .cfi_endproc
     .size cj_fast_entry, .-cj_fast_entry
 

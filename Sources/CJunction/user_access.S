@@ -48,6 +48,20 @@ cj_user_strnlen:
 2:  ret
     .size cj_user_strnlen, .-cj_user_strnlen
 
+// int64_t cj_user_store16(void *dst, const void *src): copies 16 bytes (a timespec) to
+// application memory; 0 or -EFAULT. Uses rax only (the leaf calls rely on it).
+    .globl cj_user_store16
+    .type cj_user_store16,@function
+    .p2align 4
+cj_user_store16:
+    movq 0(%rsi), %rax
+    movq %rax, 0(%rdi)
+    movq 8(%rsi), %rax
+    movq %rax, 8(%rdi)
+    xorl %eax, %eax
+    ret
+    .size cj_user_store16, .-cj_user_store16
+
     .globl cj_user_access_end
 cj_user_access_end:
 

@@ -20,7 +20,12 @@ public final class Dispatcher: @unchecked Sendable {
 
     @exclusivity(unchecked) private var handlers: [SyscallHandler?]
     public let process: LinuxProcess
-    @exclusivity(unchecked) public var trace: Bool
+    @exclusivity(unchecked) public var trace: Bool {
+        didSet { refreshLeafCalls() }
+    }
+    /// Whether getpid's and clock_gettime's handlers are the default ones, which the entry
+    /// code may answer by itself from rewritten sites (cj_set_leaf_calls).
+    @exclusivity(unchecked) private var leafGetpid = false, leafClock = false
     private let lock = SpinLock()
     @exclusivity(unchecked) private var reportedUnknown = Set<Int>()
     /// Calls registered more than once (the later handler replaced the earlier one).
@@ -42,11 +47,36 @@ public final class Dispatcher: @unchecked Sendable {
     public func register(_ call: SyscallNumber, _ handler: @escaping SyscallHandler) {
         if handlers[call.rawValue] != nil { replacedRegistrations.append(call) }
         handlers[call.rawValue] = handler
+        noLeaf(call)
+    }
+
+    /// Registers the default handler of a call the entry code can answer itself from
+    /// rewritten sites (getpid, clock_gettime): same answers, without the dispatcher.
+    func registerLeaf(_ call: SyscallNumber, _ handler: @escaping SyscallHandler) {
+        register(call, handler)
+        if call == .getpid { leafGetpid = true }
+        if call == .clock_gettime { leafClock = true }
+        refreshLeafCalls()
+    }
+
+    private func noLeaf(_ call: SyscallNumber) {
+        guard call == .getpid || call == .clock_gettime else { return }
+        if call == .getpid { leafGetpid = false } else { leafClock = false }
+        refreshLeafCalls()
+    }
+
+    /// Tells the entry code which leaf calls it may answer for the installed dispatcher:
+    /// none while calls are traced or a handler was replaced; getpid with this process's
+    /// pid (again after a fork changes it).
+    func refreshLeafCalls() {
+        guard Dispatcher.active === self else { return }
+        cj_set_leaf_calls(!trace && leafGetpid ? process.pid : 0, !trace && leafClock)
     }
 
     /// Removes the handler for `call`: it returns ENOSYS (and is logged once) from then on.
     public func unregister(_ call: SyscallNumber) {
         handlers[call.rawValue] = nil
+        noLeaf(call)
     }
 
     /// The name strace gives call `number` (`syscall_N` where no x86-64 call has it).
@@ -120,6 +150,7 @@ public final class Dispatcher: @unchecked Sendable {
         cj_set_syscall_handler({ context, frame in
             Unmanaged<Dispatcher>.fromOpaque(context!)._withUnsafeGuaranteedRef { $0.dispatch(SyscallFrame(frame!)) }
         }, Unmanaged.passUnretained(self).toOpaque())
+        refreshLeafCalls()
     }
 }
 

@@ -251,7 +251,9 @@ public final class LinuxProcess: @unchecked Sendable {
     public let descriptors = DescriptorTable()
     public let programBreak: ProgramBreak
     /// The host pid (a forked child takes its own).
-    public internal(set) var pid: Int32
+    public internal(set) var pid: Int32 {
+        didSet { if let d = Dispatcher.active, d.process === self { d.refreshLeafCalls() } }
+    }
     /// vfork's parent waits until this host pipe end closes (exec or exit); -1 otherwise.
     var vforkRelease: Int32 = -1
     /// A CLONE_VM vfork child: its parent's pid and stack pointer at the clone.

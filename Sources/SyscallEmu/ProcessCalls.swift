@@ -170,7 +170,8 @@ public enum Handlers {
 
     static func registerProcess(_ d: Dispatcher) {
         d.register(.exit_group) { f, p throws(LinuxError) in p.exitGroup(Int32(truncatingIfNeeded: f.a0)) }
-        d.register(.getpid) { _, p throws(LinuxError) in Int64(p.pid) }
+        // Also answered by the entry code itself from rewritten sites (a leaf call).
+        d.registerLeaf(.getpid) { _, p throws(LinuxError) in Int64(p.pid) }
         // Credentials and uname: the instance's own (CompatibilityCalls.swift).
         for nr: SyscallNumber in [.getppid, .getpgrp, .getpgid, .getsid,
                                   .getrandom, .sysinfo,
@@ -181,7 +182,8 @@ public enum Handlers {
         // Through the vDSO, as glibc's own wrapper: the host call costs ~2x a native one
         // (its own kernel entry on top of the interception). Same answers and errors: an
         // unknown clock EINVAL before the result is stored, then EFAULT for a bad pointer.
-        d.register(.clock_gettime) { f, _ throws(LinuxError) in
+        // From rewritten sites, the clocks the vDSO keeps are a leaf call (syscall_entry.S).
+        d.registerLeaf(.clock_gettime) { f, _ throws(LinuxError) in
             var ts = timespec()
             if clock_gettime(clockid_t(truncatingIfNeeded: f.a0), &ts) != 0 { throw LinuxError(Errno(rawValue: errno)) }
             try UserMemory.store(ts, at: f.a1)

@@ -1,6 +1,7 @@
 // StartupTests.swift: what the start-up work (issue 17) must not change: call sites
 // rewritten while other kthreads run, park or sit in their scheduler, the options-free
-// command line, and clock_gettime answered through the libOS's vDSO.
+// command line, clock_gettime answered through the libOS's vDSO, and the leaf calls
+// answered by the entry code itself.
 import Foundation
 import TestSupport
 import Testing
@@ -14,6 +15,32 @@ struct StartupTests {
         let native = try Junction.run(program, [])
         let ours = try Junction.run(Junction.binary, options + ["--", program])
         #expect(ours == native, "native:\n\(native)\njunction \(options):\n\(ours)")
+    }
+
+    @Test("leaf calls (getpid, clock_gettime from rewritten sites) answer as native; --strace still sees every one",
+          arguments: [["--kthreads", "1"], []])
+    func leafCalls(_ options: [String]) throws {
+        let program = try Junction.compile("leaf_calls", ["-O1"], as: "leaf_calls")
+        let native = try Junction.run(program, [])
+        #expect(native.stdout == "same pid 1, time forward 1, cpu clocks 1\n")
+        let ours = try Junction.run(Junction.binary, options + ["--", program])
+        #expect(ours == native, "\(ours)")
+        // Tracing turns the leaf calls off: all three of each are printed.
+        let traced = try Junction.run(Junction.binary, options + ["--strace", "--", program])
+        #expect(traced.stdout == native.stdout)
+        let lines = traced.stderr.split(separator: "\n")
+        #expect(lines.filter { $0.hasPrefix("getpid()") }.count == 3, "\(traced.stderr)")
+        #expect(lines.filter { $0.hasPrefix("clock_gettime(7,") }.count == 3, "\(traced.stderr)")
+    }
+
+    @Test("signals reach a thread that makes nothing but leaf calls (the kick in and around a leaf call)",
+          arguments: [["--kthreads", "2", "--quantum", "0"], ["--kthreads", "1"]])
+    func signalsToLeafCaller(_ options: [String]) throws {
+        let program = try Junction.compile("leaf_calls", ["-O1", "-pthread"], as: "leaf_calls_threads")
+        let native = try Junction.run(program, ["signals"])
+        #expect(native.stdout == "same pid 1, time forward 1, cpu clocks 1\nsignals delivered 200 of 200\n")
+        let ours = try Junction.run(Junction.binary, options + ["--", program, "signals"])
+        #expect(ours == native, "\(options): \(ours)")
     }
 
     @Test("junction PROGRAM and junction -- PROGRAM (no options of junction's) run the program")

@@ -140,6 +140,15 @@ __attribute__((noreturn)) void cj_resume_application(void *frame_and_xsave);
 /// jumps to them directly.
 void cj_set_rewriting(bool enabled);
 
+/// Leaf calls: from rewritten sites, getpid (when `pid` is nonzero: the answer) and
+/// clock_gettime of the clocks the vDSO answers (when `clock`) are answered by the entry
+/// code itself, with no %fs switch, no vector state saved and no dispatcher: set only
+/// while the installed dispatcher's handlers for them are the default ones and nothing
+/// traces calls.
+void cj_set_leaf_calls(int32_t pid, bool clock);
+/// Whether the host's vDSO has clock_gettime (the clock leaf needs it).
+bool cj_leaf_clock_available(void);
+
 /// Call sites rewritten so far, and calls that arrived through rewritten sites.
 uint64_t cj_rewritten_sites(void);
 uint64_t cj_fast_calls(void);
