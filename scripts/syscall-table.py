@@ -5,7 +5,7 @@
 # Sources/SyscallEmu, and the status notes below.
 # CompatibilityTests checks the table against the dispatcher, so run this after adding
 # a handler and edit the notes when a call is host, partial or ENOSYS by design.
-# Registrations are found as `register(.NAME`, `host(.NAME`, the lists of
+# Registrations are found as `register(.NAME`, `registerLeaf(.NAME`, `host(.NAME`, the lists of
 # `for nr: SyscallNumber in [.a, .b]` loops, and `(.NAME, .op...)` tuples of such loops.
 import os, re, sys
 
@@ -20,7 +20,7 @@ for fn in sorted(os.path.join(d, f) for d, _, fs in os.walk(src) for f in fs):
     if not fn.endswith(".swift") or fn.endswith("/SyscallNumber.swift"):
         continue
     s = open(fn).read()
-    found = re.findall(r'\b(?:register|host)\(\.(\w+)', s)
+    found = re.findall(r'\b(?:register|registerLeaf|host)\(\.(\w+)', s)
     for block in re.findall(r'for \w+: SyscallNumber in \[([^\]]*)\]', s):
         found += re.findall(r'\.(\w+)', block)
     found += re.findall(r'\((?:SyscallNumber)?\.(\w+), (?:\w+)?\.\w+', s)
