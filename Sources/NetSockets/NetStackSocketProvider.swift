@@ -61,4 +61,11 @@ public final class NetStackSocketProvider: SocketProvider, @unchecked Sendable {
     public func makePair(family: Int32, type: Int32, protocol: Int32) throws(Errno) -> (any SocketHandle, any SocketHandle) {
         throw .linux(EOPNOTSUPP)
     }
+
+    /// exit_group: the connections the program left open are closed as Linux's exit
+    /// closes them, and the exit waits (bounded) until the stack has put every close
+    /// through: the FINs a kernel would send after the process is gone (TCPExit.swift).
+    public func processExiting() {
+        for i in network.interfaces { _ = i.finishConnectionsForExit() }
+    }
 }

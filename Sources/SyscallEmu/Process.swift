@@ -294,6 +294,7 @@ public final class LinuxProcess: @unchecked Sendable {
 
     /// Ends the whole instance with `status` (exit_group).
     public func exitGroup(_ status: Int32) -> Never {
+        sockets.processExiting()
         Handlers.beforeExit(self)
         _exit(status & 0xff)
     }

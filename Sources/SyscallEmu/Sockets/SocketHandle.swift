@@ -271,6 +271,11 @@ public protocol SocketProvider: AnyObject, Sendable {
     /// socket of another family (AF_UNIX); `argument` is the caller's raw argument.
     /// Default ENOTTY.
     func interfaceControl(request: UInt64, argument: UInt64) throws(Errno) -> Int64
+    /// The process is ending (exit_group): what Linux's exit does to this family's
+    /// sockets that the kernel would finish after the process is gone (a stack in the
+    /// process finishes its closes before it goes). Called on the exiting thread.
+    /// Default: nothing.
+    func processExiting()
 }
 
 extension SocketProvider {
@@ -280,6 +285,7 @@ extension SocketProvider {
     public func interfaceControl(request: UInt64, argument: UInt64) throws(Errno) -> Int64 {
         throw .inappropriateIOCTLForDevice
     }
+    public func processExiting() {}
 }
 
 /// The providers of a process, by family. Unknown families: EAFNOSUPPORT.
@@ -296,5 +302,15 @@ public final class SocketProviders: @unchecked Sendable {
     public func provider(for family: Int32) throws(Errno) -> any SocketProvider {
         guard let p = lock.withLock({ byFamily[family] }) else { throw .addressFamilyNotSupported }
         return p
+    }
+
+    /// Tells each provider once that the process is ending (exit_group).
+    public func processExiting() {
+        let all = lock.withLock { Array(byFamily.values) }
+        var told: [ObjectIdentifier] = []
+        for p in all where !told.contains(ObjectIdentifier(p)) {
+            told.append(ObjectIdentifier(p))
+            p.processExiting()
+        }
     }
 }
